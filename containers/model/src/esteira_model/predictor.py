@@ -1,0 +1,73 @@
+"""Load the model directory and predict on float matrices. Loading never runs code from the files."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xgboost as xgb
+
+from esteira_model.errors import ModelLoadError
+from esteira_model.hyperparameters import BINARY, MULTICLASS
+from esteira_model.schema import MODEL_FILENAME, FeatureSchema
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One label and one score per input row, in input order.
+
+    label_index: class index per row for classification (labels come from Predictor.class_labels);
+    for regression, None, and the label is the score.
+    """
+
+    scores: np.ndarray
+    label_index: np.ndarray | None
+
+
+def _label_value(value: float) -> int | float:
+    return int(value) if value.is_integer() and math.isfinite(value) else value
+
+
+class Predictor:
+    def __init__(self, booster: xgb.Booster, schema: FeatureSchema) -> None:
+        self.booster = booster
+        self.schema = schema
+        self.class_labels: list[int | float] = [_label_value(c) for c in schema.classes]
+        self.class_label_text: list[str] = [str(c) for c in self.class_labels]
+        num_features = booster.num_features()
+        if num_features != schema.num_features:
+            raise ModelLoadError(
+                f"The model takes {num_features} features but the schema lists {schema.num_features}."
+            )
+
+    @classmethod
+    def load(cls, model_dir: Path, nthread: int = 1) -> Predictor:
+        schema = FeatureSchema.load(model_dir)
+        path = model_dir / MODEL_FILENAME
+        if not path.is_file():
+            raise ModelLoadError(f"No model file at {path}.")
+        booster = xgb.Booster()
+        try:
+            booster.load_model(path)
+        except xgb.core.XGBoostError as err:
+            raise ModelLoadError(f"Cannot load {path}: {err}.") from err
+        if nthread > 0:
+            booster.set_param({"nthread": nthread})
+        return cls(booster, schema)
+
+    @property
+    def num_features(self) -> int:
+        return self.schema.num_features
+
+    def predict(self, features: np.ndarray) -> Predictions:
+        """features: (rows, num_features) float64 or float32; NaN means missing."""
+        raw = self.booster.inplace_predict(features, validate_features=False)
+        task = self.schema.task
+        if task == BINARY:
+            return Predictions(raw, (raw >= self.schema.threshold).astype(np.intp))
+        if task == MULTICLASS:
+            index = np.argmax(raw, axis=1)
+            return Predictions(raw[np.arange(len(raw)), index], index)
+        return Predictions(raw, None)
