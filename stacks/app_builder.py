@@ -1,0 +1,29 @@
+"""Builds every stack of one environment into an app, with cdk-nag's AwsSolutions checks attached."""
+
+from aws_cdk import App, Environment, Stack, Tags, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from stacks import names
+from stacks.config import EnvironmentConfig
+from stacks.data_platform_stack import DataPlatformStack
+
+
+def stack_id(config: EnvironmentConfig, component: str) -> str:
+    return f"Esteira-{config.name}-{component}"
+
+
+def build_stacks(app: App, config: EnvironmentConfig) -> list[Stack]:
+    env = Environment(account=config.account, region=config.region)
+    data = DataPlatformStack(
+        app,
+        stack_id(config, "DataPlatform"),
+        config=config,
+        env=env,
+        description="Esteira data platform: KMS key, buckets, catalog and the daily Glue extraction",
+    )
+    stacks: list[Stack] = [data]
+    for stack in stacks:
+        Tags.of(stack).add("project", names.PROJECT)
+        Tags.of(stack).add("environment", config.name)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stacks

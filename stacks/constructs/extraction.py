@@ -1,0 +1,296 @@
+"""The daily extraction: source credentials, JDBC connections, the Glue job and its schedule."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from stacks import names
+from stacks.nag import acknowledge, assets_bucket_objects, objects_of
+
+GLUE_JOBS_DIR = Path(__file__).resolve().parents[2] / "glue_jobs"
+# The job's library ships as a zip whose root holds the `esteira_extract` package (Glue --extra-py-files).
+LIBRARY_PACKAGE = "esteira_extract"
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".mypy_cache", ".pytest_cache"]
+
+
+@dataclass(frozen=True)
+class ExtractionJobSettings:
+    job_name: str
+    connection_name_prefix: str
+    security_configuration_name: str
+    secret_name: str
+    jdbc_url: str
+    spec_name: str
+    spec_path: Path
+    schedule: str
+    worker_type: str
+    number_of_workers: int
+    timeout: Duration
+    max_retries: int
+    log_retention: logs.RetentionDays
+
+
+class ExtractionJob(Construct):
+    """A Glue 5 PySpark job reading the source database over JDBC into raw and curated Parquet.
+
+    The job gets the secret's ARN, never its value: it reads the credentials at run time.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: ExtractionJobSettings,
+        key: kms.IKey,
+        raw: s3.IBucket,
+        curated: s3.IBucket,
+        subnets: list[ec2.ISubnet],
+        security_groups: list[ec2.ISecurityGroup],
+        retain: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
+
+        self.secret = secretsmanager.Secret(
+            self,
+            "SourceCredentials",
+            secret_name=settings.secret_name,
+            description="Source database credentials for the extraction job: set username and password after deploy",
+            encryption_key=key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template='{"username": "esteira_reader"}',
+                generate_string_key="password",
+                exclude_punctuation=True,
+            ),
+            removal_policy=removal,
+        )
+        acknowledge(
+            self.secret,
+            "SMG4",
+            "The source database belongs to its owners, who rotate its credentials on their schedule and put "
+            "the new value in this secret; the job reads it at every run.",
+        )
+
+        self.connections = [
+            glue.Connection(
+                self,
+                f"JdbcConnection{index}",
+                type=glue.ConnectionType.JDBC,
+                connection_name=f"{settings.connection_name_prefix}-{index}",
+                description=f"Source database through {subnet.availability_zone}",
+                network=glue.ConnectionNetwork.subnet(subnet),
+                security_groups=security_groups,
+                properties={"JDBC_CONNECTION_URL": settings.jdbc_url, "JDBC_ENFORCE_SSL": "true"},
+                secret=self.secret,
+            )
+            for index, subnet in enumerate(subnets)
+        ]
+
+        self.security_configuration = glue.SecurityConfiguration(
+            self,
+            "SecurityConfiguration",
+            security_configuration_name=settings.security_configuration_name,
+            s3_encryption=glue.S3Encryption.kms(key),
+            cloud_watch_encryption=glue.CloudWatchEncryption.kms(key),
+            job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(key),
+        )
+
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description=f"Runs the Glue job {settings.job_name}",
+        )
+        self._grant_job_permissions(settings, key, raw, curated)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws-glue/jobs/{settings.job_name}",
+            encryption_key=key,
+            retention=settings.log_retention,
+            removal_policy=removal,
+        )
+        spec = s3_assets.Asset(self, "Spec", path=str(settings.spec_path))
+        spec.grant_read(self.role)
+        library = s3_assets.Asset(
+            self, "Library", path=str(GLUE_JOBS_DIR), exclude=["*", f"!{LIBRARY_PACKAGE}", *ASSET_EXCLUDES]
+        )
+        spec_name = settings.spec_name
+        self.job = glue.PySparkEtlJob(
+            self,
+            "Job",
+            job_name=settings.job_name,
+            description="Daily incremental extraction of the source database into curated Parquet",
+            role=self.role,
+            glue_version=glue.GlueVersion.V5_0,
+            script=glue.Code.from_asset(str(GLUE_JOBS_DIR / "extract_job.py")),
+            extra_python_files=[glue.Code.from_bucket(library.bucket, library.s3_object_key)],
+            worker_configuration=glue.WorkerConfiguration(
+                worker_type=glue.WorkerType[settings.worker_type.replace(".", "_")],
+                number_of_workers=settings.number_of_workers,
+            ),
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            max_concurrent_runs=1,
+            connections=self.connections,
+            security_configuration=self.security_configuration,
+            continuous_logging=glue.ContinuousLoggingProps(enabled=True, log_group=self.log_group, quiet=True),
+            enable_metrics=True,
+            enable_observability_metrics=True,
+            default_arguments={
+                names.JOB_ARG_SPEC_URI: spec.s3_object_url,
+                names.JOB_ARG_SECRET_ID: self.secret.secret_arn,
+                names.JOB_ARG_JDBC_URL: settings.jdbc_url,
+                names.JOB_ARG_RAW_URI: raw.s3_url_for_object(f"{names.RAW_EXTRACTION_PREFIX}{spec_name}/"),
+                names.JOB_ARG_CURATED_URI: curated.s3_url_for_object(f"{names.CURATED_EXTRACTION_PREFIX}{spec_name}/"),
+                names.JOB_ARG_QUARANTINE_URI: curated.s3_url_for_object(f"{names.QUARANTINE_PREFIX}{spec_name}/"),
+                names.JOB_ARG_STATE_URI: curated.s3_url_for_object(
+                    f"{names.EXTRACTION_STATE_PREFIX}{spec_name}/watermark.json"
+                ),
+                "--TempDir": curated.s3_url_for_object(names.GLUE_TEMP_PREFIX),
+                "--enable-job-insights": "true",
+                "--enable-glue-datacatalog": "true",
+            },
+        )
+
+        self.trigger = glue.CfnTrigger(
+            self,
+            "Schedule",
+            name=f"{settings.job_name}-schedule",
+            description="Starts the extraction every day (UTC)",
+            type="SCHEDULED",
+            schedule=settings.schedule,
+            start_on_creation=True,
+            actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.job_name)],
+        )
+
+    def _grant_job_permissions(
+        self, settings: ExtractionJobSettings, key: kms.IKey, raw: s3.IBucket, curated: s3.IBucket
+    ) -> None:
+        stack = Stack.of(self)
+        raw.grant_read_write(self.role)
+        curated.grant_read_write(self.role)
+        self.secret.grant_read(self.role)
+        key.grant_encrypt_decrypt(self.role)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadOwnConnections",
+                actions=["glue:GetConnection"],
+                resources=[
+                    stack.format_arn(service="glue", resource="catalog"),
+                    *(connection.connection_arn for connection in self.connections),
+                ],
+            )
+        )
+        glue_log_groups = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws-glue/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteJobLogs",
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:AssociateKmsKey",
+                ],
+                resources=[glue_log_groups],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PublishJobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+            )
+        )
+        # Glue places worker ENIs in the connection's subnet. These EC2 actions do not support
+        # resource-level permissions (Describe*) or act on ENIs that do not exist yet.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ManageWorkerNetworkInterfaces",
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcEndpoints",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeVpcAttribute",
+                    "ec2:DescribeRouteTables",
+                ],
+                resources=["*"],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TagWorkerNetworkInterfaces",
+                actions=["ec2:CreateTags", "ec2:DeleteTags"],
+                resources=[stack.format_arn(service="ec2", resource="network-interface", resource_name="*")],
+                conditions={"ForAllValues:StringEquals": {"aws:TagKeys": ["aws-glue-service-resource"]}},
+            )
+        )
+        self._acknowledge_job_policy(glue_log_groups, raw, curated)
+
+    def _acknowledge_job_policy(self, glue_log_groups: str, raw: s3.IBucket, curated: s3.IBucket) -> None:
+        policy = self.role.node.find_child("DefaultPolicy")
+        stack = Stack.of(self)
+        bucket_access = (
+            "CDK grant_read_write on the job's own raw and curated buckets: the job lists, reads, writes and "
+            "replaces its partitions, manifests and watermark there, and nowhere else."
+        )
+        for finding in (
+            "Action::s3:Abort*",
+            "Action::s3:DeleteObject*",
+            "Action::s3:GetBucket*",
+            "Action::s3:GetObject*",
+            "Action::s3:List*",
+            objects_of(raw),
+            objects_of(curated),
+        ):
+            acknowledge(policy, f"IAM5[{finding}]", bucket_access)
+        for finding in ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"):
+            acknowledge(
+                policy,
+                f"IAM5[{finding}]",
+                "CDK grant_encrypt_decrypt, limited to the environment's data key (the only resource).",
+            )
+        acknowledge(
+            policy,
+            f"IAM5[Resource::{glue_log_groups}]",
+            "Glue names the job's log groups itself (/aws-glue/jobs/logs-v2-<security configuration>, "
+            "/aws-glue/jobs/error...), so the grant covers the /aws-glue/ namespace only.",
+        )
+        acknowledge(
+            policy,
+            "IAM5[Resource::*]",
+            "ec2:Describe* and ec2:CreateNetworkInterface have no resource-level permissions; Glue creates "
+            "the worker ENIs in the connection subnet. cloudwatch:PutMetricData is limited to the Glue namespace.",
+        )
+        acknowledge(
+            policy,
+            f"IAM5[Resource::{stack.format_arn(service='ec2', resource='network-interface', resource_name='*')}]",
+            "Glue tags and deletes worker ENIs it creates at run time, whose ids are unknown; tag keys are "
+            "restricted to aws-glue-service-resource.",
+        )
+        acknowledge(
+            policy,
+            f"IAM5[{assets_bucket_objects(stack)}]",
+            "Read-only access to the CDK assets bucket: the job loads its script, library zip and spec from it.",
+        )

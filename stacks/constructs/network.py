@@ -1,0 +1,94 @@
+"""Where the Glue job's ENIs live: a new isolated VPC (dev) or subnets and groups named in config."""
+
+from aws_cdk import Annotations, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import NetworkConfig
+from stacks.nag import acknowledge
+
+
+class JobNetwork(Construct):
+    """Exposes `subnets` (one Glue connection each, for AZ failover) and `security_groups`.
+
+    Nothing is looked up: existing ids come from config, so synth needs no AWS call.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: NetworkConfig,
+        key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        retain: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.subnets: list[ec2.ISubnet]
+        self.security_groups: list[ec2.ISecurityGroup]
+        if config.mode == "existing":
+            self.subnets = []
+            for index, subnet in enumerate(config.subnets):
+                imported = ec2.Subnet.from_subnet_attributes(
+                    self, f"Subnet{index}", subnet_id=subnet.id, availability_zone=subnet.availability_zone
+                )
+                Annotations.of(imported).acknowledge_warning(
+                    "@aws-cdk/aws-ec2:noSubnetRouteTableId",
+                    "A Glue connection needs only the subnet id and zone; nothing here reads the route table.",
+                )
+                self.subnets.append(imported)
+            self.security_groups = [
+                ec2.SecurityGroup.from_security_group_id(self, f"SecurityGroup{index}", group_id, mutable=False)
+                for index, group_id in enumerate(config.security_group_ids)
+            ]
+            return
+
+        flow_logs = logs.LogGroup(
+            self,
+            "FlowLogs",
+            encryption_key=key,
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        )
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            availability_zones=config.availability_zones(Stack.of(self).region),
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="jobs", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22)
+            ],
+            flow_logs={"all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))},
+            restrict_default_security_group=True,
+        )
+        # Isolated subnets reach AWS only through endpoints: S3 for data, the rest for the job's API calls.
+        vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        for endpoint_id, service in (
+            ("SecretsManager", ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER),
+            ("Kms", ec2.InterfaceVpcEndpointAwsService.KMS),
+            ("Glue", ec2.InterfaceVpcEndpointAwsService.GLUE),
+            ("Logs", ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS),
+        ):
+            endpoint = vpc.add_interface_endpoint(endpoint_id, service=service, private_dns_enabled=True)
+            acknowledge(
+                endpoint,
+                "EC23",
+                "The endpoint's security group admits HTTPS from the VPC CIDR only; the CIDR is a token "
+                "the rule cannot evaluate.",
+            )
+
+        group = ec2.SecurityGroup(
+            self,
+            "JobSecurityGroup",
+            vpc=vpc,
+            description="Glue job workers: talk to each other, to the source database and to VPC endpoints",
+            allow_all_outbound=True,
+        )
+        # Glue requires a self-referencing rule so the driver and executors can reach each other.
+        group.add_ingress_rule(group, ec2.Port.all_tcp(), "Glue workers talk to each other")
+        self.vpc = vpc
+        self.subnets = list(vpc.isolated_subnets)
+        self.security_groups = [group]

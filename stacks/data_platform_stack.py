@@ -1,0 +1,96 @@
+"""Data platform: the key, the buckets, the catalog, and the daily extraction that feeds training."""
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.alerts import Alerts
+from stacks.constructs.analytics import AnalyticsCatalog
+from stacks.constructs.encryption import DataKey
+from stacks.constructs.extraction import ExtractionJob, ExtractionJobSettings
+from stacks.constructs.job_events import ExtractionEvents
+from stacks.constructs.network import JobNetwork
+from stacks.constructs.retention import retention_days
+from stacks.constructs.storage import DataLake, LifecycleSettings
+from stacks.extraction_spec import read_spec_summary
+
+
+class DataPlatformStack(Stack):
+    """Exposes `key`, `lake`, `alerts_topic` and `extraction_events` for the stacks built on it."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
+        self._zones = config.network.availability_zones(config.region)
+        super().__init__(scope, construct_id, **kwargs)
+        retain = config.retain
+        log_retention = retention_days(config.log_retention_days)
+        spec = read_spec_summary(config.extraction.spec_path)
+
+        self.key = DataKey(self, "DataKey", alias=f"alias/{config.resource_name('data')}", retain=retain).key
+        self.lake = DataLake(
+            self,
+            "Lake",
+            key=self.key,
+            lifecycle=LifecycleSettings(**config.storage.model_dump()),
+            retain=retain,
+        )
+        self.alerts_topic = Alerts(
+            self,
+            "Alerts",
+            topic_name=config.resource_name("alerts"),
+            key=self.key,
+            emails=config.alerts.emails,
+        ).topic
+        self.catalog = AnalyticsCatalog(
+            self,
+            "Analytics",
+            database_name=config.resource_name("curated").replace("-", "_"),
+            workgroup_name=config.resource_name("analysts"),
+            spec=spec,
+            curated=self.lake.curated,
+            key=self.key,
+            retain=retain,
+        )
+        network = JobNetwork(
+            self, "Network", config=config.network, key=self.key, log_retention=log_retention, retain=retain
+        )
+        self.extraction = ExtractionJob(
+            self,
+            "Extraction",
+            settings=ExtractionJobSettings(
+                job_name=config.resource_name("extract"),
+                connection_name_prefix=config.resource_name("source"),
+                security_configuration_name=config.resource_name("glue"),
+                secret_name=config.source_database.secret_name,
+                jdbc_url=config.source_database.jdbc_url,
+                spec_name=spec.name,
+                spec_path=config.extraction.spec_path,
+                schedule=config.extraction.schedule,
+                worker_type=config.extraction.worker_type,
+                number_of_workers=config.extraction.number_of_workers,
+                timeout=Duration.minutes(config.extraction.timeout_minutes),
+                max_retries=config.extraction.max_retries,
+                log_retention=log_retention,
+            ),
+            key=self.key,
+            raw=self.lake.raw,
+            curated=self.lake.curated,
+            subnets=network.subnets,
+            security_groups=network.security_groups,
+            retain=retain,
+        )
+        self.extraction_events = ExtractionEvents(
+            self,
+            "ExtractionEvents",
+            job_name=config.resource_name("extract"),
+            alerts=self.alerts_topic,
+            key=self.key,
+            log_retention=log_retention,
+            retain=retain,
+        )
+
+    @property
+    def availability_zones(self) -> list[str]:
+        # Overridden so that nothing asks the account for its zones at synth time.
+        return self._zones

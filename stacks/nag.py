@@ -1,0 +1,24 @@
+"""cdk-nag acknowledgments. Each names one rule (or one finding of it) on one construct, with the reason."""
+
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from aws_cdk import aws_s3 as s3
+from constructs import IConstruct
+
+NAMESPACE = "AwsSolutions"
+
+
+def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    """`rule` is e.g. "IAM5" or "IAM5[Action::s3:List*]"."""
+    Validations.of(construct).acknowledge(Acknowledgment(id=f"{NAMESPACE}::{NAMESPACE}-{rule}", reason=reason))
+
+
+def objects_of(bucket: s3.IBucket) -> str:
+    """The finding id cdk-nag gives `<bucket ARN>/*` in a policy."""
+    cfn_bucket = bucket.node.default_child
+    assert isinstance(cfn_bucket, CfnResource), "only buckets defined in this app have a logical id"
+    return f"Resource::<{Stack.of(bucket).get_logical_id(cfn_bucket)}.Arn>/*"
+
+
+def assets_bucket_objects(stack: Stack) -> str:
+    """The finding id of `<CDK bootstrap assets bucket ARN>/*`, which asset grants produce."""
+    return f"Resource::arn:{stack.partition}:s3:::cdk-hnb659fds-assets-{stack.account}-{stack.region}/*"
