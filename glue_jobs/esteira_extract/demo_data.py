@@ -1,0 +1,297 @@
+"""Deterministic demo source data: an HR database with ``pessoas_fisicas`` and ``funcionarios``.
+
+``generate(n, seed)`` yields :class:`DemoRecord` rows; each row depends only on ``(seed, id)``,
+so ``generate(100, s)`` is a prefix of ``generate(1000, s)`` and new rows can be appended with
+``start_id``. Early attrition (leaving within 365 days of admission, the demo label
+``desligado_em_12_meses``) is drawn from a logistic model of salary, overtime, remote work,
+health plan, commute, performance, age and department plus noise, so it is learnable.
+
+About ``bad_fraction`` of rows are deliberately broken for quarantine to catch: null
+``matricula`` (the key), unparseable ``data_nascimento`` text, negative salary, birth dates
+giving an age over 120, and dismissal before admission. Cleanable junk (sexo 'X', flags ' ' or
+'x', missing estado_civil) is separate and common.
+
+Loaders: :func:`load_postgres` (a psycopg 3 connection, uses COPY) and :func:`load_sqlite` (a file
+path). SQLite stores dates/timestamps as ISO text (timestamps with milliseconds), which the
+extraction spec parses, so one spec serves both databases.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import psycopg
+
+REFERENCE_DATE = date(2025, 6, 30)
+FIRST_ADMISSION = date(2012, 1, 1)
+LAST_ADMISSION = date(2024, 6, 30)
+UPDATED_FROM = datetime(2024, 7, 1)
+UPDATED_SPAN_SECONDS = 364 * 24 * 3600
+
+PESSOA_COLUMNS = ("id", "nome", "sexo", "estado_civil", "data_nascimento", "possui_filhos")
+FUNCIONARIO_COLUMNS = (
+    "id",
+    "matricula",
+    "pessoa_fisica_id",
+    "cargo",
+    "departamento",
+    "salario",
+    "data_admissao",
+    "data_desligamento",
+    "possui_plano_saude",
+    "trabalho_remoto",
+    "horas_extras_mes",
+    "distancia_casa_km",
+    "avaliacao_desempenho",
+    "atualizado_em",
+)
+
+POSTGRES_DDL = """
+CREATE TABLE IF NOT EXISTS pessoas_fisicas (
+    id               INTEGER PRIMARY KEY,
+    nome             VARCHAR(120) NOT NULL,
+    sexo             VARCHAR(2),
+    estado_civil     VARCHAR(20),
+    data_nascimento  VARCHAR(20),
+    possui_filhos    VARCHAR(2)
+);
+CREATE TABLE IF NOT EXISTS funcionarios (
+    id                    INTEGER PRIMARY KEY,
+    matricula             VARCHAR(12),
+    pessoa_fisica_id      INTEGER NOT NULL REFERENCES pessoas_fisicas (id),
+    cargo                 VARCHAR(60) NOT NULL,
+    departamento          VARCHAR(60) NOT NULL,
+    salario               NUMERIC(12, 2),
+    data_admissao         DATE NOT NULL,
+    data_desligamento     DATE,
+    possui_plano_saude    VARCHAR(2),
+    trabalho_remoto       VARCHAR(2),
+    horas_extras_mes      INTEGER,
+    distancia_casa_km     DOUBLE PRECISION,
+    avaliacao_desempenho  INTEGER,
+    atualizado_em         TIMESTAMP NOT NULL
+);
+CREATE INDEX IF NOT EXISTS funcionarios_atualizado_em ON funcionarios (atualizado_em);
+"""
+
+SQLITE_DDL = """
+CREATE TABLE IF NOT EXISTS pessoas_fisicas (
+    id               INTEGER PRIMARY KEY,
+    nome             TEXT NOT NULL,
+    sexo             TEXT,
+    estado_civil     TEXT,
+    data_nascimento  TEXT,
+    possui_filhos    TEXT
+);
+CREATE TABLE IF NOT EXISTS funcionarios (
+    id                    INTEGER PRIMARY KEY,
+    matricula             TEXT,
+    pessoa_fisica_id      INTEGER NOT NULL REFERENCES pessoas_fisicas (id),
+    cargo                 TEXT NOT NULL,
+    departamento          TEXT NOT NULL,
+    salario               REAL,
+    data_admissao         TEXT NOT NULL,
+    data_desligamento     TEXT,
+    possui_plano_saude    TEXT,
+    trabalho_remoto       TEXT,
+    horas_extras_mes      INTEGER,
+    distancia_casa_km     REAL,
+    avaliacao_desempenho  INTEGER,
+    atualizado_em         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS funcionarios_atualizado_em ON funcionarios (atualizado_em);
+"""
+
+CARGOS = {  # cargo: (base salary, spread)
+    "assistente": (2800.0, 600.0),
+    "operador": (2400.0, 500.0),
+    "analista": (6500.0, 1800.0),
+    "desenvolvedor": (9000.0, 2500.0),
+    "coordenador": (12000.0, 2500.0),
+    "gerente": (18000.0, 4000.0),
+}
+DEPARTAMENTOS = ("ti", "financeiro", "rh", "operacoes", "comercial")
+DEPT_RISK = {"ti": 0.1, "financeiro": -0.2, "rh": -0.1, "operacoes": 0.2, "comercial": 0.5}
+ESTADOS_CIVIS = ("solteiro", "casado", "divorciado", "viuvo")
+PRENOMES = ("Ana", "Bruno", "Carla", "Diego", "Elisa", "Fabio", "Gabriela", "Hugo", "Iara", "Joao")
+SOBRENOMES = ("Silva", "Souza", "Oliveira", "Santos", "Lima", "Pereira", "Costa", "Almeida")
+BAD_KINDS = ("null_key", "bad_date", "negative_salary", "too_old", "dismissed_before_admission")
+
+Value = str | int | float | date | datetime | None
+
+
+class DemoRecord(NamedTuple):
+    """One employee: a ``pessoas_fisicas`` row and its ``funcionarios`` row (column order as in
+    :data:`PESSOA_COLUMNS` / :data:`FUNCIONARIO_COLUMNS`)."""
+
+    pessoa: tuple[Value, ...]
+    funcionario: tuple[Value, ...]
+
+
+def _flag(rng: random.Random, p_yes: float) -> str | None:
+    roll = rng.random()
+    if roll < 0.03:  # legacy junk that the flag rule normalises to 'N' (or 'S' for 's')
+        return rng.choice([" ", "X", "s", "", None])
+    return "S" if rng.random() < p_yes else "N"
+
+
+def make_record(row_id: int, seed: int, bad_fraction: float = 0.01) -> DemoRecord:
+    """The deterministic record with id ``row_id``."""
+    rng = random.Random(seed * 1_000_003 + row_id)
+    admissao = FIRST_ADMISSION + timedelta(days=rng.randrange((LAST_ADMISSION - FIRST_ADMISSION).days))
+    idade = max(16, min(70, int(rng.gauss(34, 10))))
+    nascimento = admissao - timedelta(days=idade * 365 + rng.randrange(365))
+    cargo = rng.choice(list(CARGOS))
+    base, spread = CARGOS[cargo]
+    salario = round(max(1412.0, rng.gauss(base, spread)), 2)
+    departamento = rng.choice(DEPARTAMENTOS)
+    remoto = rng.random() < (0.45 if departamento in ("ti", "financeiro") else 0.15)
+    plano = rng.random() < (0.85 if salario > 5000 else 0.5)
+    horas_extras = max(0, int(rng.gauss(12, 10)))
+    distancia = round(rng.expovariate(1 / 15), 1)
+    avaliacao: int | None = rng.choice([1, 2, 3, 3, 4, 4, 4, 5]) if rng.random() > 0.05 else None
+
+    # Early-attrition model (log-odds). Coefficients are plausible, not calibrated.
+    z = (
+        -1.1
+        - 1.2 * (math.log(salario) - math.log(5000))
+        + 0.04 * (horas_extras - 12)
+        - 0.9 * remoto
+        - 0.5 * plano
+        + (0.02 * distancia if not remoto else 0.0)
+        - 0.35 * ((avaliacao or 3) - 3)
+        + 0.6 * (idade < 25)
+        + DEPT_RISK[departamento]
+        + rng.gauss(0, 0.6)
+    )
+    leaves_early = rng.random() < 1 / (1 + math.exp(-z))
+    desligamento: date | None = None
+    if leaves_early:
+        desligamento = admissao + timedelta(days=rng.randint(20, 365))
+    elif rng.random() < 0.3:
+        later = (REFERENCE_DATE - admissao).days
+        if later > 366:
+            desligamento = admissao + timedelta(days=rng.randint(366, later))
+
+    updated = UPDATED_FROM + timedelta(
+        seconds=rng.randrange(UPDATED_SPAN_SECONDS), milliseconds=rng.randrange(1000)
+    )
+    matricula: str | None = f"F{row_id:07d}"
+    data_nascimento = nascimento.isoformat() if rng.random() > 0.1 else nascimento.strftime("%d/%m/%Y")
+    sexo = rng.choice(["M", "F"]) if rng.random() > 0.04 else rng.choice(["X", "", "m", None])
+    estado_civil = rng.choice(ESTADOS_CIVIS) if rng.random() > 0.08 else None
+    salario_out: float = salario
+
+    if rng.random() < bad_fraction:
+        kind = rng.choice(BAD_KINDS)
+        if kind == "null_key":
+            matricula = None
+        elif kind == "bad_date":
+            data_nascimento = rng.choice(["desconhecido", "31/02/1990", "1990-13-01", "00/00/0000"])
+        elif kind == "negative_salary":
+            salario_out = -salario
+        elif kind == "too_old":
+            data_nascimento = f"18{rng.randrange(50, 99)}-01-01"
+        else:
+            desligamento = admissao - timedelta(days=rng.randint(1, 200))
+
+    nome = f"{rng.choice(PRENOMES)} {rng.choice(SOBRENOMES)} {rng.choice(SOBRENOMES)}"
+    pessoa: tuple[Value, ...] = (row_id, nome, sexo, estado_civil, data_nascimento, _flag(rng, 0.55))
+    funcionario: tuple[Value, ...] = (
+        row_id,
+        matricula,
+        row_id,
+        cargo,
+        departamento,
+        salario_out,
+        admissao,
+        desligamento,
+        _flag(rng, 0.7 if plano else 0.02),
+        "S" if remoto else _flag(rng, 0.0),
+        horas_extras,
+        distancia,
+        avaliacao,
+        updated,
+    )
+    return DemoRecord(pessoa, funcionario)
+
+
+def generate(n: int, seed: int = 42, start_id: int = 1, bad_fraction: float = 0.01) -> Iterator[DemoRecord]:
+    """Yield ``n`` deterministic records with ids ``start_id .. start_id + n - 1``."""
+    for row_id in range(start_id, start_id + n):
+        yield make_record(row_id, seed, bad_fraction)
+
+
+# ---------------------------------------------------------------------------------------- loaders
+
+
+def load_postgres(
+    conn: psycopg.Connection[object],
+    n: int,
+    seed: int = 42,
+    start_id: int = 1,
+    bad_fraction: float = 0.01,
+    create: bool = True,
+) -> int:
+    """Create the tables (if ``create``) and COPY ``n`` records in. Commits. Returns ``n``."""
+    records = list(generate(n, seed, start_id, bad_fraction))
+    with conn.cursor() as cur:
+        if create:
+            cur.execute(POSTGRES_DDL)
+        with cur.copy(f"COPY pessoas_fisicas ({', '.join(PESSOA_COLUMNS)}) FROM STDIN") as copy:
+            for rec in records:
+                copy.write_row(rec.pessoa)
+        with cur.copy(f"COPY funcionarios ({', '.join(FUNCIONARIO_COLUMNS)}) FROM STDIN") as copy:
+            for rec in records:
+                copy.write_row(rec.funcionario)
+    conn.commit()
+    return len(records)
+
+
+def _sqlite_value(value: Value) -> str | int | float | None:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def load_sqlite(
+    path: str | Path,
+    n: int,
+    seed: int = 42,
+    start_id: int = 1,
+    bad_fraction: float = 0.01,
+    batch_size: int = 10_000,
+) -> int:
+    """Create the tables in the SQLite file at ``path`` (if missing) and insert ``n`` records."""
+    conn = sqlite3.connect(str(path))
+    try:
+        conn.executescript(SQLITE_DDL)
+        p_sql = f"INSERT INTO pessoas_fisicas VALUES ({', '.join('?' * len(PESSOA_COLUMNS))})"
+        f_sql = f"INSERT INTO funcionarios VALUES ({', '.join('?' * len(FUNCIONARIO_COLUMNS))})"
+        batch: list[DemoRecord] = []
+        count = 0
+        for rec in generate(n, seed, start_id, bad_fraction):
+            batch.append(rec)
+            if len(batch) >= batch_size:
+                count += _sqlite_insert(conn, p_sql, f_sql, batch)
+                batch = []
+        count += _sqlite_insert(conn, p_sql, f_sql, batch)
+        conn.commit()
+        return count
+    finally:
+        conn.close()
+
+
+def _sqlite_insert(conn: sqlite3.Connection, p_sql: str, f_sql: str, batch: list[DemoRecord]) -> int:
+    conn.executemany(p_sql, [tuple(_sqlite_value(v) for v in r.pessoa) for r in batch])
+    conn.executemany(f_sql, [tuple(_sqlite_value(v) for v in r.funcionario) for r in batch])
+    return len(batch)

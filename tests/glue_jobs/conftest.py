@@ -1,0 +1,201 @@
+"""Session-scoped infrastructure for the extraction job tests: one SparkSession, one real
+PostgreSQL server (initdb + pg_ctl on a free loopback port) and one moto server for Secrets
+Manager / S3. Nothing is mocked in-process: the job talks to them over the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from moto.server import ThreadedMotoServer
+from pyspark.sql import SparkSession
+
+PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/bin")
+JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/sqlite-jdbc.jar")
+REPO = Path(__file__).resolve().parents[2]
+DEMO_SPEC = REPO / "glue_jobs" / "specs" / "employees.json"
+READER_USER = "esteira_reader"
+READER_PASSWORD = "n0t-in-any-log-" + uuid.uuid4().hex[:12]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_bin(name: str) -> str:
+    for d in PG_BIN_DIRS:
+        candidate = Path(d) / name
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"PostgreSQL binary {name!r} not found in {PG_BIN_DIRS} or PATH; install postgresql-15")
+    return found
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    missing = [j for j in JDBC_JARS if not Path(j).exists()]
+    if missing:
+        pytest.fail(f"JDBC driver jars missing: {missing}")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("esteira-extract-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.jars", ",".join(JDBC_JARS))
+        .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    host: str
+    port: int
+    socket_dir: str
+    admin_user: str
+
+    def jdbc_url(self, db: str) -> str:
+        return f"jdbc:postgresql://{self.host}:{self.port}/{db}"
+
+    def admin(self, db: str = "postgres") -> psycopg.Connection[Any]:
+        """A superuser connection over the unix socket (trust auth, set-up only)."""
+        return psycopg.connect(
+            host=self.socket_dir, port=self.port, user=self.admin_user, dbname=db, autocommit=True
+        )
+
+    def create_database(self, prefix: str = "esteira") -> str:
+        """A fresh database readable by the reader role. Returns its name."""
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with self.admin() as conn:
+            conn.execute(f"CREATE DATABASE {name} OWNER {READER_USER}")
+        return name
+
+    def connect(self, db: str) -> psycopg.Connection[Any]:
+        """A password-authenticated TCP connection as the reader role (what the job uses)."""
+        return psycopg.connect(
+            host=self.host, port=self.port, user=READER_USER, password=READER_PASSWORD, dbname=db
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    base = Path(tempfile.mkdtemp(prefix="esteira-pg-"))
+    data, sock, log = base / "data", base / "sock", base / "postgres.log"
+    sock.mkdir()
+    port = _free_port()
+    prefix: list[str] = []
+    admin = pwd.getpwuid(os.getuid()).pw_name
+    if os.geteuid() == 0:
+        # initdb refuses to run as root: run the server as an unprivileged user.
+        runner = "nobody"
+        uid, gid = pwd.getpwnam(runner).pw_uid, pwd.getpwnam(runner).pw_gid
+        base.chmod(0o755)
+        for p in (base, sock):
+            os.chown(p, uid, gid)
+        prefix = ["runuser", "-u", runner, "--"]
+        admin = "postgres"
+    subprocess.run(
+        [
+            *prefix,
+            initdb,
+            "-D",
+            str(data),
+            "-U",
+            admin,
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    started = subprocess.run(
+        [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start"],
+        capture_output=True,
+        text=True,
+    )
+    if started.returncode != 0:
+        log_text = log.read_text() if log.exists() else ""
+        pytest.fail(f"pg_ctl start failed: {started.stderr}\n{log_text}")
+    server = PostgresServer(host="127.0.0.1", port=port, socket_dir=str(sock), admin_user=admin)
+    try:
+        with server.admin() as conn:
+            conn.execute(f"CREATE ROLE {READER_USER} LOGIN PASSWORD '{READER_PASSWORD}'")
+        yield server
+    finally:
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class AwsEndpoint:
+    url: str
+    secret_id: str
+    bad_secret_id: str
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[AwsEndpoint]:
+    """A moto server on a free port; the env points boto3 at it for the whole session."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    env = {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.delenv("AWS_PROFILE", raising=False)
+        sm = boto3.client("secretsmanager")
+        secret = sm.create_secret(
+            Name="esteira/source-db",
+            SecretString=json.dumps(
+                {"username": READER_USER, "password": READER_PASSWORD, "engine": "postgres"}
+            ),
+        )
+        bad = sm.create_secret(
+            Name="esteira/wrong-password",
+            SecretString=json.dumps({"username": READER_USER, "password": "wrong-password"}),
+        )
+        try:
+            yield AwsEndpoint(url=url, secret_id=secret["ARN"], bad_secret_id=bad["ARN"])
+        finally:
+            with contextlib.suppress(Exception):
+                server.stop()
