@@ -1,0 +1,92 @@
+"""Shared helpers for the model image tests: deterministic data, ML roots and process runners."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[3]
+MODEL_DIR = REPO / "containers" / "model"
+TRAIN_BIN = MODEL_DIR / "bin" / "train"
+SERVE_BIN = MODEL_DIR / "bin" / "serve"
+FIXTURES = REPO / "tests" / "fixtures" / "model"
+FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
+
+
+def make_frame(rows: int, seed: int, task: str = "binary") -> pd.DataFrame:
+    """Six numeric features (one integer, one boolean), an id column and a learnable label."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 4))
+    count = rng.integers(0, 5, size=rows)
+    flag = rng.random(rows) < 0.3
+    signal = x[:, 0] + x[:, 1] * x[:, 2] + 0.5 * count - 1.0 + 0.8 * flag + 0.5 * rng.normal(size=rows)
+    frame = pd.DataFrame({f"f{i}": x[:, i] for i in range(4)})
+    frame["f4"] = count
+    frame["f5"] = flag
+    frame["customer_id"] = np.arange(rows)
+    if task == "binary":
+        frame["label"] = (signal > 0).astype(np.int64)
+    elif task == "multiclass":
+        frame["label"] = np.digitize(signal, [-1.0, 1.0]).astype(np.int64)
+    else:
+        frame["label"] = signal
+    return frame
+
+
+@dataclass(frozen=True)
+class MLRoot:
+    root: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def failure(self) -> Path:
+        return self.root / "output" / "failure"
+
+    def channel(self, name: str) -> Path:
+        path = self.root / "input" / "data" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write_hyperparameters(self, values: dict[str, str]) -> None:
+        config = self.root / "input" / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "hyperparameters.json").write_text(json.dumps(values))
+
+    def write_input_data_config(self, channels: dict[str, str]) -> None:
+        config = self.root / "input" / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        payload = {name: {"ContentType": ct, "TrainingInputMode": "File"} for name, ct in channels.items()}
+        (config / "inputdataconfig.json").write_text(json.dumps(payload))
+
+    def write_parquet_tree(self, channel: str, frame: pd.DataFrame, parts: int = 3) -> None:
+        """Like the extraction job: dt= partitions, part files, _SUCCESS, _manifests and dotfiles."""
+        base = self.channel(channel)
+        chunks = np.array_split(np.arange(len(frame)), parts)
+        for i, index in enumerate(chunks):
+            folder = base / f"dt=2026-01-{i + 1:02d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            frame.iloc[index].to_parquet(folder / f"part-{i:05d}-abc.c000.snappy.parquet", index=False)
+            (folder / f".part-{i:05d}-abc.c000.snappy.parquet.crc").write_bytes(b"crc")
+        (base / "_SUCCESS").write_text("")
+        (base / "_manifests").mkdir(exist_ok=True)
+        (base / "_manifests" / "manifest.json").write_text("{}")
+        (base / "README.txt").write_text("not data")
+
+
+def run_bin(
+    script: Path, root: Path, extra_env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ESTEIRA_ML_ROOT": str(root), **(extra_env or {})}
+    return subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
