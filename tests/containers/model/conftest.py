@@ -54,12 +54,13 @@ class Server:
 
 def start_server(root: MLRoot, log: Path, extra_env: dict[str, str] | None = None) -> Server:
     port = _free_port()
+    workers = int((extra_env or {}).get("ESTEIRA_SERVER_WORKERS", "2"))
     env = {
         **os.environ,
         "ESTEIRA_ML_ROOT": str(root.root),
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "ESTEIRA_BIND_HOST": "127.0.0.1",
-        "ESTEIRA_SERVER_WORKERS": "2",
+        "ESTEIRA_SERVER_WORKERS": str(workers),
         **(extra_env or {}),
     }
     with log.open("wb") as sink:
@@ -73,10 +74,12 @@ def start_server(root: MLRoot, log: Path, extra_env: dict[str, str] | None = Non
             raise AssertionError(f"serve exited with {process.returncode}:\n{server.log_text()}")
         try:
             with urllib.request.urlopen(server.url("/ping"), timeout=1) as response:
-                if response.status == 200:
+                # Healthy, and every worker has loaded the model (so worker counts are stable).
+                if response.status == 200 and server.log_text().count("Model loaded") >= workers:
                     return server
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     stop_server(server)
     raise AssertionError(f"serve did not answer /ping within 30 s:\n{server.log_text()}")
 

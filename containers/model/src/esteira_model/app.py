@@ -141,9 +141,7 @@ class InferenceApp:
             )
         accept = codecs.choose_accept(environ.get("HTTP_ACCEPT"), content_type)
         if accept is None:
-            return _error(
-                start_response, 406, "Accept must allow text/csv, application/json or application/jsonlines"
-            )
+            return _error(start_response, 406, "Accept must allow text/csv, application/json or application/jsonlines")
         body = self._read_body(environ)
         features = codecs.parse(body, content_type, self.predictor)
         predictions = self.predictor.predict(features)

@@ -103,8 +103,7 @@ def _parse_csv_careful(lines: Sequence[bytes], num_features: int) -> np.ndarray:
                 features[row, col] = float(token)
             except ValueError:
                 raise BadRequest(
-                    f"record {row + 1}, column {col + 1}: {_short(token.decode('utf-8', 'replace'))} "
-                    "is not a number"
+                    f"record {row + 1}, column {col + 1}: {_short(token.decode('utf-8', 'replace'))} is not a number"
                 ) from None
     return _check_finite(features)
 
@@ -151,9 +150,7 @@ def rows_to_matrix(rows: Sequence[Any], predictor: Predictor) -> np.ndarray:
                 raise BadRequest(f"record {i + 1} lacks features {_short(missing[:10])}")
             features[i] = [_number(row[name], i, j) for j, name in enumerate(names)]
         else:
-            raise BadRequest(
-                f"record {i + 1} must be a list of {n} values or an object keyed by feature name"
-            )
+            raise BadRequest(f"record {i + 1} must be a list of {n} values or an object keyed by feature name")
     return _check_finite(features)
 
 

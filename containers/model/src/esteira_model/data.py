@@ -43,9 +43,7 @@ def read_input_data_config(path: Path) -> dict[str, ChannelConfig]:
     out = {}
     for name, conf in raw.items():
         content_type = conf.get("ContentType") if isinstance(conf, dict) else None
-        out[str(name)] = ChannelConfig(
-            str(content_type).split(";")[0].strip().lower() if content_type else None
-        )
+        out[str(name)] = ChannelConfig(str(content_type).split(";")[0].strip().lower() if content_type else None)
     return out
 
 

@@ -84,9 +84,7 @@ class Hyperparameters:
             except ValueError as err:
                 raise TrainingError(f"Hyperparameter {key!r} has an invalid value {text!r}: {err}.") from err
         if unknown:
-            raise TrainingError(
-                f"Unknown hyperparameters {sorted(unknown)}; known ones are {sorted(fields)}."
-            )
+            raise TrainingError(f"Unknown hyperparameters {sorted(unknown)}; known ones are {sorted(fields)}.")
         params = cls(**values)
         params.validate()
         return params

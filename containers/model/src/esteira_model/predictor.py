@@ -38,9 +38,7 @@ class Predictor:
         self.class_label_text: list[str] = [str(c) for c in self.class_labels]
         num_features = booster.num_features()
         if num_features != schema.num_features:
-            raise ModelLoadError(
-                f"The model takes {num_features} features but the schema lists {schema.num_features}."
-            )
+            raise ModelLoadError(f"The model takes {num_features} features but the schema lists {schema.num_features}.")
 
     @classmethod
     def load(cls, model_dir: Path, nthread: int = 1) -> Predictor:

@@ -137,14 +137,10 @@ def _encode_classes(
         if len(classes) < 2:
             raise TrainingError("Multiclass classification needs at least 2 label values in the train data.")
         if params.num_class and params.num_class != len(classes):
-            raise TrainingError(
-                f"num_class is {params.num_class} but the train data has {len(classes)} label values."
-            )
+            raise TrainingError(f"num_class is {params.num_class} but the train data has {len(classes)} label values.")
     unseen = np.setdiff1d(np.unique(valid_y), classes)
     if len(unseen):
-        raise TrainingError(
-            f"The validation data has label values {unseen[:10].tolist()} that the train data lacks."
-        )
+        raise TrainingError(f"The validation data has label values {unseen[:10].tolist()} that the train data lacks.")
     return (
         np.searchsorted(classes, train_y).astype(np.float64),
         np.searchsorted(classes, valid_y).astype(np.float64),
@@ -161,9 +157,7 @@ def _matrix(frame: pd.DataFrame, names: list[str], channel: str) -> np.ndarray:
     return features
 
 
-def prepare(
-    train_frame: pd.DataFrame, valid_frame: pd.DataFrame | None, params: Hyperparameters
-) -> PreparedData:
+def prepare(train_frame: pd.DataFrame, valid_frame: pd.DataFrame | None, params: Hyperparameters) -> PreparedData:
     _check_columns(train_frame, params, TRAIN_CHANNEL)
     names = _feature_columns(train_frame, params)
     source = VALIDATION_CHANNEL
@@ -235,18 +229,14 @@ def _write_atomic(path: Path, payload: bytes) -> None:
     tmp.replace(path)
 
 
-def _booster_from(
-    raw: bytearray, xgb_params: dict[str, Any], dtrain: xgb.DMatrix, dvalid: xgb.DMatrix
-) -> xgb.Booster:
+def _booster_from(raw: bytearray, xgb_params: dict[str, Any], dtrain: xgb.DMatrix, dvalid: xgb.DMatrix) -> xgb.Booster:
     booster = xgb.Booster(xgb_params, cache=[dtrain, dvalid])
     booster.load_model(raw)
     booster.set_param(xgb_params)
     return booster
 
 
-def save_checkpoint(
-    directory: Path, booster: xgb.Booster, state: LoopState, fingerprint: str, keep: int
-) -> bytearray:
+def save_checkpoint(directory: Path, booster: xgb.Booster, state: LoopState, fingerprint: str, keep: int) -> bytearray:
     directory.mkdir(parents=True, exist_ok=True)
     model_path, state_path = _checkpoint_paths(directory, state.rounds_done)
     raw = booster.save_raw("ubj")
@@ -299,9 +289,7 @@ def _improved(score: float, best: float | None, maximize: bool) -> bool:
     return score > best if maximize else score < best
 
 
-def train_booster(
-    data: PreparedData, params: Hyperparameters, checkpoint_dir: Path
-) -> tuple[xgb.Booster, int]:
+def train_booster(data: PreparedData, params: Hyperparameters, checkpoint_dir: Path) -> tuple[xgb.Booster, int]:
     num_class = len(data.classes) if params.task == MULTICLASS else 0
     xgb_params = params.xgboost_params(num_class)
     dtrain = xgb.DMatrix(data.train.features, label=data.train.labels)
@@ -394,9 +382,7 @@ def run(paths: MLPaths) -> dict[str, Any]:
     valid_frame = None
     if VALIDATION_CHANNEL in channels or paths.channel(VALIDATION_CHANNEL).exists():
         valid_conf = channels.get(VALIDATION_CHANNEL, ChannelConfig(None))
-        valid_frame = read_channel(
-            VALIDATION_CHANNEL, paths.channel(VALIDATION_CHANNEL), valid_conf.content_type
-        )
+        valid_frame = read_channel(VALIDATION_CHANNEL, paths.channel(VALIDATION_CHANNEL), valid_conf.content_type)
     data = prepare(train_frame, valid_frame, params)
     log(
         f"Training on {len(data.train.labels)} rows x {len(data.names)} features; "
