@@ -56,6 +56,8 @@ class AnalyticsCatalog(Construct):
             storage=glue.S3TableStorage.from_bucket(curated),
             s3_prefix=f"{names.CURATED_EXTRACTION_PREFIX}{spec.name}/",
             data_format=glue.DataFormat.PARQUET,
+            # SSE-KMS is transparent to Athena; `true` would announce client-side encryption.
+            has_encrypted_data=False,
             columns=[glue.Column(name=column.name, type=_GLUE_TYPES[column.type]) for column in spec.output_columns],
             partition_keys=[glue.Column(name=names.EXTRACTION_PARTITION_KEY, type=glue.Schema.STRING)],
             partition_projection={

@@ -15,7 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks import names
-from stacks.nag import acknowledge, assets_bucket_objects, objects_of
+from stacks.nag import acknowledge, acknowledge_hardcoded_zones, assets_bucket_objects, objects_of
 
 GLUE_JOBS_DIR = Path(__file__).resolve().parents[2] / "glue_jobs"
 # The job's library ships as a zip whose root holds the `esteira_extract` package (Glue --extra-py-files).
@@ -96,6 +96,8 @@ class ExtractionJob(Construct):
             )
             for index, subnet in enumerate(subnets)
         ]
+        for connection in self.connections:
+            acknowledge_hardcoded_zones(connection)
 
         self.security_configuration = glue.SecurityConfiguration(
             self,

@@ -1,17 +1,16 @@
 """EventBridge rules on the extraction job's state changes."""
 
-from aws_cdk import RemovalPolicy, Stack
+import jsii
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
-from stacks.nag import acknowledge
-
-# The singleton Lambda behind every AwsCustomResource in a stack.
-AWS_CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
 SUCCEEDED = "SUCCEEDED"
 FAILURE_STATES = ("FAILED", "TIMEOUT", "ERROR", "STOPPED")
 
@@ -78,24 +77,22 @@ class ExtractionEvents(Construct):
             description=f"Glue job {job_name} succeeded: recorded here, training subscribes on its own",
             event_pattern=self.succeeded_pattern,
         )
-        self.succeeded_rule.add_target(targets.CloudWatchLogGroup(self.history))
-        # The log group target installs its resource policy through a CDK-provided custom resource.
-        stack = Stack.of(self)
-        for child in stack.node.children:
-            if child.node.id.startswith("EventsLogGroupPolicy"):
-                acknowledge(
-                    child,
-                    "IAM5[Resource::*]",
-                    "CDK's custom resource that puts the CloudWatch Logs resource policy letting EventBridge "
-                    "write the extraction history; logs:PutResourcePolicy has no resource-level permission.",
+        self.succeeded_rule.add_target(_LogGroupTarget(self.history))
+        logs.ResourcePolicy(
+            self,
+            "HistoryWriters",
+            policy_statements=[
+                iam.PolicyStatement(
+                    sid="EventBridgeWritesExtractionHistory",
+                    principals=[
+                        iam.ServicePrincipal("events.amazonaws.com"),
+                        iam.ServicePrincipal("delivery.logs.amazonaws.com"),
+                    ],
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[self.history.log_group_arn],
                 )
-        provider = stack.node.try_find_child(AWS_CUSTOM_RESOURCE_PROVIDER_ID)
-        if provider is not None:
-            acknowledge(
-                provider,
-                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-                "CDK's AwsCustomResource provider function only writes its own logs with the basic execution role.",
-            )
+            ],
+        )
 
     def on_succeeded(
         self, scope: Construct, construct_id: str, target: events.IRuleTarget, description: str
@@ -103,3 +100,24 @@ class ExtractionEvents(Construct):
         rule = events.Rule(scope, construct_id, description=description, event_pattern=self.succeeded_pattern)
         rule.add_target(target)
         return rule
+
+
+@jsii.implements(events.IRuleTarget)
+class _LogGroupTarget:
+    """Delivers events to a log group whose resource policy we write ourselves.
+
+    CDK's `targets.CloudWatchLogGroup` installs that policy through a Lambda-backed custom resource;
+    `AWS::Logs::ResourcePolicy` does the same natively, with no function to own.
+    """
+
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._log_group = log_group
+
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        arn = Stack.of(rule).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=self._log_group.log_group_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        return events.RuleTargetConfig(arn=arn)

@@ -7,7 +7,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import NetworkConfig
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, acknowledge_hardcoded_zones
 
 
 class JobNetwork(Construct):
@@ -64,6 +64,7 @@ class JobNetwork(Construct):
             flow_logs={"all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))},
             restrict_default_security_group=True,
         )
+        acknowledge_hardcoded_zones(vpc)
         # Isolated subnets reach AWS only through endpoints: S3 for data, the rest for the job's API calls.
         vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
         for endpoint_id, service in (

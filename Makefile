@@ -1,0 +1,67 @@
+# Esteira: `make synth` (main job for now) and `make test` (everything CI runs). Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+ENV ?= dev
+
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+CDK_OUT ?= cdk.out
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export SPARK_LOCAL_IP := 127.0.0.1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Debian packages the tests need: a JVM for Spark, a PostgreSQL server and the JDBC drivers.
+APT_PACKAGES := default-jre-headless postgresql libpostgresql-jdbc-java libxerial-sqlite-jdbc-java
+SYSTEM_MARKERS := /usr/bin/java /usr/share/java/postgresql.jar /usr/share/java/sqlite-jdbc.jar
+
+.PHONY: help install system-deps synth lint test test-only image bench-serving clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt containers/model/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==25.3
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed ## Python venv and the pinned cdk CLI
+
+system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when missing
+	@missing=0; for f in $(SYSTEM_MARKERS); do test -e $$f || missing=1; done; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing=1; \
+	if [ $$missing = 1 ]; then \
+	  echo "installing $(APT_PACKAGES)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+synth: install ## Synthesize every stack of ENV (default dev) offline; print stacks and the cdk-nag summary
+	rm -rf $(CDK_OUT)
+	$(CDK) synth --all -q -c env=$(ENV) --output $(CDK_OUT)
+	$(PY) -m stacks.nag_report $(CDK_OUT)
+	$(VENV)/bin/cfn-lint $(CDK_OUT)/*.template.json
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+test: system-deps install lint test-only ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests
+
+test-only:
+	$(VENV)/bin/pytest
+
+image: ## Build and push the model image with docker, tagged with the git commit (needs docker and AWS credentials)
+	./containers/build_and_push.sh model $(ENV)
+
+bench-serving: install ## Serving benchmark: ours vs in-process predict vs MLflow
+	$(PY) bench/serving.py
+
+clean:
+	rm -rf $(CDK_OUT) .pytest_cache .mypy_cache .ruff_cache

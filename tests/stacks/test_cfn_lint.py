@@ -1,0 +1,22 @@
+"""cfn-lint over every synthesized template of every environment, with the repo's .cfnlintrc.yaml."""
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.stacks.conftest import ENVS, REPO_ROOT, SynthesizedEnv
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_templates_pass_cfn_lint(synth: Callable[[str], SynthesizedEnv], env: str) -> None:
+    templates = synth(env).template_files()
+    assert templates
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run(
+        [str(cfn_lint), *map(str, templates)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    # Exit 0: no error and no warning that .cfnlintrc.yaml does not ignore with a reason.
+    assert result.returncode == 0, result.stdout + result.stderr

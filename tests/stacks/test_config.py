@@ -1,0 +1,121 @@
+"""GIVEN a config file WHEN it is loaded THEN it is typed, or the error names the file and the key."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stacks.config import CONFIG_DIR, ConfigError, available_envs, load_config
+
+REPO_ROOT = CONFIG_DIR.parent
+
+
+def write_env(tmp_path: Path, env: str, mutate: dict[str, object] | None = None, drop: str | None = None) -> Path:
+    data = yaml.safe_load((CONFIG_DIR / "staging.yaml").read_text())
+    for dotted, value in (mutate or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    if drop:
+        *parents, leaf = drop.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        del node[leaf]
+    (tmp_path / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    return tmp_path
+
+
+def test_every_shipped_environment_loads() -> None:
+    assert available_envs() == ["dev", "prod", "staging"]
+    for env in available_envs():
+        config = load_config(env)
+        assert config.name == env
+        assert config.source_database.jdbc_url.startswith("jdbc:postgresql://")
+
+
+def test_dev_is_the_default_and_prod_retains() -> None:
+    assert load_config(None).name == "dev"
+    assert load_config("dev").retain is False
+    assert load_config("prod").retain is True
+
+
+def test_unknown_env_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown env 'nope': valid environments are dev, prod, staging"):
+        load_config("nope")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "drop", "expected_key"),
+    [
+        (None, "source_database.host", "source_database.host"),
+        (None, "account", "account"),
+        ({"source_database.port": "five"}, None, "source_database.port"),
+        ({"account": 123456789012}, None, "account"),
+        ({"removal": "sometimes"}, None, "removal"),
+        ({"extraction.schedule": "daily at two"}, None, "extraction.schedule"),
+        ({"extraction.number_of_workers": 1}, None, "extraction.number_of_workers"),
+        ({"extraction.spec": "glue_jobs/specs/missing.json"}, None, "extraction.spec"),
+        ({"network.subnets": []}, None, "network"),
+        ({"network.security_group_ids": ["default"]}, None, "network.security_group_ids.0"),
+        ({"source_database.password": "hunter2"}, None, "source_database"),
+        ({"log_retention_days": 10}, None, "log_retention_days"),
+        ({"unexpected_key": True}, None, "unexpected_key"),
+    ],
+)
+def test_bad_key_is_named_with_the_file(
+    tmp_path: Path, mutate: dict[str, object] | None, drop: str | None, expected_key: str
+) -> None:
+    # GIVEN a staging file with one bad or missing key
+    config_dir = write_env(tmp_path, "staging", mutate, drop)
+    # WHEN it is loaded THEN the error names the file and the key
+    with pytest.raises(ConfigError) as error:
+        load_config("staging", config_dir)
+    message = str(error.value)
+    assert str(config_dir / "staging.yaml") in message
+    assert f"  - {expected_key}:" in message
+
+
+def test_password_in_config_is_refused_with_a_pointer_to_the_secret(tmp_path: Path) -> None:
+    config_dir = write_env(tmp_path, "staging", {"source_database.password": "hunter2"})
+    with pytest.raises(ConfigError, match="credentials never go in config"):
+        load_config("staging", config_dir)
+
+
+def test_create_network_refuses_existing_ids(tmp_path: Path) -> None:
+    config_dir = write_env(tmp_path, "staging", {"network.mode": "create"})
+    with pytest.raises(ConfigError, match="mode 'create' builds its own VPC"):
+        load_config("staging", config_dir)
+
+
+def test_file_that_is_not_a_mapping_or_not_yaml(tmp_path: Path) -> None:
+    (tmp_path / "dev.yaml").write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config("dev", tmp_path)
+    (tmp_path / "dev.yaml").write_text("account: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config("dev", tmp_path)
+
+
+def test_file_name_and_name_key_must_agree(tmp_path: Path) -> None:
+    config_dir = write_env(tmp_path, "staging", {"name": "prod"})
+    with pytest.raises(ConfigError, match="key 'name' is 'prod'"):
+        load_config("staging", config_dir)
+
+
+def test_app_exits_before_building_anything_on_an_unknown_env() -> None:
+    # GIVEN the CDK app run as the cdk CLI runs it, with env=nope in the context
+    environment = {**os.environ, "CDK_CONTEXT_JSON": '{"env": "nope"}', "CDK_OUTDIR": "/nonexistent"}
+    # WHEN it starts
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+    # THEN it exits non-zero naming the valid environments, with no traceback
+    assert result.returncode == 2
+    assert "valid environments are dev, prod, staging" in result.stderr
+    assert "Traceback" not in result.stderr

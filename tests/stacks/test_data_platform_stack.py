@@ -1,0 +1,293 @@
+"""Fine-grained assertions on the data platform stack, per environment."""
+
+import json
+from collections.abc import Callable
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks import names
+from tests.stacks.conftest import ENVS, SynthesizedEnv
+
+Synth = Callable[[str], SynthesizedEnv]
+DATA_BUCKETS = 4  # raw, curated, artifacts, predictions; plus the access-log bucket
+
+
+def data_platform(synth: Synth, env: str) -> Template:
+    return synth(env).templates["DataPlatform"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_customer_managed_key_rotates(synth: Synth, env: str) -> None:
+    template = data_platform(synth, env)
+    template.resource_count_is("AWS::KMS::Key", 1)
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_bucket_is_encrypted_private_versioned_and_lifecycled(synth: Synth, env: str) -> None:
+    template = data_platform(synth, env)
+    buckets = template.find_resources("AWS::S3::Bucket")
+    assert len(buckets) == DATA_BUCKETS + 1
+    kms_encrypted = 0
+    for bucket in buckets.values():
+        props = bucket["Properties"]
+        rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        kms_encrypted += rule["SSEAlgorithm"] == "aws:kms"
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        assert props["LifecycleConfiguration"]["Rules"], "every bucket has lifecycle rules"
+    # The access-log bucket uses SSE-S3 because S3 server access logging cannot write to SSE-KMS buckets.
+    assert kms_encrypted == DATA_BUCKETS
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "BucketKeyEnabled": True,
+                        "ServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": {"Fn::GetAtt": [Match.string_like_regexp("DataKey"), "Arn"]},
+                        },
+                    }
+                ]
+            },
+            "LoggingConfiguration": {"DestinationBucketName": Match.any_value()},
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_bucket_denies_plain_http_and_old_tls(synth: Synth, env: str) -> None:
+    template = data_platform(synth, env)
+    policies = template.find_resources("AWS::S3::BucketPolicy")
+    assert len(policies) == DATA_BUCKETS + 1
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        denies = [s for s in statements if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+        assert any(s["Condition"] == {"NumericLessThan": {"s3:TlsVersion": 1.2}} for s in denies)
+
+
+@pytest.mark.parametrize(
+    ("env", "deletion_policy", "auto_delete"),
+    [("dev", "Delete", True), ("staging", "Delete", True), ("prod", "Retain", False)],
+)
+def test_removal_policy_follows_config(synth: Synth, env: str, deletion_policy: str, auto_delete: bool) -> None:
+    template = data_platform(synth, env)
+    for resource_type in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::SecretsManager::Secret", "AWS::Glue::Database"):
+        for logical_id, resource in template.find_resources(resource_type).items():
+            assert resource["DeletionPolicy"] == deletion_policy, f"{logical_id} in {env}"
+    template.resource_count_is("Custom::S3AutoDeleteObjects", DATA_BUCKETS + 1 if auto_delete else 0)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_extraction_runs_daily_at_two_utc(synth: Synth, env: str) -> None:
+    synthesized = synth(env)
+    synthesized.templates["DataPlatform"].has_resource_properties(
+        "AWS::Glue::Trigger",
+        {
+            "Type": "SCHEDULED",
+            "Schedule": synthesized.config.extraction.schedule,
+            "StartOnCreation": True,
+            "Actions": [{"JobName": {"Ref": Match.string_like_regexp("ExtractionJob")}}],
+        },
+    )
+    assert synthesized.config.extraction.schedule == "cron(0 2 * * ? *)"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_job_is_glue_5_in_the_configured_network_with_kms_security(synth: Synth, env: str) -> None:
+    synthesized = synth(env)
+    template = synthesized.templates["DataPlatform"]
+    subnet_count = len(synthesized.config.network.availability_zones(synthesized.config.region))
+    template.resource_count_is("AWS::Glue::Connection", subnet_count)
+    template.has_resource_properties(
+        "AWS::Glue::Job",
+        {
+            "GlueVersion": "5.0",
+            "Command": {"Name": "glueetl", "PythonVersion": "3"},
+            "WorkerType": synthesized.config.extraction.worker_type,
+            "NumberOfWorkers": synthesized.config.extraction.number_of_workers,
+            "Connections": {"Connections": [{"Ref": Match.string_like_regexp("JdbcConnection")}] * subnet_count},
+            "SecurityConfiguration": {"Ref": Match.string_like_regexp("SecurityConfiguration")},
+            "ExecutionProperty": {"MaxConcurrentRuns": 1},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Glue::SecurityConfiguration",
+        {
+            "EncryptionConfiguration": {
+                "S3Encryptions": [{"S3EncryptionMode": "SSE-KMS", "KmsKeyArn": Match.any_value()}],
+                "CloudWatchEncryption": {"CloudWatchEncryptionMode": "SSE-KMS", "KmsKeyArn": Match.any_value()},
+                "JobBookmarksEncryption": {"JobBookmarksEncryptionMode": "CSE-KMS", "KmsKeyArn": Match.any_value()},
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Glue::Connection",
+        {
+            "ConnectionInput": Match.object_like(
+                {
+                    "ConnectionType": "JDBC",
+                    "ConnectionProperties": Match.object_like(
+                        {"JDBC_CONNECTION_URL": synthesized.config.source_database.jdbc_url, "JDBC_ENFORCE_SSL": "true"}
+                    ),
+                }
+            )
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_credential_appears_in_job_arguments(synth: Synth, env: str) -> None:
+    template = data_platform(synth, env)
+    (job,) = template.find_resources("AWS::Glue::Job").values()
+    arguments = job["Properties"]["DefaultArguments"]
+    serialized = json.dumps(arguments).lower()
+    for forbidden in ("password", "--user", "username", "resolve:secretsmanager", "secretstring"):
+        assert forbidden not in serialized
+    # The job gets the secret's ARN and reads the value at run time.
+    (secret_id,) = template.find_resources("AWS::SecretsManager::Secret").keys()
+    assert arguments[names.JOB_ARG_SECRET_ID] == {"Ref": secret_id}
+    expected_keys = {
+        names.JOB_ARG_SPEC_URI,
+        names.JOB_ARG_SECRET_ID,
+        names.JOB_ARG_JDBC_URL,
+        names.JOB_ARG_RAW_URI,
+        names.JOB_ARG_CURATED_URI,
+        names.JOB_ARG_QUARANTINE_URI,
+        names.JOB_ARG_STATE_URI,
+    }
+    assert expected_keys <= set(arguments)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_secret_is_encrypted_with_the_data_key(synth: Synth, env: str) -> None:
+    data_platform(synth, env).has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {
+            "Name": f"esteira/{env}/source-db",
+            "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("DataKey"), "Arn"]},
+            "GenerateSecretString": Match.object_like({"GenerateStringKey": "password"}),
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_failures_notify_the_encrypted_alerts_topic(synth: Synth, env: str) -> None:
+    template = data_platform(synth, env)
+    template.has_resource_properties(
+        "AWS::SNS::Topic",
+        {"TopicName": f"esteira-{env}-alerts", "KmsMasterKeyId": {"Fn::GetAtt": [Match.any_value(), "Arn"]}},
+    )
+    (topic_id,) = template.find_resources("AWS::SNS::Topic").keys()
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.glue"],
+                "detail-type": ["Glue Job State Change"],
+                "detail": {
+                    "jobName": [f"esteira-{env}-extract"],
+                    "state": Match.array_with(["FAILED", "TIMEOUT"]),
+                },
+            },
+            "Targets": [Match.object_like({"Arn": {"Ref": topic_id}})],
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_success_event_is_a_rule_other_stacks_can_subscribe_to(synth: Synth, env: str) -> None:
+    data_platform(synth, env).has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.glue"],
+                "detail-type": ["Glue Job State Change"],
+                "detail": {"jobName": [f"esteira-{env}-extract"], "state": ["SUCCEEDED"]},
+            },
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_curated_table_is_queryable_by_partition_from_an_encrypted_workgroup(synth: Synth, env: str) -> None:
+    template = data_platform(synth, env)
+    template.has_resource_properties(
+        "AWS::Glue::Table",
+        {
+            "TableInput": Match.object_like(
+                {
+                    "Name": "employees",
+                    "PartitionKeys": [{"Name": names.EXTRACTION_PARTITION_KEY, "Type": "string"}],
+                    "Parameters": Match.object_like(
+                        {
+                            "projection.enabled": "true",
+                            "projection.dt.type": "date",
+                            "projection.dt.format": "yyyy-MM-dd",
+                        }
+                    ),
+                    "StorageDescriptor": Match.object_like(
+                        {"InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"}
+                    ),
+                }
+            )
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "WorkGroupConfiguration": Match.object_like(
+                {
+                    "EnforceWorkGroupConfiguration": True,
+                    "ResultConfiguration": {
+                        "EncryptionConfiguration": {"EncryptionOption": "SSE_KMS", "KmsKey": Match.any_value()},
+                        "OutputLocation": Match.any_value(),
+                    },
+                }
+            )
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_log_group_is_encrypted_and_expires(synth: Synth, env: str) -> None:
+    template = data_platform(synth, env)
+    log_groups = template.find_resources("AWS::Logs::LogGroup")
+    assert log_groups
+    for logical_id, log_group in log_groups.items():
+        assert "KmsKeyId" in log_group["Properties"], logical_id
+        assert log_group["Properties"]["RetentionInDays"] == synth(env).config.log_retention_days
+
+
+def test_dev_creates_an_isolated_vpc_and_other_envs_use_the_configured_one(synth: Synth) -> None:
+    dev = data_platform(synth, "dev")
+    dev.resource_count_is("AWS::EC2::VPC", 1)
+    dev.resource_count_is("AWS::EC2::NatGateway", 0)
+    dev.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "ALL"})
+    dev.has_resource_properties("AWS::EC2::VPCEndpoint", {"VpcEndpointType": "Gateway"})
+    prod = synth("prod")
+    prod_template = prod.templates["DataPlatform"]
+    prod_template.resource_count_is("AWS::EC2::VPC", 0)
+    prod_template.has_resource_properties(
+        "AWS::Glue::Connection",
+        {
+            "ConnectionInput": Match.object_like(
+                {
+                    "PhysicalConnectionRequirements": {
+                        "SubnetId": prod.config.network.subnets[0].id,
+                        "AvailabilityZone": prod.config.network.subnets[0].availability_zone,
+                        "SecurityGroupIdList": list(prod.config.network.security_group_ids),
+                    }
+                }
+            )
+        },
+    )
