@@ -6,6 +6,7 @@ from cdk_nag import AwsSolutionsChecks
 from stacks import names
 from stacks.config import EnvironmentConfig
 from stacks.data_platform_stack import DataPlatformStack
+from stacks.registry_stack import RegistryStack
 
 
 def stack_id(config: EnvironmentConfig, component: str) -> str:
@@ -21,7 +22,15 @@ def build_stacks(app: App, config: EnvironmentConfig) -> list[Stack]:
         env=env,
         description="Esteira data platform: KMS key, buckets, catalog and the daily Glue extraction",
     )
-    stacks: list[Stack] = [data]
+    registry = RegistryStack(
+        app,
+        stack_id(config, "Registry"),
+        config=config,
+        key=data.key,
+        env=env,
+        description="Esteira registry: ECR repositories for the model image",
+    )
+    stacks: list[Stack] = [data, registry]
     for stack in stacks:
         Tags.of(stack).add("project", names.PROJECT)
         Tags.of(stack).add("environment", config.name)

@@ -132,6 +132,11 @@ class StorageConfig(_Strict):
     athena_results_expiration_days: Annotated[int, Field(ge=1)] = 30
 
 
+class RegistryConfig(_Strict):
+    keep_images: Annotated[int, Field(ge=1, le=1000)] = 20
+    untagged_expiration_days: Annotated[int, Field(ge=1)] = 1
+
+
 class AlertsConfig(_Strict):
     emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
 
@@ -147,6 +152,7 @@ class EnvironmentConfig(_Strict):
     source_database: SourceDatabaseConfig
     extraction: ExtractionConfig = ExtractionConfig()
     storage: StorageConfig = StorageConfig()
+    registry: RegistryConfig = RegistryConfig()
     alerts: AlertsConfig = AlertsConfig()
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
 
