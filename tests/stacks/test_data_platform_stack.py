@@ -291,3 +291,14 @@ def test_dev_creates_an_isolated_vpc_and_other_envs_use_the_configured_one(synth
             )
         },
     )
+
+
+def test_job_library_asset_holds_only_the_package_without_bytecode(synth: Synth) -> None:
+    # GIVEN the synthesized dev assembly (a developer machine has __pycache__ folders everywhere)
+    assembly = synth("dev").assembly_dir
+    # WHEN the library asset is found
+    (library,) = [path for path in assembly.glob("asset.*") if (path / "esteira_extract").is_dir()]
+    # THEN its root is the package alone, and no bytecode ships
+    assert [child.name for child in library.iterdir()] == ["esteira_extract"]
+    assert (library / "esteira_extract" / "__init__.py").is_file()
+    assert not list(library.rglob("__pycache__")) and not list(library.rglob("*.pyc"))
