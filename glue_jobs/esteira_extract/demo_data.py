@@ -134,6 +134,42 @@ class DemoRecord(NamedTuple):
     pessoa: tuple[Value, ...]
     funcionario: tuple[Value, ...]
 
+    def field(self, name: str) -> Value:
+        """A column by name (``funcionarios`` first, then ``pessoas_fisicas``)."""
+        if name in FUNCIONARIO_COLUMNS:
+            return self.funcionario[FUNCIONARIO_COLUMNS.index(name)]
+        return self.pessoa[PESSOA_COLUMNS.index(name)]
+
+    @property
+    def salario(self) -> float:
+        value = self.field("salario")
+        assert isinstance(value, float)
+        return value
+
+    @property
+    def data_admissao(self) -> date:
+        value = self.field("data_admissao")
+        assert isinstance(value, date)
+        return value
+
+    @property
+    def data_desligamento(self) -> date | None:
+        value = self.field("data_desligamento")
+        assert value is None or isinstance(value, date)
+        return value
+
+    @property
+    def atualizado_em(self) -> datetime:
+        value = self.field("atualizado_em")
+        assert isinstance(value, datetime)
+        return value
+
+    @property
+    def desligado_em_12_meses(self) -> int:
+        """The demo label as the extraction spec derives it."""
+        desl = self.data_desligamento
+        return int(desl is not None and (desl - self.data_admissao).days <= 365)
+
 
 def _flag(rng: random.Random, p_yes: float) -> str | None:
     roll = rng.random()
@@ -142,8 +178,11 @@ def _flag(rng: random.Random, p_yes: float) -> str | None:
     return "S" if rng.random() < p_yes else "N"
 
 
-def make_record(row_id: int, seed: int, bad_fraction: float = 0.01) -> DemoRecord:
-    """The deterministic record with id ``row_id``."""
+def make_record(
+    row_id: int, seed: int, bad_fraction: float = 0.01, updated_from: datetime = UPDATED_FROM
+) -> DemoRecord:
+    """The deterministic record with id ``row_id``; ``atualizado_em`` falls within the 364 days
+    from ``updated_from`` (pass a later one to simulate rows created after an extraction)."""
     rng = random.Random(seed * 1_000_003 + row_id)
     admissao = FIRST_ADMISSION + timedelta(days=rng.randrange((LAST_ADMISSION - FIRST_ADMISSION).days))
     idade = max(16, min(70, int(rng.gauss(34, 10))))
@@ -180,9 +219,7 @@ def make_record(row_id: int, seed: int, bad_fraction: float = 0.01) -> DemoRecor
         if later > 366:
             desligamento = admissao + timedelta(days=rng.randint(366, later))
 
-    updated = UPDATED_FROM + timedelta(
-        seconds=rng.randrange(UPDATED_SPAN_SECONDS), milliseconds=rng.randrange(1000)
-    )
+    updated = updated_from + timedelta(seconds=rng.randrange(UPDATED_SPAN_SECONDS), milliseconds=rng.randrange(1000))
     matricula: str | None = f"F{row_id:07d}"
     data_nascimento = nascimento.isoformat() if rng.random() > 0.1 else nascimento.strftime("%d/%m/%Y")
     sexo = rng.choice(["M", "F"]) if rng.random() > 0.04 else rng.choice(["X", "", "m", None])
@@ -223,10 +260,16 @@ def make_record(row_id: int, seed: int, bad_fraction: float = 0.01) -> DemoRecor
     return DemoRecord(pessoa, funcionario)
 
 
-def generate(n: int, seed: int = 42, start_id: int = 1, bad_fraction: float = 0.01) -> Iterator[DemoRecord]:
+def generate(
+    n: int,
+    seed: int = 42,
+    start_id: int = 1,
+    bad_fraction: float = 0.01,
+    updated_from: datetime = UPDATED_FROM,
+) -> Iterator[DemoRecord]:
     """Yield ``n`` deterministic records with ids ``start_id .. start_id + n - 1``."""
     for row_id in range(start_id, start_id + n):
-        yield make_record(row_id, seed, bad_fraction)
+        yield make_record(row_id, seed, bad_fraction, updated_from)
 
 
 # ---------------------------------------------------------------------------------------- loaders
@@ -239,9 +282,10 @@ def load_postgres(
     start_id: int = 1,
     bad_fraction: float = 0.01,
     create: bool = True,
+    updated_from: datetime = UPDATED_FROM,
 ) -> int:
     """Create the tables (if ``create``) and COPY ``n`` records in. Commits. Returns ``n``."""
-    records = list(generate(n, seed, start_id, bad_fraction))
+    records = list(generate(n, seed, start_id, bad_fraction, updated_from))
     with conn.cursor() as cur:
         if create:
             cur.execute(POSTGRES_DDL)
@@ -270,6 +314,7 @@ def load_sqlite(
     start_id: int = 1,
     bad_fraction: float = 0.01,
     batch_size: int = 10_000,
+    updated_from: datetime = UPDATED_FROM,
 ) -> int:
     """Create the tables in the SQLite file at ``path`` (if missing) and insert ``n`` records."""
     conn = sqlite3.connect(str(path))
@@ -279,7 +324,7 @@ def load_sqlite(
         f_sql = f"INSERT INTO funcionarios VALUES ({', '.join('?' * len(FUNCIONARIO_COLUMNS))})"
         batch: list[DemoRecord] = []
         count = 0
-        for rec in generate(n, seed, start_id, bad_fraction):
+        for rec in generate(n, seed, start_id, bad_fraction, updated_from):
             batch.append(rec)
             if len(batch) >= batch_size:
                 count += _sqlite_insert(conn, p_sql, f_sql, batch)

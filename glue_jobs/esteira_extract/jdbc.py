@@ -17,6 +17,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
+from esteira_extract.secrets import no_payload_logging
 from esteira_extract.spec import Spec
 from esteira_extract.watermark import Watermark
 
@@ -35,9 +36,7 @@ def driver_for(url: str) -> str:
     """The JDBC driver class for ``jdbc:<subprotocol>:...``."""
     parts = url.split(":", 2)
     if len(parts) < 3 or parts[0] != "jdbc" or parts[1] not in DRIVERS:
-        raise ValueError(
-            f"unsupported JDBC URL {url.split('?')[0]!r}; expected jdbc:<{'|'.join(DRIVERS)}>:..."
-        )
+        raise ValueError(f"unsupported JDBC URL {url.split('?')[0]!r}; expected jdbc:<{'|'.join(DRIVERS)}>:...")
     return DRIVERS[parts[1]]
 
 
@@ -49,14 +48,16 @@ class JdbcSource:
     fetch_size: int = 10_000
 
     def reader(self, spark: SparkSession) -> DataFrameReader:
-        return (
-            spark.read.format("jdbc")
-            .option("url", self.url)
-            .option("driver", driver_for(self.url))
-            .option("user", self.user)
-            .option("password", self.password)
-            .option("fetchsize", str(self.fetch_size))
-        )
+        """A JDBC reader with connection options set. Spark redacts ``password`` in plans/UI."""
+        with no_payload_logging():
+            return (
+                spark.read.format("jdbc")
+                .option("url", self.url)
+                .option("driver", driver_for(self.url))
+                .option("user", self.user)
+                .option("password", self.password)
+                .option("fetchsize", str(self.fetch_size))
+            )
 
 
 def incremental_sql(spec: Spec, watermark: Watermark | None) -> str:
@@ -86,9 +87,7 @@ def read_bounds(spark: SparkSession, source: JdbcSource, sql: str, column: str) 
     return _bound(row["lo"], upper=False), _bound(row["hi"], upper=True)
 
 
-def read_source(
-    spark: SparkSession, source: JdbcSource, spec: Spec, watermark: Watermark | None
-) -> DataFrame:
+def read_source(spark: SparkSession, source: JdbcSource, spec: Spec, watermark: Watermark | None) -> DataFrame:
     """The spec's source rows newer than ``watermark``, read in up to ``num_partitions`` slices."""
     sql = incremental_sql(spec, watermark)
     reader = source.reader(spark).option("dbtable", f"({sql}) esteira_src")

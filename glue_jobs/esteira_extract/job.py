@@ -161,13 +161,12 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
         valid.write.mode("overwrite").parquet(spark_path(curated_path))
         rows_quarantined = sum(by_reason.values())
         if rows_quarantined:
-            quarantined.withColumn(QUARANTINE_RUN_ID, sf.lit(settings.run_id)).write.mode(
-                "overwrite"
-            ).parquet(spark_path(quarantine_path))
+            quarantined.withColumn(QUARANTINE_RUN_ID, sf.lit(settings.run_id)).write.mode("overwrite").parquet(
+                spark_path(quarantine_path)
+            )
         if rows_read != rows_valid + rows_quarantined:
             raise ExtractionError(
-                f"counts do not reconcile: read {rows_read} != written {rows_valid} + "
-                f"quarantined {rows_quarantined}"
+                f"counts do not reconcile: read {rows_read} != written {rows_valid} + quarantined {rows_quarantined}"
             )
 
         manifest = build_manifest(
@@ -202,9 +201,7 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
         )
     except BaseException:
         log.exception("run %s failed; removing its outputs, watermark not advanced", settings.run_id)
-        _rollback(
-            settings, [raw_path, curated_path, quarantine_path], dated_manifest, latest_uri, previous_latest
-        )
+        _rollback(settings, [raw_path, curated_path, quarantine_path], dated_manifest, latest_uri, previous_latest)
         raise
     finally:
         if cleaned is not None:

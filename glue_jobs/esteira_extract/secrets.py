@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+# Libraries that log request/response payloads at DEBUG: botocore logs GetSecretValue's body and
+# py4j logs every JVM command, including the JDBC "password" option.
+SENSITIVE_DEBUG_LOGGERS = ("botocore", "boto3", "urllib3", "py4j")
 
 
 class SecretError(RuntimeError):
@@ -28,12 +35,29 @@ def _secrets_client() -> Any:
     return importlib.import_module("boto3").client("secretsmanager")
 
 
-def get_db_credentials(secret_id: str) -> DbCredentials:
-    client = _secrets_client()
+@contextmanager
+def no_payload_logging() -> Iterator[None]:
+    """Raise payload-logging libraries to INFO while secrets are in flight, even if the caller
+    turned on DEBUG globally; restores their levels afterwards."""
+    saved = {name: logging.getLogger(name).level for name in SENSITIVE_DEBUG_LOGGERS}
     try:
-        response = client.get_secret_value(SecretId=secret_id)
-    except client.exceptions.ResourceNotFoundException as exc:
-        raise SecretError(f"secret {secret_id!r} not found") from exc
+        for name in SENSITIVE_DEBUG_LOGGERS:
+            logger = logging.getLogger(name)
+            if logger.getEffectiveLevel() < logging.INFO:
+                logger.setLevel(logging.INFO)
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def get_db_credentials(secret_id: str) -> DbCredentials:
+    with no_payload_logging():
+        client = _secrets_client()
+        try:
+            response = client.get_secret_value(SecretId=secret_id)
+        except client.exceptions.ResourceNotFoundException as exc:
+            raise SecretError(f"secret {secret_id!r} not found") from exc
     text = response.get("SecretString")
     if not isinstance(text, str):
         raise SecretError(f"secret {secret_id!r} has no SecretString (binary secrets are not supported)")

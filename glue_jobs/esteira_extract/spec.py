@@ -51,7 +51,7 @@ Rule types (``"type"`` key):
 * ``map_values`` — ``column`` values looked up in ``mapping`` (after trim); unmapped values
   become ``default`` (null unless given).
 
-Output column types are Athena/Hive names: int, bigint, double, string, date, timestamp, boolean.
+Output column types are Athena/Hive names: int, bigint, float, double, string, date, timestamp, boolean.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 QUALIFIED_COLUMN = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*\.)?([A-Za-z_][A-Za-z0-9_]*)$")
 
-OUTPUT_TYPES = ("int", "bigint", "double", "string", "date", "timestamp", "boolean")
+OUTPUT_TYPES = ("int", "bigint", "float", "double", "string", "date", "timestamp", "boolean")
 JOIN_TYPES = ("inner", "left", "right", "full")
 RULE_TYPES = (
     "flag",
@@ -82,7 +82,7 @@ RULE_TYPES = (
 )
 RESERVED_COLUMNS = ("dt", "run_id", "quarantine_reason")
 
-OutputType = Literal["int", "bigint", "double", "string", "date", "timestamp", "boolean"]
+OutputType = Literal["int", "bigint", "float", "double", "string", "date", "timestamp", "boolean"]
 Scalar = str | int | float | bool | None
 
 
@@ -201,7 +201,11 @@ class _Checker:
         self.errors: list[str] = []
 
     def err(self, path: str, msg: str) -> None:
-        self.errors.append(f"{path}: {msg}")
+        if not self.reported(path):  # one message per key: "is required" beats "must be a string"
+            self.errors.append(f"{path}: {msg}")
+
+    def reported(self, path: str) -> bool:
+        return any(e.startswith(f"{path}: ") for e in self.errors)
 
     def obj(self, value: Any, path: str, required: set[str], optional: set[str]) -> dict[str, Any] | None:
         if not isinstance(value, dict):
@@ -308,9 +312,7 @@ def _parse_source(c: _Checker, value: Any) -> Source:
         if isinstance(col, str):
             m = QUALIFIED_COLUMN.match(col)
             if not m:
-                c.err(
-                    path, f"{col!r} is not 'alias.column'; use {{'name': ..., 'expr': ...}} for expressions"
-                )
+                c.err(path, f"{col!r} is not 'alias.column'; use {{'name': ..., 'expr': ...}} for expressions")
                 continue
             columns.append(SourceColumn(name=m.group(1).lower(), expr=col))
         else:
@@ -374,13 +376,9 @@ def _parse_rule(c: _Checker, value: Any, path: str) -> Rule | None:
             type=rtype,
             columns=(col(),),
             output=col("output"),
-            true_values=tuple(
-                v.upper() for v in c.string_list(obj.get("true_values"), f"{path}.true_values")
-            ),
+            true_values=tuple(v.upper() for v in c.string_list(obj.get("true_values"), f"{path}.true_values")),
             false_values=(
-                tuple(v.upper() for v in c.string_list(fvs, f"{path}.false_values"))
-                if fvs is not None
-                else ()
+                tuple(v.upper() for v in c.string_list(fvs, f"{path}.false_values")) if fvs is not None else ()
             ),
             default=dflt if dflt in (0, 1, None) else None,
             drop_source=bool(drop),
@@ -414,9 +412,7 @@ def _parse_rule(c: _Checker, value: Any, path: str) -> Rule | None:
         cols = c.string_list(obj.get("columns"), f"{path}.columns", SNAKE_CASE, "column name")
         return Rule(type=rtype, columns=cols)
     if rtype == "derive":
-        return Rule(
-            type=rtype, columns=(col(),), expression=c.sql(obj.get("expression"), f"{path}.expression")
-        )
+        return Rule(type=rtype, columns=(col(),), expression=c.sql(obj.get("expression"), f"{path}.expression"))
     if rtype == "check":
         name = c.string(obj.get("name"), f"{path}.name", SNAKE_CASE, "check name")
         return Rule(type=rtype, name=name, expression=c.sql(obj.get("condition"), f"{path}.condition"))
@@ -427,9 +423,7 @@ def _parse_rule(c: _Checker, value: Any, path: str) -> Rule | None:
         c.err(f"{path}.mapping", "must be a non-empty JSON object")
     else:
         pairs = tuple((str(k), c.scalar(v, f"{path}.mapping.{k}")) for k, v in mapping.items())
-    return Rule(
-        type=rtype, columns=(col(),), mapping=pairs, default=c.scalar(obj.get("default"), f"{path}.default")
-    )
+    return Rule(type=rtype, columns=(col(),), mapping=pairs, default=c.scalar(obj.get("default"), f"{path}.default"))
 
 
 def parse_spec(data: Any) -> Spec:

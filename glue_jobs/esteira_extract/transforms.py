@@ -31,6 +31,7 @@ REASON_NULL_KEY = "null_key"
 SPARK_TYPES: dict[OutputType, st.DataType] = {
     "int": st.IntegerType(),
     "bigint": st.LongType(),
+    "float": st.FloatType(),
     "double": st.DoubleType(),
     "string": st.StringType(),
     "date": st.DateType(),
@@ -129,9 +130,7 @@ def parse_dates(df: DataFrame, column: str, formats: Sequence[str], to: str = "d
     text = sf.trim(sf.col(column).cast("string"))
     text = sf.when(text == "", sf.lit(None)).otherwise(text)
     parse = sf.to_date if to == "date" else sf.to_timestamp
-    parsed = (
-        sf.coalesce(*[parse(text, fmt) for fmt in formats]) if len(formats) > 1 else parse(text, formats[0])
-    )
+    parsed = sf.coalesce(*[parse(text, fmt) for fmt in formats]) if len(formats) > 1 else parse(text, formats[0])
     tmp = f"__esteira_parsed_{column}"
     df = with_tracking(df).withColumn(tmp, parsed)
     df = flag_rows(df, text.isNotNull() & sf.col(tmp).isNull(), f"unparseable_date:{column}")
@@ -172,9 +171,7 @@ def check(df: DataFrame, name: str, condition: str) -> DataFrame:
     return flag_rows(df, ~sf.expr(condition), f"check_failed:{name}")
 
 
-def map_values(
-    df: DataFrame, column: str, mapping: Sequence[tuple[str, Scalar]], default: Scalar
-) -> DataFrame:
+def map_values(df: DataFrame, column: str, mapping: Sequence[tuple[str, Scalar]], default: Scalar) -> DataFrame:
     """Look up trimmed values in ``mapping``; unmapped values become ``default``."""
     v = sf.trim(sf.col(column).cast("string"))
     expr: Column | None = None
@@ -189,12 +186,8 @@ def apply_rule(df: DataFrame, rule: Rule) -> DataFrame:
         return normalise_flags(df, rule.columns, rule.true_value, rule.false_value, rule.default)
     if rule.type == "binary_map":
         assert rule.output is not None
-        default = (
-            rule.default if isinstance(rule.default, int) and not isinstance(rule.default, bool) else None
-        )
-        return map_binary(
-            df, rule.column, rule.output, rule.true_values, rule.false_values, default, rule.drop_source
-        )
+        default = rule.default if isinstance(rule.default, int) and not isinstance(rule.default, bool) else None
+        return map_binary(df, rule.column, rule.output, rule.true_values, rule.false_values, default, rule.drop_source)
     if rule.type == "fill_null":
         return fill_nulls(df, rule.columns, rule.value)
     if rule.type == "parse_date":

@@ -84,9 +84,7 @@ class PostgresServer:
 
     def admin(self, db: str = "postgres") -> psycopg.Connection[Any]:
         """A superuser connection over the unix socket (trust auth, set-up only)."""
-        return psycopg.connect(
-            host=self.socket_dir, port=self.port, user=self.admin_user, dbname=db, autocommit=True
-        )
+        return psycopg.connect(host=self.socket_dir, port=self.port, user=self.admin_user, dbname=db, autocommit=True)
 
     def create_database(self, prefix: str = "esteira") -> str:
         """A fresh database readable by the reader role. Returns its name."""
@@ -97,9 +95,7 @@ class PostgresServer:
 
     def connect(self, db: str) -> psycopg.Connection[Any]:
         """A password-authenticated TCP connection as the reader role (what the job uses)."""
-        return psycopg.connect(
-            host=self.host, port=self.port, user=READER_USER, password=READER_PASSWORD, dbname=db
-        )
+        return psycopg.connect(host=self.host, port=self.port, user=READER_USER, password=READER_PASSWORD, dbname=db)
 
 
 @pytest.fixture(scope="session")
@@ -151,9 +147,7 @@ def postgres() -> Iterator[PostgresServer]:
             conn.execute(f"CREATE ROLE {READER_USER} LOGIN PASSWORD '{READER_PASSWORD}'")
         yield server
     finally:
-        subprocess.run(
-            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True
-        )
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -186,9 +180,7 @@ def aws() -> Iterator[AwsEndpoint]:
         sm = boto3.client("secretsmanager")
         secret = sm.create_secret(
             Name="esteira/source-db",
-            SecretString=json.dumps(
-                {"username": READER_USER, "password": READER_PASSWORD, "engine": "postgres"}
-            ),
+            SecretString=json.dumps({"username": READER_USER, "password": READER_PASSWORD, "engine": "postgres"}),
         )
         bad = sm.create_secret(
             Name="esteira/wrong-password",
