@@ -7,7 +7,7 @@ so ``generate(100, s)`` is a prefix of ``generate(1000, s)`` and new rows can be
 health plan, commute, performance, age and department plus noise, so it is learnable.
 
 About ``bad_fraction`` of rows are deliberately broken for quarantine to catch: null
-``matricula`` (the key), unparseable ``data_nascimento`` text, negative salary, birth dates
+or duplicated ``matricula`` (the key), unparseable ``data_nascimento`` text, negative salary, birth dates
 giving an age over 120, and dismissal before admission. Cleanable junk (sexo 'X', flags ' ' or
 'x', missing estado_civil) is separate and common.
 
@@ -122,7 +122,7 @@ DEPT_RISK = {"ti": 0.1, "financeiro": -0.2, "rh": -0.1, "operacoes": 0.2, "comer
 ESTADOS_CIVIS = ("solteiro", "casado", "divorciado", "viuvo")
 PRENOMES = ("Ana", "Bruno", "Carla", "Diego", "Elisa", "Fabio", "Gabriela", "Hugo", "Iara", "Joao")
 SOBRENOMES = ("Silva", "Souza", "Oliveira", "Santos", "Lima", "Pereira", "Costa", "Almeida")
-BAD_KINDS = ("null_key", "bad_date", "negative_salary", "too_old", "dismissed_before_admission")
+BAD_KINDS = ("null_key", "duplicate_key", "bad_date", "negative_salary", "too_old", "dismissed_before_admission")
 
 Value = str | int | float | date | datetime | None
 
@@ -230,6 +230,8 @@ def make_record(
         kind = rng.choice(BAD_KINDS)
         if kind == "null_key":
             matricula = None
+        elif kind == "duplicate_key":  # legacy data entry reused the previous employee's matricula
+            matricula = f"F{max(1, row_id - 1):07d}"
         elif kind == "bad_date":
             data_nascimento = rng.choice(["desconhecido", "31/02/1990", "1990-13-01", "00/00/0000"])
         elif kind == "negative_salary":

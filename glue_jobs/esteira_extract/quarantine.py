@@ -1,8 +1,8 @@
 """Quarantine: route rows that failed validation aside, with their reasons, never dropping them.
 
 Reasons (first failure wins for counting; all are kept in ``quarantine_reasons``):
-``null_key``, ``null_value:<col>``, ``unparseable_date:<col>``, ``out_of_range:<col>``,
-``check_failed:<name>``.
+``null_key``, ``duplicate_key`` (older versions of a key read in the same batch),
+``null_value:<col>``, ``unparseable_date:<col>``, ``out_of_range:<col>``, ``check_failed:<name>``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ fail loudly)::
         ],
         "columns": ["f.cargo", {"name": "funcionario_id", "expr": "f.id"}]
       },
-      "primary_key": "funcionario_id",       # a source column; null keys are quarantined
+      "primary_key": "matricula",            # null keys and older duplicates are quarantined
       "watermark": {"column": "atualizado_em"},          # source column for incremental reads
       "partitioning": {"column": "funcionario_id", "num_partitions": 4},  # parallel JDBC read
       "rules": [ ...see RULE_TYPES below... ],            # applied in order, in Spark

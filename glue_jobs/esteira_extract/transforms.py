@@ -27,6 +27,7 @@ RAW = "_esteira_raw"
 INTERNAL = (REASONS, RAW)
 
 REASON_NULL_KEY = "null_key"
+REASON_DUPLICATE_KEY = "duplicate_key"
 
 SPARK_TYPES: dict[OutputType, st.DataType] = {
     "int": st.IntegerType(),
@@ -207,9 +208,22 @@ def apply_rule(df: DataFrame, rule: Rule) -> DataFrame:
     raise ValueError(f"unknown rule type {rule.type!r}")
 
 
+def flag_duplicate_keys(df: DataFrame, key: str, order_by: str) -> DataFrame:
+    """Flag ``duplicate_key`` on every row of a non-null key except the one with the highest
+    ``order_by`` value (the latest version), so a batch holds one row per key."""
+    from pyspark.sql import Window
+
+    tmp = "__esteira_key_rank"
+    window = Window.partitionBy(sf.col(key)).orderBy(sf.col(order_by).desc_nulls_last())
+    df = with_tracking(df).withColumn(tmp, sf.row_number().over(window))
+    return flag_rows(df, sf.col(key).isNotNull() & (sf.col(tmp) > 1), REASON_DUPLICATE_KEY).drop(tmp)
+
+
 def apply_rules(df: DataFrame, spec: Spec) -> DataFrame:
-    """Null-key check, then every spec rule in order, then the label expression (if any)."""
+    """Key checks (null, then duplicates within the batch: the latest watermark wins), then every
+    spec rule in order, then the label expression (if any)."""
     df = require_not_null(with_tracking(df), [spec.primary_key], REASON_NULL_KEY)
+    df = flag_duplicate_keys(df, spec.primary_key, spec.watermark_column)
     for rule in spec.rules:
         df = apply_rule(df, rule)
     if spec.label is not None and spec.label.expression is not None:

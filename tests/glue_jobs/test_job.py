@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -153,6 +155,8 @@ def test_then_counts_reconcile_and_every_bad_row_is_quarantined_with_a_reason(
     assert m["rows_read"] == m["rows_written"] + m["rows_quarantined"]
     assert m["rows_quarantined_by_reason"] == by_reason
     assert by_reason["null_key"] == len(bad)
+    keys = Counter(r.field("matricula") for r in demo_data.generate(N_ROWS, seed=SEED))
+    assert by_reason["duplicate_key"] == sum(n - 1 for k, n in keys.items() if k is not None) > 0
     assert {"out_of_range:salario", "out_of_range:idade_na_admissao", "unparseable_date:data_nascimento"} <= set(
         by_reason
     )
@@ -454,3 +458,72 @@ def test_given_a_sqlite_source_when_run_twice_then_the_same_spec_extracts_increm
     assert first["watermark"]["type"] == "string"
     assert second["rows_read"] == 16
     assert second["watermark"]["to"] == "2099-01-01 00:00:00.000"
+
+
+# ------------------------------------------------------------------------------ Glue entry path
+
+FAKE_AWSGLUE = {
+    "__init__.py": "",
+    "utils.py": """
+import argparse
+
+
+def getResolvedOptions(args, options):  # noqa: N802 - mirrors the Glue API: only asked-for options
+    parser = argparse.ArgumentParser()
+    for name in options:
+        parser.add_argument("--" + name, required=True)
+    known, _ = parser.parse_known_args(args[1:])
+    return vars(known)
+""",
+    "context.py": """
+from pyspark.sql import SparkSession
+
+
+class GlueContext:
+    def __init__(self, sc):
+        self.spark_session = SparkSession.builder.getOrCreate()
+""",
+}
+
+
+def test_given_the_glue_runtime_when_main_runs_then_resolved_options_and_job_run_id_are_used(
+    spark: SparkSession,
+    postgres: PostgresServer,
+    aws: AwsEndpoint,
+    small_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stand-in for Glue's awsglue library (not installable outside Glue) on sys.path
+    pkg = tmp_path / "fake_glue" / "awsglue"
+    pkg.mkdir(parents=True)
+    for name, text in FAKE_AWSGLUE.items():
+        (pkg / name).write_text(text)
+    monkeypatch.syspath_prepend(str(pkg.parent))
+    for mod in [m for m in sys.modules if m.startswith("awsglue")]:
+        monkeypatch.delitem(sys.modules, mod)
+    argv = [
+        "extract_job.py",
+        "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_0123abcd", "--JOB_NAME", "esteira-extract",
+        "--TempDir", "s3://tmp/", "--job-bookmark-option", "job-bookmark-disable",
+        "--spec_uri", str(DEMO_SPEC),
+        "--secret_id", aws.secret_id,
+        "--jdbc_url", postgres.jdbc_url(small_db),
+        "--raw_uri", str(tmp_path / "raw"),
+        "--curated_uri", str(tmp_path / "curated"),
+        "--quarantine_uri", str(tmp_path / "quarantine"),
+        "--state_uri", str(tmp_path / "state.json"),
+    ]  # fmt: skip
+
+    # WHEN main() runs as Glue would start it
+    try:
+        manifest = main(argv)
+    finally:
+        for mod in [m for m in sys.modules if m.startswith("awsglue")]:
+            del sys.modules[mod]
+
+    # THEN the Glue run id names the run and today's UTC date is the partition
+    assert manifest["run_id"] == "jr_0123abcd"
+    assert manifest["run_date"] == datetime.now(UTC).date().isoformat()
+    assert manifest["rows_read"] == 300
+    assert (tmp_path / "curated" / f"dt={manifest['run_date']}" / "run_id=jr_0123abcd").is_dir()

@@ -144,7 +144,7 @@ def test_given_several_failures_when_split_then_first_reason_counts_and_all_are_
             "name": "t",
             "source": {"query": "SELECT 1"},
             "primary_key": "k",
-            "watermark": {"column": "w"},
+            "watermark": {"column": "id"},
             "partitioning": {"column": "id", "num_partitions": 1},
             "rules": [
                 {"type": "range", "column": "v", "min": 0},
@@ -177,6 +177,16 @@ def test_given_several_failures_when_split_then_first_reason_counts_and_all_are_
     }
     assert quarantined.columns == ["id", "k", "v", "d", "quarantine_reason", "quarantine_reasons"]
     assert reason_counts(cleaned) == (1, {"null_key": 1, "out_of_range:v": 1, "unparseable_date:d": 1})
+
+
+def test_given_repeated_keys_when_rules_applied_then_only_the_latest_version_is_kept(spark: SparkSession) -> None:
+    df = spark.createDataFrame(
+        [(1, "a", 10), (2, "a", 30), (3, "a", 20), (4, "b", 5), (5, None, 1), (6, None, 2)], "id int, k string, w int"
+    )
+
+    out = tf.flag_duplicate_keys(df, "k", "w")
+
+    assert reasons(out) == [["duplicate_key"], [], ["duplicate_key"], [], [], []]
 
 
 def test_given_the_demo_spec_when_output_selected_then_schema_equals_output_columns(spark: SparkSession) -> None:
