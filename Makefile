@@ -43,7 +43,7 @@ system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when mi
 
 synth: install ## Synthesize every stack of ENV (default dev) offline; print stacks and the cdk-nag summary
 	rm -rf $(CDK_OUT)
-	$(CDK) synth --all -q -c env=$(ENV) --output $(CDK_OUT)
+	$(CDK) synth --all -q -c env=$(ENV) $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN)) --output $(CDK_OUT)
 	$(PY) -m stacks.nag_report $(CDK_OUT)
 	$(VENV)/bin/cfn-lint $(CDK_OUT)/*.template.json
 

@@ -13,6 +13,9 @@ def main() -> None:
     app = App()
     try:
         config = load_config(app.node.try_get_context("env"))
+        model_package_arn = app.node.try_get_context("model_package_arn")
+        if model_package_arn:
+            config = config.with_model_package(model_package_arn)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

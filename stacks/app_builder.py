@@ -5,8 +5,10 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks import names
 from stacks.config import EnvironmentConfig
+from stacks.constructs.endpoint import EndpointNetwork
 from stacks.data_platform_stack import DataPlatformStack
 from stacks.registry_stack import RegistryStack
+from stacks.serving_stack import ServingStack
 
 
 def stack_id(config: EnvironmentConfig, component: str) -> str:
@@ -30,7 +32,26 @@ def build_stacks(app: App, config: EnvironmentConfig) -> list[Stack]:
         env=env,
         description="Esteira registry: ECR repositories for the model image",
     )
-    stacks: list[Stack] = [data, registry]
+    serving = ServingStack(
+        app,
+        stack_id(config, "Serving"),
+        config=config,
+        model_role=data.model_role,
+        monitor_role=data.monitor_role,
+        key=data.key,
+        artifacts=data.lake.artifacts,
+        repository=registry.model_repository,
+        alerts=data.alerts_topic,
+        # Endpoints join the platform's VPC; dev's isolated job VPC has no route to ECR or SageMaker runtime.
+        network=(
+            EndpointNetwork(subnets=data.network.subnets, security_groups=data.network.security_groups)
+            if config.network.mode == "existing"
+            else None
+        ),
+        env=env,
+        description="Esteira serving: endpoint with blue/green canary rollout, autoscaling and monitoring",
+    )
+    stacks: list[Stack] = [data, registry, serving]
     for stack in stacks:
         Tags.of(stack).add("project", names.PROJECT)
         Tags.of(stack).add("environment", config.name)

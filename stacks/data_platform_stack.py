@@ -13,12 +13,13 @@ from stacks.constructs.extraction import ExtractionJob, ExtractionJobSettings
 from stacks.constructs.job_events import ExtractionEvents
 from stacks.constructs.network import JobNetwork
 from stacks.constructs.retention import retention_days
+from stacks.constructs.sagemaker_roles import ModelRole, MonitorRole
 from stacks.constructs.storage import DataLake, LifecycleSettings
 from stacks.extraction_spec import read_spec_summary
 
 
 class DataPlatformStack(Stack):
-    """Exposes `key`, `lake`, `alerts_topic` and `extraction_events` for the stacks built on it."""
+    """Exposes `key`, `lake`, `network`, `alerts_topic`, `extraction_events` and the SageMaker roles."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
         self._zones = config.network.availability_zones(config.region)
@@ -52,7 +53,7 @@ class DataPlatformStack(Stack):
             key=self.key,
             retain=retain,
         )
-        network = JobNetwork(
+        self.network = JobNetwork(
             self, "Network", config=config.network, key=self.key, log_retention=log_retention, retain=retain
         )
         self.extraction = ExtractionJob(
@@ -76,10 +77,17 @@ class DataPlatformStack(Stack):
             key=self.key,
             raw=self.lake.raw,
             curated=self.lake.curated,
-            subnets=network.subnets,
-            security_groups=network.security_groups,
+            subnets=self.network.subnets,
+            security_groups=self.network.security_groups,
             retain=retain,
         )
+        endpoint_name = config.resource_name("endpoint")
+        self.model_role = ModelRole(
+            self, "ModelRole", key=self.key, artifacts=self.lake.artifacts, endpoint_name=endpoint_name
+        ).role
+        self.monitor_role = MonitorRole(
+            self, "MonitorRole", key=self.key, artifacts=self.lake.artifacts, endpoint_name=endpoint_name
+        ).role
         self.extraction_events = ExtractionEvents(
             self,
             "ExtractionEvents",

@@ -30,11 +30,11 @@ def acknowledge_hardcoded_zones(construct: IConstruct) -> None:
             child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3010"]}, "reason": HARDCODED_ZONES_REASON})
 
 
-def objects_of(bucket: s3.IBucket) -> str:
-    """The finding id cdk-nag gives `<bucket ARN>/*` in a policy."""
+def objects_of(bucket: s3.IBucket, key_pattern: str = "*") -> str:
+    """The finding id cdk-nag gives `<bucket ARN>/<key_pattern>` in a policy."""
     cfn_bucket = bucket.node.default_child
     assert isinstance(cfn_bucket, CfnResource), "only buckets defined in this app have a logical id"
-    return f"Resource::<{Stack.of(bucket).get_logical_id(cfn_bucket)}.Arn>/*"
+    return f"Resource::<{Stack.of(bucket).get_logical_id(cfn_bucket)}.Arn>/{key_pattern}"
 
 
 def assets_bucket_objects(stack: Stack) -> str:

@@ -127,7 +127,10 @@ class ExtractionJob(Construct):
         spec = s3_assets.Asset(self, "Spec", path=str(settings.spec_path))
         spec.grant_read(self.role)
         library = s3_assets.Asset(
-            self, "Library", path=str(GLUE_JOBS_DIR), exclude=["*", f"!{LIBRARY_PACKAGE}", f"!{LIBRARY_PACKAGE}/**", *ASSET_EXCLUDES]
+            self,
+            "Library",
+            path=str(GLUE_JOBS_DIR),
+            exclude=["*", f"!{LIBRARY_PACKAGE}", f"!{LIBRARY_PACKAGE}/**", *ASSET_EXCLUDES],
         )
         spec_name = settings.spec_name
         self.job = glue.PySparkEtlJob(

@@ -31,9 +31,13 @@ class SynthesizedEnv:
         return sorted(self.assembly_dir.glob("*.template.json"))
 
 
-def synthesize(env: str, outdir: Path) -> SynthesizedEnv:
+def model_package_arn(config: EnvironmentConfig, version: int = 3) -> str:
+    return f"arn:aws:sagemaker:{config.region}:{config.account}:model-package/esteira-{config.name}-model/{version}"
+
+
+def synthesize(env: str, outdir: Path, config: EnvironmentConfig | None = None) -> SynthesizedEnv:
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    config = load_config(env)
+    config = config or load_config(env)
     app = App(context=context, outdir=str(outdir), analytics_reporting=False)
     stacks = build_stacks(app, config)
     app.synth()
@@ -57,6 +61,21 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesiz
     def get(env: str) -> SynthesizedEnv:
         if env not in cache:
             cache[env] = synthesize(env, tmp_path_factory.mktemp(f"cdk-{env}"))
+        return cache[env]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def synth_with_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SynthesizedEnv]:
+    """Each environment as `cdk synth -c model_package_arn=...` builds it: one champion variant."""
+    cache: dict[str, SynthesizedEnv] = {}
+
+    def get(env: str) -> SynthesizedEnv:
+        if env not in cache:
+            base = load_config(env)
+            config = base.with_model_package(model_package_arn(base))
+            cache[env] = synthesize(env, tmp_path_factory.mktemp(f"cdk-{env}-model"), config)
         return cache[env]
 
     return get

@@ -10,9 +10,15 @@ import pytest
 from tests.stacks.conftest import ENVS, REPO_ROOT, SynthesizedEnv
 
 
+@pytest.mark.parametrize("with_model", [False, True], ids=["no-model", "with-model"])
 @pytest.mark.parametrize("env", ENVS)
-def test_templates_pass_cfn_lint(synth: Callable[[str], SynthesizedEnv], env: str) -> None:
-    templates = synth(env).template_files()
+def test_templates_pass_cfn_lint(
+    synth: Callable[[str], SynthesizedEnv],
+    synth_with_model: Callable[[str], SynthesizedEnv],
+    env: str,
+    with_model: bool,
+) -> None:
+    templates = (synth_with_model if with_model else synth)(env).template_files()
     assert templates
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     result = subprocess.run(

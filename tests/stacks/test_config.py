@@ -119,3 +119,54 @@ def test_app_exits_before_building_anything_on_an_unknown_env() -> None:
     assert result.returncode == 2
     assert "valid environments are dev, prod, staging" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+PACKAGE = "arn:aws:sagemaker:eu-west-1:222222222222:model-package/esteira-staging-model/3"
+
+
+@pytest.mark.parametrize(
+    ("serving", "expected"),
+    [
+        (
+            {"variants": [{"name": "champion", "weight": 0, "model_package_arn": PACKAGE}]},
+            "weights must sum to a positive total",
+        ),
+        ({"autoscaling": {"min_capacity": 4, "max_capacity": 2}}, "min_capacity (4) > max_capacity (2)"),
+        ({"rollout": {"mode": "canary", "canary_percent": 0}}, "serving.rollout.canary_percent"),
+        ({"rollout": {"mode": "canary", "canary_percent": 101}}, "serving.rollout.canary_percent"),
+        ({"instance_type": "m5.large"}, "serving.instance_type"),
+        (
+            {"variants": [{"name": "a", "weight": 1, "model_package_arn": PACKAGE, "instance_type": "c5.xlarge"}]},
+            "serving.variants.0.instance_type",
+        ),
+        (
+            {"variants": [{"name": "a", "weight": 1}]},
+            "give either model_package_arn, or model_data_url together with image",
+        ),
+        (
+            {
+                "variants": [
+                    {"name": "a", "weight": 1, "model_package_arn": PACKAGE},
+                    {"name": "a", "weight": 1, "model_package_arn": PACKAGE},
+                ]
+            },
+            "variant names must be unique",
+        ),
+        ({"serverless": {"memory_size_mb": 2048}}, "serverless endpoints only support rollout.mode 'all_at_once'"),
+    ],
+)
+def test_serving_config_rejects_inconsistent_settings(
+    tmp_path: Path, serving: dict[str, object], expected: str
+) -> None:
+    config_dir = write_env(tmp_path, "staging", {"serving": serving})
+    with pytest.raises(ConfigError) as error:
+        load_config("staging", config_dir)
+    assert expected in str(error.value)
+
+
+def test_model_package_from_the_command_line_becomes_the_champion() -> None:
+    config = load_config("staging").with_model_package(PACKAGE)
+    (champion,) = config.serving.variants
+    assert (champion.name, champion.weight, champion.model_package_arn) == ("champion", 1.0, PACKAGE)
+    with pytest.raises(ConfigError, match="model_package_arn"):
+        load_config("staging").with_model_package("not-an-arn")

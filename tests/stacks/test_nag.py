@@ -23,3 +23,11 @@ def test_every_acknowledgment_carries_a_specific_reason(synth: Callable[[str], S
         for finding in report.get("suppressedViolations", []):
             reason = finding["reason"]
             assert len(reason) >= 40, f"{finding['ruleName']}: reason too vague: {reason!r}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_unacknowledged_findings_with_a_model_served(
+    synth_with_model: Callable[[str], SynthesizedEnv], env: str
+) -> None:
+    for report in synth_with_model(env).validation_report["pluginReports"]:  # type: ignore[attr-defined]
+        assert report["violations"] == [], [v["ruleName"] for v in report["violations"]]

@@ -29,3 +29,11 @@ def test_stack_templates_match_snapshots(
 ) -> None:
     for component, template in sorted(synth(env).templates.items()):
         assert normalized(template.to_json()) == snapshot_json(name=f"{env}-{component}")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_serving_template_with_a_model_matches_snapshot(
+    synth_with_model: Callable[[str], SynthesizedEnv], env: str, snapshot_json: SnapshotAssertion
+) -> None:
+    template = synth_with_model(env).templates["Serving"]
+    assert normalized(template.to_json()) == snapshot_json(name=f"{env}-Serving-with-model")

@@ -1,0 +1,143 @@
+"""Model Monitor: an hourly or daily data-quality check of captured requests against a baseline."""
+
+import hashlib
+
+from aws_cdk import Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks import names
+from stacks.config import ConfigError, MonitoringConfig
+
+# Account that publishes `sagemaker-model-monitor-analyzer` in each region (SageMaker Python SDK's table).
+MODEL_MONITOR_REGISTRIES = {
+    "us-east-1": "156813124566",
+    "us-east-2": "777275614652",
+    "us-west-1": "890145073186",
+    "us-west-2": "159807026194",
+    "ca-central-1": "536280801234",
+    "sa-east-1": "539772159869",
+    "eu-west-1": "468650794304",
+    "eu-west-2": "749857270468",
+    "eu-west-3": "680080141114",
+    "eu-central-1": "048819808253",
+    "eu-north-1": "895015795356",
+    "ap-south-1": "126357580389",
+    "ap-northeast-1": "574779866223",
+    "ap-northeast-2": "709848358524",
+    "ap-southeast-1": "245545462676",
+    "ap-southeast-2": "563025443158",
+}
+SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
+
+
+def analyzer_image(region: str) -> str:
+    if region not in MODEL_MONITOR_REGISTRIES:
+        raise ConfigError(f"serving.monitoring: no Model Monitor analyzer image known for region {region}")
+    return f"{MODEL_MONITOR_REGISTRIES[region]}.dkr.ecr.{region}.amazonaws.com/sagemaker-model-monitor-analyzer"
+
+
+class DataQualityMonitor(Construct):
+    """Compares captured inputs with `monitoring/baseline/<endpoint>/{statistics,constraints}.json`.
+
+    Violations (a monitoring run that completes with violations) notify the alerts topic.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint_name: str,
+        config: MonitoringConfig,
+        role: iam.IRole,
+        artifacts: s3.IBucket,
+        key: kms.IKey,
+        alerts: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        baseline = f"{names.MONITORING_BASELINE_PREFIX}{endpoint_name}/"
+        reports = f"{names.MONITORING_REPORTS_PREFIX}{endpoint_name}/"
+        # Any change replaces the job definition; a settings hash in its name lets old and new coexist.
+        settings_hash = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:8]
+        job = sagemaker.CfnDataQualityJobDefinition(
+            self,
+            "JobDefinition",
+            job_definition_name=f"{endpoint_name}-dq-{settings_hash}",
+            role_arn=role.role_arn,
+            data_quality_app_specification=sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
+                image_uri=analyzer_image(stack.region),
+                environment={"publish_cloudwatch_metrics": "Enabled"},
+            ),
+            data_quality_baseline_config=sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
+                constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(
+                    s3_uri=artifacts.s3_url_for_object(f"{baseline}constraints.json")
+                ),
+                statistics_resource=sagemaker.CfnDataQualityJobDefinition.StatisticsResourceProperty(
+                    s3_uri=artifacts.s3_url_for_object(f"{baseline}statistics.json")
+                ),
+            ),
+            data_quality_job_input=sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
+                endpoint_input=sagemaker.CfnDataQualityJobDefinition.EndpointInputProperty(
+                    endpoint_name=endpoint_name, local_path="/opt/ml/processing/input/endpoint"
+                )
+            ),
+            data_quality_job_output_config=sagemaker.CfnDataQualityJobDefinition.MonitoringOutputConfigProperty(
+                kms_key_id=key.key_arn,
+                monitoring_outputs=[
+                    sagemaker.CfnDataQualityJobDefinition.MonitoringOutputProperty(
+                        s3_output=sagemaker.CfnDataQualityJobDefinition.S3OutputProperty(
+                            s3_uri=artifacts.s3_url_for_object(reports),
+                            local_path="/opt/ml/processing/output",
+                            s3_upload_mode="EndOfJob",
+                        )
+                    )
+                ],
+            ),
+            job_resources=sagemaker.CfnDataQualityJobDefinition.MonitoringResourcesProperty(
+                cluster_config=sagemaker.CfnDataQualityJobDefinition.ClusterConfigProperty(
+                    instance_count=1,
+                    instance_type=config.instance_type,
+                    volume_size_in_gb=20,
+                    volume_kms_key_id=key.key_arn,
+                )
+            ),
+            network_config=sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
+                enable_inter_container_traffic_encryption=True, enable_network_isolation=True
+            ),
+            stopping_condition=sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
+                max_runtime_in_seconds=3600
+            ),
+        )
+        self.schedule = sagemaker.CfnMonitoringSchedule(
+            self,
+            "Schedule",
+            monitoring_schedule_name=f"{endpoint_name}-data-quality",
+            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
+                monitoring_job_definition_name=job.job_definition_name,
+                monitoring_type="DataQuality",
+                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
+                    schedule_expression=SCHEDULES[config.schedule]
+                ),
+            ),
+        )
+        events.Rule(
+            self,
+            "Violations",
+            description=f"Data-quality monitoring of {endpoint_name} found violations or failed",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Processing Job State Change"],
+                detail={
+                    "ProcessingJobStatus": ["Completed", "Failed"],
+                    "ExitMessage": [{"prefix": "CompletedWithViolations"}, {"prefix": "Failed"}],
+                },
+            ),
+        ).add_target(targets.SnsTopic(alerts))
