@@ -1,11 +1,16 @@
-"""The WSGI application: /ping, /execution-parameters and /invocations."""
+"""The inference service (/ping, /execution-parameters, /invocations) and its WSGI and ASGI faces.
+
+The service is server-agnostic: `InferenceService` turns (method, path, headers, body) into a
+`Response`; `WSGIApp` and `ASGIApp` only move bytes in and out for the server in use.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,65 +26,50 @@ MAX_PAYLOAD_MB = 6
 MAX_PAYLOAD_BYTES = MAX_PAYLOAD_MB * 1024 * 1024
 # A client that sends more than the limit gets 413; bodies up to this size are read and dropped
 # first, so a keep-alive connection stays usable. Beyond it the connection is closed.
-_DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 _CHUNK = 1024 * 1024
 
-StartResponse = Callable[..., Any]
-Environ = dict[str, Any]
-
-_TEXT = [("Content-Type", "text/plain; charset=utf-8")]
-
-
-def _reply(
-    start_response: StartResponse,
-    status: str,
-    body: bytes,
-    headers: list[tuple[str, str]] | None = None,
-) -> list[bytes]:
-    all_headers = list(headers or _TEXT)
-    all_headers.append(("Content-Length", str(len(body))))
-    start_response(status, all_headers)
-    return [body]
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+}
+_TEXT = "text/plain; charset=utf-8"
 
 
-def _error(start_response: StartResponse, status: int, message: str, close: bool = False) -> list[bytes]:
-    reason = {
-        400: "Bad Request",
-        404: "Not Found",
-        405: "Method Not Allowed",
-        406: "Not Acceptable",
-        413: "Content Too Large",
-        415: "Unsupported Media Type",
-        500: "Internal Server Error",
-    }[status]
-    headers = list(_TEXT)
-    if close:
-        headers.append(("Connection", "close"))
-    return _reply(start_response, f"{status} {reason}", (message + "\n").encode(), headers)
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = _TEXT
+    close: bool = False
+
+    def headers(self) -> list[tuple[str, str]]:
+        headers = [("Content-Type", self.content_type), ("Content-Length", str(len(self.body)))]
+        if self.close:
+            headers.append(("Connection", "close"))
+        return headers
 
 
-def _content_length(environ: Environ) -> int | None:
-    raw = environ.get("CONTENT_LENGTH")
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest("invalid Content-Length") from None
-    if value < 0:
-        raise BadRequest("invalid Content-Length")
-    return value
+def error(status: int, message: str, close: bool = False) -> Response:
+    return Response(status, (message + "\n").encode(), close=close)
 
 
-def _drain(stream: Any, remaining: int) -> None:
-    while remaining > 0:
-        chunk = stream.read(min(_CHUNK, remaining))
-        if not chunk:
-            return
-        remaining -= len(chunk)
+@dataclass(frozen=True)
+class Invocation:
+    """A POST /invocations whose headers passed: the body is still to be read."""
+
+    content_type: str
+    accept: str
+    content_length: int | None
 
 
-class InferenceApp:
+class InferenceService:
     def __init__(self, predictor: Predictor, max_concurrent_transforms: int) -> None:
         self.predictor = predictor
         self.execution_parameters = orjson.dumps(
@@ -90,77 +80,192 @@ class InferenceApp:
             }
         )
 
-    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        method = environ.get("REQUEST_METHOD", "")
-        try:
-            if path == "/invocations":
-                if method != "POST":
-                    return _error(start_response, 405, "use POST /invocations")
-                return self.invocations(environ, start_response)
-            if path == "/ping":
-                if method not in ("GET", "HEAD"):
-                    return _error(start_response, 405, "use GET /ping")
-                return _reply(start_response, "200 OK", b"")
-            if path == "/execution-parameters":
-                return _reply(
-                    start_response,
-                    "200 OK",
-                    self.execution_parameters,
-                    [("Content-Type", "application/json")],
-                )
-            return _error(start_response, 404, f"no route {path[:100]!r}")
-        except BadRequest as err:
-            return _error(start_response, err.status, err.message, close=err.status == 413)
-        except Exception:
-            logger.exception("unexpected error on %s %s", method, path[:100])
-            return _error(start_response, 500, "internal error; see the server log")
+    def route(
+        self, method: str, path: str, content_type: str | None, accept: str | None, content_length: str | None
+    ) -> Response | Invocation:
+        """Everything decided from the request line and headers alone."""
+        if path == "/invocations":
+            if method != "POST":
+                return error(405, "use POST /invocations")
+            return self._check_invocation(content_type, accept, content_length)
+        if path == "/ping":
+            if method not in ("GET", "HEAD"):
+                return error(405, "use GET /ping")
+            return Response(200, b"")
+        if path == "/execution-parameters":
+            return Response(200, self.execution_parameters, "application/json")
+        return error(404, f"no route {path[:100]!r}")
 
-    def _read_body(self, environ: Environ) -> bytes:
+    def _check_invocation(
+        self, content_type: str | None, accept: str | None, content_length: str | None
+    ) -> Response | Invocation:
+        media = codecs.normalize_media_type(content_type)
+        if media is None:
+            return error(
+                415,
+                f"unsupported Content-Type {(content_type or '')[:100]!r}; "
+                "use text/csv, application/json or application/jsonlines",
+            )
+        chosen = codecs.choose_accept(accept, media)
+        if chosen is None:
+            return error(406, "Accept must allow text/csv, application/json or application/jsonlines")
+        length: int | None = None
+        if content_length:
+            try:
+                length = int(content_length)
+            except ValueError:
+                return error(400, "invalid Content-Length")
+            if length < 0:
+                return error(400, "invalid Content-Length")
+        return Invocation(media, chosen, length)
+
+    def invoke(self, invocation: Invocation, body: bytes) -> Response:
+        try:
+            if len(body) > MAX_PAYLOAD_BYTES:
+                return too_large()
+            features = codecs.parse(body, invocation.content_type, self.predictor)
+            predictions = self.predictor.predict(features)
+            payload = codecs.format_output(predictions, invocation.accept, self.predictor)
+            return Response(200, payload, invocation.accept)
+        except BadRequest as err:
+            return error(err.status, err.message)
+        except Exception:
+            logger.exception("unexpected error in /invocations")
+            return error(500, "internal error; see the server log")
+
+
+def too_large(close: bool = False) -> Response:
+    return error(413, f"payload over {MAX_PAYLOAD_MB} MB", close=close)
+
+
+# ---------------------------------------------------------------------------------------------
+# WSGI (gunicorn)
+
+StartResponse = Callable[..., Any]
+
+
+class WSGIApp:
+    def __init__(self, service: InferenceService) -> None:
+        self.service = service
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            response = self._handle(environ)
+        except Exception:
+            logger.exception("unexpected error")
+            response = error(500, "internal error; see the server log", close=True)
+        start_response(f"{response.status} {_REASONS[response.status]}", response.headers())
+        return [response.body]
+
+    def _handle(self, environ: dict[str, Any]) -> Response:
+        routed = self.service.route(
+            environ.get("REQUEST_METHOD", ""),
+            environ.get("PATH_INFO", ""),
+            environ.get("CONTENT_TYPE"),
+            environ.get("HTTP_ACCEPT"),
+            environ.get("CONTENT_LENGTH"),
+        )
+        if isinstance(routed, Response):
+            return routed
         stream = environ["wsgi.input"]
-        length = _content_length(environ)
+        length = routed.content_length
         if length is not None:
             if length > MAX_PAYLOAD_BYTES:
-                if length <= _DRAIN_LIMIT_BYTES:
-                    _drain(stream, length)
-                raise BadRequest(f"payload over {MAX_PAYLOAD_MB} MB", status=413)
-            return bytes(stream.read(length)) if length else b""
-        # Chunked transfer: read at most one byte past the limit.
-        body = bytes(stream.read(MAX_PAYLOAD_BYTES + 1))
-        if len(body) > MAX_PAYLOAD_BYTES:
-            raise BadRequest(f"payload over {MAX_PAYLOAD_MB} MB", status=413)
-        return body
-
-    def invocations(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
-        content_type = codecs.normalize_media_type(environ.get("CONTENT_TYPE"))
-        if content_type is None:
-            raise BadRequest(
-                f"unsupported Content-Type {environ.get('CONTENT_TYPE', '')[:100]!r}; "
-                "use text/csv, application/json or application/jsonlines",
-                status=415,
-            )
-        accept = codecs.choose_accept(environ.get("HTTP_ACCEPT"), content_type)
-        if accept is None:
-            return _error(start_response, 406, "Accept must allow text/csv, application/json or application/jsonlines")
-        body = self._read_body(environ)
-        features = codecs.parse(body, content_type, self.predictor)
-        predictions = self.predictor.predict(features)
-        payload = codecs.format_output(predictions, accept, self.predictor)
-        return _reply(start_response, "200 OK", payload, [("Content-Type", accept)])
+                if length > DRAIN_LIMIT_BYTES:
+                    return too_large(close=True)
+                remaining = length
+                while remaining > 0:
+                    chunk = stream.read(min(_CHUNK, remaining))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+                return too_large()
+            body = bytes(stream.read(length)) if length else b""
+        else:  # chunked transfer: read at most one byte past the limit
+            body = bytes(stream.read(MAX_PAYLOAD_BYTES + 1))
+        return self.service.invoke(routed, body)
 
 
-def create_app(paths: MLPaths | None = None) -> InferenceApp:
-    """Load the model (once per worker) and build the application."""
-    paths = paths or MLPaths.from_env()
-    nthread = int(os.environ.get("ESTEIRA_PREDICT_THREADS", "1"))
-    predictor = Predictor.load(paths.model_dir, nthread=nthread)
-    workers = int(os.environ.get("ESTEIRA_SERVER_WORKERS", "0") or 0) or cpu_count()
-    print(
-        f"Model loaded: {predictor.num_features} features, task {predictor.schema.task}",
-        file=sys.stderr,
-        flush=True,
-    )
-    return InferenceApp(predictor, max_concurrent_transforms=workers)
+# ---------------------------------------------------------------------------------------------
+# ASGI (uvicorn)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class ASGIApp:
+    """Runs predictions on the event loop thread: one worker process per core does the concurrency."""
+
+    def __init__(self, service: InferenceService) -> None:
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if kind != "http":
+            return
+        try:
+            response = await self._handle(scope, receive)
+        except Exception:
+            logger.exception("unexpected error")
+            response = error(500, "internal error; see the server log", close=True)
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers()]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _handle(self, scope: Scope, receive: Receive) -> Response:
+        headers = scope["headers"]
+        routed = self.service.route(
+            scope["method"],
+            scope["path"],
+            _header(headers, b"content-type"),
+            _header(headers, b"accept"),
+            _header(headers, b"content-length"),
+        )
+        if isinstance(routed, Response):
+            return routed
+        if routed.content_length is not None and routed.content_length > DRAIN_LIMIT_BYTES:
+            return too_large(close=True)
+        chunks: list[bytes] = []
+        size = 0
+        over = False
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return error(400, "client disconnected", close=True)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_PAYLOAD_BYTES:
+                over = True  # keep draining so the connection stays usable
+            elif chunk:
+                chunks.append(chunk)
+            if size > DRAIN_LIMIT_BYTES:
+                return too_large(close=True)
+            if not message.get("more_body", False):
+                break
+        if over:
+            return too_large()
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return self.service.invoke(routed, body)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def cpu_count() -> int:
@@ -168,3 +273,27 @@ def cpu_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def create_service(paths: MLPaths | None = None) -> InferenceService:
+    """Load the model (once per worker process) and build the service."""
+    paths = paths or MLPaths.from_env()
+    nthread = int(os.environ.get("ESTEIRA_PREDICT_THREADS", "1"))
+    predictor = Predictor.load(paths.model_dir, nthread=nthread)
+    if os.environ.get("ESTEIRA_FAST_PREDICT", "1") != "0" and not predictor.enable_fast_path():
+        print("Fast predict path disabled: it did not match inplace_predict", file=sys.stderr, flush=True)
+    workers = int(os.environ.get("ESTEIRA_SERVER_WORKERS", "0") or 0) or cpu_count()
+    print(
+        f"Model loaded: {predictor.num_features} features, task {predictor.schema.task}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return InferenceService(predictor, max_concurrent_transforms=workers)
+
+
+def create_wsgi_app() -> WSGIApp:
+    return WSGIApp(create_service())
+
+
+def create_asgi_app() -> ASGIApp:
+    return ASGIApp(create_service())

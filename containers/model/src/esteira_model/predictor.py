@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import xgboost as xgb
 
 from esteira_model.errors import ModelLoadError
+from esteira_model.fastpredict import build_fast_predict
 from esteira_model.hyperparameters import BINARY, MULTICLASS
 from esteira_model.schema import MODEL_FILENAME, FeatureSchema
 
@@ -39,6 +41,21 @@ class Predictor:
         num_features = booster.num_features()
         if num_features != schema.num_features:
             raise ModelLoadError(f"The model takes {num_features} features but the schema lists {schema.num_features}.")
+        self._predict_raw: Callable[[np.ndarray], np.ndarray] = self._inplace_predict
+
+    def enable_fast_path(self) -> bool:
+        """Use the lean C call when it matches inplace_predict exactly on probe rows."""
+        rng = np.random.default_rng(0)
+        probe = rng.normal(size=(64, self.num_features)) * 3
+        probe[rng.random(probe.shape) < 0.1] = np.nan
+        fast = build_fast_predict(self.booster, probe)
+        if fast is not None:
+            self._predict_raw = fast
+        return fast is not None
+
+    def _inplace_predict(self, features: np.ndarray) -> np.ndarray:
+        result: np.ndarray = self.booster.inplace_predict(features, validate_features=False)
+        return result
 
     @classmethod
     def load(cls, model_dir: Path, nthread: int = 1) -> Predictor:
@@ -61,7 +78,7 @@ class Predictor:
 
     def predict(self, features: np.ndarray) -> Predictions:
         """features: (rows, num_features) float64 or float32; NaN means missing."""
-        raw = self.booster.inplace_predict(features, validate_features=False)
+        raw = self._predict_raw(features)
         task = self.schema.task
         if task == BINARY:
             return Predictions(raw, (raw >= self.schema.threshold).astype(np.intp))
