@@ -1,0 +1,39 @@
+"""Lazily created, cached boto3 clients for the training Lambdas (the pattern of ``common.clients``).
+
+Nothing is created at import. boto3 reads the region and ``AWS_ENDPOINT_URL`` itself when a client is first made,
+so tests point every client at a local endpoint through the environment and call :func:`reset_clients`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
+
+
+@functools.cache
+def client(service_name: str, region_name: str | None = None) -> Any:
+    """One client per service (and region) per execution environment, reused across warm invocations."""
+    return boto3.session.Session().client(service_name, region_name=region_name, config=_CONFIG)
+
+
+def s3() -> Any:
+    return client("s3")
+
+
+def sagemaker() -> Any:
+    return client("sagemaker")
+
+
+def ecr(region_name: str | None = None) -> Any:
+    """ECR in ``region_name`` (the image's registry region), or in the Lambda's own region."""
+    return client("ecr", region_name)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests, or after changing the endpoint environment)."""
+    client.cache_clear()

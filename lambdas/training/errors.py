@@ -1,0 +1,36 @@
+"""The named errors the training Lambdas raise.
+
+Step Functions shows a Lambda's exception class name as ``Error`` and its message as ``Cause``, so these names are
+part of the contract with the state machine (its ``Catch``/``Retry`` blocks match them). They deliberately carry no
+``Error`` suffix, hence the ``noqa: N818``.
+"""
+
+from __future__ import annotations
+
+
+class SettingsError(ValueError):
+    """The Lambda's environment is missing a variable or holds an ill-typed one; the message names all of them."""
+
+
+class InvalidRequest(ValueError):  # noqa: N818
+    """The invocation payload is malformed (a missing key, a bad URI or run id)."""
+
+
+class ManifestNotFound(LookupError):  # noqa: N818
+    """No manifest exists for the requested extraction run."""
+
+
+class InvalidManifest(ValueError):  # noqa: N818
+    """The manifest is not valid JSON, lacks required keys or holds ill-typed values."""
+
+
+class NoTrainingData(RuntimeError):  # noqa: N818
+    """No committed extraction run has written any rows, so there is nothing to train on."""
+
+
+class EvaluationNotFound(LookupError):  # noqa: N818
+    """Neither output.tar.gz nor model.tar.gz of the training job holds an evaluation.json."""
+
+
+class InvalidEvaluation(ValueError):  # noqa: N818
+    """evaluation.json is not valid JSON, or its gate metric is missing, non-numeric or not finite."""

@@ -1,0 +1,1 @@
+"""Prepare: resolve the extraction run's manifest and name the training job."""
