@@ -342,3 +342,39 @@ def _sqlite_insert(conn: sqlite3.Connection, p_sql: str, f_sql: str, batch: list
     conn.executemany(p_sql, [tuple(_sqlite_value(v) for v in r.pessoa) for r in batch])
     conn.executemany(f_sql, [tuple(_sqlite_value(v) for v in r.funcionario) for r in batch])
     return len(batch)
+
+
+# -------------------------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m esteira_extract.demo_data {sqlite PATH | postgres [DSN]} [--rows N] [--seed S]``.
+
+    The PostgreSQL DSN may be empty: libpq then reads PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE,
+    which keeps passwords off the command line.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m esteira_extract.demo_data", description=main.__doc__)
+    parser.add_argument("target", choices=["sqlite", "postgres"])
+    parser.add_argument("location", nargs="?", default="", help="SQLite file path, or PostgreSQL DSN")
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--start-id", type=int, default=1)
+    parser.add_argument("--bad-fraction", type=float, default=0.01)
+    args = parser.parse_args(argv)
+    if args.target == "sqlite":
+        if not args.location:
+            parser.error("sqlite needs a file path")
+        n = load_sqlite(args.location, args.rows, args.seed, args.start_id, args.bad_fraction)
+    else:
+        import psycopg
+
+        with psycopg.connect(args.location) as conn:
+            n = load_postgres(conn, args.rows, args.seed, args.start_id, args.bad_fraction)
+    print(f"loaded {n} demo employees into {args.target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

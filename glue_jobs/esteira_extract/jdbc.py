@@ -50,14 +50,15 @@ class JdbcSource:
     def reader(self, spark: SparkSession) -> DataFrameReader:
         """A JDBC reader with connection options set. Spark redacts ``password`` in plans/UI."""
         with no_payload_logging():
-            return (
+            reader = (
                 spark.read.format("jdbc")
                 .option("url", self.url)
                 .option("driver", driver_for(self.url))
-                .option("user", self.user)
-                .option("password", self.password)
                 .option("fetchsize", str(self.fetch_size))
             )
+            if self.user:
+                reader = reader.option("user", self.user).option("password", self.password)
+            return reader
 
 
 def incremental_sql(spec: Spec, watermark: Watermark | None) -> str:

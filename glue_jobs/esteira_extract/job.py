@@ -43,7 +43,7 @@ from pyspark.sql import functions as sf
 from esteira_extract.jdbc import JdbcSource, read_source
 from esteira_extract.manifest import build_manifest, latest_manifest_uri, manifest_uri, write_manifest
 from esteira_extract.quarantine import QUARANTINE_RUN_ID, reason_counts, split_valid
-from esteira_extract.secrets import get_db_credentials
+from esteira_extract.secrets import DbCredentials, get_db_credentials
 from esteira_extract.spec import load_spec
 from esteira_extract.storage import delete_object, delete_tree, join_uri, read_text, spark_path, write_text
 from esteira_extract.transforms import apply_rules
@@ -54,6 +54,7 @@ log = logging.getLogger("esteira_extract")
 REQUIRED_ARGS = ("spec_uri", "secret_id", "jdbc_url", "raw_uri", "curated_uri", "quarantine_uri", "state_uri")
 OPTIONAL_ARGS = ("run_date", "run_id")
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+ROWS_PER_OUTPUT_FILE = 500_000
 DEFAULT_LOCAL_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/sqlite-jdbc.jar")
 
 
@@ -80,6 +81,8 @@ class Settings:
             raise ValueError(f"--run_id {self.run_id!r} must match {RUN_ID.pattern}")
         if "password=" in self.jdbc_url.lower() or "user=" in self.jdbc_url.lower():
             raise ValueError("--jdbc_url must not carry credentials; they come from --secret_id")
+        if not self.secret_id and not self.jdbc_url.startswith("jdbc:sqlite:"):
+            raise ValueError("--secret_id is required (only jdbc:sqlite sources may omit it)")
 
 
 def generate_run_id() -> str:
@@ -88,7 +91,9 @@ def generate_run_id() -> str:
 
 def settings_from_args(args: Mapping[str, str | None]) -> Settings:
     """Build :class:`Settings` from resolved job arguments (names without ``--``)."""
-    missing = [name for name in REQUIRED_ARGS if not args.get(name)]
+    # A SQLite file has no credentials: --secret_id may be omitted for jdbc:sqlite (local runs only).
+    optional = {"secret_id"} if str(args.get("jdbc_url") or "").startswith("jdbc:sqlite:") else set()
+    missing = [name for name in REQUIRED_ARGS if not args.get(name) and name not in optional]
     if missing:
         raise ValueError("missing job argument(s): " + ", ".join(f"--{m}" for m in missing))
     run_date_text = args.get("run_date")
@@ -99,7 +104,7 @@ def settings_from_args(args: Mapping[str, str | None]) -> Settings:
     run_id = args.get("run_id") or args.get("JOB_RUN_ID") or generate_run_id()
     return Settings(
         spec_uri=str(args["spec_uri"]),
-        secret_id=str(args["secret_id"]),
+        secret_id=str(args.get("secret_id") or ""),
         jdbc_url=str(args["jdbc_url"]),
         raw_uri=str(args["raw_uri"]),
         curated_uri=str(args["curated_uri"]),
@@ -132,7 +137,7 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
         watermark_from.value if watermark_from else "<none: full extraction>",
     )
 
-    creds = get_db_credentials(settings.secret_id)
+    creds = get_db_credentials(settings.secret_id) if settings.secret_id else DbCredentials("", "")
     source = JdbcSource(url=settings.jdbc_url, user=creds.username, password=creds.password)
     source_df = read_source(spark, source, spec, watermark_from)
     source_partitions = source_df.rdd.getNumPartitions()
@@ -155,15 +160,18 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
         rows_read = raw.count()
         watermark_to = max_watermark(raw, spec.watermark_column) or watermark_from
 
-        cleaned = apply_rules(raw, spec).persist()
+        # Hash-partition by key once: the duplicate-key window reuses it (no 200-way shuffle) and the
+        # outputs get a few reasonably sized files instead of one per shuffle partition.
+        slices = max(1, min(source_partitions, -(-rows_read // ROWS_PER_OUTPUT_FILE)))
+        cleaned = apply_rules(raw.repartition(slices, spec.primary_key), spec).persist()
         rows_valid, by_reason = reason_counts(cleaned)
         valid, quarantined = split_valid(cleaned, spec)
         valid.write.mode("overwrite").parquet(spark_path(curated_path))
         rows_quarantined = sum(by_reason.values())
         if rows_quarantined:
-            quarantined.withColumn(QUARANTINE_RUN_ID, sf.lit(settings.run_id)).write.mode("overwrite").parquet(
-                spark_path(quarantine_path)
-            )
+            quarantined.withColumn(QUARANTINE_RUN_ID, sf.lit(settings.run_id)).coalesce(1).write.mode(
+                "overwrite"
+            ).parquet(spark_path(quarantine_path))
         if rows_read != rows_valid + rows_quarantined:
             raise ExtractionError(
                 f"counts do not reconcile: read {rows_read} != written {rows_valid} + quarantined {rows_quarantined}"
@@ -245,7 +253,7 @@ def _rollback(
 def _parse_local_args(argv: Sequence[str]) -> dict[str, str | None]:
     parser = argparse.ArgumentParser(prog="extract_job", description="Esteira extraction job (local mode)")
     for name in REQUIRED_ARGS:
-        parser.add_argument(f"--{name}", required=True)
+        parser.add_argument(f"--{name}", required=name != "secret_id")
     for name in OPTIONAL_ARGS:
         parser.add_argument(f"--{name}")
     parser.add_argument("--jars", help="comma-separated JDBC driver jars (local mode only)")
@@ -258,7 +266,11 @@ def _parse_local_args(argv: Sequence[str]) -> dict[str, str | None]:
 def _local_spark(jars: str | None) -> SparkSession:
     if not jars:
         jars = ",".join(j for j in DEFAULT_LOCAL_JARS if Path(j).exists())
-    builder = SparkSession.builder.appName("esteira-extract").config("spark.ui.enabled", "false")
+    builder = (
+        SparkSession.builder.appName("esteira-extract")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+    )
     if jars:
         builder = builder.config("spark.jars", jars)
     return builder.getOrCreate()

@@ -429,6 +429,9 @@ def test_given_glue_style_args_when_settings_built_then_job_run_id_and_defaults_
         settings_from_args({k: v for k, v in args.items() if k != "state_uri"})
     with pytest.raises(ValueError, match="--run_date"):
         settings_from_args({**args, "run_date": "01/07/2025"})
+    assert settings_from_args({**args, "secret_id": None, "jdbc_url": "jdbc:sqlite:/tmp/hr.db"}).secret_id == ""
+    with pytest.raises(ValueError, match="--secret_id"):
+        settings_from_args({**args, "secret_id": None})
     with pytest.raises(ValueError, match="must not carry credentials"):
         settings_from_args({**args, "jdbc_url": "jdbc:postgresql://db/hr?user=a&password=b"})
 
@@ -447,7 +450,7 @@ def test_given_a_sqlite_source_when_run_twice_then_the_same_spec_extracts_increm
     demo_data.load_sqlite(db, 15, seed=3, start_id=201, updated_from=LATER)
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE funcionarios SET atualizado_em = '2099-01-01 00:00:00.000' WHERE id = 7")
-    second = run(spark, make_settings(tmp_path, url, aws.secret_id, "sq-2"))
+    second = run(spark, make_settings(tmp_path, url, "", "sq-2"))  # a SQLite file needs no secret
 
     spec = load_spec(str(DEMO_SPEC))
     curated = parquet(spark, first["outputs"]["curated"])
