@@ -7,8 +7,9 @@ from typing import Any, Final
 
 import numpy as np
 
-# Every metric line is printed as `<name>=<value>` alone on a line.
-_NUMBER = r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+# Every metric line is printed as `<name>=<value>` alone on a line; values are integers or have six
+# decimals ("nan" when undefined, which the regexes skip on purpose).
+_NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 # The names train prints, in the order it prints them. Copy METRIC_DEFINITIONS into the training
 # job's MetricDefinitions; "validation:auc" (maximize) is the default tuning objective.
@@ -26,7 +27,7 @@ METRIC_NAMES: Final[tuple[str, ...]] = (
     "validation:r2",
 )
 METRIC_DEFINITIONS: Final[list[dict[str, str]]] = [
-    {"Name": name, "Regex": f"(?:^|\\s){name}={_NUMBER}(?:\\s|$)"} for name in METRIC_NAMES
+    {"Name": name, "Regex": f"{name}={_NUMBER}"} for name in METRIC_NAMES
 ]
 TUNING_OBJECTIVE: Final[dict[str, str]] = {"MetricName": "validation:auc", "Type": "Maximize"}
 
