@@ -19,7 +19,7 @@ def main() -> None:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    build_stacks(app, config)
+    build_stacks(app, config, git_commit=app.node.try_get_context("git_commit") or "unknown")
     app.synth()
 
 

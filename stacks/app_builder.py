@@ -6,16 +6,18 @@ from cdk_nag import AwsSolutionsChecks
 from stacks import names
 from stacks.config import EnvironmentConfig
 from stacks.constructs.endpoint import EndpointNetwork
+from stacks.constructs.training_pipeline import TrainingNetwork
 from stacks.data_platform_stack import DataPlatformStack
 from stacks.registry_stack import RegistryStack
 from stacks.serving_stack import ServingStack
+from stacks.training_stack import TrainingStack
 
 
 def stack_id(config: EnvironmentConfig, component: str) -> str:
     return f"Esteira-{config.name}-{component}"
 
 
-def build_stacks(app: App, config: EnvironmentConfig) -> list[Stack]:
+def build_stacks(app: App, config: EnvironmentConfig, git_commit: str = "unknown") -> list[Stack]:
     env = Environment(account=config.account, region=config.region)
     data = DataPlatformStack(
         app,
@@ -51,7 +53,31 @@ def build_stacks(app: App, config: EnvironmentConfig) -> list[Stack]:
         env=env,
         description="Esteira serving: endpoint with blue/green canary rollout, autoscaling and monitoring",
     )
-    stacks: list[Stack] = [data, registry, serving]
+    training = TrainingStack(
+        app,
+        stack_id(config, "Training"),
+        config=config,
+        git_commit=git_commit,
+        key=data.key,
+        curated=data.lake.curated,
+        curated_extraction_prefix=data.curated_extraction_prefix,
+        artifacts=data.lake.artifacts,
+        repository=registry.model_repository,
+        training_role=data.training_role,
+        alerts=data.alerts_topic,
+        extraction_events=data.extraction_events,
+        network=(
+            TrainingNetwork(
+                subnet_ids=[subnet.subnet_id for subnet in data.network.subnets],
+                security_group_ids=[group.security_group_id for group in data.network.security_groups],
+            )
+            if config.network.mode == "existing"
+            else None
+        ),
+        env=env,
+        description="Esteira training: extraction event to a gated, registered model with lineage",
+    )
+    stacks: list[Stack] = [data, registry, training, serving]
     for stack in stacks:
         Tags.of(stack).add("project", names.PROJECT)
         Tags.of(stack).add("environment", config.name)

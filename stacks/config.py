@@ -236,6 +236,76 @@ class ServingConfig(_Strict):
         return self
 
 
+HyperparameterValue = str | int | float | bool
+
+
+class ParameterRange(_Strict):
+    type: Literal["continuous", "integer", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    values: tuple[str, ...] = ()
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = "Auto"
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if self.type == "categorical":
+            if not self.values:
+                raise ValueError("a categorical range needs values")
+        elif self.min is None or self.max is None or self.min >= self.max:
+            raise ValueError("a numeric range needs min < max")
+        return self
+
+
+class TuningConfig(_Strict):
+    max_jobs: Annotated[int, Field(ge=1, le=500)] = 9
+    max_parallel_jobs: Annotated[int, Field(ge=1, le=100)] = 3
+    objective_metric: str = "validation:auc"
+    objective_type: Literal["Maximize", "Minimize"] = "Maximize"
+    strategy: Literal["Bayesian", "Random", "Hyperband", "Grid"] = "Bayesian"
+    ranges: Annotated[dict[str, ParameterRange], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _parallel(self) -> Self:
+        if self.max_parallel_jobs > self.max_jobs:
+            raise ValueError(f"max_parallel_jobs ({self.max_parallel_jobs}) > max_jobs ({self.max_jobs})")
+        return self
+
+
+class GateConfig(_Strict):
+    metric: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")] = "auc"
+    threshold: Annotated[float, Field(ge=0)] = 0.8
+    min_improvement: Annotated[float, Field(ge=0)] = 0.0
+
+
+class TrainingConfig(_Strict):
+    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+    instance_type: InstanceType = "ml.m5.xlarge"
+    instance_count: Annotated[int, Field(ge=1, le=20)] = 1
+    volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 30
+    max_runtime_minutes: Annotated[int, Field(ge=1, le=7200)] = 120
+    spot: bool = True
+    max_wait_minutes: Annotated[int, Field(ge=1, le=7200)] = 240
+    hyperparameters: dict[str, HyperparameterValue] = {}
+    gate: GateConfig = GateConfig()
+    approval: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
+    tuning: TuningConfig | None = None
+
+    @model_validator(mode="after")
+    def _spot_wait(self) -> Self:
+        if self.spot and self.max_wait_minutes < self.max_runtime_minutes:
+            raise ValueError(
+                f"max_wait_minutes ({self.max_wait_minutes}) must be >= max_runtime_minutes "
+                f"({self.max_runtime_minutes}) with spot capacity"
+            )
+        if "target" not in self.hyperparameters:
+            raise ValueError("hyperparameters need 'target', the label column")
+        return self
+
+
+class LambdaConfig(_Strict):
+    powertools_layer_version: Annotated[int, Field(ge=1)] = 27
+
+
 class AlertsConfig(_Strict):
     emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
 
@@ -253,6 +323,8 @@ class EnvironmentConfig(_Strict):
     storage: StorageConfig = StorageConfig()
     registry: RegistryConfig = RegistryConfig()
     serving: ServingConfig = ServingConfig()
+    training: TrainingConfig
+    lambdas: LambdaConfig = LambdaConfig()
     alerts: AlertsConfig = AlertsConfig()
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
 

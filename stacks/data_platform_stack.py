@@ -5,6 +5,7 @@ from typing import Any
 from aws_cdk import Duration, Stack
 from constructs import Construct
 
+from stacks import names
 from stacks.config import EnvironmentConfig
 from stacks.constructs.alerts import Alerts
 from stacks.constructs.analytics import AnalyticsCatalog
@@ -13,7 +14,7 @@ from stacks.constructs.extraction import ExtractionJob, ExtractionJobSettings
 from stacks.constructs.job_events import ExtractionEvents
 from stacks.constructs.network import JobNetwork
 from stacks.constructs.retention import retention_days
-from stacks.constructs.sagemaker_roles import ModelRole, MonitorRole
+from stacks.constructs.sagemaker_roles import ModelRole, MonitorRole, TrainingRole
 from stacks.constructs.storage import DataLake, LifecycleSettings
 from stacks.extraction_spec import read_spec_summary
 
@@ -27,6 +28,7 @@ class DataPlatformStack(Stack):
         retain = config.retain
         log_retention = retention_days(config.log_retention_days)
         spec = read_spec_summary(config.extraction.spec_path)
+        self.curated_extraction_prefix = f"{names.CURATED_EXTRACTION_PREFIX}{spec.name}/"
 
         self.key = DataKey(self, "DataKey", alias=f"alias/{config.resource_name('data')}", retain=retain).key
         self.lake = DataLake(
@@ -84,6 +86,14 @@ class DataPlatformStack(Stack):
         endpoint_name = config.resource_name("endpoint")
         self.model_role = ModelRole(
             self, "ModelRole", key=self.key, artifacts=self.lake.artifacts, endpoint_name=endpoint_name
+        ).role
+        self.training_role = TrainingRole(
+            self,
+            "TrainingRole",
+            key=self.key,
+            curated=self.lake.curated,
+            artifacts=self.lake.artifacts,
+            extraction_prefix=self.curated_extraction_prefix,
         ).role
         self.monitor_role = MonitorRole(
             self, "MonitorRole", key=self.key, artifacts=self.lake.artifacts, endpoint_name=endpoint_name

@@ -1,5 +1,9 @@
 """cdk-nag acknowledgments. Each names one rule (or one finding of it) on one construct, with the reason."""
 
+import hashlib
+import json
+import re
+
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
@@ -30,11 +34,26 @@ def acknowledge_hardcoded_zones(construct: IConstruct) -> None:
             child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3010"]}, "reason": HARDCODED_ZONES_REASON})
 
 
-def objects_of(bucket: s3.IBucket, key_pattern: str = "*") -> str:
-    """The finding id cdk-nag gives `<bucket ARN>/<key_pattern>` in a policy."""
+def objects_of(bucket: s3.IBucket, key_pattern: str = "*", consumer: IConstruct | None = None) -> str:
+    """The finding id cdk-nag gives `<bucket ARN>/<key_pattern>` in a policy of `consumer`'s stack.
+
+    Within one stack the ARN is a GetAtt. From another stack it is CDK's weak cross-stack reference, an
+    `Fn::GetStackOutput` of the output CDK publishes in the producer: `Publish/Output<resolved reference>`,
+    whose logical id is the path made alphanumeric plus the first 8 hex digits of its MD5. If CDK changes
+    that scheme, tests/stacks/test_nag.py fails on the unmatched finding.
+    """
+    producer = Stack.of(bucket)
     cfn_bucket = bucket.node.default_child
     assert isinstance(cfn_bucket, CfnResource), "only buckets defined in this app have a logical id"
-    return f"Resource::<{Stack.of(bucket).get_logical_id(cfn_bucket)}.Arn>/{key_pattern}"
+    logical_id = producer.get_logical_id(cfn_bucket)
+    if consumer is None or Stack.of(consumer) is producer:
+        return f"Resource::<{logical_id}.Arn>/{key_pattern}"
+    output_path = "Publish/Output" + json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, separators=(",", ":"))
+    output_name = re.sub(r"[^A-Za-z0-9]", "", output_path) + hashlib.md5(output_path.encode()).hexdigest()[:8].upper()
+    reference = {
+        "Fn::GetStackOutput": {"StackName": producer.stack_name, "Region": producer.region, "OutputName": output_name}
+    }
+    return f"Resource::{json.dumps(reference, separators=(',', ':'))}/{key_pattern}"
 
 
 def assets_bucket_objects(stack: Stack) -> str:

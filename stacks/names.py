@@ -38,3 +38,29 @@ JOB_ARG_RAW_URI: Final = "--raw_uri"
 JOB_ARG_CURATED_URI: Final = "--curated_uri"
 JOB_ARG_QUARANTINE_URI: Final = "--quarantine_uri"
 JOB_ARG_STATE_URI: Final = "--state_uri"
+
+# What the model container's `train` prints as `<name>=<value>` lines (containers/model/README.md).
+# tests/stacks/test_training_stack.py checks these against the container's own list and real train output.
+TRAINING_METRIC_NAMES: Final = (
+    "train:rows",
+    "validation:rows",
+    "best_iteration",
+    "validation:auc",
+    "validation:f1",
+    "validation:accuracy",
+    "validation:precision",
+    "validation:recall",
+    "validation:rmse",
+    "validation:mae",
+    "validation:r2",
+)
+_METRIC_NUMBER = r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+TRAINING_METRIC_DEFINITIONS: Final = tuple(
+    {"Name": name, "Regex": f"(?:^|\\s){name}={_METRIC_NUMBER}(?:\\s|$)"} for name in TRAINING_METRIC_NAMES
+)
+
+# Model registry: one Model Package Group per environment.
+MODEL_PACKAGE_GROUP_SUFFIX: Final = "model"
+# Content types the model container accepts and answers (containers/model/README.md).
+MODEL_REQUEST_CONTENT_TYPES: Final = ("text/csv", "application/json", "application/jsonlines")
+MODEL_RESPONSE_CONTENT_TYPES: Final = ("text/csv", "application/json")

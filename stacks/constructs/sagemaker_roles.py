@@ -126,3 +126,81 @@ class MonitorRole(Construct):
             "IAM5[Resource::*]",
             "cloudwatch:PutMetricData has no resource-level permission; limited to the monitor's namespace.",
         )
+
+
+class TrainingRole(Construct):
+    """Trains: reads only the curated extraction, writes only model artifacts and checkpoints.
+
+    Image pull and (in an existing VPC) network-interface permissions are added by the training stack.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: kms.IKey,
+        curated: s3.IBucket,
+        artifacts: s3.IBucket,
+        extraction_prefix: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Runs Esteira training and tuning jobs",
+        )
+        reads = f"{extraction_prefix}*"
+        writes = (f"{names.MODEL_ARTIFACTS_PREFIX}*", f"{names.CHECKPOINTS_PREFIX}*")
+        curated.grant_read(self.role, reads)
+        for pattern in writes:
+            artifacts.grant_read_write(self.role, pattern)
+        key.grant_encrypt_decrypt(self.role)
+        log_groups = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/TrainingJobs*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TrainingLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[log_groups],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TrainingMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}},
+            )
+        )
+        policy = self.role.node.find_child("DefaultPolicy")
+        for finding in (*S3_GRANT_FINDINGS, "Action::s3:DeleteObject*"):
+            acknowledge(
+                policy,
+                f"IAM5[{finding}]",
+                "CDK bucket grants limited to the curated extraction prefix (read) and the models/ and "
+                "checkpoints/ prefixes (read/write: spot checkpoints are rewritten and pruned).",
+            )
+        acknowledge(policy, f"IAM5[{objects_of(curated, reads)}]", "Training reads every curated partition.")
+        for pattern in writes:
+            acknowledge(
+                policy, f"IAM5[{objects_of(artifacts, pattern)}]", "One folder per training job under this prefix."
+            )
+        for finding in KMS_GRANT_FINDINGS:
+            acknowledge(policy, f"IAM5[{finding}]", "CDK grant_encrypt_decrypt, limited to the environment's data key.")
+        acknowledge(
+            policy,
+            f"IAM5[Resource::{log_groups}]",
+            "SageMaker writes job logs to /aws/sagemaker/TrainingJobs, one stream per job.",
+        )
+        acknowledge(
+            policy,
+            "IAM5[Resource::*]",
+            "cloudwatch:PutMetricData has no resource-level permission; limited to the training namespace.",
+        )

@@ -1,0 +1,92 @@
+"""Our Lambda functions: code from `lambdas/`, Powertools from its public layer, encrypted logs, own role."""
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks import names
+from stacks.nag import acknowledge
+
+LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
+CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".mypy_cache", ".pytest_cache"]
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+DEFAULT_TIMEOUT = Duration.minutes(1)
+# Powertools for AWS Lambda (Python) v3, published by AWS in every commercial region.
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:{version}"
+
+
+class PythonFunction(Construct):
+    """`handler` is a dotted path under lambdas/, e.g. "training.prepare.handler.handler".
+
+    The role can write only this function's log group; callers add what the function needs.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function_name: str,
+        handler: str,
+        description: str,
+        environment: dict[str, str],
+        key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        powertools_layer_version: int,
+        timeout: Duration = DEFAULT_TIMEOUT,
+        memory_size: int = 512,
+        retain_logs: bool = False,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{function_name}",
+            encryption_key=key,
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description=description,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            handler=handler,
+            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=CODE_EXCLUDES),
+            layers=[
+                lambda_.LayerVersion.from_layer_version_arn(
+                    self,
+                    "Powertools",
+                    POWERTOOLS_LAYER.format(region=stack.region, version=powertools_layer_version),
+                )
+            ],
+            role=self.role,
+            timeout=timeout,
+            memory_size=memory_size,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": f"{names.PROJECT}-{function_name}",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **environment,
+            },
+        )
+        policy = self.role.node.find_child("DefaultPolicy")
+        acknowledge(
+            policy,
+            "IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) have no resource-level permission.",
+        )

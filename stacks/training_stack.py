@@ -1,0 +1,92 @@
+"""Training: the extraction's success starts a state machine that trains, gates and registers a model."""
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks import names
+from stacks.config import EnvironmentConfig
+from stacks.constructs.job_events import ExtractionEvents
+from stacks.constructs.retention import retention_days
+from stacks.constructs.training_pipeline import TrainingNetwork, TrainingPipeline, TrainingPipelineSettings
+
+
+class TrainingStack(Stack):
+    """Exposes `pipeline` (state machine, model package group) and `approved_pattern` for delivery."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        git_commit: str,
+        key: kms.IKey,
+        curated: s3.IBucket,
+        curated_extraction_prefix: str,
+        artifacts: s3.IBucket,
+        repository: ecr.IRepository,
+        training_role: iam.IRole,
+        alerts: sns.ITopic,
+        extraction_events: ExtractionEvents,
+        network: TrainingNetwork | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        group_name = config.resource_name(names.MODEL_PACKAGE_GROUP_SUFFIX)
+        self.pipeline = TrainingPipeline(
+            self,
+            "Pipeline",
+            settings=TrainingPipelineSettings(
+                env_name=config.name,
+                job_name_prefix=f"{names.PROJECT}-{config.name}",
+                state_machine_name=config.resource_name("training"),
+                model_package_group_name=group_name,
+                training=config.training,
+                curated_extraction_prefix=curated_extraction_prefix,
+                git_commit=git_commit,
+                log_retention=retention_days(config.log_retention_days),
+                powertools_layer_version=config.lambdas.powertools_layer_version,
+                retain=config.retain,
+            ),
+            key=key,
+            curated=curated,
+            artifacts=artifacts,
+            repository=repository,
+            training_role=training_role,
+            alerts=alerts,
+            network=network,
+        )
+        extraction_events.on_succeeded(
+            self,
+            "StartOnExtraction",
+            description="A successful extraction starts training on the curated data",
+            target=targets.SfnStateMachine(
+                self.pipeline.state_machine,
+                input=events.RuleTargetInput.from_object(
+                    {"run_id": events.EventField.from_path("$.detail.jobRunId"), "source": "extraction"}
+                ),
+            ),
+        )
+        # Approval is how a model reaches serving: the delivery pipeline subscribes to this pattern.
+        self.approved_pattern = events.EventPattern(
+            source=["aws.sagemaker"],
+            detail_type=["SageMaker Model Package State Change"],
+            detail={"ModelPackageGroupName": [group_name], "ModelApprovalStatus": ["Approved"]},
+        )
+        events.Rule(
+            self,
+            "ModelApproved",
+            description=f"A model in {group_name} was approved: tell the team it is ready to roll out",
+            event_pattern=self.approved_pattern,
+        ).add_target(targets.SnsTopic(alerts))
+        CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
+        CfnOutput(self, "ModelPackageGroup", value=group_name)

@@ -1,0 +1,213 @@
+"""Training: the state machine's definition, its trigger, the registry, and least-privilege roles."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from esteira_model.metrics import METRIC_DEFINITIONS
+
+from stacks import names
+from tests.stacks.conftest import ENVS, SynthesizedEnv
+
+Synth = Callable[[str], SynthesizedEnv]
+
+
+def training(synthesized: SynthesizedEnv) -> Template:
+    return synthesized.templates["Training"]
+
+
+def definition(template: Template) -> dict[str, Any]:
+    """The state machine's ASL, with CloudFormation intrinsics rendered as placeholders."""
+    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    rendered = "".join(part if isinstance(part, str) else "<ref>" for part in parts)
+    document: dict[str, Any] = json.loads(rendered)
+    return document
+
+
+def test_stack_metric_definitions_are_the_containers() -> None:
+    # The container's own tests match these regexes against real `train` output.
+    assert [dict(d) for d in names.TRAINING_METRIC_DEFINITIONS] == METRIC_DEFINITIONS
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_state_machine_is_standard_logged_traced_and_encrypted(synth: Synth, env: str) -> None:
+    training(synth(env)).has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineName": f"esteira-{env}-training",
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
+            "EncryptionConfiguration": Match.object_like({"Type": "CUSTOMER_MANAGED_KMS_KEY"}),
+        },
+    )
+    training(synth(env)).has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": f"/aws/vendedlogs/states/esteira-{env}-training", "KmsKeyId": Match.any_value()},
+    )
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_train_state_runs_spot_with_checkpoints_metrics_and_kms(synth: Synth, env: str) -> None:
+    synthesized = synth(env)
+    config = synthesized.config.training
+    train = definition(training(synthesized))["States"]["Train"]
+    assert train["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
+    parameters = train["Parameters"]
+    assert parameters["TrainingJobName.$"] == "$.prepare.training_job_name"
+    assert parameters["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
+    assert parameters["AlgorithmSpecification"]["TrainingImage"].endswith(f":{config.image_tag}")
+    assert parameters["EnableManagedSpotTraining"] is True
+    assert parameters["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": config.max_runtime_minutes * 60,
+        "MaxWaitTimeInSeconds": config.max_wait_minutes * 60,
+    }
+    assert parameters["CheckpointConfig"] == {"S3Uri.$": "$.prepare.checkpoint_uri", "LocalPath": "/opt/ml/checkpoints"}
+    assert parameters["OutputDataConfig"]["KmsKeyId"] == "<ref>"
+    assert parameters["ResourceConfig"]["VolumeKmsKeyId"] == "<ref>"
+    assert parameters["EnableNetworkIsolation"] is True
+    assert parameters["HyperParameters"]["target"] == "desligado_em_12_meses"
+    assert all(isinstance(value, str) for value in parameters["HyperParameters"].values())
+    assert ("VpcConfig" in parameters) is (env == "prod")
+
+
+def test_staging_tunes_and_carries_the_best_job_on(synth: Synth) -> None:
+    states = definition(training(synth("staging")))["States"]
+    assert "Train" not in states
+    tune = states["Tune"]
+    assert tune["Resource"] == "arn:aws:states:::sagemaker:createHyperParameterTuningJob.sync"
+    config = tune["Parameters"]["HyperParameterTuningJobConfig"]
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 9, "MaxParallelTrainingJobs": 3}
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "validation:auc"}
+    assert {r["Name"] for r in config["ParameterRanges"]["ContinuousParameterRanges"]} == {
+        "eta",
+        "min_child_weight",
+        "subsample",
+    }
+    assert config["ParameterRanges"]["IntegerParameterRanges"] == [
+        {"Name": "max_depth", "MinValue": "3", "MaxValue": "10", "ScalingType": "Auto"}
+    ]
+    static = tune["Parameters"]["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert "eta" not in static and static["target"] == "desligado_em_12_meses"
+    assert tune["Next"] == "DescribeBestTrainingJob"
+    assert states["DescribeBestTrainingJob"]["Parameters"] == {"TrainingJobName.$": "$.tuning.best_training_job_name"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_task_is_caught_into_a_notified_failure(synth: Synth, env: str) -> None:
+    states = definition(training(synth(env)))["States"]
+    tasks = [name for name, state in states.items() if state["Type"] == "Task" and name != "NotifyFailure"]
+    assert len(tasks) >= 6
+    for name in tasks:
+        targets = {catch["Next"] for catch in states[name].get("Catch", [])}
+        assert "NotifyFailure" in targets, name
+    assert states["NotifyFailure"]["Next"] == "Failed"
+    assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+    fit = states.get("Train") or states["Tune"]
+    timeout_catch = next(c for c in fit["Catch"] if c["ErrorEquals"] == ["States.Timeout"])
+    assert timeout_catch["Next"] in {"StopTrainingJob", "StopTuningJob"}, "a timed-out job is stopped, not orphaned"
+    assert fit["Retry"][0]["ErrorEquals"][0] == "SageMaker.AmazonSageMakerException"
+
+
+@pytest.mark.parametrize(("env", "approval"), [("dev", "Approved"), ("staging", "PendingManualApproval")])
+def test_gate_decides_and_register_carries_metrics_lineage_and_approval(synth: Synth, env: str, approval: str) -> None:
+    states = definition(training(synth(env)))["States"]
+    gate = states["Gate"]
+    assert gate["Choices"] == [{"Variable": "$.evaluation.passed", "BooleanEquals": True, "Next": "Register"}]
+    assert gate["Default"] == "NotifyRejected"
+    assert states["NotifyRejected"]["Next"] == "GateFailed"
+    assert states["GateFailed"] == {"Type": "Fail", "Error": "QualityGateFailed", "CausePath": "$.evaluation.reason"}
+    register = states["Register"]
+    assert register["Resource"].endswith(":states:::aws-sdk:sagemaker:createModelPackage")
+    parameters = register["Parameters"]
+    assert parameters["ModelPackageGroupName"] == f"esteira-{env}-model"
+    assert parameters["ModelApprovalStatus"] == approval
+    assert parameters["CustomerMetadataProperties.$"] == "$.evaluation.customer_metadata"
+    assert parameters["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri.$"] == "$.evaluation.evaluation_uri"
+    evaluate = states["Evaluate"]["Parameters"]["Payload"]
+    assert evaluate["lineage"]["execution.$"] == "$$.Execution.Id"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_extraction_success_starts_training_with_the_run_id(synth: Synth, env: str) -> None:
+    training(synth(env)).has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.glue"],
+                "detail-type": ["Glue Job State Change"],
+                "detail": {"jobName": [f"esteira-{env}-extract"], "state": ["SUCCEEDED"]},
+            },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": {"Ref": Match.string_like_regexp("PipelineStateMachine")},
+                        "InputTransformer": {
+                            "InputPathsMap": {"detail-jobRunId": "$.detail.jobRunId"},
+                            "InputTemplate": '{"run_id":<detail-jobRunId>,"source":"extraction"}',
+                        },
+                    }
+                )
+            ],
+        },
+    )
+
+
+@pytest.mark.parametrize(("env", "deletion_policy"), [("dev", "Delete"), ("prod", "Retain")])
+def test_model_package_group_is_retained_in_prod(synth: Synth, env: str, deletion_policy: str) -> None:
+    training(synth(env)).has_resource(
+        "AWS::SageMaker::ModelPackageGroup",
+        {
+            "Properties": Match.object_like({"ModelPackageGroupName": f"esteira-{env}-model"}),
+            "DeletionPolicy": deletion_policy,
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_state_machine_may_only_touch_its_own_jobs_and_pass_only_the_training_role(synth: Synth, env: str) -> None:
+    template = training(synth(env))
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": Match.array_with(
+                                    ["sagemaker:CreateTrainingJob", "sagemaker:StopTrainingJob"]
+                                ),
+                                "Resource": f"arn:aws:sagemaker:eu-west-1:{synth(env).config.account}:training-job/esteira-{env}-*",
+                            }
+                        ),
+                        Match.object_like(
+                            {
+                                "Action": "iam:PassRole",
+                                "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                            }
+                        ),
+                    ]
+                )
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_training_role_reads_only_the_extraction_and_writes_only_models_and_checkpoints(synth: Synth, env: str) -> None:
+    data = synth(env).templates["DataPlatform"]
+    policies = data.find_resources("AWS::IAM::Policy")
+    (policy,) = [p for logical_id, p in policies.items() if logical_id.startswith("TrainingRole")]
+    resources = json.dumps(policy["Properties"]["PolicyDocument"])
+    assert f"/{names.CURATED_EXTRACTION_PREFIX}employees/*" in resources
+    assert f"/{names.MODEL_ARTIFACTS_PREFIX}*" in resources
+    assert f"/{names.CHECKPOINTS_PREFIX}*" in resources
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if any(
+            str(action).startswith("s3:Delete") or str(action).startswith("s3:Put") for action in statement["Action"]
+        ):
+            assert "Curated" not in json.dumps(statement["Resource"]), "training never writes the extraction"
