@@ -170,6 +170,7 @@ def test_model_package_group_is_retained_in_prod(synth: Synth, env: str, deletio
 @pytest.mark.parametrize("env", ENVS)
 def test_state_machine_may_only_touch_its_own_jobs_and_pass_only_the_training_role(synth: Synth, env: str) -> None:
     template = training(synth(env))
+    account = synth(env).config.account
     template.has_resource_properties(
         "AWS::IAM::Policy",
         {
@@ -181,7 +182,7 @@ def test_state_machine_may_only_touch_its_own_jobs_and_pass_only_the_training_ro
                                 "Action": Match.array_with(
                                     ["sagemaker:CreateTrainingJob", "sagemaker:StopTrainingJob"]
                                 ),
-                                "Resource": f"arn:aws:sagemaker:eu-west-1:{synth(env).config.account}:training-job/esteira-{env}-*",
+                                "Resource": f"arn:aws:sagemaker:eu-west-1:{account}:training-job/esteira-{env}-*",
                             }
                         ),
                         Match.object_like(
