@@ -1,0 +1,546 @@
+"""Evaluate: streamed evaluation.json, publication, the gate vs threshold and champion, image digest, metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+import pytest
+from training.errors import EvaluationNotFound, InvalidEvaluation, InvalidRequest, SettingsError
+from training.evaluate.gate import gate
+from training.evaluate.handler import handler
+from training.evaluate.logic import UNKNOWN_DIGEST, customer_metadata, evaluate
+from training.settings import EvaluateSettings
+
+from tests.lambdas.training.conftest import SetEnv
+from tests.lambdas.training.helpers import (
+    JOB_NAME,
+    TrainingResources,
+    fixture_bytes,
+    fixture_json,
+    lambda_context,
+    model_members,
+)
+
+BINARY = fixture_bytes("evaluation/binary.json")
+BINARY_AUC = fixture_json("evaluation/binary.json")["validation"]["auc"]
+# CustomerMetadataProperties' key/value pattern ^([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)$, for the ASCII we produce.
+METADATA_TEXT = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]*$")
+OUTPUT_KEYS = {
+    "passed",
+    "reason",
+    "metrics",
+    "metric_name",
+    "metric_value",
+    "champion",
+    "evaluation_uri",
+    "evaluation_source",
+    "image_digest",
+    "customer_metadata",
+}
+
+
+def run(aws: TrainingResources, event: dict[str, Any] | None = None, **env: str) -> dict[str, Any]:
+    settings = EvaluateSettings.from_env(aws.evaluate_env(**env))
+    return evaluate(event or aws.evaluate_event(), settings, aws.s3, aws.sagemaker, lambda _region: aws.ecr)
+
+
+def with_auc(auc: float) -> bytes:
+    body = fixture_json("evaluation/binary.json")
+    body["validation"]["auc"] = auc
+    return json.dumps(body).encode()
+
+
+class CountingBody:
+    """A StreamingBody wrapper that counts the bytes the code under test pulls from S3."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+        self.bytes_read = 0
+
+    def read(self, amt: int | None = None) -> bytes:
+        data: bytes = self.body.read(amt)
+        self.bytes_read += len(data)
+        return data
+
+    def close(self) -> None:
+        self.body.close()
+
+
+class CountingS3:
+    """The real S3 client, with GetObject bodies wrapped in :class:`CountingBody`."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.bodies: dict[str, CountingBody] = {}
+
+    def get_object(self, **kwargs: Any) -> dict[str, Any]:
+        response: dict[str, Any] = self.real.get_object(**kwargs)
+        body = CountingBody(response["Body"])
+        self.bodies[kwargs["Key"]] = body
+        return response | {"Body": body}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+# --- the gate (pure) ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "threshold", "improvement", "champion", "passed", "reason"),
+    [
+        (0.87, 0.8, 0.0, None, True, "auc 0.87 >= threshold 0.8 and there is no approved champion"),
+        (0.79, 0.8, 0.0, None, False, "auc 0.79 < threshold 0.8"),
+        (0.8, 0.8, 0.0, None, True, "auc 0.8 >= threshold 0.8 and there is no approved champion"),
+        (0.87, 0.8, 0.0, 0.85, True, "auc 0.87 >= threshold 0.8 and beats champion 0.85 by at least 0"),
+        (0.87, 0.8, 0.02, 0.85, True, "auc 0.87 >= threshold 0.8 and beats champion 0.85 by at least 0.02"),
+        (
+            0.87,
+            0.8,
+            0.03,
+            0.85,
+            False,
+            "auc 0.87 >= threshold 0.8 but does not beat champion 0.85 by at least 0.03 (needs >= 0.88)",
+        ),
+        (
+            0.84,
+            0.8,
+            0.0,
+            0.85,
+            False,
+            "auc 0.84 >= threshold 0.8 but does not beat champion 0.85 by at least 0 (needs >= 0.85)",
+        ),
+        (0.85, 0.8, 0.0, 0.85, True, "auc 0.85 >= threshold 0.8 and beats champion 0.85 by at least 0"),
+        (0.75, 0.8, 0.0, 0.5, False, "auc 0.75 < threshold 0.8"),
+    ],
+)
+def test_gate_for_a_metric_to_maximise(
+    value: float, threshold: float, improvement: float, champion: float | None, passed: bool, reason: str
+) -> None:
+    # GIVEN a candidate metric, threshold, minimum improvement and (maybe) a champion
+    # WHEN the gate decides
+    result = gate(
+        metric="auc",
+        value=value,
+        threshold=threshold,
+        min_improvement=improvement,
+        maximize=True,
+        has_champion=champion is not None,
+        champion_value=champion,
+    )
+    # THEN it passes iff metric >= threshold and metric >= champion + improvement, and says why in one sentence
+    assert (result.passed, result.reason) == (passed, reason)
+
+
+def test_gate_tolerates_float_rounding_of_champion_plus_improvement() -> None:
+    # 0.85 + 0.02 == 0.8700000000000001 in binary floating point; 0.87 must still count as enough.
+    result = gate(
+        metric="auc",
+        value=0.87,
+        threshold=0.8,
+        min_improvement=0.02,
+        maximize=True,
+        has_champion=True,
+        champion_value=0.85,
+    )
+    assert result.passed
+
+
+@pytest.mark.parametrize(
+    ("value", "champion", "passed", "reason"),
+    [
+        (0.9, None, True, "rmse 0.9 <= threshold 1 and there is no approved champion"),
+        (1.1, None, False, "rmse 1.1 > threshold 1"),
+        (0.9, 0.95, True, "rmse 0.9 <= threshold 1 and beats champion 0.95 by at least 0.05"),
+        (0.92, 0.95, False, "rmse 0.92 <= threshold 1 but does not beat champion 0.95 by at least 0.05 (needs <= 0.9)"),
+    ],
+)
+def test_gate_for_a_metric_to_minimise(value: float, champion: float | None, passed: bool, reason: str) -> None:
+    result = gate(
+        metric="rmse",
+        value=value,
+        threshold=1.0,
+        min_improvement=0.05,
+        maximize=False,
+        has_champion=champion is not None,
+        champion_value=champion,
+    )
+    assert (result.passed, result.reason) == (passed, reason)
+
+
+def test_gate_with_a_champion_lacking_the_metric_uses_the_threshold_only() -> None:
+    result = gate(
+        metric="auc",
+        value=0.81,
+        threshold=0.8,
+        min_improvement=0.1,
+        maximize=True,
+        has_champion=True,
+        champion_value=None,
+    )
+    assert result.passed
+    assert "champion records no metric.auc" in result.reason
+
+
+# --- end to end on moto -------------------------------------------------------------------------------------------
+
+
+def test_passes_the_threshold_without_a_champion(aws: TrainingResources) -> None:
+    # GIVEN a finished job whose output.tar.gz holds the container's evaluation.json, an empty registry, a pushed image
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    aws.put_tarball("model.tar.gz", model_members(BINARY))
+    digest = aws.push_image()
+    # WHEN evaluate runs with an auc >= 0.8 gate
+    out = run(aws)
+    # THEN it passes, and reports the flat metrics, the evaluation's new home and the image digest
+    assert set(out) == OUTPUT_KEYS
+    assert out["passed"] is True
+    assert out["reason"] == f"auc {BINARY_AUC:.6g} >= threshold 0.8 and there is no approved champion"
+    assert out["metric_name"] == "auc"
+    assert out["metric_value"] == BINARY_AUC
+    assert set(out["metrics"]) == {"auc", "f1", "accuracy", "precision", "recall"}
+    assert out["champion"] is None
+    assert out["evaluation_uri"] == f"s3://{aws.artifacts_bucket}/models/{JOB_NAME}/evaluation.json"
+    assert out["image_digest"] == digest
+    json.dumps(out, allow_nan=False)  # Step Functions accepts only strict JSON
+
+
+def test_a_failing_threshold_is_a_result_not_an_error(aws: TrainingResources) -> None:
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    out = run(aws, GATE_THRESHOLD="0.9")
+    assert out["passed"] is False
+    assert out["reason"] == f"auc {BINARY_AUC:.6g} < threshold 0.9"
+
+
+def test_the_evaluation_is_published_byte_for_byte(aws: TrainingResources) -> None:
+    # GIVEN a job output
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    # WHEN evaluate runs
+    run(aws)
+    # THEN models/<job>/evaluation.json holds exactly what the container wrote (ModelMetrics points at it)
+    assert aws.get(aws.artifacts_bucket, f"models/{JOB_NAME}/evaluation.json") == BINARY
+    head = aws.s3.head_object(Bucket=aws.artifacts_bucket, Key=f"models/{JOB_NAME}/evaluation.json")
+    assert head["ContentType"] == "application/json"
+
+
+def test_champion_is_the_latest_approved_package(aws: TrainingResources) -> None:
+    # GIVEN an old approved package, a newer approved one (the champion) and newer unapproved ones
+    aws.create_package("Approved", {"metric.auc": "0.95"})
+    champion = aws.create_package("Approved", {"metric.auc": "0.85"})
+    aws.create_package("Rejected", {"metric.auc": "0.99"})
+    aws.create_package("PendingManualApproval", {"metric.auc": "0.99"})
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    # WHEN evaluate runs with a 0.02 improvement margin
+    out = run(aws, MIN_IMPROVEMENT="0.02")
+    # THEN it compares against the newest approved package only, and 0.873 beats 0.85 + 0.02
+    assert out["champion"] == {"arn": champion, "metric_value": 0.85}
+    assert out["passed"] is True
+    assert out["reason"].endswith("and beats champion 0.85 by at least 0.02")
+
+
+def test_candidate_that_does_not_beat_the_champion_by_the_margin_fails(aws: TrainingResources) -> None:
+    aws.create_package("Approved", {"metric.auc": "0.85"})
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    out = run(aws, MIN_IMPROVEMENT="0.05")
+    assert out["passed"] is False
+    assert out["reason"].endswith("but does not beat champion 0.85 by at least 0.05 (needs >= 0.9)")
+
+
+@pytest.mark.parametrize("metadata", [{}, {"metric.auc": "n/a"}, {"metric.auc": "nan"}, {"metric.f1": "0.99"}])
+def test_champion_without_a_usable_metric_is_gated_on_the_threshold(
+    aws: TrainingResources, metadata: dict[str, str]
+) -> None:
+    # GIVEN a champion registered without a usable metric.auc (e.g. by hand)
+    arn = aws.create_package("Approved", metadata)
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    # WHEN evaluate runs
+    out = run(aws, MIN_IMPROVEMENT="0.5")
+    # THEN the champion is reported without a value and only the threshold decides
+    assert out["champion"] == {"arn": arn, "metric_value": None}
+    assert out["passed"] is True
+
+
+def test_regression_gate_minimises_rmse_and_skips_undefined_metrics(aws: TrainingResources) -> None:
+    # GIVEN a regression evaluation whose r2 is NaN, and a champion with a worse rmse
+    aws.create_package("Approved", {"metric.rmse": "1.05"})
+    aws.put_tarball("output.tar.gz", {"evaluation.json": fixture_bytes("evaluation/regression_r2_nan.json")})
+    # WHEN the gate metric is rmse (direction inferred: lower is better)
+    out = run(aws, GATE_METRIC="validation:rmse", GATE_THRESHOLD="1.0", MIN_IMPROVEMENT="0.1")
+    # THEN rmse 0.94 <= 1.0 and beats 1.05 by >= 0.1; the NaN r2 is left out of the metrics
+    assert out["passed"] is True
+    assert out["metric_name"] == "rmse"
+    assert set(out["metrics"]) == {"rmse", "mae"}
+    assert out["reason"].startswith("rmse 0.939741 <= threshold 1 and beats champion 1.05")
+
+
+# --- finding evaluation.json --------------------------------------------------------------------------------------
+
+
+def test_output_tarball_is_preferred_over_model_tarball(aws: TrainingResources) -> None:
+    # GIVEN both tarballs, with different evaluations
+    aws.put_tarball("output.tar.gz", {"evaluation.json": with_auc(0.91)})
+    aws.put_tarball("model.tar.gz", model_members(with_auc(0.51)))
+    # WHEN evaluate runs
+    out = run(aws)
+    # THEN the output.tar.gz one is used
+    assert out["metric_value"] == 0.91
+    assert out["evaluation_source"].endswith(f"{JOB_NAME}/output/output.tar.gz")
+
+
+def test_falls_back_to_model_tarball_when_output_tarball_is_missing(aws: TrainingResources) -> None:
+    aws.put_tarball("model.tar.gz", model_members(with_auc(0.88)))
+    out = run(aws)
+    assert out["metric_value"] == 0.88
+    assert out["evaluation_source"].endswith("model.tar.gz")
+
+
+@pytest.mark.parametrize(
+    "output_tarball",
+    [b"this is not gzip", b"\x1f\x8b\x08\x00garbage-after-a-gzip-magic", {"failure": b"nothing useful"}],
+    ids=["not-gzip", "corrupt-gzip", "no-evaluation"],
+)
+def test_falls_back_to_model_tarball_when_output_tarball_is_unusable(
+    aws: TrainingResources, output_tarball: bytes | dict[str, bytes]
+) -> None:
+    aws.put_tarball("output.tar.gz", output_tarball)
+    aws.put_tarball("model.tar.gz", model_members(with_auc(0.88)))
+    out = run(aws)
+    assert out["metric_value"] == 0.88
+
+
+def test_no_tarballs_is_evaluation_not_found(aws: TrainingResources) -> None:
+    # GIVEN a job prefix with nothing in it
+    # WHEN evaluate runs
+    # THEN EvaluationNotFound names both places it looked
+    with pytest.raises(EvaluationNotFound) as caught:
+        run(aws)
+    message = str(caught.value)
+    assert "output.tar.gz does not exist" in message
+    assert "model.tar.gz does not exist" in message
+
+
+def test_tarballs_without_evaluation_json_is_evaluation_not_found(aws: TrainingResources) -> None:
+    aws.put_tarball("output.tar.gz", {"failure": b"Training failed"})
+    aws.put_tarball("model.tar.gz", model_members(None))
+    with pytest.raises(EvaluationNotFound, match=r"model\.tar\.gz holds no evaluation\.json"):
+        run(aws)
+
+
+def test_stream_stops_after_evaluation_json(aws: TrainingResources) -> None:
+    # GIVEN only a model.tar.gz with evaluation.json first and 3 MB of incompressible model after it
+    aws.put_tarball("model.tar.gz", {"evaluation.json": BINARY, "xgboost-model.ubj": os.urandom(3 * 1024 * 1024)})
+    counting = CountingS3(aws.s3)
+    settings = EvaluateSettings.from_env(aws.evaluate_env())
+    # WHEN evaluate runs
+    out = evaluate(aws.evaluate_event(), settings, counting, aws.sagemaker, lambda _region: aws.ecr)
+    # THEN it read a few kilobytes of the tarball, not the model
+    assert out["metric_value"] == BINARY_AUC
+    assert counting.bodies[f"models/{JOB_NAME}/output/model.tar.gz"].bytes_read < 256 * 1024
+
+
+def test_evaluation_json_after_the_model_is_still_found(aws: TrainingResources) -> None:
+    aws.put_tarball("model.tar.gz", {"xgboost-model.ubj": os.urandom(200_000), "evaluation.json": BINARY})
+    assert run(aws)["metric_value"] == BINARY_AUC
+
+
+def test_root_evaluation_json_wins_over_a_nested_one(aws: TrainingResources) -> None:
+    # GIVEN a nested copy before the root one (e.g. a checkpoint folder), and a tarball with only a nested copy
+    aws.put_tarball("output.tar.gz", {"extra/evaluation.json": with_auc(0.5), "./evaluation.json": with_auc(0.9)})
+    assert run(aws)["metric_value"] == 0.9
+
+
+def test_a_nested_evaluation_json_is_used_when_there_is_no_root_one(aws: TrainingResources) -> None:
+    aws.put_tarball("output.tar.gz", {"data/evaluation.json": with_auc(0.9)})
+    assert run(aws)["metric_value"] == 0.9
+
+
+# --- invalid evaluations ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "message"),
+    [
+        ("evaluation/truncated.json", "is not valid JSON"),
+        ("evaluation/no_validation.json", "no 'validation' object"),
+        ("evaluation/auc_nan.json", "is nan, not a finite number"),
+        ("evaluation/auc_string.json", "is '0.91', not a finite number"),
+        ("evaluation/regression.json", r"gate metric 'auc' is not in evaluation.json .*'mae', 'r2', 'rmse'"),
+    ],
+)
+def test_bad_evaluation_json_is_invalid_evaluation(aws: TrainingResources, fixture: str, message: str) -> None:
+    # GIVEN an output.tar.gz whose evaluation.json is unusable for an auc gate
+    aws.put_tarball("output.tar.gz", {"evaluation.json": fixture_bytes(fixture)})
+    aws.put_tarball("model.tar.gz", model_members(BINARY))
+    # WHEN evaluate runs
+    # THEN InvalidEvaluation says what is wrong (the good model.tar.gz copy does not mask the problem)
+    with pytest.raises(InvalidEvaluation, match=message):
+        run(aws)
+
+
+def test_an_oversized_evaluation_json_is_invalid(aws: TrainingResources) -> None:
+    aws.put_tarball("output.tar.gz", {"evaluation.json": b" " * (5 * 1024 * 1024 + 1)})
+    with pytest.raises(InvalidEvaluation, match="more than"):
+        run(aws)
+
+
+# --- image digest -------------------------------------------------------------------------------------------------
+
+
+def test_digest_in_the_image_uri_is_used_as_is(aws: TrainingResources) -> None:
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    digest = "sha256:" + "ab" * 32
+    image = f"{aws.image_uri().rsplit(':', 1)[0]}@{digest}"
+    out = run(aws, aws.evaluate_event(training_image=image))
+    assert out["image_digest"] == digest
+    assert out["customer_metadata"]["lineage.image"] == image
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["python:3.11-slim", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/no-such-repository:1.0"],
+    ids=["not-ecr", "missing-repository"],
+)
+def test_an_unresolvable_image_has_an_unknown_digest(aws: TrainingResources, image: str) -> None:
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    out = run(aws, aws.evaluate_event(training_image=image))
+    assert out["image_digest"] == UNKNOWN_DIGEST
+    assert out["customer_metadata"]["lineage.image_digest"] == UNKNOWN_DIGEST
+
+
+def test_an_unpushed_tag_has_an_unknown_digest(aws: TrainingResources) -> None:
+    aws.push_image("1.3.0")
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    assert run(aws)["image_digest"] == UNKNOWN_DIGEST
+
+
+# --- customer metadata --------------------------------------------------------------------------------------------
+
+
+def test_customer_metadata_is_strings_that_createmodelpackage_accepts(aws: TrainingResources) -> None:
+    # GIVEN a job and its pushed image
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    digest = aws.push_image()
+    event = aws.evaluate_event()
+    # WHEN evaluate runs
+    out = run(aws, event)
+    metadata = out["customer_metadata"]
+    # THEN every metric and the lineage are there, as strings within CreateModelPackage's limits
+    assert metadata == {
+        **{f"metric.{name}": repr(value) for name, value in out["metrics"].items()},
+        "lineage.data": event["train_uri"],
+        "lineage.manifest": event["manifest_uri"],
+        "lineage.image": event["training_image"],
+        "lineage.image_digest": digest,
+        "lineage.training_job": JOB_NAME,
+    }
+    assert float(metadata["metric.auc"]) == out["metric_value"]  # exact round trip for the next champion check
+    assert len(metadata) <= 50
+    for key, value in metadata.items():
+        assert isinstance(value, str)
+        assert METADATA_TEXT.match(key) and len(key) <= 128, key
+        assert METADATA_TEXT.match(value) and len(value) <= 256, value
+
+
+def test_customer_metadata_accepted_by_moto_create_model_package(aws: TrainingResources) -> None:
+    # GIVEN an evaluation's metadata
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    metadata = run(aws)["customer_metadata"]
+    # WHEN Register would store it, and a later evaluation reads it back as the champion
+    aws.create_package("Approved", metadata)
+    aws.put_tarball("output.tar.gz", {"evaluation.json": with_auc(0.9)})
+    out = run(aws, MIN_IMPROVEMENT="0.01")
+    # THEN the champion's metric is the stored auc
+    assert out["champion"]["metric_value"] == BINARY_AUC
+    assert out["passed"] is True
+
+
+def test_customer_metadata_keeps_at_most_50_entries_and_the_gate_metric() -> None:
+    metrics = {f"m{i:02d}": float(i) for i in range(60)} | {"zzz_gate": 0.9}
+    lineage = {"lineage.training_job": JOB_NAME}
+    metadata = customer_metadata(metrics, "zzz_gate", lineage)
+    assert len(metadata) == 50
+    assert metadata["metric.zzz_gate"] == "0.9"
+    assert metadata["lineage.training_job"] == JOB_NAME
+
+
+def test_metric_names_not_allowed_as_metadata_keys_are_skipped() -> None:
+    metadata = customer_metadata({"auc": 0.9, "weird!name": 1.0}, "auc", {})
+    assert metadata == {"metric.auc": "0.9"}
+
+
+def test_a_lineage_value_metadata_cannot_hold_is_an_invalid_request(aws: TrainingResources) -> None:
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    event = aws.evaluate_event(train_uri=f"s3://{aws.data_bucket}/{'x' * 300}/")
+    with pytest.raises(InvalidRequest, match=r"lineage\.data"):
+        run(aws, event)
+
+
+# --- input and settings -------------------------------------------------------------------------------------------
+
+
+def test_model_artifacts_default_from_output_uri(aws: TrainingResources) -> None:
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    event = aws.evaluate_event()
+    del event["model_artifacts"]
+    assert run(aws, event)["evaluation_source"].endswith(f"models/{JOB_NAME}/output/output.tar.gz")
+
+
+def test_bad_input_lists_every_problem(aws: TrainingResources) -> None:
+    # GIVEN an input with a bad job name, a non-S3 artifact, no image and no lineage
+    event = {"training_job_name": "bad_name", "model_artifacts": "/opt/ml/model.tar.gz"}
+    # WHEN evaluate runs
+    # THEN one InvalidRequest names each problem
+    with pytest.raises(InvalidRequest) as caught:
+        run(aws, event)
+    message = str(caught.value)
+    for part in ("training_job_name", "model_artifacts", "training_image", "train_uri", "manifest_uri"):
+        assert part in message
+
+
+def test_a_non_object_input_is_an_invalid_request(aws: TrainingResources) -> None:
+    with pytest.raises(InvalidRequest, match="JSON object"):
+        evaluate([], EvaluateSettings.from_env(aws.evaluate_env()), aws.s3, aws.sagemaker, lambda _r: aws.ecr)
+
+
+def test_evaluate_settings_name_every_bad_variable() -> None:
+    env = {"GATE_THRESHOLD": "high", "MIN_IMPROVEMENT": "-0.1", "GATE_DIRECTION": "up", "ARTIFACTS_BUCKET": "a"}
+    with pytest.raises(SettingsError) as caught:
+        EvaluateSettings.from_env(env)
+    message = str(caught.value)
+    for part in ("MODEL_PACKAGE_GROUP is required", "GATE_THRESHOLD", "MIN_IMPROVEMENT", "GATE_DIRECTION", "bucket"):
+        assert part in message
+
+
+def test_evaluate_settings_infer_the_direction() -> None:
+    base = {"MODEL_PACKAGE_GROUP": "g", "GATE_THRESHOLD": "0.8", "ARTIFACTS_BUCKET": "artifacts"}
+    assert EvaluateSettings.from_env(base).maximize
+    assert not EvaluateSettings.from_env(base | {"GATE_METRIC": "rmse"}).maximize
+    assert EvaluateSettings.from_env(base | {"GATE_METRIC": "rmse", "GATE_DIRECTION": "maximize"}).maximize
+
+
+# --- handler ------------------------------------------------------------------------------------------------------
+
+
+def test_handler_end_to_end(aws: TrainingResources, set_env: SetEnv) -> None:
+    # GIVEN a finished job, a champion, a pushed image and the Lambda's environment
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    aws.put_tarball("model.tar.gz", model_members(BINARY))
+    aws.create_package("Approved", {"metric.auc": "0.9"})
+    digest = aws.push_image()
+    set_env(aws.evaluate_env())
+    # WHEN the deployed handler is invoked with a Lambda context
+    out = handler(aws.evaluate_event(), lambda_context())
+    # THEN the candidate (0.873) loses to the champion (0.9): passed is false, not an error
+    assert out["passed"] is False
+    assert out["image_digest"] == digest
+    assert "does not beat champion 0.9" in out["reason"]
+    json.dumps(out, allow_nan=False)
+
+
+def test_handler_raises_the_named_error_for_step_functions(aws: TrainingResources, set_env: SetEnv) -> None:
+    set_env(aws.evaluate_env())
+    with pytest.raises(EvaluationNotFound):
+        handler(aws.evaluate_event(), lambda_context())
