@@ -1,0 +1,1 @@
+"""Batch predictions: transform-job launcher, SQS FIFO fan-out, queue consumer."""

@@ -1,0 +1,19 @@
+"""Launcher Lambda: ``batch.launcher.handler.handler`` (schedule or on demand)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from common import clients
+from common.settings import LauncherSettings
+
+from batch.launcher.logic import launch
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return launch(event, LauncherSettings.from_env(), clients.sagemaker())

@@ -1,0 +1,45 @@
+"""Lazily created, cached boto3 clients.
+
+Nothing is created at import. boto3 reads the region and ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>``)
+itself when a client is first made, so tests point every client at a local endpoint through the environment and
+call :func:`reset_clients` between endpoints.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Standard retry mode: exponential backoff with jitter on throttling and transient errors, inside each API call.
+# Callers add their own retries only for partial failures, which botocore cannot see.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
+@functools.cache
+def client(service_name: str) -> Any:
+    """One client per service per execution environment (reused across warm invocations)."""
+    return boto3.session.Session().client(service_name, config=_CONFIG)
+
+
+def s3() -> Any:
+    return client("s3")
+
+
+def sqs() -> Any:
+    return client("sqs")
+
+
+def sagemaker() -> Any:
+    return client("sagemaker")
+
+
+def dynamodb() -> Any:
+    return client("dynamodb")
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests, or after changing the endpoint environment)."""
+    client.cache_clear()

@@ -1,0 +1,245 @@
+"""Every environment variable the batch Lambdas read, and the settings dataclasses built from them.
+
+This is the only module that touches ``os.environ``; handlers call ``<X>Settings.from_env()`` per invocation
+(never at import), and logic modules receive the dataclass. A missing or ill-typed variable raises
+:class:`SettingsError` naming every offending variable at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+# --- launcher -------------------------------------------------------------------------------------------------
+MODEL_PACKAGE_GROUP = "MODEL_PACKAGE_GROUP"
+SAGEMAKER_ROLE_ARN = "SAGEMAKER_ROLE_ARN"
+PREDICTIONS_BUCKET = "PREDICTIONS_BUCKET"
+INPUT_PREFIX = "INPUT_PREFIX"
+OUTPUT_PREFIX = "OUTPUT_PREFIX"
+INSTANCE_TYPE = "INSTANCE_TYPE"
+INSTANCE_COUNT = "INSTANCE_COUNT"
+MAX_PAYLOAD_MB = "MAX_PAYLOAD_MB"
+MAX_CONCURRENT_TRANSFORMS = "MAX_CONCURRENT_TRANSFORMS"
+INVOCATION_TIMEOUT_SECONDS = "INVOCATION_TIMEOUT_SECONDS"
+INVOCATION_MAX_RETRIES = "INVOCATION_MAX_RETRIES"
+KMS_KEY_ID = "KMS_KEY_ID"  # also read by the fan-out, for the objects it writes
+ENV_NAME = "ENV_NAME"
+RUN_ID_PREFIX = "RUN_ID_PREFIX"
+SUBNET_IDS = "SUBNET_IDS"
+SECURITY_GROUP_IDS = "SECURITY_GROUP_IDS"
+
+# --- fan-out --------------------------------------------------------------------------------------------------
+QUEUE_URL = "QUEUE_URL"
+MESSAGE_GROUP_STRATEGY = "MESSAGE_GROUP_STRATEGY"
+SINGLE_MESSAGE_GROUP_ID = "SINGLE_MESSAGE_GROUP_ID"
+SAFETY_MARGIN_MS = "SAFETY_MARGIN_MS"
+SEND_MAX_ATTEMPTS = "SEND_MAX_ATTEMPTS"
+SEND_BASE_DELAY_MS = "SEND_BASE_DELAY_MS"
+SEND_MAX_DELAY_MS = "SEND_MAX_DELAY_MS"
+OUTPUT_SUFFIX = "OUTPUT_SUFFIX"
+QUARANTINE_FLUSH_RECORDS = "QUARANTINE_FLUSH_RECORDS"
+
+# --- consumer -------------------------------------------------------------------------------------------------
+PREDICTIONS_TABLE = "PREDICTIONS_TABLE"
+IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+IDEMPOTENCY_TTL_SECONDS = "IDEMPOTENCY_TTL_SECONDS"
+
+LAUNCHER_VARIABLES = (
+    MODEL_PACKAGE_GROUP,
+    SAGEMAKER_ROLE_ARN,
+    PREDICTIONS_BUCKET,
+    INPUT_PREFIX,
+    OUTPUT_PREFIX,
+    INSTANCE_TYPE,
+    INSTANCE_COUNT,
+    MAX_PAYLOAD_MB,
+    MAX_CONCURRENT_TRANSFORMS,
+    INVOCATION_TIMEOUT_SECONDS,
+    INVOCATION_MAX_RETRIES,
+    KMS_KEY_ID,
+    ENV_NAME,
+    RUN_ID_PREFIX,
+    SUBNET_IDS,
+    SECURITY_GROUP_IDS,
+)
+FANOUT_VARIABLES = (
+    QUEUE_URL,
+    MESSAGE_GROUP_STRATEGY,
+    SINGLE_MESSAGE_GROUP_ID,
+    SAFETY_MARGIN_MS,
+    SEND_MAX_ATTEMPTS,
+    SEND_BASE_DELAY_MS,
+    SEND_MAX_DELAY_MS,
+    OUTPUT_SUFFIX,
+    QUARANTINE_FLUSH_RECORDS,
+    KMS_KEY_ID,
+)
+CONSUMER_VARIABLES = (PREDICTIONS_TABLE, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_SECONDS)
+
+# SageMaker: MaxPayloadInMB <= 100 and MaxConcurrentTransforms * MaxPayloadInMB <= 100 (CreateTransformJob docs).
+MAX_TRANSFORM_BUFFER_MB = 100
+
+GroupStrategy = Literal["entity", "single"]
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """The environment does not configure this Lambda; the message names every bad variable."""
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self.errors: list[str] = []
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self._environ.get(name, "").strip()
+        if value:
+            return value
+        if default is None:
+            self.errors.append(f"{name} is required")
+            return ""
+        return default
+
+    def optional(self, name: str) -> str | None:
+        return self._environ.get(name, "").strip() or None
+
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        return self._parse(name, default, int, minimum, maximum)
+
+    def optional_integer(self, name: str, minimum: int = 0) -> int | None:
+        return None if self.optional(name) is None else self.integer(name, 0, minimum)
+
+    def csv(self, name: str) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self._environ.get(name, "").split(",") if part.strip())
+
+    def _parse(self, name: str, default: T, parse: Callable[[str], T], minimum: int, maximum: int | None) -> T:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = parse(raw)
+        except ValueError:
+            self.errors.append(f"{name}={raw!r} is not an integer")
+            return default
+        if isinstance(value, int) and (value < minimum or (maximum is not None and value > maximum)):
+            upper = "" if maximum is None else f" and <= {maximum}"
+            self.errors.append(f"{name}={value} must be >= {minimum}{upper}")
+        return value
+
+    def done(self, what: str) -> None:
+        if self.errors:
+            raise SettingsError(f"{what} settings: " + "; ".join(self.errors))
+
+
+def _prefix(value: str) -> str:
+    value = value.lstrip("/")
+    return value if not value or value.endswith("/") else value + "/"
+
+
+@dataclass(frozen=True)
+class LauncherSettings:
+    model_package_group: str
+    role_arn: str
+    bucket: str
+    input_prefix: str
+    output_prefix: str
+    instance_type: str
+    instance_count: int
+    max_payload_mb: int
+    max_concurrent_transforms: int
+    invocation_timeout_seconds: int | None
+    invocation_max_retries: int | None
+    kms_key_id: str | None
+    env_name: str
+    run_id_prefix: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LauncherSettings:
+        env = _Reader(os.environ if environ is None else environ)
+        env_name = env.text(ENV_NAME)
+        settings = cls(
+            model_package_group=env.text(MODEL_PACKAGE_GROUP),
+            role_arn=env.text(SAGEMAKER_ROLE_ARN),
+            bucket=env.text(PREDICTIONS_BUCKET),
+            input_prefix=_prefix(env.text(INPUT_PREFIX, "batch-input/")),
+            output_prefix=_prefix(env.text(OUTPUT_PREFIX, "batch-output/")),
+            instance_type=env.text(INSTANCE_TYPE),
+            instance_count=env.integer(INSTANCE_COUNT, 1, minimum=1),
+            max_payload_mb=env.integer(MAX_PAYLOAD_MB, 6, minimum=0, maximum=MAX_TRANSFORM_BUFFER_MB),
+            max_concurrent_transforms=env.integer(MAX_CONCURRENT_TRANSFORMS, 4, minimum=0),
+            invocation_timeout_seconds=env.optional_integer(INVOCATION_TIMEOUT_SECONDS, minimum=1),
+            invocation_max_retries=env.optional_integer(INVOCATION_MAX_RETRIES),
+            kms_key_id=env.optional(KMS_KEY_ID),
+            env_name=env_name,
+            run_id_prefix=env.text(RUN_ID_PREFIX, f"esteira-{env_name}"),
+            subnet_ids=env.csv(SUBNET_IDS),
+            security_group_ids=env.csv(SECURITY_GROUP_IDS),
+        )
+        if settings.max_payload_mb * settings.max_concurrent_transforms > MAX_TRANSFORM_BUFFER_MB:
+            env.errors.append(
+                f"{MAX_CONCURRENT_TRANSFORMS} * {MAX_PAYLOAD_MB} = {settings.max_concurrent_transforms} * "
+                f"{settings.max_payload_mb} MB exceeds SageMaker's {MAX_TRANSFORM_BUFFER_MB} MB"
+            )
+        if bool(settings.subnet_ids) != bool(settings.security_group_ids):
+            env.errors.append(f"{SUBNET_IDS} and {SECURITY_GROUP_IDS} go together (both or neither)")
+        env.done("launcher")
+        return settings
+
+
+@dataclass(frozen=True)
+class FanoutSettings:
+    queue_url: str
+    group_strategy: GroupStrategy
+    single_group_id: str
+    safety_margin_ms: int
+    send_max_attempts: int
+    send_base_delay_ms: int
+    send_max_delay_ms: int
+    output_suffix: str
+    quarantine_flush_records: int
+    kms_key_id: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FanoutSettings:
+        env = _Reader(os.environ if environ is None else environ)
+        strategy = env.text(MESSAGE_GROUP_STRATEGY, "entity")
+        if strategy not in ("entity", "single"):
+            env.errors.append(f"{MESSAGE_GROUP_STRATEGY}={strategy!r} must be 'entity' or 'single'")
+            strategy = "entity"
+        settings = cls(
+            queue_url=env.text(QUEUE_URL),
+            group_strategy="single" if strategy == "single" else "entity",
+            single_group_id=env.text(SINGLE_MESSAGE_GROUP_ID, "predictions"),
+            safety_margin_ms=env.integer(SAFETY_MARGIN_MS, 30_000, minimum=0),
+            send_max_attempts=env.integer(SEND_MAX_ATTEMPTS, 8, minimum=1),
+            send_base_delay_ms=env.integer(SEND_BASE_DELAY_MS, 100, minimum=0),
+            send_max_delay_ms=env.integer(SEND_MAX_DELAY_MS, 5_000, minimum=0),
+            output_suffix=env.text(OUTPUT_SUFFIX, ".out"),
+            quarantine_flush_records=env.integer(QUARANTINE_FLUSH_RECORDS, 1_000, minimum=1),
+            kms_key_id=env.optional(KMS_KEY_ID),
+        )
+        env.done("fan-out")
+        return settings
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    predictions_table: str
+    idempotency_table: str
+    idempotency_ttl_seconds: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsumerSettings:
+        env = _Reader(os.environ if environ is None else environ)
+        settings = cls(
+            predictions_table=env.text(PREDICTIONS_TABLE),
+            idempotency_table=env.text(IDEMPOTENCY_TABLE),
+            idempotency_ttl_seconds=env.integer(IDEMPOTENCY_TTL_SECONDS, 86_400, minimum=60),
+        )
+        env.done("consumer")
+        return settings

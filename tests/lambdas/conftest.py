@@ -1,0 +1,54 @@
+"""A moto server over real HTTP for the whole session; every boto3 client reaches it through AWS_ENDPOINT_URL."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from batch.consumer import logic as consumer_logic
+from common import clients
+from moto.server import ThreadedMotoServer
+
+from tests.lambdas import moto_speedups
+from tests.lambdas.helpers import REGION, AwsResources
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    moto_speedups.apply()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Fake credentials, one region, the moto endpoint; fresh client caches per test."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "esteira-batch-tests")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    clients.reset_clients()
+    consumer_logic.idempotent_writer.cache_clear()
+    yield moto_endpoint
+    clients.reset_clients()
+    consumer_logic.idempotent_writer.cache_clear()
+
+
+@pytest.fixture
+def aws(aws_env: str) -> AwsResources:
+    """Fresh, uniquely named resources on the shared server: a bucket, a FIFO queue, the two tables."""
+    suffix = uuid.uuid4().hex[:10]
+    session = boto3.session.Session()
+    return AwsResources.create(session, suffix)
