@@ -56,7 +56,7 @@ class LambdaContext:
 
 def _invoke_in_process(self: LambdaFunction, event: Any) -> tuple[str, bool, str]:
     """moto's LambdaFunction._invoke_lambda, running our handler here instead of in a container."""
-    module_name, function_name = self.handler.rsplit(".", 1)
+    module_name, function_name = str(self.handler).rsplit(".", 1)
     with _environment_lock:
         saved = dict(os.environ)
         os.environ.update(self.environment_vars)
@@ -197,7 +197,7 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
         if intrinsic.get("Ref") == "AWS::Partition":
             return "aws"
         if "Fn::GetAtt" in intrinsic and intrinsic["Fn::GetAtt"][0] in function_arns:
-            return function_arns[intrinsic["Fn::GetAtt"][0]]
+            return str(function_arns[intrinsic["Fn::GetAtt"][0]])
         if "Fn::GetStackOutput" in intrinsic and "Topic" in intrinsic["Fn::GetStackOutput"]["OutputName"]:
             return topic_arn
         return f"resolved-{abs(hash(json.dumps(intrinsic, sort_keys=True)))}"
