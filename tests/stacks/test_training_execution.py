@@ -150,7 +150,7 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
     bucket = f"esteira-test-{suffix}"
     describe = json.loads(DESCRIBE_TRAINING_JOB.read_text().replace("BUCKET", bucket))
     aws("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    topic_arn = aws("sns").create_topic(Name=f"alerts-{suffix}")["TopicArn"]
+    topic_arn: str = aws("sns").create_topic(Name=f"alerts-{suffix}")["TopicArn"]
     queue_url = aws("sqs").create_queue(QueueName=f"alerts-{suffix}")["QueueUrl"]
     queue_arn = aws("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from esteira_model.metrics import METRIC_DEFINITIONS
 
+from esteira_model.metrics import METRIC_DEFINITIONS
 from stacks import names
 from tests.stacks.conftest import ENVS, SynthesizedEnv
 
