@@ -35,6 +35,8 @@ _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
     r"(?P<repository>[a-z0-9][a-z0-9._/-]*?)(?::(?P<tag>[A-Za-z0-9_.-]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
+_LINEAGE_KEY = re.compile(r"^[a-z0-9_]{1,40}$")
+RESERVED_LINEAGE = frozenset({"data", "manifest", "image", "image_digest", "training_job"})
 _IMAGE_GONE = frozenset({"ImageNotFoundException", "RepositoryNotFoundException", "AccessDeniedException"})
 
 
@@ -45,6 +47,7 @@ class EvaluateRequest:
     training_image: str
     train_uri: str
     manifest_uri: str
+    lineage: dict[str, str]  # extra "lineage.<key>" metadata from the caller (execution, git commit, ...)
 
     @classmethod
     def from_event(cls, event: Any) -> EvaluateRequest:
@@ -73,9 +76,28 @@ class EvaluateRequest:
                 S3Uri.parse(event.get(key))
             except ValueError as exc:
                 problems.append(f"{key}: {exc} (pass the prepare step's output through)")
+        lineage = event.get("lineage") or {}
+        if not isinstance(lineage, dict):
+            problems.append(f"lineage must be an object of strings, got {type(lineage).__name__}")
+            lineage = {}
+        for key, value in lineage.items():
+            if not isinstance(key, str) or not _LINEAGE_KEY.match(key) or key in RESERVED_LINEAGE:
+                problems.append(
+                    f"lineage key {key!r} must match {_LINEAGE_KEY.pattern} and not be one of "
+                    f"{sorted(RESERVED_LINEAGE)}"
+                )
+            elif not isinstance(value, str):
+                problems.append(f"lineage.{key} must be a string, got {type(value).__name__}")
         if problems:
             raise InvalidRequest("; ".join(problems))
-        return cls(job, artifacts, str(image).strip(), event["train_uri"], event["manifest_uri"])
+        return cls(
+            job,
+            artifacts,
+            str(image).strip(),
+            event["train_uri"],
+            event["manifest_uri"],
+            {str(key): str(value) for key, value in lineage.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -234,6 +256,7 @@ def evaluate(
         "lineage.image": request.training_image,
         "lineage.image_digest": digest,
         "lineage.training_job": request.training_job_name,
+        **{f"lineage.{key}": value for key, value in sorted(request.lineage.items())},
     }
     output = {
         "passed": result.passed,

@@ -30,6 +30,7 @@ LATEST_FILENAME = "latest.json"
 # The extraction job's run id rule (glue_jobs/esteira_extract/job.py: RUN_ID).
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_TUNING_JOB_NAME_LENGTH = 32
 _DATED_KEY = re.compile(r"/dt=(?P<date>\d{4}-\d{2}-\d{2})/(?P<run_id>[^/]+)\.json$")
 
 
@@ -203,10 +204,23 @@ def any_rows_before(s3: Any, curated: S3Uri, skip: S3Uri) -> S3Uri | None:
     return None
 
 
-def new_job_name(prefix: str, now: datetime | None = None) -> str:
+def new_job_name(prefix: str, now: datetime | None = None, token: str | None = None) -> str:
     """``<prefix>-YYYYMMDD-HHMMSS-<6 hex>`` (UTC): sortable by time, unique across concurrent starts."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{prefix}-{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return f"{prefix}-{moment:%Y%m%d-%H%M%S}-{token or secrets.token_hex(3)}"
+
+
+def tuning_job_name(prefix: str, now: datetime, token: str) -> str | None:
+    """``<prefix>-YYMMDDHHMM-<4 hex>`` for a tuning job (SageMaker allows 32 characters there), sharing the
+    training job name's time and first hex digits; None when the prefix is too long for it (logged)."""
+    name = f"{prefix}-{now.astimezone(UTC):%y%m%d%H%M}-{token[:4]}"
+    if len(name) > MAX_TUNING_JOB_NAME_LENGTH:
+        logger.warning(
+            "JOB_NAME_PREFIX is too long for a tuning job name; tuning_job_name is null",
+            extra={"prefix": prefix, "max_prefix_length": MAX_TUNING_JOB_NAME_LENGTH - len("-YYMMDDHHMM-abcd")},
+        )
+        return None
+    return name
 
 
 def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None = None) -> dict[str, Any]:
@@ -223,10 +237,12 @@ def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None
             "this run wrote no rows; training on the earlier data",
             extra={"run_id": manifest.run_id, "earlier_manifest": str(earlier)},
         )
-    job_name = new_job_name(settings.job_name_prefix, now)
+    moment, token = (now or datetime.now(UTC)), secrets.token_hex(3)
+    job_name = new_job_name(settings.job_name_prefix, moment, token)
     artifacts = S3Uri(settings.artifacts_bucket, "")
     result = {
         "training_job_name": job_name,
+        "tuning_job_name": tuning_job_name(settings.job_name_prefix, moment, token),
         "train_uri": str(request.curated_uri),
         "manifest_uri": str(manifest.uri),
         "output_uri": str(artifacts.join(settings.model_prefix).as_prefix()),

@@ -435,6 +435,8 @@ def test_customer_metadata_is_strings_that_createmodelpackage_accepts(aws: Train
         "lineage.image": event["training_image"],
         "lineage.image_digest": digest,
         "lineage.training_job": JOB_NAME,
+        "lineage.execution": event["lineage"]["execution"],
+        "lineage.git_commit": event["lineage"]["git_commit"],
     }
     assert float(metadata["metric.auc"]) == out["metric_value"]  # exact round trip for the next champion check
     assert len(metadata) <= 50
@@ -481,9 +483,32 @@ def test_a_lineage_value_metadata_cannot_hold_is_an_invalid_request(aws: Trainin
 # --- input and settings -------------------------------------------------------------------------------------------
 
 
-def test_model_artifacts_default_from_output_uri(aws: TrainingResources) -> None:
+@pytest.mark.parametrize(
+    ("lineage", "message"),
+    [
+        ({"image": "spoofed"}, "lineage key 'image'"),
+        ({"Bad Key": "x"}, "lineage key 'Bad Key'"),
+        ({"execution": 3}, "lineage.execution must be a string"),
+        (["execution"], "lineage must be an object"),
+    ],
+)
+def test_bad_caller_lineage_is_an_invalid_request(aws: TrainingResources, lineage: Any, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        run(aws, aws.evaluate_event(lineage=lineage))
+
+
+def test_caller_lineage_is_optional(aws: TrainingResources) -> None:
     aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
     event = aws.evaluate_event()
+    del event["lineage"]
+    metadata = run(aws, event)["customer_metadata"]
+    assert "lineage.execution" not in metadata
+    assert metadata["lineage.training_job"] == JOB_NAME
+
+
+def test_model_artifacts_default_from_output_uri(aws: TrainingResources) -> None:
+    aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
+    event = aws.evaluate_event(output_uri=f"s3://{aws.artifacts_bucket}/models/")
     del event["model_artifacts"]
     assert run(aws, event)["evaluation_source"].endswith(f"models/{JOB_NAME}/output/output.tar.gz")
 

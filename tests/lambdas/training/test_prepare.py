@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData, SettingsError
 from training.prepare.handler import handler
-from training.prepare.logic import new_job_name, prepare
+from training.prepare.logic import new_job_name, prepare, tuning_job_name
 from training.settings import MAX_JOB_NAME_PREFIX_LENGTH, PrepareSettings
 
 from tests.lambdas.training.conftest import SetEnv
@@ -26,6 +26,7 @@ JOB_NAME = re.compile(r"^esteira-dev-\d{8}-\d{6}-[0-9a-f]{6}$")
 SAGEMAKER_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 OUTPUT_KEYS = {
     "training_job_name",
+    "tuning_job_name",
     "train_uri",
     "manifest_uri",
     "output_uri",
@@ -288,6 +289,25 @@ def test_the_longest_allowed_prefix_fits_63_characters() -> None:
     name = new_job_name(prefix)
     assert len(name) == 63
     assert SAGEMAKER_JOB_NAME.match(name)
+
+
+def test_tuning_job_name_fits_32_characters_and_matches_the_training_job(aws: TrainingResources) -> None:
+    # GIVEN one committed run and a fixed moment
+    aws.put_run(committed())
+    moment = datetime(2025, 3, 14, 2, 7, 0, tzinfo=UTC)
+    # WHEN prepare runs
+    out = prepare({"run_id": RUN_ID}, settings_for(aws), aws.s3, now=moment)
+    # THEN the tuning job name has the same prefix (the IAM resource pattern), minute and first hex digits
+    tuning, training = out["tuning_job_name"], out["training_job_name"]
+    assert re.fullmatch(r"esteira-dev-2503140207-[0-9a-f]{4}", tuning)
+    assert tuning[-4:] == training[-6:-2]
+    assert len(tuning) <= 32
+
+
+def test_tuning_job_name_is_null_when_the_prefix_is_too_long() -> None:
+    moment = datetime(2025, 3, 14, 2, 7, 0, tzinfo=UTC)
+    assert tuning_job_name("p" * 16, moment, "abcdef") == "p" * 16 + "-2503140207-abcd"
+    assert tuning_job_name("p" * 17, moment, "abcdef") is None
 
 
 # --- settings -----------------------------------------------------------------------------------------------------
