@@ -1,1 +1,15 @@
-"""Training pipeline Lambdas: ``training.prepare`` (before the training job) and ``training.evaluate`` (after it)."""
+"""Training pipeline Lambdas, called by the training state machine.
+
+``training.prepare.handler.handler``
+    ``{"run_id": "<extraction run id>" | "latest", "curated_uri"?: "s3://..."}`` (or the raw Glue event) ->
+    ``{training_job_name, tuning_job_name, train_uri, manifest_uri, output_uri, checkpoint_uri, rows, target,
+    run_id}``. Errors: InvalidRequest, ManifestNotFound, InvalidManifest, NoTrainingData, SettingsError.
+
+``training.evaluate.handler.handler``
+    ``{training_job_name, model_artifacts, training_image, train_uri, manifest_uri, lineage?: {key: str}}`` ->
+    ``{passed, reason, metrics, metric_name, metric_value, champion, evaluation_uri, evaluation_source,
+    image_digest, customer_metadata}``. Errors: InvalidRequest, EvaluationNotFound, InvalidEvaluation,
+    SettingsError. A failing gate is ``passed: false``, not an error.
+
+Environment variables: :mod:`training.settings`. Error classes: :mod:`training.errors`.
+"""

@@ -10,9 +10,9 @@ from typing import Any
 
 import boto3
 import pytest
-from training import clients
 
 from tests.lambdas.training.helpers import REGION, TrainingResources
+from training import clients
 
 SetEnv = Callable[[dict[str, str]], None]
 

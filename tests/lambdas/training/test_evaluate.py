@@ -8,11 +8,6 @@ import re
 from typing import Any
 
 import pytest
-from training.errors import EvaluationNotFound, InvalidEvaluation, InvalidRequest, SettingsError
-from training.evaluate.gate import gate
-from training.evaluate.handler import handler
-from training.evaluate.logic import UNKNOWN_DIGEST, customer_metadata, evaluate
-from training.settings import EvaluateSettings
 
 from tests.lambdas.training.conftest import SetEnv
 from tests.lambdas.training.helpers import (
@@ -23,6 +18,11 @@ from tests.lambdas.training.helpers import (
     lambda_context,
     model_members,
 )
+from training.errors import EvaluationNotFound, InvalidEvaluation, InvalidRequest, SettingsError
+from training.evaluate.gate import gate
+from training.evaluate.handler import handler
+from training.evaluate.logic import UNKNOWN_DIGEST, customer_metadata, evaluate
+from training.settings import EvaluateSettings
 
 BINARY = fixture_bytes("evaluation/binary.json")
 BINARY_AUC = fixture_json("evaluation/binary.json")["validation"]["auc"]

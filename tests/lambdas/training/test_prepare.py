@@ -7,10 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData, SettingsError
-from training.prepare.handler import handler
-from training.prepare.logic import new_job_name, prepare, tuning_job_name
-from training.settings import MAX_JOB_NAME_PREFIX_LENGTH, PrepareSettings
 
 from tests.lambdas.training.conftest import SetEnv
 from tests.lambdas.training.helpers import (
@@ -21,6 +17,10 @@ from tests.lambdas.training.helpers import (
     fixture_json,
     lambda_context,
 )
+from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData, SettingsError
+from training.prepare.handler import handler
+from training.prepare.logic import new_job_name, prepare, tuning_job_name
+from training.settings import MAX_JOB_NAME_PREFIX_LENGTH, PrepareSettings
 
 JOB_NAME = re.compile(r"^esteira-dev-\d{8}-\d{6}-[0-9a-f]{6}$")
 SAGEMAKER_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
