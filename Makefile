@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 CDK_OUT ?= cdk.out
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SPARK_LOCAL_IP := 127.0.0.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -43,7 +44,7 @@ system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when mi
 
 synth: install ## Synthesize every stack of ENV (default dev) offline; print stacks and the cdk-nag summary
 	rm -rf $(CDK_OUT)
-	$(CDK) synth --all -q -c env=$(ENV) $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN)) --output $(CDK_OUT)
+	$(CDK) synth -q -c env=$(ENV) -c git_commit=$(GIT_COMMIT) $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN)) --output $(CDK_OUT)
 	$(PY) -m stacks.nag_report $(CDK_OUT)
 	$(VENV)/bin/cfn-lint $(CDK_OUT)/*.template.json
 
