@@ -328,6 +328,13 @@ class EnvironmentConfig(_Strict):
     alerts: AlertsConfig = AlertsConfig()
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
 
+    @model_validator(mode="after")
+    def _tuning_name_fits(self) -> Self:
+        # SageMaker tuning job names are at most 32 characters: "<esteira-env>-<YYMMDDHHMM>-<4 hex>".
+        if self.training.tuning is not None and len(f"esteira-{self.name}") > 16:
+            raise ValueError(f"training.tuning needs an environment name of at most 8 characters, not '{self.name}'")
+        return self
+
     @property
     def retain(self) -> bool:
         return self.removal == "retain"

@@ -459,7 +459,7 @@ class TrainingPipeline(Construct):
                 {"TrainingJobName": sfn.JsonPath.string_at("$.prepare.training_job_name")},
                 result_path=sfn.JsonPath.DISCARD,
             )
-            fit_chain: sfn.IChainable = fit
+            fit_chain = sfn.Chain.start(fit)
         else:
             fit = self._tune_state(training.tuning)
             stop = self._sagemaker_call(
@@ -477,7 +477,7 @@ class TrainingPipeline(Construct):
                     result_path="$.training",
                 )
             )
-            fit_chain = fit.next(describe_best)
+            fit_chain = sfn.Chain.start(fit).next(describe_best)
         fit.add_retry(errors=SAGEMAKER_TRANSIENT_ERRORS, interval=Duration.seconds(30), backoff_rate=2, max_attempts=3)
         # No orphaned jobs: a timed-out wait stops the job before reporting the failure.
         stop.add_catch(notify_failure, errors=["States.ALL"], result_path="$.stop_error")
@@ -585,7 +585,14 @@ class TrainingPipeline(Construct):
             .otherwise(notify_rejected.next(gate_failed))
         )
         notify_registered.next(sfn.Succeed(self, "Registered"))
-        chain: sfn.IChainable = prepare.next(fit_chain).next(evaluate).next(gate)
+        trained = fit_chain.next(evaluate).next(gate)
+        # An extraction that added no rows leaves the data as the last training saw it: nothing to do.
+        new_data = (
+            sfn.Choice(self, "NewData")
+            .when(sfn.Condition.number_equals("$.prepare.rows", 0), sfn.Succeed(self, "NothingNew"))
+            .otherwise(trained)
+        )
+        chain: sfn.IChainable = prepare.next(new_data)
         return chain
 
     def _grant_state_machine(self) -> None:

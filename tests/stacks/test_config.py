@@ -170,3 +170,12 @@ def test_model_package_from_the_command_line_becomes_the_champion() -> None:
     assert (champion.name, champion.weight, champion.model_package_arn) == ("champion", 1.0, PACKAGE)
     with pytest.raises(ConfigError, match="model_package_arn"):
         load_config("staging").with_model_package("not-an-arn")
+
+
+def test_tuning_needs_a_short_environment_name(tmp_path: Path) -> None:
+    # GIVEN an environment whose name makes tuning job names longer than SageMaker's 32 characters
+    source = (CONFIG_DIR / "staging.yaml").read_text()
+    (tmp_path / "preprod01.yaml").write_text(source)
+    # WHEN loaded THEN the error says why
+    with pytest.raises(ConfigError, match="training.tuning needs an environment name of at most 8 characters"):
+        load_config("preprod01", tmp_path)

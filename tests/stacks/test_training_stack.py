@@ -127,7 +127,7 @@ def test_gate_decides_and_register_carries_metrics_lineage_and_approval(synth: S
     assert parameters["ModelApprovalStatus"] == approval
     assert parameters["CustomerMetadataProperties.$"] == "$.evaluation.customer_metadata"
     assert parameters["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri.$"] == "$.evaluation.evaluation_uri"
-    evaluate = states["Evaluate"]["Parameters"]["Payload"]
+    evaluate = states["Evaluate"]["Parameters"]
     assert evaluate["lineage"]["execution.$"] == "$$.Execution.Id"
 
 
@@ -212,3 +212,13 @@ def test_training_role_reads_only_the_extraction_and_writes_only_models_and_chec
             str(action).startswith("s3:Delete") or str(action).startswith("s3:Put") for action in statement["Action"]
         ):
             assert "Curated" not in json.dumps(statement["Resource"]), "training never writes the extraction"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_an_extraction_with_no_new_rows_trains_nothing(synth: Synth, env: str) -> None:
+    states = definition(training(synth(env)))["States"]
+    assert states["Prepare"]["Next"] == "NewData"
+    choice = states["NewData"]
+    assert choice["Choices"] == [{"Variable": "$.prepare.rows", "NumericEquals": 0, "Next": "NothingNew"}]
+    assert choice["Default"] in {"Train", "Tune"}
+    assert states["NothingNew"] == {"Type": "Succeed"}
