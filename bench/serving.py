@@ -315,7 +315,7 @@ def main() -> int:
     parser.add_argument("--train-rows", type=int, default=50_000)
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument(
-        "--servers", default="uvicorn,gunicorn", help="ESTEIRA_SERVER values to measure; the first is the default"
+        "--servers", default="gunicorn,uvicorn", help="ESTEIRA_SERVER values to measure; the first is the default"
     )
     parser.add_argument("--no-record", action="store_true", help="print only; leave bench/README.md alone")
     args = parser.parse_args()

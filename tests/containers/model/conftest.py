@@ -96,11 +96,11 @@ def stop_server(server: Server) -> None:
         pass
 
 
-@pytest.fixture(scope="session", params=["uvicorn", "gunicorn"])
+@pytest.fixture(scope="session", params=["gunicorn", "uvicorn"])
 def server(
     request: pytest.FixtureRequest, trained_root: MLRoot, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """bin/serve with each supported server (ESTEIRA_SERVER); uvicorn is the default."""
+    """bin/serve with each supported server (ESTEIRA_SERVER); gunicorn is the default."""
     log = tmp_path_factory.mktemp(f"serve-{request.param}") / "serve.log"
     running = start_server(trained_root, log, {"ESTEIRA_SERVER": request.param})
     try:

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from esteira_model.predictor import Predictor
 from esteira_model.schema import MODEL_FILENAME
 from esteira_model.train import INTERRUPT_ENV, INTERRUPT_EXIT_CODE
-
 from tests.containers.model.helpers import FEATURES, TRAIN_BIN, MLRoot, make_frame, run_bin
 
 # Row and column sampling are on: they are what a naive resume gets wrong.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from esteira_model.codecs import BadRequest, _parse_csv_careful, choose_accept, parse_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from esteira_model.codecs import BadRequest, _parse_csv_careful, choose_accept, parse_csv
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 

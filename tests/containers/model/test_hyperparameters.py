@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from esteira_model.errors import TrainingError
 from esteira_model.hyperparameters import BINARY, MULTICLASS, REGRESSION, Hyperparameters
 

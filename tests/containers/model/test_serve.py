@@ -10,9 +10,9 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
+
 from esteira_model import codecs
 from esteira_model.predictor import Predictor
-
 from tests.containers.model.conftest import Server
 from tests.containers.model.helpers import FEATURES, MLRoot, make_frame
 

@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pytest
 import xgboost as xgb
+
 from esteira_model import METRIC_DEFINITIONS
 from esteira_model.metrics import METRIC_NAMES
 from esteira_model.predictor import Predictor
 from esteira_model.schema import EVALUATION_FILENAME, MODEL_FILENAME, SCHEMA_FILENAME
-
 from tests.containers.model.helpers import FEATURES, FIXTURES, TRAIN_BIN, MLRoot, make_frame, run_bin
 
 

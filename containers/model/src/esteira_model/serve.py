@@ -1,9 +1,11 @@
 """`serve`: SageMaker's inference entry point. One worker process per core.
 
-The default server is uvicorn (httptools parser, uvloop event loop) running the ASGI face of the
-service; gunicorn with gthread workers running the WSGI face is the alternative
-(ESTEIRA_SERVER=gunicorn). bench/serving.py measured both: uvicorn costs about 40% less CPU per
-single-row request and the same per 1,000-row batch.
+The default server is gunicorn with gthread workers running the WSGI face of the service;
+uvicorn (httptools parser, uvloop event loop) running the ASGI face is the alternative
+(ESTEIRA_SERVER=uvicorn). bench/serving.py measures both. uvicorn spends less CPU per single-row
+request in isolation, but under load gunicorn wins on every figure: its threads overlap one
+request's XGBoost call (which releases the GIL) with another's parsing, and a worker that was
+handed more connections than its share can still use a second core.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from esteira_model.app import cpu_count, create_wsgi_app
 DEFAULT_PORT = 8080
 PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
 SERVER_ENV = "ESTEIRA_SERVER"
-SERVERS = ("uvicorn", "gunicorn")
+SERVERS = ("gunicorn", "uvicorn")
 
 
 def _int_env(name: str, default: int) -> int:
@@ -110,14 +112,14 @@ def run_uvicorn() -> None:
 
 
 def main() -> int:
-    server = os.environ.get(SERVER_ENV, "uvicorn").strip().lower()
+    server = os.environ.get(SERVER_ENV, SERVERS[0]).strip().lower()
     if server not in SERVERS:
         print(f"{SERVER_ENV} must be one of {SERVERS}, not {server!r}", file=sys.stderr)
         return 2
     host, port = bind()
     print(f"Starting {server} on {host}:{port} with {workers()} worker process(es)", file=sys.stderr, flush=True)
-    if server == "gunicorn":
-        run_gunicorn()
-    else:
+    if server == "uvicorn":
         run_uvicorn()
+    else:
+        run_gunicorn()
     return 0
