@@ -241,7 +241,8 @@ def build_report(results: dict[str, dict[str, float]], meta: dict[str, Any]) -> 
     limit = max(inproc_all["rows_per_s"], inproc_one["rows_per_s"])
     mlflow_modes = [m for m in ("mlflow csv", "mlflow json") if f"{m} batch" in results]
     lines = [
-        f"Measured {meta['date']} on {meta['machine']}, {meta['cores']} cores, noisy shared machine; "
+        f"Measured {meta['date']} on {meta['machine']}, {meta['cores']} cores, shared machine "
+        f"(load average {meta['load_before']:.1f} before, {meta['load_after']:.1f} after); "
         f"median of {meta['rounds']} interleaved rounds of {meta['duration']:g} s each. "
         f"Model: default hyperparameters, {meta['trees']} trees after early stopping, {N_FEATURES} features, "
         f"trained on {meta['train_rows']:,} generated rows. Servers use {meta['workers']} worker processes; "
@@ -321,6 +322,7 @@ def main() -> int:
     args = parser.parse_args()
 
     bench_python = None if args.skip_mlflow else ensure_bench_venv()
+    load_before = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="esteira-bench-serving-"))
     root = workdir / "ml"
     log(f"Training the default model on {args.train_rows:,} generated rows in {root}")
@@ -472,6 +474,8 @@ def main() -> int:
 
     results = {label: median_of(values) for label, values in rounds.items()}
     meta = {
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
         "default_server": args.servers.split(",")[0],
         "servers": args.servers.split(","),
         "date": dt.date.today().isoformat(),
