@@ -4,6 +4,7 @@ from aws_cdk import App, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks import names
+from stacks.batch_stack import BatchStack
 from stacks.config import EnvironmentConfig
 from stacks.constructs.endpoint import EndpointNetwork
 from stacks.constructs.training_pipeline import TrainingNetwork
@@ -77,7 +78,21 @@ def build_stacks(app: App, config: EnvironmentConfig, git_commit: str = "unknown
         env=env,
         description="Esteira training: extraction event to a gated, registered model with lineage",
     )
-    stacks: list[Stack] = [data, registry, training, serving]
+    existing_network = config.network.mode == "existing"
+    batch = BatchStack(
+        app,
+        stack_id(config, "Batch"),
+        config=config,
+        key=data.key,
+        predictions=data.lake.predictions,
+        transform_role=data.transform_role,
+        alerts=data.alerts_topic,
+        subnet_ids=[subnet.subnet_id for subnet in data.network.subnets] if existing_network else [],
+        security_group_ids=[g.security_group_id for g in data.network.security_groups] if existing_network else [],
+        env=env,
+        description="Esteira batch predictions: transform, FIFO fan-out, idempotent consumers",
+    )
+    stacks: list[Stack] = [data, registry, training, serving, batch]
     for stack in stacks:
         Tags.of(stack).add("project", names.PROJECT)
         Tags.of(stack).add("environment", config.name)

@@ -302,6 +302,35 @@ class TrainingConfig(_Strict):
         return self
 
 
+class BatchConfig(_Strict):
+    schedule: Annotated[str, Field(description="launcher cron, UTC")] | None = "cron(0 5 * * ? *)"
+    instance_type: InstanceType = "ml.m5.large"
+    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    max_payload_mb: Annotated[int, Field(ge=1, le=100)] = 6
+    max_concurrent_transforms: Annotated[int, Field(ge=1, le=100)] = 4
+    message_group_strategy: Literal["entity", "single"] = "entity"
+    max_receive_count: Annotated[int, Field(ge=1, le=1000)] = 5
+    consumer_batch_size: Annotated[int, Field(ge=1, le=10)] = 10
+    consumer_max_concurrency: Annotated[int, Field(ge=2, le=1000)] = 5
+    oldest_message_alarm_minutes: Annotated[int, Field(ge=1)] = 60
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not GLUE_CRON.match(value):
+            raise ValueError(f"'{value}' is not a six-field cron expression like 'cron(0 5 * * ? *)'")
+        return value
+
+    @model_validator(mode="after")
+    def _buffer(self) -> Self:
+        if self.max_payload_mb * self.max_concurrent_transforms > 100:
+            raise ValueError(
+                f"max_payload_mb * max_concurrent_transforms = {self.max_payload_mb * self.max_concurrent_transforms}"
+                " MB exceeds SageMaker's 100 MB per instance"
+            )
+        return self
+
+
 class LambdaConfig(_Strict):
     powertools_layer_version: Annotated[int, Field(ge=1)] = 27
 
@@ -325,6 +354,7 @@ class EnvironmentConfig(_Strict):
     serving: ServingConfig = ServingConfig()
     training: TrainingConfig
     lambdas: LambdaConfig = LambdaConfig()
+    batch: BatchConfig = BatchConfig()
     alerts: AlertsConfig = AlertsConfig()
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
 

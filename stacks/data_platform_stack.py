@@ -14,7 +14,7 @@ from stacks.constructs.extraction import ExtractionJob, ExtractionJobSettings
 from stacks.constructs.job_events import ExtractionEvents
 from stacks.constructs.network import JobNetwork
 from stacks.constructs.retention import retention_days
-from stacks.constructs.sagemaker_roles import ModelRole, MonitorRole, TrainingRole
+from stacks.constructs.sagemaker_roles import ModelRole, MonitorRole, TrainingRole, TransformRole
 from stacks.constructs.storage import DataLake, LifecycleSettings
 from stacks.extraction_spec import read_spec_summary
 
@@ -94,6 +94,9 @@ class DataPlatformStack(Stack):
             curated=self.lake.curated,
             artifacts=self.lake.artifacts,
             extraction_prefix=self.curated_extraction_prefix,
+        ).role
+        self.transform_role = TransformRole(
+            self, "TransformRole", key=self.key, artifacts=self.lake.artifacts, predictions=self.lake.predictions
         ).role
         self.monitor_role = MonitorRole(
             self, "MonitorRole", key=self.key, artifacts=self.lake.artifacts, endpoint_name=endpoint_name

@@ -64,3 +64,14 @@ MODEL_PACKAGE_GROUP_SUFFIX: Final = "model"
 # Content types the model container accepts and answers (containers/model/README.md).
 MODEL_REQUEST_CONTENT_TYPES: Final = ("text/csv", "application/json", "application/jsonlines")
 MODEL_RESPONSE_CONTENT_TYPES: Final = ("text/csv", "application/json")
+
+# Batch predictions: the FIFO queue, its dead-letter queue, and the tables the consumer writes.
+PREDICTIONS_QUEUE: Final = "predictions"
+PREDICTIONS_TABLE: Final = "predictions"
+IDEMPOTENCY_TABLE: Final = "predictions-idempotency"
+PREDICTIONS_TABLE_KEY: Final = "entity_id"
+IDEMPOTENCY_TABLE_KEY: Final = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"
+# The seed's message attribute, which downstream consumers filter on.
+PREDICTION_MESSAGE_ATTRIBUTE: Final = "recomendado-para-voce"
+FANOUT_SUMMARY_PREFIX: Final = "_fanout/"

@@ -187,10 +187,14 @@ class TrainingRole(Construct):
                 "CDK bucket grants limited to the curated extraction prefix (read) and the models/ and "
                 "checkpoints/ prefixes (read/write: spot checkpoints are rewritten and pruned).",
             )
-        acknowledge(policy, f"IAM5[{objects_of(curated, reads)}]", "Training reads every curated partition.")
+        acknowledge(
+            policy, f"IAM5[{objects_of(curated, reads)}]", "Training reads every curated partition of the extraction."
+        )
         for pattern in writes:
             acknowledge(
-                policy, f"IAM5[{objects_of(artifacts, pattern)}]", "One folder per training job under this prefix."
+                policy,
+                f"IAM5[{objects_of(artifacts, pattern)}]",
+                "SageMaker writes one folder per training job under this prefix.",
             )
         for finding in KMS_GRANT_FINDINGS:
             acknowledge(policy, f"IAM5[{finding}]", "CDK grant_encrypt_decrypt, limited to the environment's data key.")
@@ -203,4 +207,73 @@ class TrainingRole(Construct):
             policy,
             "IAM5[Resource::*]",
             "cloudwatch:PutMetricData has no resource-level permission; limited to the training namespace.",
+        )
+
+
+class TransformRole(Construct):
+    """Runs batch transforms: reads model artifacts and batch input, writes batch output."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, key: kms.IKey, artifacts: s3.IBucket, predictions: s3.IBucket
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Runs Esteira batch transform jobs",
+        )
+        models = f"{names.MODEL_ARTIFACTS_PREFIX}*"
+        inputs = f"{names.BATCH_INPUT_PREFIX}*"
+        outputs = f"{names.BATCH_OUTPUT_PREFIX}*"
+        artifacts.grant_read(self.role, models)
+        predictions.grant_read(self.role, inputs)
+        predictions.grant_put(self.role, outputs)
+        key.grant_encrypt_decrypt(self.role)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TransformLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="/aws/sagemaker/TransformJobs*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TransformMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TransformJobs"}},
+            )
+        )
+        policy = self.role.node.find_child("DefaultPolicy")
+        for finding in (
+            *S3_GRANT_FINDINGS,
+            objects_of(artifacts, models),
+            objects_of(predictions, inputs),
+            objects_of(predictions, outputs),
+        ):
+            acknowledge(
+                policy,
+                f"IAM5[{finding}]",
+                "CDK bucket grants limited to models/ (read), batch-input/ (read) and batch-output/ (put).",
+            )
+        for finding in KMS_GRANT_FINDINGS:
+            acknowledge(policy, f"IAM5[{finding}]", "CDK grant_encrypt_decrypt, limited to the environment's data key.")
+        acknowledge(
+            policy,
+            "IAM5[Resource::arn:aws:logs:"
+            f"{Stack.of(self).region}:{Stack.of(self).account}:log-group:/aws/sagemaker/TransformJobs*]",
+            "SageMaker writes transform logs to /aws/sagemaker/TransformJobs, one stream per job.",
+        )
+        acknowledge(
+            policy,
+            "IAM5[Resource::*]",
+            "cloudwatch:PutMetricData has no resource-level permission; limited to the transform namespace.",
         )

@@ -163,7 +163,11 @@ class TrainingPipeline(Construct):
         policy = prepare.role.node.find_child("DefaultPolicy")
         for finding in ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"):
             acknowledge(policy, f"IAM5[{finding}]", "CDK grant_read limited to the extraction's _manifests/ prefix.")
-        acknowledge(policy, f"IAM5[{objects_of(curated, manifests, self)}]", "One manifest per extraction run.")
+        acknowledge(
+            policy,
+            f"IAM5[{objects_of(curated, manifests, self)}]",
+            "Prepare reads the manifest of one extraction run, named by its run id.",
+        )
         return prepare
 
     def _evaluate_function(self, artifacts: s3.IBucket, repository: ecr.IRepository) -> PythonFunction:

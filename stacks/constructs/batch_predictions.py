@@ -1,0 +1,363 @@
+"""Batch predictions: launch a transform, fan its output out to SQS FIFO, store each prediction once."""
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks import names
+from stacks.config import BatchConfig
+from stacks.constructs.prediction_queue import PredictionQueue
+from stacks.constructs.python_function import PythonFunction
+from stacks.nag import acknowledge, objects_of
+
+FANOUT_TIMEOUT = Duration.minutes(15)
+# The fan-out hands over to a fresh invocation when less than this is left.
+FANOUT_SAFETY_MARGIN = Duration.minutes(2)
+CONSUMER_TIMEOUT = Duration.minutes(1)
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    env_name: str
+    name_prefix: str
+    model_package_group_name: str
+    batch: BatchConfig
+    log_retention: logs.RetentionDays
+    powertools_layer_version: int
+    retain: bool
+    subnet_ids: list[str]
+    security_group_ids: list[str]
+
+
+class BatchPredictions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: BatchSettings,
+        key: kms.IKey,
+        predictions: s3.IBucket,
+        transform_role: iam.IRole,
+        alerts: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.settings = settings
+        self._stack = Stack.of(self)
+        self._key = key
+        removal = RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY
+
+        self.predictions_table = self._table(
+            "PredictionsTable",
+            f"{settings.name_prefix}-{names.PREDICTIONS_TABLE}",
+            names.PREDICTIONS_TABLE_KEY,
+            removal,
+        )
+        self.idempotency_table = self._table(
+            "IdempotencyTable",
+            f"{settings.name_prefix}-{names.IDEMPOTENCY_TABLE}",
+            names.IDEMPOTENCY_TABLE_KEY,
+            removal,
+            ttl_attribute=names.IDEMPOTENCY_TTL_ATTRIBUTE,
+        )
+        self.queue = PredictionQueue(
+            self,
+            "Queue",
+            queue_name=f"{settings.name_prefix}-{names.PREDICTIONS_QUEUE}",
+            key=key,
+            max_receive_count=settings.batch.max_receive_count,
+            visibility_timeout=CONSUMER_TIMEOUT.plus(Duration.seconds(30)),
+            oldest_message_alarm=Duration.minutes(settings.batch.oldest_message_alarm_minutes),
+            alerts=alerts,
+        )
+        self.launcher = self._launcher(predictions, transform_role)
+        self.fanout = self._fanout(predictions)
+        self.consumer = self._consumer()
+        self.fanout_state_machine = self._fanout_loop(alerts)
+        self._transform_events(alerts)
+
+    def _table(
+        self, construct_id: str, name: str, partition_key: str, removal: RemovalPolicy, ttl_attribute: str | None = None
+    ) -> dynamodb.TableV2:
+        return dynamodb.TableV2(
+            self,
+            construct_id,
+            table_name=name,
+            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self._key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=ttl_attribute,
+            removal_policy=removal,
+        )
+
+    def _function(
+        self, construct_id: str, name: str, handler: str, description: str, env: dict[str, str], timeout: Duration
+    ) -> PythonFunction:
+        return PythonFunction(
+            self,
+            construct_id,
+            function_name=f"{self.settings.name_prefix}-{name}",
+            handler=handler,
+            description=description,
+            environment=env,
+            key=self._key,
+            log_retention=self.settings.log_retention,
+            powertools_layer_version=self.settings.powertools_layer_version,
+            timeout=timeout,
+            retain_logs=self.settings.retain,
+        )
+
+    def _launcher(self, predictions: s3.IBucket, transform_role: iam.IRole) -> PythonFunction:
+        settings, batch = self.settings, self.settings.batch
+        launcher = self._function(
+            "Launcher",
+            "batch-launcher",
+            "batch.launcher.handler.handler",
+            "Starts a batch transform of an input prefix with the latest approved model",
+            {
+                "MODEL_PACKAGE_GROUP": settings.model_package_group_name,
+                "SAGEMAKER_ROLE_ARN": transform_role.role_arn,
+                "PREDICTIONS_BUCKET": predictions.bucket_name,
+                "INPUT_PREFIX": names.BATCH_INPUT_PREFIX,
+                "OUTPUT_PREFIX": names.BATCH_OUTPUT_PREFIX,
+                "INSTANCE_TYPE": batch.instance_type,
+                "INSTANCE_COUNT": str(batch.instance_count),
+                "MAX_PAYLOAD_MB": str(batch.max_payload_mb),
+                "MAX_CONCURRENT_TRANSFORMS": str(batch.max_concurrent_transforms),
+                "KMS_KEY_ID": self._key.key_arn,
+                "ENV_NAME": settings.env_name,
+                "RUN_ID_PREFIX": settings.name_prefix,
+                "SUBNET_IDS": ",".join(settings.subnet_ids),
+                "SECURITY_GROUP_IDS": ",".join(settings.security_group_ids),
+            },
+            Duration.minutes(1),
+        )
+        prefix = settings.name_prefix
+        group = settings.model_package_group_name
+        statements = [
+            iam.PolicyStatement(sid="ListPackages", actions=["sagemaker:ListModelPackages"], resources=["*"]),
+            iam.PolicyStatement(
+                sid="ReadPackages",
+                actions=["sagemaker:DescribeModelPackage"],
+                resources=[self._arn("model-package", f"{group}/*")],
+            ),
+            iam.PolicyStatement(
+                sid="CreateModelAndTransform",
+                actions=[
+                    "sagemaker:CreateModel",
+                    "sagemaker:DescribeModel",
+                    "sagemaker:CreateTransformJob",
+                    "sagemaker:DescribeTransformJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=[self._arn("model", f"{prefix}-*"), self._arn("transform-job", f"{prefix}-*")],
+            ),
+            iam.PolicyStatement(
+                sid="PassTransformRole",
+                actions=["iam:PassRole"],
+                resources=[transform_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
+        ]
+        for statement in statements:
+            launcher.role.add_to_policy(statement)
+        policy = launcher.role.node.find_child("DefaultPolicy")
+        acknowledge(
+            policy,
+            "IAM5[Resource::*]",
+            "sagemaker:ListModelPackages and X-Ray tracing have no resource-level permission.",
+        )
+        for resource, reason in (
+            (self._arn("model-package", f"{group}/*"), "Any version of the group can be the latest approved one."),
+            (self._arn("model", f"{prefix}-*"), "One model per package version, named <group>-v<version>."),
+            (self._arn("transform-job", f"{prefix}-*"), "Transform jobs are named per run under this prefix."),
+        ):
+            acknowledge(policy, f"IAM5[Resource::{resource}]", reason)
+        if settings.batch.schedule:
+            events.Rule(
+                self,
+                "Schedule",
+                description="Scores the batch input prefix with the latest approved model",
+                schedule=events.Schedule.expression(settings.batch.schedule),
+            ).add_target(targets.LambdaFunction(launcher.function, event=events.RuleTargetInput.from_object({})))
+        return launcher
+
+    def _fanout(self, predictions: s3.IBucket) -> PythonFunction:
+        fanout = self._function(
+            "Fanout",
+            "batch-fanout",
+            "batch.fanout.handler.handler",
+            "Streams transform output to the FIFO queue, 10 messages per call, resumable",
+            {
+                "QUEUE_URL": self.queue.queue.queue_url,
+                "MESSAGE_GROUP_STRATEGY": self.settings.batch.message_group_strategy,
+                "SAFETY_MARGIN_MS": str(int(FANOUT_SAFETY_MARGIN.to_milliseconds())),
+                "KMS_KEY_ID": self._key.key_arn,
+            },
+            FANOUT_TIMEOUT,
+        )
+        outputs = f"{names.BATCH_OUTPUT_PREFIX}*"
+        summaries = f"{names.FANOUT_SUMMARY_PREFIX}*"
+        predictions.grant_read(fanout.role, outputs)
+        predictions.grant_put(fanout.role, summaries)
+        self.queue.queue.grant_send_messages(fanout.role)
+        self._key.grant_encrypt_decrypt(fanout.role)
+        policy = fanout.role.node.find_child("DefaultPolicy")
+        for finding in (
+            "Action::s3:GetObject*",
+            "Action::s3:GetBucket*",
+            "Action::s3:List*",
+            "Action::s3:Abort*",
+            objects_of(predictions, outputs, self),
+            objects_of(predictions, summaries, self),
+        ):
+            acknowledge(
+                policy,
+                f"IAM5[{finding}]",
+                "CDK bucket grants limited to batch-output/ (read) and _fanout/ (summaries and quarantine, put).",
+            )
+        for finding in ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"):
+            acknowledge(policy, f"IAM5[{finding}]", "CDK grant_encrypt_decrypt, limited to the environment's data key.")
+        return fanout
+
+    def _consumer(self) -> PythonFunction:
+        consumer = self._function(
+            "Consumer",
+            "batch-consumer",
+            "batch.consumer.handler.handler",
+            "Stores each prediction once in the predictions table; reports partial batch failures",
+            {
+                "PREDICTIONS_TABLE": self.predictions_table.table_name,
+                "IDEMPOTENCY_TABLE": self.idempotency_table.table_name,
+            },
+            CONSUMER_TIMEOUT,
+        )
+        self.predictions_table.grant_read_write_data(consumer.role)
+        self.idempotency_table.grant_read_write_data(consumer.role)
+        consumer.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.queue.queue,
+                batch_size=self.settings.batch.consumer_batch_size,
+                report_batch_item_failures=True,
+                max_concurrency=self.settings.batch.consumer_max_concurrency,
+            )
+        )
+        policy = consumer.role.node.find_child("DefaultPolicy")
+        for finding in ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"):
+            acknowledge(policy, f"IAM5[{finding}]", "Table and queue encryption with the environment's data key only.")
+        return consumer
+
+    def _fanout_loop(self, alerts: sns.ITopic) -> sfn.StateMachine:
+        prefix = self.settings.name_prefix
+        notify = tasks.SnsPublish(
+            self,
+            "NotifyFanoutFailure",
+            topic=alerts,
+            subject=f"Esteira {self.settings.env_name}: prediction fan-out failed",
+            message=sfn.TaskInput.from_object(
+                {
+                    "outcome": "failed",
+                    "execution": sfn.JsonPath.execution_id,
+                    "error": sfn.JsonPath.string_at("$.error.Error"),
+                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        ).next(sfn.Fail(self, "FanoutFailed", error_path="$.error.Error", cause_path="$.error.Cause"))
+        fan_out = tasks.LambdaInvoke(
+            self,
+            "FanOut",
+            lambda_function=self.fanout.function,
+            comment="Sends what it can before its time runs low, then returns the cursor of the next line",
+            payload_response_only=True,
+            retry_on_service_exceptions=True,
+        )
+        fan_out.add_catch(notify, errors=["States.ALL"], result_path="$.error")
+        done = (
+            sfn.Choice(self, "Done")
+            .when(sfn.Condition.boolean_equals("$.done", True), sfn.Succeed(self, "Delivered"))
+            .otherwise(fan_out)
+        )
+        log_group = logs.LogGroup(
+            self,
+            "FanoutLogs",
+            log_group_name=f"/aws/vendedlogs/states/{prefix}-fanout",
+            encryption_key=self._key,
+            retention=self.settings.log_retention,
+            removal_policy=RemovalPolicy.RETAIN if self.settings.retain else RemovalPolicy.DESTROY,
+        )
+        machine = sfn.StateMachine(
+            self,
+            "FanoutStateMachine",
+            state_machine_name=f"{prefix}-fanout",
+            definition_body=sfn.DefinitionBody.from_chainable(fan_out.next(done)),
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+            timeout=Duration.hours(12),
+            encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(self._key),
+        )
+        policy = machine.role.node.find_child("DefaultPolicy")
+        acknowledge(
+            policy,
+            "IAM5[Resource::*]",
+            "X-Ray tracing and CloudWatch Logs delivery have no resource-level permissions.",
+        )
+        acknowledge(
+            policy,
+            f"IAM5[Resource::<{self._stack.get_logical_id(self.fanout.function.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
+            "CDK's LambdaInvoke grants every version and alias of the fan-out function.",
+        )
+        for finding in ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"):
+            acknowledge(policy, f"IAM5[{finding}]", "State machine encryption with the environment's data key only.")
+        return machine
+
+    def _transform_events(self, alerts: sns.ITopic) -> None:
+        def pattern(*statuses: str) -> events.EventPattern:
+            return events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Transform Job State Change"],
+                detail={
+                    "TransformJobName": [{"prefix": f"{self.settings.name_prefix}-"}],
+                    "TransformJobStatus": list(statuses),
+                },
+            )
+
+        events.Rule(
+            self,
+            "TransformCompleted",
+            description="A completed transform starts the fan-out of its predictions",
+            event_pattern=pattern("Completed"),
+        ).add_target(targets.SfnStateMachine(self.fanout_state_machine))
+        events.Rule(
+            self,
+            "TransformFailed",
+            description="A failed or stopped transform notifies the alerts topic",
+            event_pattern=pattern("Failed", "Stopped"),
+        ).add_target(
+            targets.SnsTopic(
+                alerts,
+                message=events.RuleTargetInput.from_text(
+                    f"Batch transform {events.EventField.from_path('$.detail.TransformJobName')} ended "
+                    f"{events.EventField.from_path('$.detail.TransformJobStatus')}: "
+                    f"{events.EventField.from_path('$.detail.FailureReason')}"
+                ),
+            )
+        )
+
+    def _arn(self, resource: str, name: str) -> str:
+        return self._stack.format_arn(service="sagemaker", resource=resource, resource_name=name)

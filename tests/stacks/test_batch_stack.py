@@ -1,0 +1,187 @@
+"""Batch predictions: FIFO queue and DLQ, alarms, transform events, the fan-out loop, consumers and tables."""
+
+import json
+from collections.abc import Callable
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks import names
+from tests.stacks.conftest import ENVS, SynthesizedEnv
+
+Synth = Callable[[str], SynthesizedEnv]
+
+
+def batch(synth: Synth, env: str) -> Template:
+    return synth(env).templates["Batch"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_queue_is_fifo_encrypted_tls_only_with_a_dead_letter_queue(synth: Synth, env: str) -> None:
+    synthesized = synth(env)
+    template = batch(synth, env)
+    (dlq_id,) = [
+        logical_id
+        for logical_id, queue in template.find_resources("AWS::SQS::Queue").items()
+        if queue["Properties"]["QueueName"].endswith("-dlq.fifo")
+    ]
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": f"esteira-{env}-{names.PREDICTIONS_QUEUE}.fifo",
+            "FifoQueue": True,
+            "ContentBasedDeduplication": False,
+            "DeduplicationScope": "messageGroup",
+            "FifoThroughputLimit": "perMessageGroupId",
+            "KmsMasterKeyId": Match.any_value(),
+            "RedrivePolicy": {
+                "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                "maxReceiveCount": synthesized.config.batch.max_receive_count,
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {"QueueName": f"esteira-{env}-predictions-dlq.fifo", "FifoQueue": True, "KmsMasterKeyId": Match.any_value()},
+    )
+    for policy in template.find_resources("AWS::SQS::QueuePolicy").values():
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    template.resource_count_is("AWS::SQS::QueuePolicy", 2)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_dead_letters_and_oldest_message_age_are_alarmed(synth: Synth, env: str) -> None:
+    template = batch(synth, env)
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "AlarmActions": Match.any_value(),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateAgeOfOldestMessage",
+            "Threshold": synth(env).config.batch.oldest_message_alarm_minutes * 60,
+            "AlarmActions": Match.any_value(),
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_transform_events_start_the_fanout_or_notify(synth: Synth, env: str) -> None:
+    template = batch(synth, env)
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Transform Job State Change"],
+                "detail": {"TransformJobName": [{"prefix": f"esteira-{env}-"}], "TransformJobStatus": ["Completed"]},
+            },
+            "Targets": [Match.object_like({"Arn": {"Ref": Match.string_like_regexp("FanoutStateMachine")}})],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": Match.object_like(
+                {
+                    "detail": {
+                        "TransformJobName": [{"prefix": f"esteira-{env}-"}],
+                        "TransformJobStatus": ["Failed", "Stopped"],
+                    }
+                }
+            ),
+            "Targets": [Match.object_like({"InputTransformer": Match.any_value()})],
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_fanout_loops_until_done_and_catches_into_a_notified_failure(synth: Synth, env: str) -> None:
+    template = batch(synth, env)
+    (machine,) = template.find_resources(
+        "AWS::StepFunctions::StateMachine", {"Properties": {"StateMachineName": f"esteira-{env}-fanout"}}
+    ).values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    states = json.loads("".join(p if isinstance(p, str) else "<ref>" for p in parts))["States"]
+    assert states["FanOut"]["Next"] == "Done"
+    assert states["Done"]["Choices"] == [{"Variable": "$.done", "BooleanEquals": True, "Next": "Delivered"}]
+    assert states["Done"]["Default"] == "FanOut"
+    assert states["FanOut"]["Catch"][0]["Next"] == "NotifyFanoutFailure"
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "FunctionName": f"esteira-{env}-batch-fanout",
+            "Handler": "batch.fanout.handler.handler",
+            "Timeout": 900,
+            "Environment": {
+                "Variables": Match.object_like({"MESSAGE_GROUP_STRATEGY": "entity", "SAFETY_MARGIN_MS": "120000"})
+            },
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_consumer_reports_partial_batch_failures_into_encrypted_tables(synth: Synth, env: str) -> None:
+    template = batch(synth, env)
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "BatchSize": synth(env).config.batch.consumer_batch_size,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": synth(env).config.batch.consumer_max_concurrency},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "TableName": f"esteira-{env}-{names.PREDICTIONS_TABLE}",
+            "KeySchema": [{"AttributeName": names.PREDICTIONS_TABLE_KEY, "KeyType": "HASH"}],
+            "SSESpecification": Match.object_like({"SSEEnabled": True, "SSEType": "KMS"}),
+            "Replicas": [Match.object_like({"PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}})],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "TableName": f"esteira-{env}-{names.IDEMPOTENCY_TABLE}",
+            "TimeToLiveSpecification": {"AttributeName": names.IDEMPOTENCY_TTL_ATTRIBUTE, "Enabled": True},
+        },
+    )
+
+
+@pytest.mark.parametrize(("env", "scheduled"), [("dev", False), ("prod", True)])
+def test_launcher_runs_on_the_configured_schedule_with_the_configured_fleet(
+    synth: Synth, env: str, scheduled: bool
+) -> None:
+    synthesized = synth(env)
+    template = batch(synth, env)
+    config = synthesized.config.batch
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "batch.launcher.handler.handler",
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "INSTANCE_TYPE": config.instance_type,
+                        "INSTANCE_COUNT": str(config.instance_count),
+                        "MAX_PAYLOAD_MB": str(config.max_payload_mb),
+                        "MAX_CONCURRENT_TRANSFORMS": str(config.max_concurrent_transforms),
+                        "MODEL_PACKAGE_GROUP": f"esteira-{env}-model",
+                    }
+                )
+            },
+        },
+    )
+    schedules = template.find_resources("AWS::Events::Rule", {"Properties": {"ScheduleExpression": Match.any_value()}})
+    assert len(schedules) == (1 if scheduled else 0)
+    if scheduled:
+        (rule,) = schedules.values()
+        assert rule["Properties"]["ScheduleExpression"] == config.schedule
