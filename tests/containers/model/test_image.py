@@ -1,0 +1,72 @@
+"""The image's contract, checked statically (no docker here): executables, PATH, port and paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from esteira_model import serve
+from esteira_model.paths import MLPaths
+from tests.containers.model.helpers import MODEL_DIR
+
+
+@pytest.mark.parametrize("name", ["train", "serve"])
+def test_entry_points_are_executable_python_scripts(name: str) -> None:
+    # GIVEN bin/<name> WHEN inspected THEN it is an executable python3 script
+    script = MODEL_DIR / "bin" / name
+    assert os.access(script, os.X_OK)
+    assert script.read_text().startswith("#!/usr/bin/env python3\n")
+
+
+def test_dockerfile_puts_train_and_serve_on_path() -> None:
+    # GIVEN the Dockerfile WHEN read THEN bin/ is copied, made executable and put on PATH
+    dockerfile = (MODEL_DIR / "Dockerfile").read_text()
+    assert "COPY bin ./bin" in dockerfile
+    assert "COPY src ./src" in dockerfile
+    assert 'PATH="/opt/program/bin:${PATH}"' in dockerfile
+    assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
+    assert "EXPOSE 8080" in dockerfile
+
+
+def test_requirements_are_pinned() -> None:
+    # GIVEN the image's requirements WHEN read THEN every package is pinned with ==
+    lines = [
+        line.strip()
+        for line in (MODEL_DIR / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines and all("==" in line for line in lines)
+    assert any(line.startswith("xgboost-cpu==") for line in lines)
+
+
+def test_paths_default_to_opt_ml_and_follow_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN no override THEN /opt/ml; GIVEN ESTEIRA_ML_ROOT THEN everything hangs off it
+    monkeypatch.delenv("ESTEIRA_ML_ROOT", raising=False)
+    assert MLPaths.from_env().model_dir == Path("/opt/ml/model")
+    monkeypatch.setenv("ESTEIRA_ML_ROOT", "/tmp/x")
+    paths = MLPaths.from_env()
+    assert paths.hyperparameters == Path("/tmp/x/input/config/hyperparameters.json")
+    assert paths.failure_file == Path("/tmp/x/output/failure")
+    assert paths.checkpoint_dir == Path("/tmp/x/checkpoints")
+
+
+def test_port_is_8080_unless_sagemaker_binds_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN no SAGEMAKER_BIND_TO_PORT THEN 8080 on every interface
+    monkeypatch.delenv("SAGEMAKER_BIND_TO_PORT", raising=False)
+    monkeypatch.delenv("ESTEIRA_BIND_HOST", raising=False)
+    assert serve.bind() == ("0.0.0.0", 8080)
+    # GIVEN SAGEMAKER_BIND_TO_PORT (inference pipelines) THEN that port
+    monkeypatch.setenv("SAGEMAKER_BIND_TO_PORT", "9090")
+    assert serve.bind()[1] == 9090
+    assert serve.gunicorn_options()["bind"] == "0.0.0.0:9090"
+
+
+def test_one_worker_per_core_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN no worker override WHEN options are built THEN one gthread worker per usable core
+    monkeypatch.delenv("ESTEIRA_SERVER_WORKERS", raising=False)
+    options = serve.gunicorn_options()
+    assert options["workers"] == len(os.sched_getaffinity(0))
+    assert options["worker_class"] == "gthread"
+    assert options["preload_app"] is False
