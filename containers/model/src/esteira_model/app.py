@@ -22,8 +22,10 @@ from esteira_model.predictor import Predictor
 
 logger = logging.getLogger("esteira_model.app")
 
+# The hint given to batch transform, and the request limit unless batch transform announces its own
+# MaxPayloadInMB through SAGEMAKER_MAX_PAYLOAD_IN_MB.
 MAX_PAYLOAD_MB = 6
-MAX_PAYLOAD_BYTES = MAX_PAYLOAD_MB * 1024 * 1024
+PAYLOAD_LIMIT_ENV = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
 # A client that sends more than the limit gets 413; bodies up to this size are read and dropped
 # first, so a keep-alive connection stays usable. Beyond it the connection is closed.
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
@@ -70,8 +72,12 @@ class Invocation:
 
 
 class InferenceService:
-    def __init__(self, predictor: Predictor, max_concurrent_transforms: int) -> None:
+    def __init__(
+        self, predictor: Predictor, max_concurrent_transforms: int, max_payload_mb: int = MAX_PAYLOAD_MB
+    ) -> None:
         self.predictor = predictor
+        self.max_payload_mb = max_payload_mb
+        self.max_payload_bytes = max_payload_mb * 1024 * 1024
         self.execution_parameters = orjson.dumps(
             {
                 "MaxConcurrentTransforms": max_concurrent_transforms,
@@ -121,8 +127,8 @@ class InferenceService:
 
     def invoke(self, invocation: Invocation, body: bytes) -> Response:
         try:
-            if len(body) > MAX_PAYLOAD_BYTES:
-                return too_large()
+            if len(body) > self.max_payload_bytes:
+                return self.too_large()
             features = codecs.parse(body, invocation.content_type, self.predictor)
             predictions = self.predictor.predict(features)
             payload = codecs.format_output(predictions, invocation.accept, self.predictor)
@@ -133,9 +139,8 @@ class InferenceService:
             logger.exception("unexpected error in /invocations")
             return error(500, "internal error; see the server log")
 
-
-def too_large(close: bool = False) -> Response:
-    return error(413, f"payload over {MAX_PAYLOAD_MB} MB", close=close)
+    def too_large(self, close: bool = False) -> Response:
+        return error(413, f"payload over {self.max_payload_mb} MB", close=close)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,19 +175,19 @@ class WSGIApp:
         stream = environ["wsgi.input"]
         length = routed.content_length
         if length is not None:
-            if length > MAX_PAYLOAD_BYTES:
+            if length > self.service.max_payload_bytes:
                 if length > DRAIN_LIMIT_BYTES:
-                    return too_large(close=True)
+                    return self.service.too_large(close=True)
                 remaining = length
                 while remaining > 0:
                     chunk = stream.read(min(_CHUNK, remaining))
                     if not chunk:
                         break
                     remaining -= len(chunk)
-                return too_large()
+                return self.service.too_large()
             body = bytes(stream.read(length)) if length else b""
         else:  # chunked transfer: read at most one byte past the limit
-            body = bytes(stream.read(MAX_PAYLOAD_BYTES + 1))
+            body = bytes(stream.read(self.service.max_payload_bytes + 1))
         return self.service.invoke(routed, body)
 
 
@@ -241,7 +246,7 @@ class ASGIApp:
         if isinstance(routed, Response):
             return routed
         if routed.content_length is not None and routed.content_length > DRAIN_LIMIT_BYTES:
-            return too_large(close=True)
+            return self.service.too_large(close=True)
         chunks: list[bytes] = []
         size = 0
         over = False
@@ -251,16 +256,16 @@ class ASGIApp:
                 return error(400, "client disconnected", close=True)
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_PAYLOAD_BYTES:
+            if size > self.service.max_payload_bytes:
                 over = True  # keep draining so the connection stays usable
             elif chunk:
                 chunks.append(chunk)
             if size > DRAIN_LIMIT_BYTES:
-                return too_large(close=True)
+                return self.service.too_large(close=True)
             if not message.get("more_body", False):
                 break
         if over:
-            return too_large()
+            return self.service.too_large()
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return self.service.invoke(routed, body)
 
@@ -288,7 +293,8 @@ def create_service(paths: MLPaths | None = None) -> InferenceService:
         file=sys.stderr,
         flush=True,
     )
-    return InferenceService(predictor, max_concurrent_transforms=workers)
+    payload_mb = int(os.environ.get(PAYLOAD_LIMIT_ENV, "") or MAX_PAYLOAD_MB)
+    return InferenceService(predictor, max_concurrent_transforms=workers, max_payload_mb=max(1, payload_mb))
 
 
 def create_wsgi_app() -> WSGIApp:
