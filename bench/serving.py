@@ -355,6 +355,7 @@ def main() -> int:
                 "ESTEIRA_BIND_HOST": "127.0.0.1",
                 "ESTEIRA_SERVER_LOG_LEVEL": "warning",
                 "ESTEIRA_SERVER": server_kind,
+                "OPENBLAS_NUM_THREADS": "1",  # as containers/model/Dockerfile sets it
             }
             ours = ServerProcess(
                 f"esteira-{server_kind}",
@@ -398,6 +399,7 @@ def main() -> int:
                 **os.environ,
                 "PATH": f"{BENCH_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
                 "MLFLOW_TRACKING_URI": f"file://{workdir / 'mlruns'}",
+                "OPENBLAS_NUM_THREADS": "1",
             }
             mserver = ServerProcess(
                 "mlflow",
