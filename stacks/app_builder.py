@@ -7,8 +7,10 @@ from stacks import names
 from stacks.batch_stack import BatchStack
 from stacks.config import EnvironmentConfig
 from stacks.constructs.endpoint import EndpointNetwork
+from stacks.constructs.operations_dashboard import Observed
 from stacks.constructs.training_pipeline import TrainingNetwork
 from stacks.data_platform_stack import DataPlatformStack
+from stacks.operations_stack import OperationsStack
 from stacks.registry_stack import RegistryStack
 from stacks.serving_stack import ServingStack
 from stacks.training_stack import TrainingStack
@@ -92,7 +94,28 @@ def build_stacks(app: App, config: EnvironmentConfig, git_commit: str = "unknown
         env=env,
         description="Esteira batch predictions: transform, FIFO fan-out, idempotent consumers",
     )
-    stacks: list[Stack] = [data, registry, training, serving, batch]
+    operations = OperationsStack(
+        app,
+        stack_id(config, "Operations"),
+        config=config,
+        observed=Observed(
+            extraction_job_name=config.resource_name("extract"),
+            extraction_succeeded=data.extraction_events.succeeded_rule,
+            extraction_failed=data.extraction_events.failed_rule,
+            training=training.pipeline.state_machine,
+            fanout=batch.batch.fanout_state_machine,
+            endpoint_name=serving.endpoint.endpoint_name if serving.endpoint else None,
+            variant_names=[variant.name for variant in config.serving.variants],
+            queue=batch.batch.queue.queue,
+            dead_letter_queue=batch.batch.queue.dead_letter_queue,
+            consumer=batch.batch.consumer.function,
+            fanout_function=batch.batch.fanout.function,
+        ),
+        alerts=data.alerts_topic,
+        env=env,
+        description="Esteira operations: dashboard and alarms for the environment",
+    )
+    stacks: list[Stack] = [data, registry, training, serving, batch, operations]
     for stack in stacks:
         Tags.of(stack).add("project", names.PROJECT)
         Tags.of(stack).add("environment", config.name)

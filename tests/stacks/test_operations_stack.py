@@ -1,0 +1,56 @@
+"""Operations: one dashboard per environment covering every stage, and alarms wired to the alerts topic."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from tests.stacks.conftest import ENVS, SynthesizedEnv
+
+Synth = Callable[[str], SynthesizedEnv]
+
+
+def dashboard_body(template: Template) -> str:
+    (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
+    body: Any = dashboard["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    return "".join(part if isinstance(part, str) else json.dumps(part) for part in parts)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_dashboard_covers_extraction_training_queue_and_consumers(synth: Synth, env: str) -> None:
+    template = synth(env).templates["Operations"]
+    template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": f"esteira-{env}-operations"})
+    body = dashboard_body(template)
+    for expected in (
+        "Extraction runs per day",
+        "glue.driver.aggregate.elapsedTime",
+        "Training executions",
+        "ExecutionsFailed",
+        "validation:auc",
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "consumer errors",
+        "No model configured: no endpoint.",
+    ):
+        assert expected in body, expected
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_dashboard_shows_the_endpoint_when_a_model_is_served(synth_with_model: Synth, env: str) -> None:
+    body = dashboard_body(synth_with_model(env).templates["Operations"])
+    for expected in ("Invocations", "ModelLatency", "p99", "Invocation5XXErrors", "Invocation4XXErrors", "instances"):
+        assert expected in body, expected
+    assert "No model configured" not in body
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_operational_alarms_notify_the_alerts_topic(synth: Synth, env: str) -> None:
+    template = synth(env).templates["Operations"]
+    for name in ("training-failed", "fanout-failed", "consumer-errors"):
+        template.has_resource_properties(
+            "AWS::CloudWatch::Alarm",
+            {"AlarmName": f"esteira-{env}-{name}", "AlarmActions": [Match.any_value()]},
+        )
