@@ -21,7 +21,7 @@ SYSTEM_MARKERS := /usr/bin/java /usr/share/java/postgresql.jar /usr/share/java/s
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt containers/model/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt containers/model/requirements.txt containers/model/requirements-typing.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==25.3
 	$(PY) -m pip install -q -r requirements-dev.txt
