@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from batch.consumer import logic as consumer_logic
-from common import clients
 from moto.server import ThreadedMotoServer
 
+from batch.consumer import logic as consumer_logic
+from common import clients
 from tests.lambdas import moto_speedups
 from tests.lambdas.helpers import REGION, AwsResources
 

@@ -1,9 +1,10 @@
-"""Make moto 5.2.5's SQS usable at 10k-1M messages without changing what the tests observe.
+"""Make moto 5.2.5's server and SQS usable at 10k-1M messages without changing what the tests observe.
 
 moto recomputes ``ApproximateNumberOfMessages*`` (a scan of every message, with a slow clock per message) each
 time any queue attribute is read, which ``SendMessage*`` does several times per message, and scans every message
 to deduplicate: sending n FIFO messages costs O(n^2) with a large constant (30 batches took 30 s). Patched:
 
+* the server speaks HTTP/1.1 with keep-alive (werkzeug's default is one connection per request);
 * the server's per-request listing of moto's package directory is done once;
 * attribute-name conversion is memoized (moto converts ~20 names per attribute read);
 * the clock used by SQS messages is ``time.time()`` (the same value, ~50x cheaper);
@@ -25,6 +26,7 @@ from typing import Any
 
 from moto import backends
 from moto.sqs import models
+from werkzeug.serving import WSGIRequestHandler
 
 _state = threading.local()
 _applied = False
@@ -54,6 +56,7 @@ def apply() -> None:
     _applied = True
     queue_cls: Any = models.Queue
     backend_cls: Any = models.SQSBackend
+    WSGIRequestHandler.protocol_version = "HTTP/1.1"  # keep-alive: no new TCP connection per request
     modules = list(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules  # the server listed moto's package directory per request
     _namespace["unix_time_millis"] = _now_millis

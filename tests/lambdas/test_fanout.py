@@ -9,15 +9,15 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from batch.fanout import logic
-from batch.fanout.handler import handler
-from batch.fanout.logic import Cursor, MalformedLineError, Reason, SendFailedError, fan_out, iter_lines, parse_line
 from botocore.config import Config
-from common import clients
-from common.settings import FanoutSettings, SettingsError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from batch.fanout import logic
+from batch.fanout.handler import handler
+from batch.fanout.logic import Cursor, MalformedLineError, Reason, SendFailedError, fan_out, iter_lines, parse_line
+from common import clients
+from common.settings import FanoutSettings, SettingsError
 from tests.lambdas.faults import FlakySqs, count_calls, throttle_calls
 from tests.lambdas.helpers import FIXTURES, RUN_ID, AwsResources, countdown, lambda_context, run_loop
 

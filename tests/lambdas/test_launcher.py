@@ -1,0 +1,206 @@
+"""Launcher: model from the registry's latest Approved package, transform job request shape, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from batch.launcher import logic
+from batch.launcher.handler import handler
+from common import clients
+from common.runs import InvalidRunIdError, new_run_id, run_sort_key, validate_run_id
+from common.settings import LauncherSettings, SettingsError
+from tests.lambdas.faults import count_calls
+from tests.lambdas.helpers import lambda_context
+
+ROLE = "arn:aws:iam::123456789012:role/esteira-dev-sagemaker"
+KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def launcher_env(group: str, **overrides: str) -> dict[str, str]:
+    return {
+        "MODEL_PACKAGE_GROUP": group,
+        "SAGEMAKER_ROLE_ARN": ROLE,
+        "PREDICTIONS_BUCKET": "esteira-dev-predictions",
+        "INSTANCE_TYPE": "ml.m5.large",
+        "INSTANCE_COUNT": "2",
+        "MAX_PAYLOAD_MB": "6",
+        "MAX_CONCURRENT_TRANSFORMS": "8",
+        "KMS_KEY_ID": KMS,
+        "ENV_NAME": "dev",
+    } | overrides
+
+
+@pytest.fixture
+def registry(aws_env: str) -> tuple[Any, str]:
+    """A model package group with Approved, Pending and Rejected versions, and a second group."""
+    sagemaker = clients.sagemaker()
+    group = f"churn-{datetime.now(UTC).strftime('%H%M%S%f')}"
+    spec = {
+        "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/esteira-model:abc123"}],
+        "SupportedContentTypes": ["text/csv"],
+        "SupportedResponseMIMETypes": ["text/csv"],
+    }
+    for name in (group, f"{group}-other"):
+        sagemaker.create_model_package_group(ModelPackageGroupName=name)
+    for status in ("Approved", "Approved", "PendingManualApproval", "Rejected"):
+        sagemaker.create_model_package(
+            ModelPackageGroupName=group, InferenceSpecification=spec, ModelApprovalStatus=status
+        )
+    sagemaker.create_model_package(
+        ModelPackageGroupName=f"{group}-other", InferenceSpecification=spec, ModelApprovalStatus="Approved"
+    )
+    return sagemaker, group
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_latest_approved_package_is_resolved(registry: tuple[Any, str]) -> None:
+    # GIVEN versions 1-2 Approved, 3 Pending, 4 Rejected, and a newer Approved package in another group
+    sagemaker, group = registry
+    # WHEN the latest approved package is resolved THEN it is version 2 of this group
+    assert logic.latest_approved_package(sagemaker, group).endswith(f":model-package/{group}/2")
+
+
+def test_no_approved_package_is_a_named_error(aws_env: str) -> None:
+    # GIVEN a group with only a pending package
+    sagemaker = clients.sagemaker()
+    sagemaker.create_model_package_group(ModelPackageGroupName="empty-group")
+    sagemaker.create_model_package(
+        ModelPackageGroupName="empty-group",
+        InferenceSpecification={
+            "Containers": [{"Image": "img"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        ModelApprovalStatus="PendingManualApproval",
+    )
+    # WHEN resolved THEN a NoApprovedModelPackageError says what to do
+    with pytest.raises(logic.NoApprovedModelPackageError, match="'empty-group' has no Approved model package"):
+        logic.latest_approved_package(sagemaker, "empty-group")
+
+
+def test_launch_creates_the_model_and_the_transform_job(
+    registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the registry and the launcher's environment (with a VPC)
+    sagemaker, group = registry
+    use_env(monkeypatch, launcher_env(group, SUBNET_IDS="subnet-a, subnet-b", SECURITY_GROUP_IDS="sg-1"))
+    jobs = count_calls(sagemaker, "CreateTransformJob")
+    # WHEN launched on demand for a prefix and run id
+    out = handler({"input_prefix": "batch-input/2025-01-01", "run_id": "esteira-dev-20250101-020000"}, lambda_context())
+    # THEN a SageMaker model was created from the approved package, with the role and the VPC
+    model = sagemaker.describe_model(ModelName=out["model_name"])
+    assert out["model_name"] == f"{group}-v2"
+    assert model["Containers"] == [{"ModelPackageName": out["model_package_arn"]}]
+    assert model["ExecutionRoleArn"] == ROLE
+    assert model["VpcConfig"] == {"Subnets": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-1"]}
+    # AND the transform job request has the agreed shape
+    [job] = jobs
+    assert job == {
+        "TransformJobName": "esteira-dev-20250101-020000",
+        "ModelName": f"{group}-v2",
+        "BatchStrategy": "MultiRecord",
+        "MaxPayloadInMB": 6,
+        "MaxConcurrentTransforms": 8,
+        "TransformInput": {
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": "s3://esteira-dev-predictions/batch-input/2025-01-01/",
+                }
+            },
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+            "CompressionType": "None",
+        },
+        "TransformOutput": {
+            "S3OutputPath": "s3://esteira-dev-predictions/batch-output/esteira-dev-20250101-020000/",
+            "Accept": "text/csv",
+            "AssembleWith": "Line",
+            "KmsKeyId": KMS,
+        },
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeKmsKeyId": KMS},
+        "DataProcessing": {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-2,-1]"},
+        "Tags": [
+            {"Key": "project", "Value": "esteira"},
+            {"Key": "env", "Value": "dev"},
+            {"Key": "run_id", "Value": "esteira-dev-20250101-020000"},
+        ],
+    }
+    # AND SageMaker (moto) holds the job as requested
+    described = sagemaker.describe_transform_job(TransformJobName=out["run_id"])
+    assert described["ModelName"] == out["model_name"]
+    assert described["DataProcessing"] == job["DataProcessing"]
+    assert described["TransformOutput"]["S3OutputPath"] == out["output_uri"]
+
+
+def test_scheduled_launch_uses_default_prefix_new_run_id_and_reuses_the_model(
+    registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a model already created for the approved package
+    _, group = registry
+    use_env(monkeypatch, launcher_env(group, INPUT_PREFIX="batch-input/daily", RUN_ID_PREFIX="esteira-dev"))
+    handler({"run_id": "esteira-dev-20250101-020000"}, lambda_context())
+    creates = count_calls(clients.sagemaker(), "CreateModel")
+    # WHEN the schedule fires (an EventBridge scheduled event, no constant input)
+    out = handler({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}, lambda_context())
+    # THEN the default prefix and a fresh timestamped run id are used, and the model is not created again
+    assert out["input_uri"] == "s3://esteira-dev-predictions/batch-input/daily/"
+    assert validate_run_id(out["run_id"]).startswith("esteira-dev-")
+    assert creates == []
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"run_id": "no-timestamp"}, "must be '<prefix>-YYYYMMDD-HHMMSS'"),
+        ({"run_id": "x-20251399-000000"}, "impossible timestamp"),
+        ({"input_prefix": "s3://other/bucket/"}, "must be a key prefix"),
+        ({"prefix": "typo"}, "unknown launch keys"),
+    ],
+)
+def test_bad_launch_requests_are_refused(event: dict[str, Any], message: str) -> None:
+    # GIVEN a malformed launch event WHEN parsed THEN it is refused with a clear message
+    settings = LauncherSettings.from_env(launcher_env("g"))
+    with pytest.raises(logic.InvalidLaunchRequestError, match=message):
+        logic.LaunchRequest.from_event(event, settings)
+
+
+def test_settings_refuse_the_seeds_payload_times_concurrency() -> None:
+    # GIVEN the seed's 6 MB x 40 concurrent transforms (240 MB > SageMaker's 100 MB) and a VPC without groups
+    env = launcher_env("g", MAX_CONCURRENT_TRANSFORMS="40", SUBNET_IDS="subnet-a")
+    # WHEN settings are read THEN both problems are named
+    with pytest.raises(SettingsError, match=r"40 \* 6 MB exceeds SageMaker's 100 MB.*both or neither"):
+        LauncherSettings.from_env(env)
+
+
+def test_settings_name_every_missing_variable() -> None:
+    with pytest.raises(SettingsError) as info:
+        LauncherSettings.from_env({"INSTANCE_COUNT": "many"})
+    for name in ("MODEL_PACKAGE_GROUP", "SAGEMAKER_ROLE_ARN", "PREDICTIONS_BUCKET", "INSTANCE_TYPE", "ENV_NAME"):
+        assert f"{name} is required" in str(info.value)
+    assert "INSTANCE_COUNT='many' is not an integer" in str(info.value)
+
+
+def test_model_names_fit_sagemaker_rules() -> None:
+    # GIVEN a long group name WHEN a model name is derived THEN it is at most 63 valid characters
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/" + "g" * 70 + "/12"
+    name = logic.model_name_for(arn)
+    assert len(name) <= 63
+    assert name.endswith("-v12")
+
+
+def test_run_ids_sort_by_time() -> None:
+    # GIVEN run ids with different prefixes WHEN sorted by run key THEN time decides
+    early = new_run_id("zzz", datetime(2025, 1, 1, 2, 0, tzinfo=UTC))
+    late = new_run_id("aaa", datetime(2025, 1, 2, 2, 0, tzinfo=UTC))
+    assert early == "zzz-20250101-020000"
+    assert run_sort_key(early) < run_sort_key(late)
+    with pytest.raises(InvalidRunIdError):
+        run_sort_key("a" * 60 + "-20250101-020000")
