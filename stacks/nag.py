@@ -59,3 +59,22 @@ def objects_of(bucket: s3.IBucket, key_pattern: str = "*", consumer: IConstruct 
 def assets_bucket_objects(stack: Stack) -> str:
     """The finding id of `<CDK bootstrap assets bucket ARN>/*`, which asset grants produce."""
     return f"Resource::arn:{stack.partition}:s3:::cdk-hnb659fds-assets-{stack.account}-{stack.region}/*"
+
+
+# What CDK's bucket grants (read, put, read_write) and grant_encrypt_decrypt put in a policy with wildcards.
+S3_GRANT_ACTIONS = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*", "Action::s3:Abort*")
+KMS_GRANT_ACTIONS = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
+KMS_GRANT_REASON = "CDK grant_encrypt_decrypt, limited to the environment's data key (the only resource)."
+
+
+def acknowledge_bucket_grants(
+    policy: IConstruct, reason: str, *object_findings: str, extra: tuple[str, ...] = ()
+) -> None:
+    """The action wildcards of CDK bucket grants, plus the `objects_of` findings of the prefixes granted."""
+    for finding in (*S3_GRANT_ACTIONS, *extra, *object_findings):
+        acknowledge(policy, f"IAM5[{finding}]", reason)
+
+
+def acknowledge_key_grant(policy: IConstruct, reason: str = KMS_GRANT_REASON) -> None:
+    for finding in KMS_GRANT_ACTIONS:
+        acknowledge(policy, f"IAM5[{finding}]", reason)

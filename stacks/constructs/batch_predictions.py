@@ -20,7 +20,7 @@ from stacks import names
 from stacks.config import BatchConfig
 from stacks.constructs.prediction_queue import PredictionQueue
 from stacks.constructs.python_function import PythonFunction
-from stacks.nag import acknowledge, objects_of
+from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of
 
 FANOUT_TIMEOUT = Duration.minutes(15)
 # The fan-out hands over to a fresh invocation when less than this is left.
@@ -218,21 +218,13 @@ class BatchPredictions(Construct):
         self.queue.queue.grant_send_messages(fanout.role)
         self._key.grant_encrypt_decrypt(fanout.role)
         policy = fanout.role.node.find_child("DefaultPolicy")
-        for finding in (
-            "Action::s3:GetObject*",
-            "Action::s3:GetBucket*",
-            "Action::s3:List*",
-            "Action::s3:Abort*",
+        acknowledge_bucket_grants(
+            policy,
+            "CDK bucket grants limited to batch-output/ (read) and _fanout/ (summaries and quarantine, put).",
             objects_of(predictions, outputs, self),
             objects_of(predictions, summaries, self),
-        ):
-            acknowledge(
-                policy,
-                f"IAM5[{finding}]",
-                "CDK bucket grants limited to batch-output/ (read) and _fanout/ (summaries and quarantine, put).",
-            )
-        for finding in ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"):
-            acknowledge(policy, f"IAM5[{finding}]", "CDK grant_encrypt_decrypt, limited to the environment's data key.")
+        )
+        acknowledge_key_grant(policy)
         return fanout
 
     def _consumer(self) -> PythonFunction:
@@ -258,8 +250,7 @@ class BatchPredictions(Construct):
             )
         )
         policy = consumer.role.node.find_child("DefaultPolicy")
-        for finding in ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"):
-            acknowledge(policy, f"IAM5[{finding}]", "Table and queue encryption with the environment's data key only.")
+        acknowledge_key_grant(policy, "Table and queue encryption with the environment's data key only.")
         return consumer
 
     def _fanout_loop(self, alerts: sns.ITopic) -> sfn.StateMachine:
@@ -322,8 +313,7 @@ class BatchPredictions(Construct):
             f"IAM5[Resource::<{self._stack.get_logical_id(self.fanout.function.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
             "CDK's LambdaInvoke grants every version and alias of the fan-out function.",
         )
-        for finding in ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"):
-            acknowledge(policy, f"IAM5[{finding}]", "State machine encryption with the environment's data key only.")
+        acknowledge_key_grant(policy, "State machine encryption with the environment's data key only.")
         return machine
 
     def _transform_events(self, alerts: sns.ITopic) -> None:

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from stacks import names
 from stacks.config import ServingConfig, VariantConfig
-from stacks.nag import acknowledge
+from stacks.constructs.image_pull import grant_image_pull
 
 MICROSECONDS_PER_MS = 1000
 
@@ -53,19 +53,7 @@ class ModelEndpoint(Construct):
         self.endpoint_name = endpoint_name
         self.serving = serving
         self.role = role
-        pull = iam.Policy(
-            self,
-            "PullModelImage",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(
-                    actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                    resources=[repository.repository_arn],
-                ),
-                iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            ],
-        )
-        acknowledge(pull, "IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level permission.")
+        grant_image_pull(self, "PullModelImage", role=role, repository=repository)
         vpc_config = (
             sagemaker.CfnModel.VpcConfigProperty(
                 subnets=[subnet.subnet_id for subnet in network.subnets],

@@ -15,7 +15,14 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks import names
-from stacks.nag import acknowledge, acknowledge_hardcoded_zones, assets_bucket_objects, objects_of
+from stacks.nag import (
+    acknowledge,
+    acknowledge_bucket_grants,
+    acknowledge_hardcoded_zones,
+    acknowledge_key_grant,
+    assets_bucket_objects,
+    objects_of,
+)
 
 GLUE_JOBS_DIR = Path(__file__).resolve().parents[2] / "glue_jobs"
 # The job's library ships as a zip whose root holds the `esteira_extract` package (Glue --extra-py-files).
@@ -260,22 +267,10 @@ class ExtractionJob(Construct):
             "CDK grant_read_write on the job's own raw and curated buckets: the job lists, reads, writes and "
             "replaces its partitions, manifests and watermark there, and nowhere else."
         )
-        for finding in (
-            "Action::s3:Abort*",
-            "Action::s3:DeleteObject*",
-            "Action::s3:GetBucket*",
-            "Action::s3:GetObject*",
-            "Action::s3:List*",
-            objects_of(raw),
-            objects_of(curated),
-        ):
-            acknowledge(policy, f"IAM5[{finding}]", bucket_access)
-        for finding in ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"):
-            acknowledge(
-                policy,
-                f"IAM5[{finding}]",
-                "CDK grant_encrypt_decrypt, limited to the environment's data key (the only resource).",
-            )
+        acknowledge_bucket_grants(
+            policy, bucket_access, objects_of(raw), objects_of(curated), extra=("Action::s3:DeleteObject*",)
+        )
+        acknowledge_key_grant(policy)
         acknowledge(
             policy,
             f"IAM5[Resource::{glue_log_groups}]",

@@ -17,8 +17,9 @@ from constructs import Construct
 
 from stacks import names
 from stacks.config import TrainingConfig, TuningConfig
+from stacks.constructs.image_pull import grant_image_pull
 from stacks.constructs.python_function import PythonFunction
-from stacks.nag import acknowledge, objects_of
+from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 SAGEMAKER_TRANSIENT_ERRORS = [
@@ -206,20 +207,12 @@ class TrainingPipeline(Construct):
             )
         )
         policy = evaluate.role.node.find_child("DefaultPolicy")
-        for finding in (
-            "Action::s3:GetObject*",
-            "Action::s3:GetBucket*",
-            "Action::s3:List*",
-            "Action::s3:Abort*",
+        acknowledge_bucket_grants(
+            policy,
+            "CDK grants limited to models/: reads the job's output tarball, writes its evaluation.json.",
             objects_of(artifacts, models, self),
-        ):
-            acknowledge(
-                policy,
-                f"IAM5[{finding}]",
-                "CDK grants limited to models/: reads the job's output tarball, writes its evaluation.json.",
-            )
-        for finding in ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"):
-            acknowledge(policy, f"IAM5[{finding}]", "CDK grant_encrypt_decrypt, limited to the environment's data key.")
+        )
+        acknowledge_key_grant(policy)
         acknowledge(
             policy,
             f"IAM5[Resource::{self._model_packages_arn()}]",
@@ -233,38 +226,30 @@ class TrainingPipeline(Construct):
         return evaluate
 
     def _grant_image_pull(self, role: iam.IRole, repository: ecr.IRepository) -> None:
-        pull = iam.Policy(
+        vpc_access = iam.PolicyStatement(
+            actions=[
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DeleteNetworkInterfacePermission",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeDhcpOptions",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+            ],
+            resources=["*"],
+        )
+        grant_image_pull(
             self,
             "TrainingImagePull",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(
-                    actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                    resources=[repository.repository_arn],
-                ),
-                iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            ],
+            role=role,
+            repository=repository,
+            extra=vpc_access if self._network else None,
+            extra_reason="Training in the VPC: SageMaker creates ENIs whose ids are unknown beforehand."
+            if self._network
+            else "",
         )
-        reasons = ["ecr:GetAuthorizationToken has no resource-level permission."]
-        if self._network:
-            pull.add_statements(
-                iam.PolicyStatement(
-                    actions=[
-                        "ec2:CreateNetworkInterface",
-                        "ec2:CreateNetworkInterfacePermission",
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:DeleteNetworkInterfacePermission",
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DescribeVpcs",
-                        "ec2:DescribeDhcpOptions",
-                        "ec2:DescribeSubnets",
-                        "ec2:DescribeSecurityGroups",
-                    ],
-                    resources=["*"],
-                )
-            )
-            reasons.append("Training in the VPC: SageMaker creates ENIs whose ids are unknown beforehand.")
-        acknowledge(pull, "IAM5[Resource::*]", " ".join(reasons))
 
     # --- Definition ------------------------------------------------------------------------------------
 
@@ -666,8 +651,7 @@ class TrainingPipeline(Construct):
             f"IAM5[Resource::{self._model_packages_arn()}]",
             "Registering creates the next version in this environment's model package group.",
         )
-        for finding in ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"):
-            acknowledge(policy, f"IAM5[{finding}]", "State machine encryption with the environment's data key only.")
+        acknowledge_key_grant(policy, "State machine encryption with the environment's data key only.")
         acknowledge(
             policy,
             "IAM5[Resource::*]",

@@ -1,0 +1,35 @@
+"""Lets a SageMaker role pull an image from a repository that lives in another stack."""
+
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
+
+
+def grant_image_pull(
+    scope: Construct,
+    construct_id: str,
+    *,
+    role: iam.IRole,
+    repository: ecr.IRepository,
+    extra: iam.PolicyStatement | None = None,
+    extra_reason: str = "",
+) -> iam.Policy:
+    """A policy in the caller's stack: `repository.grant_pull(role)` would put it in the role's stack,
+    which would then depend on the repository's stack and close a dependency cycle."""
+    policy = iam.Policy(
+        scope,
+        construct_id,
+        roles=[role],
+        statements=[
+            iam.PolicyStatement(actions=PULL_ACTIONS, resources=[repository.repository_arn]),
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            *([extra] if extra else []),
+        ],
+    )
+    reason = "ecr:GetAuthorizationToken has no resource-level permission."
+    acknowledge(policy, "IAM5[Resource::*]", f"{reason} {extra_reason}".strip())
+    return policy
