@@ -2,10 +2,11 @@
 
 The default server is gunicorn with gthread workers running the WSGI face of the service;
 uvicorn (httptools parser, uvloop event loop) running the ASGI face is the alternative
-(ESTEIRA_SERVER=uvicorn). bench/serving.py measures both. uvicorn spends less CPU per single-row
-request in isolation, but under load gunicorn wins on every figure: its threads overlap one
-request's XGBoost call (which releases the GIL) with another's parsing, and a worker that was
-handed more connections than its share can still use a second core.
+(ESTEIRA_SERVER=uvicorn). bench/serving.py measures both. uvicorn spends less CPU on a lone
+single-row request, but under concurrent load gunicorn gave more batch rows/s and a lower
+single-row p99 in most rounds: its threads overlap one request's XGBoost call (which releases the
+GIL) with another's parsing, and a worker handed more than its share of connections can still use
+a second core.
 """
 
 from __future__ import annotations
