@@ -134,8 +134,12 @@ def main() -> None:
 
 
 def purge_while(sqs: Any, queue_url: str, stop: threading.Event) -> None:
-    while not stop.wait(5):
-        sqs.purge_queue(QueueUrl=queue_url)
+    """Purge the queue every 61 s (SQS allows one purge a minute) so the server's memory stays bounded."""
+    while not stop.wait(61):
+        try:
+            sqs.purge_queue(QueueUrl=queue_url)
+        except Exception as exc:  # a benchmark aid only; never let it abort the measurement
+            print(f"  purge failed: {exc}", file=sys.stderr)
 
 
 def summarise(impl: str, size: int, runs: list[dict[str, Any]]) -> dict[str, Any]:

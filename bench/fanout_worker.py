@@ -34,13 +34,12 @@ def main() -> None:
     start = time.perf_counter()
     if impl == "ours":
         settings = FanoutSettings.from_env({"QUEUE_URL": queue_url})
-        out = fan_out(
-            {"run_id": "bench-20250101-000000", "bucket": bucket, "prefix": target, "cursor": None},
-            settings,
-            s3,
-            sqs,
-            lambda: 900_000,
-        )
+        state: dict[str, Any] = {"run_id": "bench-20250101-000000", "bucket": bucket, "prefix": target, "cursor": None}
+        while True:  # the Step Functions loop: feed the output back until done
+            state = fan_out(state, settings, s3, sqs, lambda: 900_000)
+            if state["done"]:
+                break
+        out = state
         predictions = int(out["stats"]["sent"])
     else:
         predictions = seed_fanout(s3, sqs, bucket, target, queue_url)

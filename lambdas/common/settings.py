@@ -35,6 +35,7 @@ QUEUE_URL = "QUEUE_URL"
 MESSAGE_GROUP_STRATEGY = "MESSAGE_GROUP_STRATEGY"
 SINGLE_MESSAGE_GROUP_ID = "SINGLE_MESSAGE_GROUP_ID"
 SAFETY_MARGIN_MS = "SAFETY_MARGIN_MS"
+MAX_INVOCATION_MS = "MAX_INVOCATION_MS"
 SEND_MAX_ATTEMPTS = "SEND_MAX_ATTEMPTS"
 SEND_BASE_DELAY_MS = "SEND_BASE_DELAY_MS"
 SEND_MAX_DELAY_MS = "SEND_MAX_DELAY_MS"
@@ -69,6 +70,7 @@ FANOUT_VARIABLES = (
     MESSAGE_GROUP_STRATEGY,
     SINGLE_MESSAGE_GROUP_ID,
     SAFETY_MARGIN_MS,
+    MAX_INVOCATION_MS,
     SEND_MAX_ATTEMPTS,
     SEND_BASE_DELAY_MS,
     SEND_MAX_DELAY_MS,
@@ -197,6 +199,7 @@ class FanoutSettings:
     group_strategy: GroupStrategy
     single_group_id: str
     safety_margin_ms: int
+    max_invocation_ms: int
     send_max_attempts: int
     send_base_delay_ms: int
     send_max_delay_ms: int
@@ -216,6 +219,9 @@ class FanoutSettings:
             group_strategy="single" if strategy == "single" else "entity",
             single_group_id=env.text(SINGLE_MESSAGE_GROUP_ID, "predictions"),
             safety_margin_ms=env.integer(SAFETY_MARGIN_MS, 30_000, minimum=0),
+            # Checkpoint at least every 3 minutes: a retried invocation re-sends only lines sent since its input
+            # cursor, and those must still be inside SQS FIFO's 5-minute deduplication window.
+            max_invocation_ms=env.integer(MAX_INVOCATION_MS, 180_000, minimum=0),
             send_max_attempts=env.integer(SEND_MAX_ATTEMPTS, 8, minimum=1),
             send_base_delay_ms=env.integer(SEND_BASE_DELAY_MS, 100, minimum=0),
             send_max_delay_ms=env.integer(SEND_MAX_DELAY_MS, 5_000, minimum=0),

@@ -9,6 +9,7 @@ import pytest
 from batch.consumer.handler import handler as consumer_handler
 from batch.fanout.handler import handler as fanout_handler
 from batch.fanout.logic import summary_key
+from common import clients
 from tests.lambdas.faults import count_calls
 from tests.lambdas.helpers import RUN_ID, AwsResources, countdown, lambda_context, run_loop
 
@@ -24,8 +25,6 @@ def test_ten_thousand_predictions_arrive_once_and_land_in_the_table(
     ids = aws.put_predictions(PREFIX, objects=4, per_object=TOTAL // 4)
     for name, value in (aws.fanout_env() | aws.consumer_env()).items():
         monkeypatch.setenv(name, value)
-    from common import clients
-
     sends = count_calls(clients.sqs(), "SendMessageBatch")
     # WHEN the fan-out loop runs (time running low every 3,000 lines) and then the consumer drains the queue in
     # batches of 10, as Lambda's event source mapping would (one poller: Powertools' processor is per process)

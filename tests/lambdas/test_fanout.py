@@ -380,6 +380,19 @@ def test_low_remaining_time_hands_over_and_the_loop_resumes_exactly(
     assert aws.get_json(logic.summary_key(RUN_ID))["stats"] == final
 
 
+def test_invocations_hand_over_after_max_invocation_time(aws: AwsResources) -> None:
+    # GIVEN a maximum invocation time of zero (every invocation hands over after one line), and ample Lambda time
+    ids = aws.put_predictions(PREFIX, objects=2, per_object=3)
+    settings_ = FanoutSettings.from_env(aws.fanout_env(MAX_INVOCATION_MS="0"))
+    # WHEN the loop runs THEN each invocation handles one line, and everything arrives once
+    outputs = run_loop(
+        lambda e, _: fan_out(e, settings_, aws.s3, aws.sqs, lambda: 900_000), first_input(aws), lambda_context
+    )
+    assert len(outputs) == 7  # 6 hand-overs, then one that finds the cursor at the end and writes the summary
+    assert [o["cursor"]["line"] for o in outputs[:6]] == [1, 2, 3, 1, 2, 3]
+    assert sorted(entity_ids(aws.drain())) == ids
+
+
 def test_cursor_at_the_end_of_an_object_moves_on(aws: AwsResources) -> None:
     # GIVEN a cursor pointing past the last byte of the first object
     aws.put_predictions(PREFIX, objects=2, per_object=5)

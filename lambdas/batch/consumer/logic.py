@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
+
 from common.runs import run_sort_key
 from common.settings import ConsumerSettings
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from common import clients
-from common.settings import FanoutSettings
 
 from batch.fanout.logic import fan_out
+from common import clients
+from common.settings import FanoutSettings
 
 logger = Logger()
 

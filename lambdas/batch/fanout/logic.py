@@ -8,9 +8,10 @@ Contract with the Step Functions loop (the output has the input's shape, so the 
 
 Objects under ``prefix`` ending in the output suffix are read in key order (S3 lists keys in ascending order),
 each streamed in chunks, never whole. ``cursor`` names the object, the number of its lines already handled and
-the byte offset after them (the next invocation resumes with a ranged GET). Message deduplication ids are a hash
-of run id + record id, so re-sending lines after a crash or a retried batch never delivers twice within the
-queue's 5-minute deduplication window.
+the byte offset after them (the next invocation resumes with a ranged GET). An invocation hands over when its
+remaining time falls below ``SAFETY_MARGIN_MS`` or after ``MAX_INVOCATION_MS`` (default 3 minutes).
+Message deduplication ids are a hash of run id + record id, so re-sending lines after a crash or a retried
+batch never delivers twice within the queue's 5-minute deduplication window.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
 from common.runs import validate_run_id
 from common.settings import FanoutSettings
 
@@ -398,6 +400,7 @@ def fan_out(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     request = FanoutRequest.from_event(event)
+    deadline = time.monotonic() + settings.max_invocation_ms / 1000
     stats = request.stats
     stats.invocations += 1
     quarantine = Quarantine(s3, request, settings, stats)
@@ -416,7 +419,7 @@ def fan_out(
                 line += 1
                 stats.lines += 1
                 _handle_line(raw, key, line, request.run_id, sender, quarantine, stats)
-                if remaining_ms() < settings.safety_margin_ms:
+                if remaining_ms() < settings.safety_margin_ms or time.monotonic() >= deadline:
                     sender.flush()
                     quarantine.flush()
                     cursor = Cursor(key, line, end)

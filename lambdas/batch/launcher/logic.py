@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
+
 from common.runs import new_run_id, validate_run_id
 from common.settings import LauncherSettings
 
