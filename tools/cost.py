@@ -83,6 +83,7 @@ class Prices(_Strict):
     logs_ingestion: Price
     logs_storage: Price
     cloudwatch_alarm: Price
+    cloudwatch_dashboard: Price
     dynamodb_writes: Price
     dynamodb_reads: Price
     dynamodb_storage: Price
@@ -135,6 +136,8 @@ class PriceTable(_Strict):
     created_network_interface_endpoints: tuple[str, ...]
     lambda_memory_mb: int
     lambda_sqs_pollers: int
+    fixed_alarms: int
+    dashboards: int
     assumptions: dict[str, Assumptions]
 
     def instance_price(self, table: str, instance_type: str) -> float:
@@ -552,8 +555,9 @@ def estimate(config: EnvironmentConfig, table: PriceTable) -> Estimate:
             note=f"steady state at {config.log_retention_days} days retention",
         )
     )
-    alarms = 2 * len(variants) + 2  # 5xx + latency per variant; dead letters + oldest message on the queue
+    alarms = 2 * len(variants) + table.fixed_alarms  # 5xx + latency per variant, and the stacks' fixed alarms
     lines.append(Line("CloudWatch", "alarms", alarms, "alarms", p.cloudwatch_alarm.price))
+    lines.append(Line("CloudWatch", "dashboards", table.dashboards, "dashboards", p.cloudwatch_dashboard.price))
 
     lines.append(Line("ECR", "model images", a.ecr_storage_gb, "GB-month", p.ecr_storage.price))
     lines.append(Line("Athena", "queries", a.athena_tb_scanned_per_month, "TB scanned", p.athena_scanned.price))
