@@ -12,7 +12,7 @@ from esteira_model.codecs import BadRequest, _parse_csv_careful, choose_accept, 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.lists(finite, min_size=3, max_size=3), min_size=1, max_size=20), st.sampled_from(["\n", "\r\n"]))
 def test_fast_path_equals_careful_parse(rows: list[list[float]], newline: str) -> None:
     # GIVEN any finite numbers written as CSV with repr, %g or integer-looking text

@@ -82,7 +82,7 @@ def test_fuzzed_invocations_never_5xx(server: Server) -> None:
     assert workers_before == 2
     statuses: list[int] = []
 
-    @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(
         body=bodies,
         content_type=st.one_of(st.sampled_from(CONTENT_TYPES), header_text),
