@@ -1,0 +1,45 @@
+"""``python -m pipeline.moto_server PORT``: the local AWS APIs (moto server mode) on 127.0.0.1:PORT.
+
+Runs in its own process so the Lambda handlers (in the pipeline's process) and the API server use separate cores,
+with :mod:`pipeline.moto_speedups` applied. Stops on SIGTERM/SIGINT. State is in memory only.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from moto.server import ThreadedMotoServer
+
+from pipeline import moto_speedups
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m pipeline.moto_server PORT", file=sys.stderr)
+        return 2
+    moto_speedups.apply()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(args[0]), verbose=False)
+    server.start()
+    print(f"moto server on 127.0.0.1:{args[0]}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""Progress lines, the stage timings and the final summary table / ``pipeline-report.json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+REPORT_FILENAME = "pipeline-report.json"
+STAGES = (
+    "aws",
+    "source",
+    "extract",
+    "dataset",
+    "train",
+    "evaluate",
+    "register",
+    "serve",
+    "transform",
+    "fanout",
+    "consume",
+)
+
+
+class StageFailedError(RuntimeError):
+    """A stage decided the run failed (a gate, a count that does not reconcile); the message says why."""
+
+
+@dataclass
+class Stage:
+    name: str
+    status: str = "pending"  # pending | running | ok | failed | skipped
+    seconds: float = 0.0
+    summary: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 2), "summary": self.summary}
+
+
+@dataclass
+class Progress:
+    """Prints one line when a stage starts and one when it ends, with the elapsed time."""
+
+    stream: TextIO = field(default_factory=lambda: sys.stdout)
+    started: float = field(default_factory=time.monotonic)
+    stages: dict[str, Stage] = field(default_factory=lambda: {name: Stage(name) for name in STAGES})
+
+    def say(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        print(f"[{elapsed:7.1f}s] {text}", file=self.stream, flush=True)
+
+    @contextmanager
+    def stage(self, name: str, what: str) -> Iterator[Stage]:
+        stage = self.stages[name]
+        index = STAGES.index(name) + 1
+        stage.status = "running"
+        self.say(f"({index:2d}/{len(STAGES)}) {name}: {what} ...")
+        begin = time.monotonic()
+        try:
+            yield stage
+        except BaseException as exc:
+            stage.seconds = time.monotonic() - begin
+            stage.status = "failed"
+            if not stage.summary:
+                stage.summary = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            self.say(f"({index:2d}/{len(STAGES)}) {name}: FAILED after {stage.seconds:.1f}s: {stage.summary}")
+            raise
+        stage.seconds = time.monotonic() - begin
+        stage.status = "ok"
+        self.say(f"({index:2d}/{len(STAGES)}) {name}: done in {stage.seconds:.1f}s. {stage.summary}")
+
+    @property
+    def total_seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    """The human summary: counts, model and gate, deliveries, then the time per stage."""
+    ext = report.get("extraction") or {}
+    data = report.get("dataset") or {}
+    model = report.get("model") or {}
+    gate = model.get("gate") or {}
+    smoke = report.get("smoke_test") or {}
+    batch = report.get("batch") or {}
+    metrics = model.get("metrics") or {}
+    rows: list[tuple[str, Any]] = [
+        ("source rows", ext.get("source_rows")),
+        ("source rows changed before extracting", ext.get("source_changed")),
+        ("extraction incremental", ext.get("incremental")),
+        ("watermark from -> to", f"{_fmt(ext.get('watermark_from'))} -> {_fmt(ext.get('watermark_to'))}"),
+        ("rows read by the extraction", ext.get("rows_read")),
+        ("rows extracted (curated)", ext.get("rows_extracted")),
+        ("rows quarantined", ext.get("rows_quarantined")),
+        ("dataset rows (latest version per key)", data.get("rows")),
+        ("  trained on", data.get("trained_on")),
+        ("  held out", data.get("held_out")),
+        ("model auc / accuracy / f1", " / ".join(_fmt(metrics.get(k)) for k in ("auc", "accuracy", "f1"))),
+        ("gate", f"{_fmt(gate.get('decision'))}: {_fmt(gate.get('reason'))}"),
+        ("model served", model.get("served_package_arn")),
+        ("smoke test match rate", f"{_fmt(smoke.get('match_rate'))} (min {_fmt(smoke.get('min_match_rate'))})"),
+        ("predictions produced", batch.get("predicted")),
+        ("predictions delivered", batch.get("delivered")),
+        ("predictions stored", batch.get("stored")),
+        ("predictions lost", batch.get("lost")),
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = ["", "Esteira local pipeline: " + str(report.get("status", "?")).upper(), ""]
+    lines += [f"  {label.ljust(width)}  {_fmt(value)}" for label, value in rows]
+    lines += ["", "  stage       status    seconds  summary"]
+    for stage in report.get("stages", []):
+        lines.append(
+            f"  {stage['name'].ljust(10)}  {stage['status'].ljust(8)}  {stage['seconds']:7.1f}  {stage['summary'][:90]}"
+        )
+    lines.append(f"  {'total'.ljust(10)}  {'':8}  {report.get('seconds', 0.0):7.1f}")
+    if report.get("error"):
+        lines += ["", f"  error: {report['error']}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], *paths: Path) -> None:
+    text = json.dumps(report, indent=2, sort_keys=False, default=str) + "\n"
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)

@@ -1,0 +1,114 @@
+"""The pipeline's own logic, without servers: the transform's record handling, the held-out slice, changed rows,
+the summary table."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import model, serving, source
+from pipeline.report import STAGES, summary_table
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline"
+
+
+def test_transform_filters_strip_the_record_id_and_keep_id_label_score() -> None:
+    # GIVEN a batch input line (record id, then features) and the model's answer for it
+    line = "F0000042,5123.5,3,,1"
+    # WHEN the input filter $[1:] and, after joining, the output filter $[0,-2,-1] apply
+    sent = serving.input_filter(line)
+    kept = serving.output_filter(f"{line},1,0.734")
+    # THEN the model sees only the features (an empty field stays empty) and the output is id,label,score
+    assert sent == "5123.5,3,,1"
+    assert kept == "F0000042,1,0.734"
+
+
+def test_mini_batches_respect_the_payload_limit_and_cover_every_line_in_order() -> None:
+    # GIVEN 100 records of 10 bytes each once filtered (9 characters + newline)
+    lines = [f"id{i:03d},{i:09d}" for i in range(100)]
+    # WHEN packed into mini-batches of at most 95 bytes
+    slices = list(serving.mini_batches(lines, 95))
+    # THEN each holds 9 records (90 bytes), the last the remaining 1, in order, with no gap
+    assert [end - start for start, end in slices] == [9] * 11 + [1]
+    assert [s for s, _ in slices[1:]] == [e for _, e in slices[:-1]]
+    assert slices[0][0] == 0 and slices[-1][1] == 100
+
+
+def test_a_record_larger_than_the_payload_limit_goes_alone() -> None:
+    lines = ["a,1", "b," + "9" * 50, "c,2"]
+    assert list(serving.mini_batches(lines, 10)) == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_held_out_slice_is_stable_and_about_the_requested_fraction() -> None:
+    # GIVEN 20000 keys WHEN the held-out mask is computed twice, once on a shuffled copy
+    keys = pd.Series([f"F{i:07d}" for i in range(1, 20_001)])
+    first = keys[model.held_out_mask(keys, 0.1)]
+    shuffled = keys.sample(frac=1.0, random_state=7)
+    second = shuffled[model.held_out_mask(shuffled, 0.1)]
+    # THEN the same keys are held out regardless of order, about 10% of them
+    assert set(first) == set(second)
+    assert 1800 < len(first) < 2200
+
+
+def test_unusable_columns_are_the_non_numeric_features_not_already_dropped() -> None:
+    frame = pd.DataFrame(
+        {
+            "matricula": ["F1"],
+            "cargo": ["analista"],
+            "salario": [1.0],
+            "flag": [True],
+            "data_admissao": [pd.Timestamp("2024-01-01").date()],
+            "y": [1],
+        }
+    )
+    assert model.unusable_columns(frame, "y", ["matricula"]) == ["cargo", "data_admissao"]
+
+
+def test_change_rows_updates_distinct_rows_and_moves_their_watermark_forward(tmp_path: Path) -> None:
+    # GIVEN a demo source of 200 employees
+    db = tmp_path / "hr.db"
+    created = source.sqlite_source(db, 200, 42, 0)
+    with sqlite3.connect(db) as conn:
+        before = dict(conn.execute("SELECT id, atualizado_em FROM funcionarios").fetchall())
+    # WHEN 15 rows are changed, then 15 more
+    first = source.sqlite_source(db, 200, 42, 15)
+    with sqlite3.connect(db) as conn:
+        after_first = dict(conn.execute("SELECT id, atualizado_em FROM funcionarios").fetchall())
+    second = source.sqlite_source(db, 200, 42, 15)
+    with sqlite3.connect(db) as conn:
+        after_second = dict(conn.execute("SELECT id, atualizado_em FROM funcionarios").fetchall())
+    # THEN exactly 15 rows carry a newer watermark than any demo row, each time, and the source was created once
+    assert created.created and not first.created and first.changed == second.changed == 15
+    changed_first = {i for i in before if after_first[i] != before[i]}
+    changed_second = {i for i in before if after_second[i] != after_first[i]}
+    assert len(changed_first) == len(changed_second) == 15
+    assert min(after_first[i] for i in changed_first) > max(before.values())
+
+
+def test_a_source_of_another_size_is_refused_rather_than_silently_reused(tmp_path: Path) -> None:
+    db = tmp_path / "hr.db"
+    source.sqlite_source(db, 150, 42, 0)
+    with pytest.raises(source.SourceError, match="holds 150 employees but --rows is 300"):
+        source.sqlite_source(db, 300, 42, 0)
+
+
+def test_postgres_url_is_parsed_and_never_shows_the_password() -> None:
+    url = source.PostgresUrl.parse("postgresql://reader:s3cr%40t@db.local:6543/rh")
+    assert (url.host, url.port, url.database) == ("db.local", 6543, "rh")
+    assert (url.username, url.password) == ("reader", "s3cr@t")
+    assert url.jdbc_url == "jdbc:postgresql://db.local:6543/rh"
+    assert "s3cr" not in repr(url)
+
+
+def test_summary_table_shows_the_counts_and_every_stage() -> None:
+    # GIVEN a recorded report WHEN rendered
+    report = json.loads((FIXTURES / "report.json").read_text())
+    text = summary_table(report)
+    # THEN the counts and each stage's time are there
+    assert "predictions lost" in text and "SUCCEEDED" in text
+    for name in STAGES:
+        assert f"  {name}" in text
