@@ -13,10 +13,12 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Debian packages the tests need: a JVM for Spark, a PostgreSQL server and the JDBC drivers.
-APT_PACKAGES := default-jre-headless postgresql libpostgresql-jdbc-java libxerial-sqlite-jdbc-java
-SYSTEM_MARKERS := /usr/bin/java /usr/share/java/postgresql.jar /usr/share/java/sqlite-jdbc.jar
+APT_PACKAGES := default-jre-headless postgresql libpostgresql-jdbc-java libxerial-sqlite-jdbc-java graphviz
+SYSTEM_MARKERS := /usr/bin/java /usr/share/java/postgresql.jar /usr/share/java/sqlite-jdbc.jar /usr/bin/dot
 
-.PHONY: help install system-deps synth lint test test-only image bench-serving clean
+DIAGRAM_ENV ?= prod
+
+.PHONY: help install system-deps synth lint test test-only image bench-serving cost diagram diagram-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -63,6 +65,15 @@ image: ## Build and push the model image with docker, tagged with the git commit
 
 bench-serving: install ## Serving benchmark: ours vs in-process predict vs MLflow
 	$(PY) bench/serving.py
+
+cost: install ## Estimated monthly cost of ENV from config + the dated table tools/prices.yaml (ARGS=--json)
+	$(PY) -m tools.cost --env $(ENV) $(ARGS)
+
+diagram: system-deps install ## Redraw docs/architecture.{dot,png} from the synthesized app (DIAGRAM_ENV, default prod)
+	$(PY) -m tools.diagram --env $(DIAGRAM_ENV)
+
+diagram-check: install ## Fail if docs/architecture.dot is stale
+	$(PY) -m tools.diagram --check --env $(DIAGRAM_ENV)
 
 clean:
 	rm -rf $(CDK_OUT) .pytest_cache .mypy_cache .ruff_cache
