@@ -9,7 +9,6 @@ from statistics import mean
 
 from esteira_extract import demo_data
 from esteira_extract.demo_data import FUNCIONARIO_COLUMNS, PESSOA_COLUMNS, DemoRecord
-
 from tests.glue_jobs.conftest import PostgresServer
 
 F = {name: i for i, name in enumerate(FUNCIONARIO_COLUMNS)}

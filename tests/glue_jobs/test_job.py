@@ -16,6 +16,8 @@ from typing import Any
 
 import boto3
 import pytest
+from pyspark.sql import DataFrame, SparkSession
+
 from esteira_extract import demo_data
 from esteira_extract.jdbc import JdbcSource, read_source
 from esteira_extract.job import Settings, main, run, settings_from_args
@@ -23,8 +25,6 @@ from esteira_extract.secrets import SecretError, get_db_credentials
 from esteira_extract.spec import load_spec
 from esteira_extract.transforms import SPARK_TYPES
 from esteira_extract.watermark import Watermark
-from pyspark.sql import DataFrame, SparkSession
-
 from tests.glue_jobs.conftest import DEMO_SPEC, READER_PASSWORD, AwsEndpoint, PostgresServer
 
 N_ROWS = 1500

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from esteira_extract.spec import SpecError, load_spec, loads_spec, parse_spec
 
+from esteira_extract.spec import SpecError, load_spec, loads_spec, parse_spec
 from tests.glue_jobs.conftest import DEMO_SPEC
 
 

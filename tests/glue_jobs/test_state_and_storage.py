@@ -7,6 +7,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+
 from esteira_extract.jdbc import driver_for, incremental_sql
 from esteira_extract.spec import load_spec
 from esteira_extract.storage import (
@@ -19,7 +20,6 @@ from esteira_extract.storage import (
     write_json,
 )
 from esteira_extract.watermark import State, StateError, Watermark, WatermarkStore
-
 from tests.glue_jobs.conftest import DEMO_SPEC, AwsEndpoint
 
 

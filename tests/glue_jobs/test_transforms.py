@@ -6,12 +6,12 @@ from datetime import date, datetime
 from typing import Any
 
 import pytest
-from esteira_extract import transforms as tf
-from esteira_extract.quarantine import reason_counts, split_valid
-from esteira_extract.spec import load_spec, parse_spec
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import types as st
 
+from esteira_extract import transforms as tf
+from esteira_extract.quarantine import reason_counts, split_valid
+from esteira_extract.spec import load_spec, parse_spec
 from tests.glue_jobs.conftest import DEMO_SPEC
 
 
