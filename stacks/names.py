@@ -54,9 +54,9 @@ TRAINING_METRIC_NAMES: Final = (
     "validation:mae",
     "validation:r2",
 )
-_METRIC_NUMBER = r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+_METRIC_NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 TRAINING_METRIC_DEFINITIONS: Final = tuple(
-    {"Name": name, "Regex": f"(?:^|\\s){name}={_METRIC_NUMBER}(?:\\s|$)"} for name in TRAINING_METRIC_NAMES
+    {"Name": name, "Regex": f"{name}={_METRIC_NUMBER}"} for name in TRAINING_METRIC_NAMES
 )
 
 # Model registry: one Model Package Group per environment.
