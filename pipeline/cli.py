@@ -20,7 +20,15 @@ from typing import Any
 import yaml
 
 from pipeline import aws
-from pipeline.processes import Child, ChildFailedError, Children, free_port, processes_with_marker, wait_for_http
+from pipeline.processes import (
+    Child,
+    ChildFailedError,
+    Children,
+    free_port,
+    processes_with_marker,
+    tail,
+    wait_for_http,
+)
 from pipeline.report import REPORT_FILENAME, Progress, StageFailedError, summary_table, write_report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -626,38 +634,55 @@ class Pipeline:
     def _consume(self) -> None:
         from pipeline import delivery
 
+        assert self.children is not None
         batch = self.config.get("batch") or {}
-        with self.progress.stage("consume", "the consumer Lambda on the queued messages (DynamoDB)") as st:
+        concurrency = max(1, int(batch.get("consumer_max_concurrency", 2)))
+        what = f"the consumer Lambda on the queued messages (DynamoDB), {concurrency} concurrent"
+        with self.progress.stage("consume", what) as st:
             os.environ.update({"PREDICTIONS_TABLE": aws.PREDICTIONS_TABLE, "IDEMPOTENCY_TABLE": aws.IDEMPOTENCY_TABLE})
             sqs = self.session.client("sqs")
             expected = self.report["batch"]["fanout"]["sent"]
-
-            def progress(stats: delivery.ConsumerStats) -> None:
-                self.progress.say(f"    consume: {stats.delivered}/{expected} messages delivered ...")
-
-            stats = delivery.run_consumer(
-                sqs,
-                self.resources.queue_url,
-                aws.REGION,
-                batch_size=int(batch.get("consumer_batch_size", 10)),
-                on_progress=progress,
-            )
+            workers = []
+            for index in range(concurrency):
+                stats_path = self.run_dir / f"consumer-{index}.json"
+                argv = [sys.executable, "-m", "pipeline.consumer_worker", self.resources.queue_url, str(stats_path)]
+                log_path = self.logs / f"consumer-{index}.log"
+                child = self.children.start(f"consumer-{index}", argv, dict(os.environ), log_path, REPO)
+                workers.append((child, stats_path))
+            try:
+                last = time.monotonic()
+                while any(child.process.poll() is None for child, _ in workers):
+                    time.sleep(0.5)
+                    if time.monotonic() - last >= 10:
+                        last = time.monotonic()
+                        left = delivery.queue_depth(sqs, self.resources.queue_url)
+                        self.progress.say(f"    consume: {expected - left}/{expected} messages handled ...")
+            finally:
+                for child, _ in workers:
+                    self.children.stop(child)
+            delivered: set[str] = set()
+            counts = {"invocations": 0, "received": 0, "failures_reported": 0}
+            for child, stats_path in workers:
+                if child.process.returncode != 0 or not stats_path.exists():
+                    raise ChildFailedError(
+                        f"{child.name} exited with {child.process.returncode}:\n{tail(child.log_path, 15)}"
+                    )
+                worker_stats = json.loads(stats_path.read_text())
+                delivered.update(worker_stats.pop("delivered_ids"))
+                for name in counts:
+                    counts[name] += int(worker_stats[name])
             stored = delivery.count_stored(self.session.client("dynamodb"), aws.PREDICTIONS_TABLE, self.run_id)
             dead = delivery.queue_depth(sqs, self.resources.dlq_url)
             report = self.report["batch"]
-            report["delivered"] = stats.delivered
+            report["delivered"] = len(delivered)
             report["stored"] = stored
             report["lost"] = report["predicted"] - stored
             report["dead_lettered"] = dead
-            report["consumer"] = {
-                "invocations": stats.invocations,
-                "received": stats.received,
-                "failures_reported": stats.failures_reported,
-            }
-            st.summary = f"delivered {stats.delivered}, stored {stored}, lost {report['lost']}, dead-lettered {dead}"
-            if report["lost"] != 0 or stats.delivered != report["predicted"]:
+            report["consumer"] = {"concurrency": concurrency, **counts}
+            st.summary = f"delivered {len(delivered)}, stored {stored}, lost {report['lost']}, dead-lettered {dead}"
+            if report["lost"] != 0 or len(delivered) != report["predicted"]:
                 raise StageFailedError(
-                    f"predictions do not reconcile: predicted {report['predicted']}, delivered {stats.delivered}, "
+                    f"predictions do not reconcile: predicted {report['predicted']}, delivered {len(delivered)}, "
                     f"stored {stored}"
                 )
 
@@ -677,6 +702,4 @@ class Pipeline:
         finally:
             self.children.stop(child)
         if code != 0:
-            from pipeline.processes import tail
-
             raise ChildFailedError(f"{name} exited with {code}; last lines of {log_path}:\n{tail(log_path, 15)}")
