@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -464,7 +465,7 @@ def main() -> int:
                         "expected_lines": BATCH_ROWS if (name.startswith("esteira") and kind == "batch") else None,
                         **modes[kind],
                     }
-                    measure.append((f"{name} {kind}", lambda job=job: run_load(job)))
+                    measure.append((f"{name} {kind}", functools.partial(run_load, job)))
             for label, fn in measure:
                 result = fn()
                 rounds.setdefault(label, []).append(result)
