@@ -37,6 +37,7 @@ DEFAULT_CONFIG = REPO / "config" / "dev.yaml"
 EXTRACT_SCRIPT = REPO / "glue_jobs" / "extract_job.py"
 RUN_ID_PREFIX = "esteira-local"
 TRAINING_IMAGE = "esteira-model:local"
+EMPTY_WINDOW_NOTE = "spec read with 1 JDBC partition (esteira_extract.jdbc.read_bounds fails on an empty SQLite window)"
 # Folders and files this tool owns in --out; --fresh deletes only these.
 OWNED = ("source", "lake", "models", "runs", aws.REGISTRY_FILENAME, REPORT_FILENAME)
 
@@ -316,6 +317,9 @@ class Pipeline:
         ]
         if self.secret_id:
             args += ["--secret_id", self.secret_id]
+        workaround = self._empty_sqlite_window_spec(lake / "state" / "employees.json")
+        if workaround is not None:
+            args[args.index("--spec_uri") + 1] = str(workaround)
         env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
         with self.progress.stage("extract", "the extraction job's main() on local Spark (JDBC -> Parquet)") as st:
             self._run_child("extract", args, env, self.logs / "extract.log")
@@ -338,11 +342,40 @@ class Pipeline:
                 "quarantined_by_reason": manifest["rows_quarantined_by_reason"],
                 "manifest": str(manifest_path),
             }
+            if workaround is not None:
+                self.report["extraction"]["workaround"] = EMPTY_WINDOW_NOTE
             kind = "incremental" if watermark.get("from") is not None else "full"
             st.summary = (
                 f"{kind}: read {manifest['rows_read']}, extracted {manifest['rows_written']}, "
                 f"quarantined {manifest['rows_quarantined']}"
             )
+
+    def _empty_sqlite_window_spec(self, state_path: Path) -> Path | None:
+        """A copy of the spec with one JDBC partition when a SQLite source has no rows past the watermark.
+
+        Works around ``esteira_extract.jdbc.read_bounds`` on SQLite: MIN/MAX over an empty window fails in
+        sqlite-jdbc ("column -1 out of bounds"), so a second run with nothing changed would fail. With one
+        partition the job skips the bounds query; everything else is the same spec.
+        """
+        from esteira_extract.spec import load_spec
+        from pipeline import source
+
+        if self.options.source_url or not state_path.exists():
+            return None
+        state = json.loads(state_path.read_text())
+        value = (state.get("watermark") or {}).get("value")
+        spec = load_spec(str(self.options.spec.resolve()))
+        if value is None or spec.num_partitions <= 1:
+            return None
+        db = self.out / "source" / "hr.db"
+        if source.sqlite_rows_after(db, spec.source.select_sql(), spec.watermark_column, str(value)) > 0:
+            return None
+        raw = json.loads(self.options.spec.read_text())
+        raw["partitioning"]["num_partitions"] = 1
+        copy = self.run_dir / "spec-one-partition.json"
+        copy.write_text(json.dumps(raw, indent=2) + "\n")
+        self.progress.say(f"    extract: no source rows past the watermark; {EMPTY_WINDOW_NOTE}")
+        return copy
 
     def _dataset(self) -> None:
         from pipeline import model

@@ -144,3 +144,13 @@ def postgres_source(url: PostgresUrl, rows: int, seed: int, change: int) -> Sour
             conn.commit()
             changed = len(ids)
     return SourceState("postgresql", total, created, changed, url.jdbc_url)
+
+
+def sqlite_rows_after(path: Path, select_sql: str, column: str, value: str) -> int:
+    """Rows of the spec's SELECT whose watermark column is greater than ``value`` (what the next run will read)."""
+    conn = sqlite3.connect(str(path))
+    try:
+        query = f"SELECT count(*) FROM ({select_sql}) esteira_base WHERE {column} > ?"
+        return int(conn.execute(query, (value,)).fetchone()[0])
+    finally:
+        conn.close()
