@@ -129,6 +129,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
+    os.environ.pop("SOURCE_URL", None)  # it may hold a password: children (Spark, servers) never see it
     signal.signal(signal.SIGTERM, _on_sigterm)  # SIGINT already raises KeyboardInterrupt
     signal.signal(signal.SIGHUP, _on_sigterm)
     return Pipeline(options).run()
