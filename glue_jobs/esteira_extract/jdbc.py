@@ -80,7 +80,13 @@ def _bound(value: Any, upper: bool) -> str:
 
 
 def read_bounds(spark: SparkSession, source: JdbcSource, sql: str, column: str) -> tuple[str, str] | None:
-    """MIN/MAX of ``column`` over ``sql`` as Spark bound strings, or None when there are no rows."""
+    """MIN/MAX of ``column`` over ``sql`` as Spark bound strings, or None when there are no rows.
+
+    Rows are counted first: over an empty window some drivers (sqlite-jdbc) cannot type MIN/MAX columns.
+    """
+    count = f"SELECT COUNT(*) AS n FROM ({sql}) esteira_count"
+    if int(source.reader(spark).option("query", count).load().collect()[0]["n"]) == 0:
+        return None
     query = f"SELECT MIN({column}) AS lo, MAX({column}) AS hi FROM ({sql}) esteira_bounds"
     row = source.reader(spark).option("query", query).load().collect()[0]
     if row["lo"] is None or row["hi"] is None:

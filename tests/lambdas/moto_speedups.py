@@ -114,3 +114,21 @@ def apply() -> None:
             self._messages_lock.notify_all()
 
     queue_cls.add_message = add_message
+
+
+def serve(port: int) -> None:
+    """Runs a patched moto server until terminated: its own process, so it does not share the tests' core."""
+    from moto.server import ThreadedMotoServer
+
+    apply()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    import logging
+    import sys
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    serve(int(sys.argv[1]))
