@@ -18,7 +18,7 @@ SYSTEM_MARKERS := /usr/bin/java /usr/share/java/postgresql.jar /usr/share/java/s
 
 DIAGRAM_ENV ?= prod
 
-.PHONY: help install system-deps synth lint test test-only image bench-serving cost diagram diagram-check clean
+.PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout cost diagram diagram-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when mi
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
 
+pipeline: system-deps install ## The whole pipeline on this machine, no AWS account (ARGS="--rows 20000 --change-rows 500")
+	$(PY) -m pipeline $(ARGS)
+
 synth: install ## Synthesize every stack of ENV (default dev) offline; print stacks and the cdk-nag summary
 	rm -rf $(CDK_OUT)
 	$(CDK) synth -q -c env=$(ENV) -c git_commit=$(GIT_COMMIT) $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN)) --output $(CDK_OUT)
@@ -65,6 +68,9 @@ image: ## Build and push the model image with docker, tagged with the git commit
 
 bench-serving: install ## Serving benchmark: ours vs in-process predict vs MLflow
 	$(PY) bench/serving.py
+
+bench-fanout: install ## Fan-out benchmark: ours vs the seed's loop on a local SQS (the 1M run takes ~15 min)
+	PYTHONPATH=.:lambdas $(PY) bench/fanout.py
 
 cost: install ## Estimated monthly cost of ENV from config + the dated table tools/prices.yaml (ARGS=--json)
 	$(PY) -m tools.cost --env $(ENV) $(ARGS)
