@@ -18,7 +18,7 @@ SYSTEM_MARKERS := /usr/bin/java /usr/share/java/postgresql.jar /usr/share/java/s
 
 DIAGRAM_ENV ?= prod
 
-.PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout cost diagram diagram-check clean
+.PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout tune cost diagram diagram-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -71,6 +71,11 @@ bench-serving: install ## Serving benchmark: ours vs in-process predict vs MLflo
 
 bench-fanout: install ## Fan-out benchmark: ours vs the seed's loop on a local SQS (the 1M run takes ~15 min)
 	PYTHONPATH=.:lambdas $(PY) bench/fanout.py
+
+tune: install ## Launch a tuning job by hand from ENV's config with the SageMaker SDK (ARGS="--role-arn .. --train-uri .. --output-uri .. [--launch]")
+	test -x .venv-ops/bin/python || python3 -m venv .venv-ops
+	.venv-ops/bin/python -m pip install -q -r tools/requirements-ops.txt
+	.venv-ops/bin/python -m tools.tune --env $(ENV) $(ARGS)
 
 cost: install ## Estimated monthly cost of ENV from config + the dated table tools/prices.yaml (ARGS=--json)
 	$(PY) -m tools.cost --env $(ENV) $(ARGS)
