@@ -27,7 +27,7 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = (
     "import logging, sys, time\n"
-    "from tests.lambdas import moto_speedups\n"
+    "from pipeline import moto_speedups\n"
     "moto_speedups.apply()\n"
     "from moto.server import ThreadedMotoServer\n"
     "logging.getLogger('werkzeug').setLevel(logging.WARNING)\n"

@@ -1,6 +1,7 @@
 """Make moto 5.2.5's server and SQS usable at 10k-1M messages without changing what clients observe.
 
-A copy of ``tests/lambdas/moto_speedups.py`` (runtime code does not import the tests); keep the two in step.
+The local pipeline's server and the Lambda tests' server both use this module (the tests run it as
+``python -m pipeline.moto_speedups PORT``, a server process of its own).
 
 moto recomputes ``ApproximateNumberOfMessages*`` (a scan of every message, with a slow clock per message) each
 time any queue attribute is read, which ``SendMessage*`` does several times per message, and scans every message
@@ -116,3 +117,21 @@ def apply() -> None:
             self._messages_lock.notify_all()
 
     queue_cls.add_message = add_message
+
+
+def serve(port: int) -> None:
+    """Runs a patched moto server until terminated."""
+    from moto.server import ThreadedMotoServer
+
+    apply()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    import logging
+    import sys
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    serve(int(sys.argv[1]))

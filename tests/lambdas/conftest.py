@@ -27,7 +27,7 @@ def moto_endpoint() -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.lambdas.moto_speedups", str(port)],
+        [sys.executable, "-m", "pipeline.moto_speedups", str(port)],
         cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
         start_new_session=True,
