@@ -6,6 +6,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks import names
 from stacks.config import EnvironmentConfig
 from stacks.constructs.operations_dashboard import Observed, OperationsDashboard
 
@@ -23,5 +24,10 @@ class OperationsStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.dashboard = OperationsDashboard(
-            self, "Operations", dashboard_name=config.resource_name("operations"), observed=observed, alerts=alerts
+            self,
+            "Operations",
+            dashboard_name=config.resource_name("operations"),
+            alarm_prefix=f"{names.PROJECT}-{config.name}",
+            observed=observed,
+            alerts=alerts,
         )

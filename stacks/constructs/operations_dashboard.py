@@ -12,8 +12,6 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks import names
-
 FIVE_MINUTES = Duration.minutes(5)
 ONE_DAY = Duration.days(1)
 ERROR_METRICS = ("Invocation4XXErrors", "Invocation5XXErrors")
@@ -38,7 +36,14 @@ class Observed:
 
 class OperationsDashboard(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, dashboard_name: str, observed: Observed, alerts: sns.ITopic
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        dashboard_name: str,
+        alarm_prefix: str,
+        observed: Observed,
+        alerts: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(
@@ -61,7 +66,7 @@ class OperationsDashboard(Construct):
                 cloudwatch.TextWidget(markdown="## Endpoint\nNo model configured: no endpoint.", width=24, height=2)
             )
         self._batch(observed)
-        self.alarms = self._alarms(observed, alerts)
+        self.alarms = self._alarms(observed, alerts, alarm_prefix)
 
     def _extraction(self, observed: Observed) -> None:
         def triggered(rule: events.IRule, label: str) -> cloudwatch.Metric:
@@ -188,42 +193,43 @@ class OperationsDashboard(Construct):
             ),
         )
 
-    def _alarms(self, observed: Observed, alerts: sns.ITopic) -> list[cloudwatch.Alarm]:
-        prefix = f"{names.PROJECT}-{observed.extraction_job_name.split('-')[1]}"
+    def _alarms(self, observed: Observed, alerts: sns.ITopic, prefix: str) -> list[cloudwatch.Alarm]:
+        watched = (
+            (
+                "TrainingFailed",
+                "training-failed",
+                "A training execution failed (a gate rejection also counts): see the alerts topic",
+                observed.training.metric_failed(period=FIVE_MINUTES, statistic="Sum"),
+                1,
+            ),
+            (
+                "FanoutFailed",
+                "fanout-failed",
+                "A prediction fan-out run failed",
+                observed.fanout.metric_failed(period=FIVE_MINUTES, statistic="Sum"),
+                1,
+            ),
+            (
+                "ConsumerErrors",
+                "consumer-errors",
+                "The prediction consumer is failing whole invocations",
+                observed.consumer.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                3,
+            ),
+        )
         alarms = [
             cloudwatch.Alarm(
                 self,
-                "TrainingFailed",
-                alarm_name=f"{prefix}-training-failed",
-                alarm_description="A training execution failed (a gate rejection also counts): see the alerts topic",
-                metric=observed.training.metric_failed(period=FIVE_MINUTES, statistic="Sum"),
+                construct_id,
+                alarm_name=f"{prefix}-{suffix}",
+                alarm_description=description,
+                metric=metric,
                 threshold=1,
-                evaluation_periods=1,
+                evaluation_periods=periods,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "FanoutFailed",
-                alarm_name=f"{prefix}-fanout-failed",
-                alarm_description="A prediction fan-out run failed",
-                metric=observed.fanout.metric_failed(period=FIVE_MINUTES, statistic="Sum"),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "ConsumerErrors",
-                alarm_name=f"{prefix}-consumer-errors",
-                alarm_description="The prediction consumer is failing whole invocations",
-                metric=observed.consumer.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
-                threshold=1,
-                evaluation_periods=3,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
+            )
+            for construct_id, suffix, description, metric, periods in watched
         ]
         for alarm in alarms:
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(alerts))
