@@ -7,6 +7,7 @@ This is the only module that touches ``os.environ``; handlers call ``<X>Settings
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -91,7 +92,11 @@ class SettingsError(ValueError):
     """The environment does not configure this Lambda; the message names every bad variable."""
 
 
-class _Reader:
+class EnvReader:
+    """Reads settings from an environment mapping, collecting every problem; `done` raises them at once."""
+
+    error_class: type[Exception] = SettingsError
+
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
         self.errors: list[str] = []
@@ -131,9 +136,27 @@ class _Reader:
             self.errors.append(f"{name}={value} must be >= {minimum}{upper}")
         return value
 
+    def number(self, name: str, default: float | None = None, minimum: float | None = None) -> float:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            if default is None:
+                self.errors.append(f"{name} is required")
+                return 0.0
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.errors.append(f"{name}={raw!r} is not a number")
+            return 0.0
+        if not math.isfinite(value):
+            self.errors.append(f"{name}={raw!r} must be finite")
+        elif minimum is not None and value < minimum:
+            self.errors.append(f"{name}={raw!r} must be >= {minimum:g}")
+        return value
+
     def done(self, what: str) -> None:
         if self.errors:
-            raise SettingsError(f"{what} settings: " + "; ".join(self.errors))
+            raise self.error_class(f"{what} settings: " + "; ".join(self.errors))
 
 
 def _prefix(value: str) -> str:
@@ -162,7 +185,7 @@ class LauncherSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LauncherSettings:
-        env = _Reader(os.environ if environ is None else environ)
+        env = EnvReader(os.environ if environ is None else environ)
         env_name = env.text(ENV_NAME)
         settings = cls(
             model_package_group=env.text(MODEL_PACKAGE_GROUP),
@@ -209,7 +232,7 @@ class FanoutSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FanoutSettings:
-        env = _Reader(os.environ if environ is None else environ)
+        env = EnvReader(os.environ if environ is None else environ)
         strategy = env.text(MESSAGE_GROUP_STRATEGY, "entity")
         if strategy not in ("entity", "single"):
             env.errors.append(f"{MESSAGE_GROUP_STRATEGY}={strategy!r} must be 'entity' or 'single'")
@@ -241,7 +264,7 @@ class ConsumerSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsumerSettings:
-        env = _Reader(os.environ if environ is None else environ)
+        env = EnvReader(os.environ if environ is None else environ)
         settings = cls(
             predictions_table=env.text(PREDICTIONS_TABLE),
             idempotency_table=env.text(IDEMPOTENCY_TABLE),

@@ -7,13 +7,13 @@ at import) and logic modules receive the dataclass. A missing or ill-typed varia
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from common.settings import EnvReader
 from training.errors import SettingsError
 from training.s3uri import S3Uri
 
@@ -55,47 +55,14 @@ LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "mape", "logloss", "mlogloss"
 Direction = Literal["maximize", "minimize"]
 
 
-class _Reader:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        self.errors: list[str] = []
-
-    def text(self, name: str, default: str | None = None) -> str:
-        value = self._environ.get(name, "").strip()
-        if value:
-            return value
-        if default is None:
-            self.errors.append(f"{name} is required")
-            return ""
-        return default
-
-    def number(self, name: str, default: float | None = None, minimum: float | None = None) -> float:
-        raw = self._environ.get(name, "").strip()
-        if not raw:
-            if default is None:
-                self.errors.append(f"{name} is required")
-                return 0.0
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            self.errors.append(f"{name}={raw!r} is not a number")
-            return 0.0
-        if not math.isfinite(value):
-            self.errors.append(f"{name}={raw!r} must be finite")
-        elif minimum is not None and value < minimum:
-            self.errors.append(f"{name}={raw!r} must be >= {minimum:g}")
-        return value
+class _Reader(EnvReader):
+    error_class = SettingsError
 
     def bucket(self, name: str) -> str:
         value = self.text(name)
         if value and not _BUCKET.match(value):
             self.errors.append(f"{name}={value!r} is not a bucket name (give the name, not an s3:// URI)")
         return value
-
-    def done(self, what: str) -> None:
-        if self.errors:
-            raise SettingsError(f"{what} settings: " + "; ".join(self.errors))
 
 
 def _prefix(value: str) -> str:
