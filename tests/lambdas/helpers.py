@@ -13,6 +13,8 @@ from typing import Any, cast
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pipeline.delivery import sqs_event
+
 REGION = "us-east-1"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "batch"
 RUN_ID = "esteira-test-20250101-020000"
@@ -171,30 +173,7 @@ class AwsResources:
 
     def lambda_event(self, messages: Iterable[dict[str, Any]]) -> dict[str, Any]:
         """The event Lambda's SQS event source mapping builds from received messages."""
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {
-                        name: {
-                            "stringValue": value.get("StringValue"),
-                            "stringListValues": [],
-                            "binaryListValues": [],
-                            "dataType": value["DataType"],
-                        }
-                        for name, value in m.get("MessageAttributes", {}).items()
-                    },
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self.queue_arn,
-                    "awsRegion": REGION,
-                }
-                for m in messages
-            ]
-        }
+        return sqs_event(list(messages), self.queue_arn, REGION)
 
     def poll_once(self, handler: Callable[[dict[str, Any], Any], dict[str, Any]]) -> tuple[list[str], list[str]]:
         """One event source mapping poll: receive, invoke, delete all but the reported failures.
