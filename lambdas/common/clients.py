@@ -40,6 +40,10 @@ def dynamodb() -> Any:
     return client("dynamodb")
 
 
+def codepipeline() -> Any:
+    return client("codepipeline")
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests, or after changing the endpoint environment)."""
     client.cache_clear()

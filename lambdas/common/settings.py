@@ -1,4 +1,4 @@
-"""Every environment variable the batch Lambdas read, and the settings dataclasses built from them.
+"""Every environment variable the batch and delivery Lambdas read, and the settings dataclasses built from them.
 
 This is the only module that touches ``os.environ``; handlers call ``<X>Settings.from_env()`` per invocation
 (never at import), and logic modules receive the dataclass. A missing or ill-typed variable raises
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -48,6 +49,12 @@ PREDICTIONS_TABLE = "PREDICTIONS_TABLE"
 IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
 IDEMPOTENCY_TTL_SECONDS = "IDEMPOTENCY_TTL_SECONDS"
 
+# --- promoter (delivery) --------------------------------------------------------------------------------------
+PIPELINE_NAME = "PIPELINE_NAME"
+PIPELINE_VARIABLE = "PIPELINE_VARIABLE"
+MODEL_PACKAGE_GROUPS = "MODEL_PACKAGE_GROUPS"
+REGISTRY_ACCOUNT = "REGISTRY_ACCOUNT"
+
 LAUNCHER_VARIABLES = (
     MODEL_PACKAGE_GROUP,
     SAGEMAKER_ROLE_ARN,
@@ -80,9 +87,17 @@ FANOUT_VARIABLES = (
     KMS_KEY_ID,
 )
 CONSUMER_VARIABLES = (PREDICTIONS_TABLE, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_SECONDS)
+PROMOTER_VARIABLES = (PIPELINE_NAME, PIPELINE_VARIABLE, MODEL_PACKAGE_GROUPS, REGISTRY_ACCOUNT)
 
 # SageMaker: MaxPayloadInMB <= 100 and MaxConcurrentTransforms * MaxPayloadInMB <= 100 (CreateTransformJob docs).
 MAX_TRANSFORM_BUFFER_MB = 100
+
+# The API's own patterns: CodePipeline's StartPipelineExecution (pipeline and variable names) and SageMaker's
+# ModelPackageGroupName; an account id is 12 digits.
+PIPELINE_NAME_PATTERN = re.compile(r"[A-Za-z0-9.@\-_]{1,100}")
+PIPELINE_VARIABLE_PATTERN = re.compile(r"[A-Za-z0-9@\-_]{1,128}")
+MODEL_PACKAGE_GROUP_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+ACCOUNT_PATTERN = re.compile(r"[0-9]{12}")
 
 GroupStrategy = Literal["entity", "single"]
 T = TypeVar("T")
@@ -271,4 +286,34 @@ class ConsumerSettings:
             idempotency_ttl_seconds=env.integer(IDEMPOTENCY_TTL_SECONDS, 86_400, minimum=60),
         )
         env.done("consumer")
+        return settings
+
+
+@dataclass(frozen=True)
+class PromoterSettings:
+    pipeline_name: str
+    pipeline_variable: str
+    model_package_groups: tuple[str, ...]
+    registry_account: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PromoterSettings:
+        env = EnvReader(os.environ if environ is None else environ)
+        settings = cls(
+            pipeline_name=env.text(PIPELINE_NAME),
+            pipeline_variable=env.text(PIPELINE_VARIABLE, "ModelPackageArn"),
+            model_package_groups=env.csv(MODEL_PACKAGE_GROUPS),
+            registry_account=env.text(REGISTRY_ACCOUNT),
+        )
+        checks = (
+            (PIPELINE_NAME, (settings.pipeline_name,), PIPELINE_NAME_PATTERN, "a CodePipeline name"),
+            (PIPELINE_VARIABLE, (settings.pipeline_variable,), PIPELINE_VARIABLE_PATTERN, "a pipeline variable name"),
+            (MODEL_PACKAGE_GROUPS, settings.model_package_groups, MODEL_PACKAGE_GROUP_PATTERN, "a model package group"),
+            (REGISTRY_ACCOUNT, (settings.registry_account,), ACCOUNT_PATTERN, "a 12-digit account id"),
+        )
+        for name, values, pattern, what in checks:
+            env.errors.extend(f"{name}={v!r} is not {what}" for v in values if v and not pattern.fullmatch(v))
+        if not settings.model_package_groups:
+            env.errors.append(f"{MODEL_PACKAGE_GROUPS} is required (comma-separated model package group names)")
+        env.done("promoter")
         return settings

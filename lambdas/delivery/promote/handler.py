@@ -1,0 +1,19 @@
+"""Promotion Lambda: ``delivery.promote.handler.handler`` (EventBridge: a model package approved in the registry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common import clients
+from common.settings import PromoterSettings
+from delivery.promote.logic import promote
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return promote(event, PromoterSettings.from_env(), clients.codepipeline())
