@@ -1,15 +1,18 @@
-"""Builds every stack of one environment into an app, with cdk-nag's AwsSolutions checks attached."""
+"""Builds every stack of one environment into an app or a pipeline stage; attaches cdk-nag's checks to an app."""
 
 from aws_cdk import App, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
 
 from stacks import names
 from stacks.batch_stack import BatchStack
 from stacks.config import EnvironmentConfig
 from stacks.constructs.endpoint import EndpointNetwork
+from stacks.constructs.model_sharing import share_model_artifacts, share_model_package_group, share_repository
 from stacks.constructs.operations_dashboard import Observed
 from stacks.constructs.training_pipeline import TrainingNetwork
 from stacks.data_platform_stack import DataPlatformStack
+from stacks.delivery_config import DeliveryLinks
 from stacks.operations_stack import OperationsStack
 from stacks.registry_stack import RegistryStack
 from stacks.serving_stack import ServingStack
@@ -20,26 +23,37 @@ def stack_id(config: EnvironmentConfig, component: str) -> str:
     return f"Esteira-{config.name}-{component}"
 
 
-def build_stacks(app: App, config: EnvironmentConfig, git_commit: str = "unknown") -> list[Stack]:
+def attach_checks(app: App) -> None:
+    """cdk-nag's AwsSolutions rules on every stack of the app, pipeline stages included; findings fail synth."""
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+
+def build_stacks(
+    scope: Construct, config: EnvironmentConfig, git_commit: str = "unknown", delivery: DeliveryLinks | None = None
+) -> list[Stack]:
+    """Stack names are fixed, so an environment deployed by hand and one deployed by the pipeline are the same."""
     env = Environment(account=config.account, region=config.region)
     data = DataPlatformStack(
-        app,
+        scope,
         stack_id(config, "DataPlatform"),
+        stack_name=stack_id(config, "DataPlatform"),
         config=config,
         env=env,
         description="Esteira data platform: KMS key, buckets, catalog and the daily Glue extraction",
     )
     registry = RegistryStack(
-        app,
+        scope,
         stack_id(config, "Registry"),
+        stack_name=stack_id(config, "Registry"),
         config=config,
         key=data.key,
         env=env,
         description="Esteira registry: ECR repositories for the model image",
     )
     serving = ServingStack(
-        app,
+        scope,
         stack_id(config, "Serving"),
+        stack_name=stack_id(config, "Serving"),
         config=config,
         model_role=data.model_role,
         monitor_role=data.monitor_role,
@@ -47,6 +61,7 @@ def build_stacks(app: App, config: EnvironmentConfig, git_commit: str = "unknown
         artifacts=data.lake.artifacts,
         repository=registry.model_repository,
         alerts=data.alerts_topic,
+        delivery=delivery,
         # Endpoints join the platform's VPC; dev's isolated job VPC has no route to ECR or SageMaker runtime.
         network=(
             EndpointNetwork(subnets=data.network.subnets, security_groups=data.network.security_groups)
@@ -57,8 +72,9 @@ def build_stacks(app: App, config: EnvironmentConfig, git_commit: str = "unknown
         description="Esteira serving: endpoint with blue/green canary rollout, autoscaling and monitoring",
     )
     training = TrainingStack(
-        app,
+        scope,
         stack_id(config, "Training"),
+        stack_name=stack_id(config, "Training"),
         config=config,
         git_commit=git_commit,
         key=data.key,
@@ -69,6 +85,7 @@ def build_stacks(app: App, config: EnvironmentConfig, git_commit: str = "unknown
         training_role=data.training_role,
         alerts=data.alerts_topic,
         extraction_events=data.extraction_events,
+        delivery=delivery,
         network=(
             TrainingNetwork(
                 subnet_ids=[subnet.subnet_id for subnet in data.network.subnets],
@@ -82,8 +99,9 @@ def build_stacks(app: App, config: EnvironmentConfig, git_commit: str = "unknown
     )
     existing_network = config.network.mode == "existing"
     batch = BatchStack(
-        app,
+        scope,
         stack_id(config, "Batch"),
+        stack_name=stack_id(config, "Batch"),
         config=config,
         key=data.key,
         predictions=data.lake.predictions,
@@ -95,8 +113,9 @@ def build_stacks(app: App, config: EnvironmentConfig, git_commit: str = "unknown
         description="Esteira batch predictions: transform, FIFO fan-out, idempotent consumers",
     )
     operations = OperationsStack(
-        app,
+        scope,
         stack_id(config, "Operations"),
+        stack_name=stack_id(config, "Operations"),
         config=config,
         observed=Observed(
             extraction_job_name=config.resource_name("extract"),
@@ -119,5 +138,8 @@ def build_stacks(app: App, config: EnvironmentConfig, git_commit: str = "unknown
     for stack in stacks:
         Tags.of(stack).add("project", names.PROJECT)
         Tags.of(stack).add("environment", config.name)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    if delivery is not None:
+        share_model_artifacts(data.lake.artifacts, data.key, delivery.share_models_with)
+        share_repository(registry.model_repository, delivery.share_models_with)
+        share_model_package_group(training.pipeline.model_package_group, delivery.share_models_with)
     return stacks

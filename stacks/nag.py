@@ -5,6 +5,7 @@ import json
 import re
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
@@ -78,3 +79,33 @@ def acknowledge_bucket_grants(
 def acknowledge_key_grant(policy: IConstruct, reason: str = KMS_GRANT_REASON) -> None:
     for finding in KMS_GRANT_ACTIONS:
         acknowledge(policy, f"IAM5[{finding}]", reason)
+
+
+def _rendered(value: object) -> str:
+    """A resolved policy value as cdk-nag prints it in finding ids: `<Id>` for Ref, `<Id.Attr>` for GetAtt."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            return f"<{argument[0]}.{argument[1]}>"
+        if function == "Fn::Join":
+            separator, parts = argument
+            return str(separator).join(_rendered(part) for part in parts)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def wildcard_findings(policy: iam.CfnPolicy) -> list[str]:
+    """The IAM5 finding ids of a policy's wildcard actions and resources, as cdk-nag names them."""
+    document = Stack.of(policy).resolve(policy.policy_document)
+    findings: list[str] = []
+    for statement in document.get("Statement", []):
+        for key, kind in (("Action", "Action"), ("Resource", "Resource")):
+            values = statement.get(key, [])
+            for value in values if isinstance(values, list) else [values]:
+                rendered = _rendered(value)
+                if "*" in rendered and f"{kind}::{rendered}" not in findings:
+                    findings.append(f"{kind}::{rendered}")
+    return findings

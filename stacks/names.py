@@ -75,3 +75,16 @@ IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"
 # The seed's message attribute, which downstream consumers filter on.
 PREDICTION_MESSAGE_ATTRIBUTE: Final = "recomendado-para-voce"
 FANOUT_SUMMARY_PREFIX: Final = "_fanout/"
+
+# Delivery (the CD pipeline in the toolchain account).
+# The role the pipeline's smoke-test step assumes in the smoke-test environment: `esteira-<env>-smoke-test`.
+SMOKE_TEST_ROLE_SUFFIX: Final = "smoke-test"
+# What the pipeline last promoted (an ARN, or NO_MODEL_PACKAGE), and the promotions before it, newest first.
+PROMOTED_PACKAGE_PARAMETER: Final = f"/{PROJECT}/delivery/promoted-model-package"
+PROMOTION_HISTORY_PARAMETER: Final = f"/{PROJECT}/delivery/promotion-history"
+# The pipeline variable's default: deploy what was last promoted (a code change, not a model change).
+CURRENT_MODEL_PACKAGE: Final = "current"
+NO_MODEL_PACKAGE: Final = "none"
+# The registry's event, and the decisions that move a model in or out of service.
+MODEL_PACKAGE_STATE_CHANGE: Final = "SageMaker Model Package State Change"
+PROMOTION_DECISIONS: Final = ("Approved", "Rejected")

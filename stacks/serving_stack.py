@@ -17,6 +17,9 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.endpoint import EndpointNetwork, ModelEndpoint
 from stacks.constructs.endpoint_autoscaling import VariantAutoscaling
 from stacks.constructs.model_monitor import DataQualityMonitor
+from stacks.constructs.model_sharing import RegistryModelAccess
+from stacks.constructs.smoke_test_role import SmokeTestRole
+from stacks.delivery_config import DeliveryLinks
 
 
 class ServingStack(Stack):
@@ -35,10 +38,33 @@ class ServingStack(Stack):
         repository: ecr.IRepository,
         alerts: sns.ITopic,
         network: EndpointNetwork | None,
+        delivery: DeliveryLinks | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         serving = config.serving
+        endpoint_name = config.resource_name("endpoint")
+        if delivery is not None and delivery.serves_foreign_models:
+            RegistryModelAccess(
+                self,
+                "RegistryModels",
+                role=model_role,
+                registry_env=delivery.registry_env,
+                registry_account=delivery.registry_account,
+                registry_region=delivery.registry_region,
+                pull_images=True,
+            )
+        if delivery is not None and delivery.hosts_smoke_test:
+            SmokeTestRole(
+                self,
+                "SmokeTest",
+                role_name=config.resource_name(names.SMOKE_TEST_ROLE_SUFFIX),
+                endpoint_name=endpoint_name,
+                env_name=config.name,
+                delivery=delivery,
+                artifacts=artifacts,
+                key=key,
+            )
         # Always present, so the stack is never empty: what this environment serves, for operators and CD.
         ssm.StringParameter(
             self,
@@ -55,7 +81,6 @@ class ServingStack(Stack):
         self.endpoint: ModelEndpoint | None = None
         if not serving.variants:
             return
-        endpoint_name = config.resource_name("endpoint")
         self.endpoint = ModelEndpoint(
             self,
             "Endpoint",

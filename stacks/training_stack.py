@@ -17,6 +17,7 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.job_events import ExtractionEvents
 from stacks.constructs.retention import retention_days
 from stacks.constructs.training_pipeline import TrainingNetwork, TrainingPipeline, TrainingPipelineSettings
+from stacks.delivery_config import DeliveryLinks
 
 
 class TrainingStack(Stack):
@@ -38,6 +39,7 @@ class TrainingStack(Stack):
         alerts: sns.ITopic,
         extraction_events: ExtractionEvents,
         network: TrainingNetwork | None,
+        delivery: DeliveryLinks | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -79,7 +81,7 @@ class TrainingStack(Stack):
         # Approval is how a model reaches serving: the delivery pipeline subscribes to this pattern.
         self.approved_pattern = events.EventPattern(
             source=["aws.sagemaker"],
-            detail_type=["SageMaker Model Package State Change"],
+            detail_type=[names.MODEL_PACKAGE_STATE_CHANGE],
             detail={"ModelPackageGroupName": [group_name], "ModelApprovalStatus": ["Approved"]},
         )
         events.Rule(
@@ -88,5 +90,25 @@ class TrainingStack(Stack):
             description=f"A model in {group_name} was approved: tell the team it is ready to roll out",
             event_pattern=self.approved_pattern,
         ).add_target(targets.SnsTopic(alerts))
+        if delivery is not None and delivery.forwards_approvals:
+            self._forward_decisions_to(delivery, group_name)
         CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
         CfnOutput(self, "ModelPackageGroup", value=group_name)
+
+    def _forward_decisions_to(self, delivery: DeliveryLinks, group_name: str) -> None:
+        """Approvals promote and rejections roll back: the toolchain account's pipeline acts on both."""
+        toolchain_bus = events.EventBus.from_event_bus_arn(
+            self,
+            "ToolchainBus",
+            f"arn:{self.partition}:events:{delivery.toolchain_region}:{delivery.toolchain_account}:event-bus/default",
+        )
+        events.Rule(
+            self,
+            "ForwardModelDecisions",
+            description=f"Approvals and rejections in {group_name} go to the delivery pipeline's account",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[names.MODEL_PACKAGE_STATE_CHANGE],
+                detail={"ModelPackageGroupName": [group_name], "ModelApprovalStatus": list(names.PROMOTION_DECISIONS)},
+            ),
+        ).add_target(targets.EventBus(toolchain_bus))

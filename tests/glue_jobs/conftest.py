@@ -25,7 +25,12 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
-PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/bin")
+# Debian 12 ships PostgreSQL 15, Ubuntu 22.04 (CodeBuild standard:7.0) 14: newest first.
+PG_BIN_DIRS = (
+    *sorted((str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")), reverse=True),
+    "/usr/local/bin",
+    "/usr/bin",
+)
 JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/sqlite-jdbc.jar")
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SPEC = REPO / "glue_jobs" / "specs" / "employees.json"

@@ -1,0 +1,155 @@
+"""The self-mutating CDK pipeline: source → synth (`make test`, `cdk synth`) → one stage per environment.
+
+A V2 CodePipeline with one variable, the model package to serve. Approvals start it with the package's ARN; a
+push starts it with the default, `current`, which the synth step resolves to what was last promoted. The synth
+step exports the resolved ARN, so the smoke test checks the package that was actually deployed.
+"""
+
+from dataclasses import dataclass
+
+import jsii
+from aws_cdk import Aspects, Duration, IAspect, Stack, pipelines
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_iam as iam
+from constructs import Construct, IConstruct
+
+from stacks import names
+from stacks.delivery_config import DeliveryConfig
+from stacks.nag import acknowledge, wildcard_findings
+
+# The synth step's exported variable, read by the smoke test.
+RESOLVED_PACKAGE_VARIABLE = "MODEL_PACKAGE_ARN"
+PYTHON_VERSION = "3.11"
+NODE_VERSION = "20"
+SMOKE_TEST_REQUIREMENTS = "pipeline/requirements-smoke.txt"
+GENERATED_POLICY_REASON = (
+    "CDK Pipelines generates this policy: wildcards are object keys of its own artifacts bucket, its key's "
+    "GenerateDataKey*/ReEncrypt*, its CodeBuild log groups and report groups, and the bootstrap roles it assumes."
+)
+
+
+@dataclass(frozen=True)
+class SmokeTarget:
+    env_name: str
+    region: str
+    endpoint_name: str
+    role_arn: str
+
+
+class DeliveryPipeline(Construct):
+    """Exposes `pipeline` (CDK Pipelines), `code_pipeline`, `synth` and `smoke_test` (the post-deploy step)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, delivery: DeliveryConfig, smoke: SmokeTarget) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        variable = delivery.promotion.variable
+        self.code_pipeline = codepipeline.Pipeline(
+            self,
+            "CodePipeline",
+            pipeline_name=delivery.pipeline_name,
+            pipeline_type=codepipeline.PipelineType.V2,
+            execution_mode=codepipeline.ExecutionMode.QUEUED,
+            variables=[
+                codepipeline.Variable(
+                    variable_name=variable,
+                    default_value=names.CURRENT_MODEL_PACKAGE,
+                    description="Model package to serve from the registry stage on: an ARN, or 'current'",
+                )
+            ],
+            cross_account_keys=True,
+            enable_key_rotation=True,
+            restart_execution_on_update=True,
+        )
+        source = pipelines.CodePipelineSource.connection(
+            delivery.source.repository,
+            delivery.source.branch,
+            connection_arn=delivery.source.connection_arn,
+            trigger_on_push=True,
+        )
+        promoted = stack.format_arn(
+            service="ssm", resource="parameter", resource_name=names.PROMOTED_PACKAGE_PARAMETER.lstrip("/")
+        )
+        self.synth = pipelines.CodeBuildStep(
+            "Synth",
+            input=source,
+            commands=[
+                # A push deploys what was last promoted; an approval or a rollback names the package.
+                f'ARN="$REQUESTED_PACKAGE"; if [ "$ARN" = "{names.CURRENT_MODEL_PACKAGE}" ]; then '
+                f'ARN="$(aws ssm get-parameter --name {names.PROMOTED_PACKAGE_PARAMETER} '
+                '--query Parameter.Value --output text)"; fi',
+                f'if [ "$ARN" = "{names.NO_MODEL_PACKAGE}" ]; then ARN=""; fi',
+                f'export {RESOLVED_PACKAGE_VARIABLE}="${{ARN:-{names.NO_MODEL_PACKAGE}}}"',
+                "make test",
+                f'make delivery-synth DELIVERY={delivery.name} MODEL_PACKAGE_ARN="$ARN" '
+                'GIT_COMMIT="$CODEBUILD_RESOLVED_SOURCE_VERSION"',
+            ],
+            env={"REQUESTED_PACKAGE": f"#{{variables.{variable}}}"},
+            role_policy_statements=[
+                iam.PolicyStatement(sid="ReadPromotedPackage", actions=["ssm:GetParameter"], resources=[promoted])
+            ],
+            build_environment=codebuild.BuildEnvironment(
+                build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
+                compute_type=codebuild.ComputeType[delivery.build.compute],
+            ),
+            partial_build_spec=codebuild.BuildSpec.from_object(
+                {"phases": {"install": {"runtime-versions": {"python": PYTHON_VERSION, "nodejs": NODE_VERSION}}}}
+            ),
+            timeout=Duration.minutes(delivery.build.timeout_minutes),
+            primary_output_directory="cdk.out",
+        )
+        self.pipeline = pipelines.CodePipeline(
+            self,
+            "Pipeline",
+            code_pipeline=self.code_pipeline,
+            synth=self.synth,
+            self_mutation=True,
+            docker_enabled_for_synth=False,
+            docker_enabled_for_self_mutation=False,
+            publish_assets_in_parallel=False,
+        )
+        smoke_settings = delivery.smoke_test
+        self.smoke_test = pipelines.CodeBuildStep(
+            "SmokeTest",
+            input=source,
+            install_commands=[f"pip install --quiet -r {SMOKE_TEST_REQUIREMENTS}"],
+            commands=[
+                f'if [ "$MODEL_PACKAGE_ARN" = "{names.NO_MODEL_PACKAGE}" ]; then '
+                f'echo "no model promoted yet: {smoke.env_name} serves no endpoint, nothing to smoke-test"; '
+                "else python -m pipeline.smoke"
+                f" --endpoint-name {smoke.endpoint_name}"
+                ' --model-package-arn "$MODEL_PACKAGE_ARN"'
+                f" --min-match-rate {smoke_settings.min_match_rate}"
+                f" --rows-per-request {smoke_settings.rows_per_request}"
+                f" --role-arn {smoke.role_arn}"
+                f" --region {smoke.region}; fi",
+            ],
+            env={RESOLVED_PACKAGE_VARIABLE: self.synth.exported_variable(RESOLVED_PACKAGE_VARIABLE)},
+            role_policy_statements=[
+                iam.PolicyStatement(sid="AssumeSmokeTestRole", actions=["sts:AssumeRole"], resources=[smoke.role_arn])
+            ],
+            build_environment=codebuild.BuildEnvironment(build_image=codebuild.LinuxBuildImage.STANDARD_7_0),
+            partial_build_spec=codebuild.BuildSpec.from_object(
+                {"phases": {"install": {"runtime-versions": {"python": PYTHON_VERSION}}}}
+            ),
+            timeout=Duration.minutes(30),
+        )
+
+    def acknowledge_generated_policies(self) -> None:
+        """After `build_pipeline()`: CDK Pipelines writes these roles and policies, not us."""
+        # Some policies only appear while the app synthesizes: an aspect acknowledges them when they do.
+        for generated in (self.pipeline, self.code_pipeline):
+            Aspects.of(generated).add(_AcknowledgeGeneratedPolicies())
+        acknowledge(
+            self.code_pipeline.artifact_bucket,
+            "S1",
+            "Only this pipeline's roles read and write its artifacts bucket (KMS, TLS only); CloudTrail logs them.",
+        )
+
+
+@jsii.implements(IAspect)
+class _AcknowledgeGeneratedPolicies:
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, iam.CfnPolicy):
+            for finding in wildcard_findings(node):
+                acknowledge(node, f"IAM5[{finding}]", GENERATED_POLICY_REASON)
