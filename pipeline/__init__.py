@@ -27,6 +27,10 @@ fanout     ``batch.fanout`` Lambda handler, looped until done                   
 consume    ``batch.consumer`` Lambda handler on received SQS batches            the SQS event source mapping
 =========  ===================================================================  ====================================
 
+The serve stage's smoke test (:func:`pipeline.serving.smoke_test`) is also the CD pipeline's, against a real
+endpoint: ``python -m pipeline.smoke`` (:mod:`pipeline.smoke`) sends the held-out rows ``train`` packs into
+``model.tar.gz`` (``smoke/holdout.csv``) to ``InvokeEndpoint``.
+
 What is emulated rather than run: the Step Functions loops and the SQS event source mapping (small loops in
 :mod:`pipeline.delivery`), SageMaker's batch transform data path (:mod:`pipeline.serving`), the training job's
 channel download (the channel is written locally) and the Register state (one ``CreateModelPackage`` call).

@@ -1,5 +1,8 @@
 """Talk to ``serve`` over HTTP: the CD smoke test and a SageMaker batch transform equivalent.
 
+:func:`smoke_test` takes any :class:`CsvInvoker`: :class:`ServeClient` (the local run) or
+:class:`pipeline.smoke.EndpointInvoker` (a SageMaker endpoint, the CD pipeline's smoke-test step).
+
 The transform emulates what SageMaker does for the batch stack's job (``MULTI_RECORD``, ``SplitType=Line``,
 ``DataProcessing = {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-2,-1]"}``): each input
 object under the input prefix is split into lines, the input filter drops the record id, records are packed into
@@ -13,13 +16,22 @@ from __future__ import annotations
 import http.client
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 MB = 1024 * 1024
 
 
 class ServeError(RuntimeError):
     pass
+
+
+class CsvInvoker(Protocol):
+    """Predicts headerless CSV records, one output line (``label,score``) per record, in order."""
+
+    @property
+    def requests(self) -> int: ...
+
+    def invoke_csv(self, lines: Sequence[str]) -> list[str]: ...
 
 
 class ServeClient:
@@ -59,7 +71,9 @@ class SmokeResult:
         return self.matches / self.rows if self.rows else 0.0
 
 
-def smoke_test(client: ServeClient, features: list[str], labels: Sequence[float], rows_per_request: int) -> SmokeResult:
+def smoke_test(
+    client: CsvInvoker, features: Sequence[str], labels: Sequence[float], rows_per_request: int
+) -> SmokeResult:
     """Predict the held-out rows and count predicted labels equal to the true ones."""
     matches = 0
     for start in range(0, len(features), rows_per_request):
