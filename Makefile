@@ -47,11 +47,11 @@ system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when mi
 pipeline: system-deps install ## The whole pipeline on this machine, no AWS account (ARGS="--rows 20000 --change-rows 500")
 	$(PY) -m pipeline $(ARGS)
 
-synth: install ## Synthesize every stack of ENV (default dev) offline; print stacks and the cdk-nag summary
+synth: install ## Synthesize ENV's stacks (default dev), or with DELIVERY=pipeline the CD pipeline and all its stages, offline; print the cdk-nag summary and run cfn-lint
 	rm -rf $(CDK_OUT)
-	$(CDK) synth -q -c env=$(ENV) -c git_commit=$(GIT_COMMIT) $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN)) --output $(CDK_OUT)
+	$(CDK) synth -q $(if $(DELIVERY),-c delivery=$(DELIVERY),-c env=$(ENV)) -c git_commit=$(GIT_COMMIT) $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN)) --output $(CDK_OUT)
 	$(PY) -m stacks.nag_report $(CDK_OUT)
-	$(VENV)/bin/cfn-lint $(CDK_OUT)/*.template.json
+	shopt -s nullglob; $(VENV)/bin/cfn-lint $(CDK_OUT)/*.template.json $(CDK_OUT)/assembly-*/*.template.json
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .

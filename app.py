@@ -9,12 +9,12 @@ Both take `-c model_package_arn=<arn>` (the package to serve) and `-c git_commit
 
 import sys
 
-from aws_cdk import App, Environment
+from aws_cdk import App
 
 from stacks.app_builder import attach_checks, build_stacks
 from stacks.config import ConfigError, load_config
 from stacks.delivery_config import delivery_links, load_delivery_config
-from stacks.delivery_stack import DeliveryStack
+from stacks.delivery_stack import build_delivery
 
 
 def main() -> None:
@@ -24,16 +24,7 @@ def main() -> None:
     delivery_name = app.node.try_get_context("delivery")
     try:
         if delivery_name:
-            delivery = load_delivery_config(delivery_name)
-            DeliveryStack(
-                app,
-                f"Esteira-delivery-{delivery.name}",
-                delivery=delivery,
-                stage_configs=delivery.stage_configs(model_package_arn),
-                git_commit=git_commit,
-                env=Environment(account=delivery.account, region=delivery.region),
-                description="Esteira delivery: self-mutating pipeline, dev to prod, promotion on model approval",
-            )
+            build_delivery(app, load_delivery_config(delivery_name), model_package_arn, git_commit)
         else:
             config = load_config(app.node.try_get_context("env"))
             if model_package_arn:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, pipelines
+from aws_cdk import CfnOutput, Environment, Stack, pipelines
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -107,4 +107,19 @@ def _approval_comment(env: str) -> str:
     return (
         f"Promote to {env}? The smoke test passed in the earlier stage. Reject here to stop this execution; "
         "reject the model package in the registry to roll back (README: Delivery)."
+    )
+
+
+def build_delivery(
+    scope: Construct, delivery: DeliveryConfig, model_package_arn: str | None, git_commit: str = "unknown"
+) -> DeliveryStack:
+    """The delivery pipeline stack, in the toolchain account, with every environment as a stage."""
+    return DeliveryStack(
+        scope,
+        f"Esteira-delivery-{delivery.name}",
+        delivery=delivery,
+        stage_configs=delivery.stage_configs(model_package_arn),
+        git_commit=git_commit,
+        env=Environment(account=delivery.account, region=delivery.region),
+        description="Esteira delivery: self-mutating pipeline, dev to prod, promotion on model approval",
     )

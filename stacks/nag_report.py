@@ -9,11 +9,20 @@ from collections import Counter
 from pathlib import Path
 
 
-def summarize(assembly: Path) -> tuple[list[str], int]:
+def _stacks(assembly: Path) -> list[str]:
+    """Stack names, including those of nested assemblies (the delivery pipeline's stages)."""
     manifest = json.loads((assembly / "manifest.json").read_text(encoding="utf-8"))
-    stacks = sorted(
-        name for name, artifact in manifest["artifacts"].items() if artifact["type"] == "aws:cloudformation:stack"
-    )
+    names: list[str] = []
+    for artifact_id, artifact in manifest["artifacts"].items():
+        if artifact["type"] == "aws:cloudformation:stack":
+            names.append(artifact.get("displayName", artifact_id))
+        elif artifact["type"] == "cdk:cloud-assembly":
+            names.extend(_stacks(assembly / artifact["properties"]["directoryName"]))
+    return names
+
+
+def summarize(assembly: Path) -> tuple[list[str], int]:
+    stacks = sorted(_stacks(assembly))
     lines = [f"Stacks ({len(stacks)}):", *(f"  {name}" for name in stacks)]
     report_path = assembly / "validation-report.json"
     if not report_path.exists():

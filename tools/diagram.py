@@ -418,13 +418,14 @@ def synthesize_templates(env: str) -> dict[str, dict[str, Any]]:
 
     from stacks.app_builder import build_stacks
     from stacks.config import load_config
+    from stacks.delivery_config import delivery_links
 
     base = load_config(env)
     config = base.with_model_package(example_model_package_arn(base.name, base.region, base.account))
     context = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
     with tempfile.TemporaryDirectory(prefix="esteira-diagram-") as outdir:
         app = App(context=context, outdir=outdir, analytics_reporting=False)
-        stacks = build_stacks(app, config)
+        stacks = build_stacks(app, config, delivery=delivery_links(config))
         app.synth()
         return {
             stack.stack_name: json.loads((Path(outdir) / stack.template_file).read_text(encoding="utf-8"))

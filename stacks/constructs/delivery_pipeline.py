@@ -81,7 +81,7 @@ class DeliveryPipeline(Construct):
                 f'if [ "$ARN" = "{names.NO_MODEL_PACKAGE}" ]; then ARN=""; fi',
                 f'export {RESOLVED_PACKAGE_VARIABLE}="${{ARN:-{names.NO_MODEL_PACKAGE}}}"',
                 "make test",
-                f'make delivery-synth DELIVERY={delivery.name} MODEL_PACKAGE_ARN="$ARN" '
+                f'make synth DELIVERY={delivery.name} MODEL_PACKAGE_ARN="$ARN" '
                 'GIT_COMMIT="$CODEBUILD_RESOLVED_SOURCE_VERSION"',
             ],
             env={"REQUESTED_PACKAGE": f"#{{variables.{variable}}}"},

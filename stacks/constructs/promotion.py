@@ -15,6 +15,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -23,7 +24,7 @@ from constructs import Construct
 
 from stacks import names
 from stacks.constructs.python_function import PythonFunction
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, acknowledge_key_grant
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class PromotionTrigger(Construct):
             description="Packages promoted before, newest first: a rejection rolls back to the newest one left",
             string_value="[]",
         )
+        # L1 with a JSON statement: the L2's principal object sends CDK's tree metadata into a reference cycle.
+        # (CDK's tree metadata also reads the L1's deprecated `principal`, hence a deprecation line at synth.)
         events.CfnEventBusPolicy(
             self,
             "RegistryMayForward",
@@ -88,8 +91,8 @@ class PromotionTrigger(Construct):
                 "PIPELINE_VARIABLE": settings.pipeline_variable,
                 "MODEL_PACKAGE_GROUPS": settings.model_package_group,
                 "REGISTRY_ACCOUNT": settings.registry_account,
-                "PROMOTED_PARAMETER": promoted.parameter_name,
-                "HISTORY_PARAMETER": history.parameter_name,
+                "PROMOTED_PARAMETER": names.PROMOTED_PACKAGE_PARAMETER,
+                "HISTORY_PARAMETER": names.PROMOTION_HISTORY_PARAMETER,
             },
             key=key,
             log_retention=settings.log_retention,
@@ -116,6 +119,13 @@ class PromotionTrigger(Construct):
             "SQS3",
             "This queue is the dead-letter queue of the rule's Lambda target; cdk-nag cannot see EventBridge DLQs.",
         )
+        # EventBridge invokes asynchronously: what the promoter still fails on after Lambda's retries lands here too.
+        self.promoter.function.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+            retry_attempts=2,
+            max_event_age=Duration.hours(6),
+        )
+        acknowledge_key_grant(self.promoter.role.node.find_child("DefaultPolicy"))
         self.rule = events.Rule(
             self,
             "RegistryDecisions",

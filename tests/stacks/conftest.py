@@ -9,8 +9,10 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from stacks.app_builder import build_stacks
+from stacks.app_builder import attach_checks, build_stacks
 from stacks.config import EnvironmentConfig, available_envs, load_config
+from stacks.delivery_config import DeliveryConfig, delivery_links, load_delivery_config
+from stacks.delivery_stack import build_delivery
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVS = available_envs()
@@ -39,7 +41,9 @@ def synthesize(env: str, outdir: Path, config: EnvironmentConfig | None = None) 
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
     config = config or load_config(env)
     app = App(context=context, outdir=str(outdir), analytics_reporting=False)
-    stacks = build_stacks(app, config)
+    # As app.py builds them: an environment the delivery pipeline deploys has its links to it.
+    stacks = build_stacks(app, config, delivery=delivery_links(config))
+    attach_checks(app)
     app.synth()
     prefix = f"Esteira-{env}-"
     return SynthesizedEnv(
@@ -77,5 +81,68 @@ def synth_with_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str]
             config = base.with_model_package(model_package_arn(base))
             cache[env] = synthesize(env, tmp_path_factory.mktemp(f"cdk-{env}-model"), config)
         return cache[env]
+
+    return get
+
+
+@dataclass(frozen=True)
+class SynthesizedDelivery:
+    delivery: DeliveryConfig
+    assembly_dir: Path
+    pipeline: Template
+    stages: dict[str, dict[str, Template]]  # by env, then stack component
+
+    @property
+    def validation_report(self) -> dict[str, object]:
+        report: dict[str, object] = json.loads((self.assembly_dir / "validation-report.json").read_text())
+        return report
+
+    def template_files(self) -> list[Path]:
+        return sorted(
+            [*self.assembly_dir.glob("*.template.json"), *self.assembly_dir.glob("assembly-*/*.template.json")]
+        )
+
+
+def registry_package_arn(delivery: DeliveryConfig, version: int = 7) -> str:
+    return model_package_arn(load_config(delivery.promotion.registry_env), version)
+
+
+def synthesize_delivery(outdir: Path, model_package: str | None) -> SynthesizedDelivery:
+    """`cdk synth -c delivery=pipeline [-c model_package_arn=...]`, in process."""
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    delivery = load_delivery_config()
+    # As the cdk CLI does: cfn-lint recognizes CDK templates by this metadata and skips its Fn::Sub style check.
+    app = App(context={**context, "aws:cdk:enable-path-metadata": True}, outdir=str(outdir), analytics_reporting=False)
+    stack = build_delivery(app, delivery, model_package, git_commit="0123456789ab")
+    attach_checks(app)
+    app.synth()
+    stages = {
+        stage.config.name: {
+            child.stack_name.removeprefix(f"Esteira-{stage.config.name}-"): Template.from_stack(child)
+            for child in stage.stacks
+        }
+        for stage in stack.stages
+    }
+    return SynthesizedDelivery(
+        delivery=delivery,
+        assembly_dir=outdir,
+        pipeline=Template.from_json(json.loads((outdir / stack.template_file).read_text())),
+        stages=stages,
+    )
+
+
+@pytest.fixture(scope="session")
+def synth_delivery(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool], SynthesizedDelivery]:
+    """The delivery app, without a promoted package (a push) or with the registry's version 7 (an approval)."""
+    cache: dict[bool, SynthesizedDelivery] = {}
+
+    def get(with_model: bool) -> SynthesizedDelivery:
+        if with_model not in cache:
+            delivery = load_delivery_config()
+            cache[with_model] = synthesize_delivery(
+                tmp_path_factory.mktemp(f"cdk-delivery-{'model' if with_model else 'push'}"),
+                registry_package_arn(delivery) if with_model else None,
+            )
+        return cache[with_model]
 
     return get

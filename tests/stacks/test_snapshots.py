@@ -9,7 +9,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.stacks.conftest import ENVS, SynthesizedEnv
+from tests.stacks.conftest import ENVS, SynthesizedDelivery, SynthesizedEnv
 
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -37,3 +37,10 @@ def test_serving_template_with_a_model_matches_snapshot(
 ) -> None:
     template = synth_with_model(env).templates["Serving"]
     assert normalized(template.to_json()) == snapshot_json(name=f"{env}-Serving-with-model")
+
+
+def test_delivery_pipeline_template_matches_snapshot(
+    synth_delivery: Callable[[bool], SynthesizedDelivery], snapshot_json: SnapshotAssertion
+) -> None:
+    # The stages' stacks are the environments' stacks, snapshotted above (the tests check they carry the links).
+    assert normalized(synth_delivery(False).pipeline.to_json()) == snapshot_json(name="delivery-pipeline")
