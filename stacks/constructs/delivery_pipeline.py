@@ -5,7 +5,9 @@ push starts it with the default, `current`, which the synth step resolves to wha
 step exports the resolved ARN, so the smoke test checks the package that was actually deployed.
 """
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import jsii
 from aws_cdk import Aspects, Duration, IAspect, Stack, pipelines
@@ -18,6 +20,7 @@ from stacks import names
 from stacks.delivery_config import DeliveryConfig
 from stacks.nag import acknowledge, wildcard_findings
 
+PACKAGE_JSON = Path(__file__).resolve().parents[2] / "package.json"
 # The synth step's exported variable, read by the smoke test.
 RESOLVED_PACKAGE_VARIABLE = "MODEL_PACKAGE_ARN"
 PYTHON_VERSION = "3.11"
@@ -27,6 +30,12 @@ GENERATED_POLICY_REASON = (
     "CDK Pipelines generates this policy: wildcards are object keys of its own artifacts bucket, its key's "
     "GenerateDataKey*/ReEncrypt*, its CodeBuild log groups and report groups, and the bootstrap roles it assumes."
 )
+
+
+def pinned_cdk_cli_version(package_json: Path = PACKAGE_JSON) -> str:
+    """The `aws-cdk` version package.json pins (package-lock.json holds the same)."""
+    version: str = json.loads(package_json.read_text(encoding="utf-8"))["devDependencies"]["aws-cdk"]
+    return version
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,8 @@ class DeliveryPipeline(Construct):
             docker_enabled_for_synth=False,
             docker_enabled_for_self_mutation=False,
             publish_assets_in_parallel=False,
+            # Self-mutation and asset publishing use the CLI this repo pins, not whatever npm has today.
+            cli_version=pinned_cdk_cli_version(),
         )
         smoke_settings = delivery.smoke_test
         self.smoke_test = pipelines.CodeBuildStep(

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 from stacks import names
 from stacks.config import ConfigError, load_config
 from stacks.delivery_config import load_delivery_config
-from tests.stacks.conftest import SynthesizedDelivery, model_package_arn
+from tests.stacks.conftest import REPO_ROOT, SynthesizedDelivery, model_package_arn
 
 Delivery = Callable[[bool], SynthesizedDelivery]
 
@@ -274,3 +274,10 @@ def test_the_delivery_app_has_no_unacknowledged_cdk_nag_finding(delivery: Delive
             assert report["violations"] == [], [v["ruleName"] for v in report["violations"]]
             for finding in report.get("suppressedViolations", []):
                 assert len(finding["reason"]) >= 40, finding["ruleName"]
+
+
+def test_self_mutation_uses_the_cdk_cli_the_repo_pins(delivery: Delivery) -> None:
+    template = delivery(False).pipeline
+    pinned = json.loads((REPO_ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
+    (mutate,) = stage(template, "UpdatePipeline")
+    assert f"npm install -g aws-cdk@{pinned}" in build_spec_of(template, mutate)
