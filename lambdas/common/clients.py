@@ -44,6 +44,10 @@ def codepipeline() -> Any:
     return client("codepipeline")
 
 
+def ssm() -> Any:
+    return client("ssm")
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests, or after changing the endpoint environment)."""
     client.cache_clear()

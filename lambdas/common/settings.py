@@ -54,6 +54,8 @@ PIPELINE_NAME = "PIPELINE_NAME"
 PIPELINE_VARIABLE = "PIPELINE_VARIABLE"
 MODEL_PACKAGE_GROUPS = "MODEL_PACKAGE_GROUPS"
 REGISTRY_ACCOUNT = "REGISTRY_ACCOUNT"
+PROMOTED_PARAMETER = "PROMOTED_PARAMETER"
+HISTORY_PARAMETER = "HISTORY_PARAMETER"
 
 LAUNCHER_VARIABLES = (
     MODEL_PACKAGE_GROUP,
@@ -87,7 +89,14 @@ FANOUT_VARIABLES = (
     KMS_KEY_ID,
 )
 CONSUMER_VARIABLES = (PREDICTIONS_TABLE, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_SECONDS)
-PROMOTER_VARIABLES = (PIPELINE_NAME, PIPELINE_VARIABLE, MODEL_PACKAGE_GROUPS, REGISTRY_ACCOUNT)
+PROMOTER_VARIABLES = (
+    PIPELINE_NAME,
+    PIPELINE_VARIABLE,
+    MODEL_PACKAGE_GROUPS,
+    REGISTRY_ACCOUNT,
+    PROMOTED_PARAMETER,
+    HISTORY_PARAMETER,
+)
 
 # SageMaker: MaxPayloadInMB <= 100 and MaxConcurrentTransforms * MaxPayloadInMB <= 100 (CreateTransformJob docs).
 MAX_TRANSFORM_BUFFER_MB = 100
@@ -98,6 +107,12 @@ PIPELINE_NAME_PATTERN = re.compile(r"[A-Za-z0-9.@\-_]{1,100}")
 PIPELINE_VARIABLE_PATTERN = re.compile(r"[A-Za-z0-9@\-_]{1,128}")
 MODEL_PACKAGE_GROUP_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 ACCOUNT_PATTERN = re.compile(r"[0-9]{12}")
+# An SSM parameter name (PutParameter's naming constraints): at most 1011 characters (the API's bound counts the
+# parameter's whole ARN, so this one is loose); not prefixed with "aws" or "ssm" in any case; a-zA-Z0-9_.- only,
+# either flat or a hierarchy with a leading slash and at most 15 levels. A name, not an ARN: the Lambda writes it.
+SSM_PARAMETER_NAME_PATTERN = re.compile(
+    r"(?=.{1,1011}\Z)(?!/?(?i:aws|ssm))(?:[a-zA-Z0-9_.\-]+|(?:/[a-zA-Z0-9_.\-]+){1,15})"
+)
 
 GroupStrategy = Literal["entity", "single"]
 T = TypeVar("T")
@@ -295,6 +310,8 @@ class PromoterSettings:
     pipeline_variable: str
     model_package_groups: tuple[str, ...]
     registry_account: str
+    promoted_parameter: str  # SSM String: the promoted package's ARN, or "none"
+    history_parameter: str  # SSM String: a JSON list of the packages promoted before, newest first
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PromoterSettings:
@@ -304,15 +321,21 @@ class PromoterSettings:
             pipeline_variable=env.text(PIPELINE_VARIABLE, "ModelPackageArn"),
             model_package_groups=env.csv(MODEL_PACKAGE_GROUPS),
             registry_account=env.text(REGISTRY_ACCOUNT),
+            promoted_parameter=env.text(PROMOTED_PARAMETER),
+            history_parameter=env.text(HISTORY_PARAMETER),
         )
         checks = (
             (PIPELINE_NAME, (settings.pipeline_name,), PIPELINE_NAME_PATTERN, "a CodePipeline name"),
             (PIPELINE_VARIABLE, (settings.pipeline_variable,), PIPELINE_VARIABLE_PATTERN, "a pipeline variable name"),
             (MODEL_PACKAGE_GROUPS, settings.model_package_groups, MODEL_PACKAGE_GROUP_PATTERN, "a model package group"),
             (REGISTRY_ACCOUNT, (settings.registry_account,), ACCOUNT_PATTERN, "a 12-digit account id"),
+            (PROMOTED_PARAMETER, (settings.promoted_parameter,), SSM_PARAMETER_NAME_PATTERN, "an SSM parameter name"),
+            (HISTORY_PARAMETER, (settings.history_parameter,), SSM_PARAMETER_NAME_PATTERN, "an SSM parameter name"),
         )
         for name, values, pattern, what in checks:
             env.errors.extend(f"{name}={v!r} is not {what}" for v in values if v and not pattern.fullmatch(v))
+        if settings.promoted_parameter and settings.promoted_parameter == settings.history_parameter:
+            env.errors.append(f"{PROMOTED_PARAMETER} and {HISTORY_PARAMETER} must name two different parameters")
         if not settings.model_package_groups:
             env.errors.append(f"{MODEL_PACKAGE_GROUPS} is required (comma-separated model package group names)")
         env.done("promoter")

@@ -1,1 +1,2 @@
-"""Delivery: the Lambda that starts the CD pipeline when a model package is approved in the registry."""
+"""Delivery: the Lambda that keeps the promoted model package and starts the CD pipeline when the registry approves
+or rejects one."""

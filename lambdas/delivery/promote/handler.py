@@ -1,4 +1,5 @@
-"""Promotion Lambda: ``delivery.promote.handler.handler`` (EventBridge: a model package approved in the registry)."""
+"""Promotion Lambda: ``delivery.promote.handler.handler`` (EventBridge: a model package approved or rejected in the
+registry)."""
 
 from __future__ import annotations
 
@@ -16,4 +17,4 @@ logger = Logger()
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return promote(event, PromoterSettings.from_env(), clients.codepipeline())
+    return promote(event, PromoterSettings.from_env(), codepipeline=clients.codepipeline, ssm=clients.ssm)

@@ -1,23 +1,33 @@
-"""Start the delivery pipeline with the ARN of a model package just approved in the registry account.
+"""Keep "what is promoted" in SSM and start the delivery pipeline when the registry approves or rejects a package.
 
 SageMaker emits "SageMaker Model Package State Change" in the registry account; a rule there forwards it to the
 toolchain account's default bus (the event keeps its ``account`` and ``region``), where a rule invokes this Lambda.
-An event ends one of three ways:
+The pipeline's variable is an ARN (deploy it), ``current`` (a git push: deploy ``PROMOTED_PARAMETER``) or ``none``
+(deploy no model); this Lambda owns that parameter and the rollback history (:mod:`delivery.promote.state`).
 
-* for us (from the registry account, an allowed group, Approved): ``StartPipelineExecution`` with the package ARN as
-  the pipeline variable, with a client request token derived from the event id, so that a redelivered event does
-  not start a second execution;
-* well formed but not for us (another account, group or approval status): logged and ignored, returning
-  ``{"started": False, "reason": ...}``; failing would only make it retry;
-* malformed (not a model package state change, a missing field, an ARN that is not a version of the event's
-  group): :class:`MalformedEventError`, so the invocation fails, is retried and ends in the dead-letter queue.
+* Approved X: the promoted package, when another one, goes first in the history (X leaves it); X becomes the
+  promoted package; then ``StartPipelineExecution`` with X. A redelivered approval changes nothing and starts X
+  again with the same client request token (derived from the event id), which CodePipeline deduplicates.
+* Rejected X, the promoted package: roll back to the first history entry, or ``none`` when the history is empty
+  (a warning: the promoted stages then serve no endpoint). ``StartPipelineExecution`` with that value comes
+  first, then the promoted parameter and the history are written: had the parameters been written first, a failed
+  start would leave a retry finding X no longer promoted, and nothing would ever deploy the rollback.
+* Rejected X, not the promoted package: X leaves the history (it must never be rolled back to); nothing starts.
+* Well formed but not for us (another account, group or approval status): logged and ignored, returning
+  ``{"started": False, "reason": ...}``; failing would only make it retry.
+* Malformed (not a model package state change, a missing field, an ARN that is not a version of the event's
+  group): :class:`MalformedEventError`. A parameter missing or holding something unexpected, or an SSM or
+  CodePipeline error: a named error. The invocation fails, is retried, and ends in the dead-letter queue.
+
+On approval the history is written before the promoted parameter, and on rollback the promoted parameter before
+the history: no package leaves one before it is in the other, so an interrupted invocation loses nothing.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,19 +35,22 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from common.settings import PromoterSettings
+from delivery.promote.arns import PACKAGE_ARN, same_package
+from delivery.promote.state import (
+    NO_PACKAGE,
+    MalformedParameterError,
+    ParameterStoreError,
+    PromotionStore,
+    without,
+)
 
 logger = Logger(child=True)
 
 EVENT_SOURCE = "aws.sagemaker"
 EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
 APPROVED = "Approved"
-
-# A versioned model package: arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>.
-# The group follows ModelPackageGroupName's pattern; an unversioned package (no "/<version>") cannot be promoted.
-PACKAGE_ARN = re.compile(
-    r"arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]{9,16}):(?P<account>[0-9]{12}):"
-    r"model-package/(?P<group>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(?P<version>[1-9][0-9]{0,9})"
-)
+REJECTED = "Rejected"
+DECISIONS = (APPROVED, REJECTED)
 # StartPipelineExecution's clientRequestToken (the API model's pattern and length).
 CLIENT_REQUEST_TOKEN = re.compile(r"[a-zA-Z0-9-]{1,128}")
 _TOKEN_NAMESPACE = uuid.UUID("5d0c7a52-8f8e-4a43-9d6b-0b8f6f2f6e11")  # fixed forever: tokens must stay stable
@@ -134,8 +147,8 @@ def ignore_reason(change: PackageStateChange, settings: PromoterSettings) -> str
         return f"event from account {change.account}, not the registry account {settings.registry_account}"
     if change.group not in settings.model_package_groups:
         return f"model package group {change.group!r} is not one of {list(settings.model_package_groups)}"
-    if change.status != APPROVED:
-        return f"approval status is {change.status!r}, not {APPROVED!r}"
+    if change.status not in DECISIONS:
+        return f"approval status is {change.status!r}, not one of {list(DECISIONS)}"
     return None
 
 
@@ -151,7 +164,8 @@ def client_request_token(event_id: str) -> str:
 
 
 def start_pipeline(codepipeline: Any, settings: PromoterSettings, package_arn: str, token: str) -> str:
-    """``StartPipelineExecution`` with the package ARN as the pipeline variable; returns the execution id."""
+    """``StartPipelineExecution`` with ``package_arn`` (an ARN or ``none``) as the pipeline variable; returns the
+    execution id."""
     try:
         response = codepipeline.start_pipeline_execution(
             name=settings.pipeline_name,
@@ -169,7 +183,11 @@ def start_pipeline(codepipeline: Any, settings: PromoterSettings, package_arn: s
     return str(response["pipelineExecutionId"])
 
 
-def promote(event: Any, settings: PromoterSettings, codepipeline: Any) -> dict[str, Any]:
+def promote(
+    event: Any, settings: PromoterSettings, *, codepipeline: Callable[[], Any], ssm: Callable[[], Any]
+) -> dict[str, Any]:
+    """Handle one event. ``codepipeline`` and ``ssm`` make (or return the cached) clients; each is called only when
+    the event needs it."""
     change = PackageStateChange.from_event(event)
     reason = ignore_reason(change, settings)
     if reason is not None:
@@ -179,13 +197,81 @@ def promote(event: Any, settings: PromoterSettings, codepipeline: Any) -> dict[s
         return {"started": False, "reason": reason}
     token = client_request_token(change.event_id)
     keys = {**change.log_keys(), "pipeline_name": settings.pipeline_name, "client_request_token": token}
+    store = PromotionStore(ssm(), settings)
     try:
-        execution_id = start_pipeline(codepipeline, settings, change.package_arn, token)
+        if change.status == APPROVED:
+            return _approve(change, settings, codepipeline, store, token, keys)
+        return _reject(change, settings, codepipeline, store, token, keys)
     except PipelineStartError as exc:
         logger.error("pipeline not started", extra={**keys, "error_code": exc.code})
         raise
-    logger.info("pipeline started", extra={**keys, "pipeline_execution_id": execution_id})
-    return {"started": True, "pipelineExecutionId": execution_id, "modelPackageArn": change.package_arn}
+    except (ParameterStoreError, MalformedParameterError) as exc:
+        code = exc.code if isinstance(exc, ParameterStoreError) else "MalformedParameter"
+        logger.error(
+            "promotion state not read or written", extra={**keys, "parameter": exc.parameter, "error_code": code}
+        )
+        raise
+
+
+def _approve(
+    change: PackageStateChange,
+    settings: PromoterSettings,
+    codepipeline: Callable[[], Any],
+    store: PromotionStore,
+    token: str,
+    keys: dict[str, Any],
+) -> dict[str, Any]:
+    """X becomes the promoted package; the one it replaces goes first in the history; the pipeline deploys X."""
+    package = change.package_arn
+    state = store.read()
+    history = without(state.history, package)
+    if state.promoted != NO_PACKAGE and not same_package(state.promoted, package):
+        history = (state.promoted, *history)
+    store.write_history(state, history)
+    store.write_promoted(state, package)
+    execution_id = start_pipeline(codepipeline(), settings, package, token)
+    logger.info(
+        "pipeline started",
+        extra={**keys, "previously_promoted": state.promoted, "pipeline_execution_id": execution_id},
+    )
+    return {"started": True, "pipelineExecutionId": execution_id, "modelPackageArn": package}
+
+
+def _reject(
+    change: PackageStateChange,
+    settings: PromoterSettings,
+    codepipeline: Callable[[], Any],
+    store: PromotionStore,
+    token: str,
+    keys: dict[str, Any],
+) -> dict[str, Any]:
+    """X leaves the history; when X is the promoted package, roll back to the newest earlier one (or none)."""
+    package = change.package_arn
+    state = store.read()
+    history = without(state.history, package)
+    if not same_package(state.promoted, package):
+        in_history = len(history) != len(state.history)
+        store.write_history(state, history)
+        reason = f"{package} is not the promoted package ({state.promoted}); " + (
+            "removed from the rollback history" if in_history else "it was not in the rollback history either"
+        )
+        logger.info("rejected package not promoted", extra={**keys, "promoted": state.promoted, "reason": reason})
+        return {"started": False, "reason": reason}
+    target = history[0] if history else NO_PACKAGE
+    if target == NO_PACKAGE:
+        logger.warning(
+            "rolling back to no model package: the promoted stages will serve no endpoint until one is approved",
+            extra=keys,
+        )
+    # Start first: should it fail, nothing is written and a retry of the event redoes the whole rollback.
+    execution_id = start_pipeline(codepipeline(), settings, target, token)
+    store.write_promoted(state, target)
+    store.write_history(state, history[1:])
+    logger.info(
+        "pipeline started",
+        extra={**keys, "rolled_back_from": package, "rolled_back_to": target, "pipeline_execution_id": execution_id},
+    )
+    return {"started": True, "pipelineExecutionId": execution_id, "rolledBackFrom": package, "modelPackageArn": target}
 
 
 def _text(mapping: Mapping[str, Any], key: str, where: str) -> str:

@@ -1,8 +1,10 @@
-"""Promotion: an Approved model package starts the delivery pipeline with its ARN; anything else does not.
+"""Promotion, the event side: an Approved model package starts the delivery pipeline with its ARN; events not for
+us are ignored; malformed ones fail; CodePipeline's errors surface. What approvals and rejections do to the
+promoted package and its history is ``test_promotion_state.py``.
 
-Against moto in server mode over HTTP (CodePipeline, IAM). Faults: moto's own PipelineNotFoundException, throttling
-injected under botocore's retries (``tests.lambdas.faults.throttle_calls``), and a botocore ``Stubber`` for errors
-moto cannot produce.
+Against moto in server mode over HTTP (CodePipeline, IAM, SSM). Faults: moto's own PipelineNotFoundException,
+throttling injected under botocore's retries (``tests.lambdas.faults.throttle_calls``), and a botocore ``Stubber``
+for errors moto cannot produce.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from common import clients
 from common.settings import PROMOTER_VARIABLES, PromoterSettings, SettingsError
 from delivery.promote import logic
 from delivery.promote.handler import handler
-from tests.lambdas.delivery.conftest import GROUP, REGISTRY_ACCOUNT, VARIABLE, Pipeline, approved_event
+from tests.lambdas.delivery.conftest import (
+    GROUP,
+    REGISTRY_ACCOUNT,
+    VARIABLE,
+    Pipeline,
+    Promotion,
+    approved_event,
+)
 from tests.lambdas.faults import count_calls, throttle_calls
 from tests.lambdas.helpers import lambda_context
 
@@ -115,6 +124,7 @@ def test_start_is_logged_with_structured_keys(pipeline: Pipeline, monkeypatch: p
         "model_package_arn": ARN,
         "pipeline_name": pipeline.name,
         "client_request_token": EVENT_ID,
+        "previously_promoted": "none",
         "pipeline_execution_id": out["pipelineExecutionId"],
     }
 
@@ -126,7 +136,6 @@ def test_start_is_logged_with_structured_keys(pipeline: Pipeline, monkeypatch: p
     ("event", "reason"),
     [
         (event_with({"ModelApprovalStatus": "PendingManualApproval"}), "approval status is 'PendingManualApproval'"),
-        (event_with({"ModelApprovalStatus": "Rejected"}), "approval status is 'Rejected'"),
         (
             event_with(
                 {
@@ -138,10 +147,10 @@ def test_start_is_logged_with_structured_keys(pipeline: Pipeline, monkeypatch: p
         ),
         (from_account("333333333333"), "event from account 333333333333, not the registry account 222222222222"),
     ],
-    ids=["pending", "rejected", "other-group", "other-account"],
+    ids=["pending", "other-group", "other-account"],
 )
 def test_events_not_for_us_are_ignored(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, event: dict[str, Any], reason: str
+    pipeline: Pipeline, promotion: Promotion, monkeypatch: pytest.MonkeyPatch, event: dict[str, Any], reason: str
 ) -> None:
     # GIVEN a well-formed event that is not an approval of our group in the registry account
     recorder = RecordingLogger()
@@ -156,6 +165,20 @@ def test_events_not_for_us_are_ignored(
     assert message == "event ignored"
     assert level == ("warning" if event["account"] != REGISTRY_ACCOUNT else "info")
     assert extra["reason"] == out["reason"]
+    # AND the promotion parameters were not written
+    assert promotion.versions() == (1, 1)
+
+
+def test_a_rejection_from_another_account_is_ignored(pipeline: Pipeline, promotion: Promotion) -> None:
+    # GIVEN package 7 is promoted, and another account sends a rejection of its own package 7
+    promotion.set(promoted=ARN)
+    event = from_account("333333333333")
+    event["detail"]["ModelApprovalStatus"] = "Rejected"
+    # WHEN handled THEN it is ignored: nothing rolled back, nothing started
+    out = handler(event, lambda_context())
+    assert out["started"] is False
+    assert "not the registry account" in out["reason"]
+    assert (promotion.promoted(), pipeline.executions()) == (ARN, [])
 
 
 def test_a_second_allowed_group_is_promoted(pipeline: Pipeline) -> None:
@@ -198,12 +221,25 @@ def test_a_second_allowed_group_is_promoted(pipeline: Pipeline) -> None:
         (event_with({"ModelPackageVersion": 8}), "its version is not the event's 8"),
     ],
 )
-def test_malformed_events_raise_a_named_error(pipeline: Pipeline, event: Any, message: str) -> None:
+def test_malformed_events_raise_a_named_error(
+    pipeline: Pipeline, promotion: Promotion, event: Any, message: str
+) -> None:
     # GIVEN an event that is not a well-formed model package state change
-    # WHEN handled THEN MalformedEventError says what is wrong, and nothing started
+    # WHEN handled THEN MalformedEventError says what is wrong, nothing started and nothing was written
     with pytest.raises(logic.MalformedEventError, match=message):
         handler(event, lambda_context())
     assert pipeline.executions() == []
+    assert promotion.versions() == (1, 1)
+
+
+def test_a_malformed_rejection_raises_too(pipeline: Pipeline, promotion: Promotion) -> None:
+    # GIVEN package 7 is promoted, and a Rejected event whose ARN is not a version of its group
+    promotion.set(promoted=ARN)
+    event = event_with({"ModelApprovalStatus": "Rejected", "ModelPackageArn": ARN.replace(GROUP, "esteira-x")})
+    # WHEN handled THEN MalformedEventError, and package 7 is still promoted
+    with pytest.raises(logic.MalformedEventError, match="its group is not the event's"):
+        handler(event, lambda_context())
+    assert (promotion.promoted(), pipeline.executions()) == (ARN, [])
 
 
 def test_arn_group_is_compared_without_case(pipeline: Pipeline) -> None:
@@ -258,13 +294,15 @@ def test_a_valid_event_id_is_the_token() -> None:
 # --- CodePipeline faults ------------------------------------------------------------------------------------------
 
 
-def test_a_missing_pipeline_is_a_clear_error(promoter_env: str) -> None:
+def test_a_missing_pipeline_is_a_clear_error(promoter_env: str, promotion: Promotion) -> None:
     # GIVEN PIPELINE_NAME names no pipeline (moto answers PipelineNotFoundException)
     # WHEN an Approved event is handled THEN PipelineStartError names the pipeline, the package and the code
     expected = re.escape(f"could not start pipeline '{promoter_env}' for {ARN}: PipelineNotFoundException: ")
     with pytest.raises(logic.PipelineStartError, match=expected) as info:
         handler(approved_event(), lambda_context())
     assert info.value.code == "PipelineNotFoundException"
+    # AND the package is promoted all the same (a retry starts it again; a push would deploy it)
+    assert promotion.promoted() == ARN
 
 
 @pytest.fixture
@@ -328,17 +366,26 @@ def test_codepipeline_refusals_surface_with_their_code(
 # --- settings -----------------------------------------------------------------------------------------------------
 
 
+SETTINGS_ENV = {
+    "PIPELINE_NAME": "esteira-delivery",
+    "MODEL_PACKAGE_GROUPS": " a-1 ,b2,, ",
+    "REGISTRY_ACCOUNT": "222222222222",
+    "PROMOTED_PARAMETER": "/esteira/delivery/promoted-model-package",
+    "HISTORY_PARAMETER": "/esteira/delivery/promotion-history",
+}
+
+
 def test_settings_defaults_and_group_list() -> None:
-    settings = PromoterSettings.from_env(
-        {"PIPELINE_NAME": "esteira-delivery", "MODEL_PACKAGE_GROUPS": " a-1 ,b2,, ", "REGISTRY_ACCOUNT": "222222222222"}
-    )
+    settings = PromoterSettings.from_env(SETTINGS_ENV)
     assert settings == PromoterSettings(
         pipeline_name="esteira-delivery",
         pipeline_variable="ModelPackageArn",
         model_package_groups=("a-1", "b2"),
         registry_account="222222222222",
+        promoted_parameter="/esteira/delivery/promoted-model-package",
+        history_parameter="/esteira/delivery/promotion-history",
     )
-    assert set(PROMOTER_VARIABLES) == {"PIPELINE_NAME", "PIPELINE_VARIABLE", "MODEL_PACKAGE_GROUPS", "REGISTRY_ACCOUNT"}
+    assert set(PROMOTER_VARIABLES) == {"PIPELINE_VARIABLE", *SETTINGS_ENV}
 
 
 def test_settings_name_every_missing_variable() -> None:
@@ -346,7 +393,7 @@ def test_settings_name_every_missing_variable() -> None:
         PromoterSettings.from_env({})
     message = str(info.value)
     assert message.startswith("promoter settings: ")
-    for name in ("PIPELINE_NAME", "MODEL_PACKAGE_GROUPS", "REGISTRY_ACCOUNT"):
+    for name in SETTINGS_ENV:
         assert f"{name} is required" in message
     assert "PIPELINE_VARIABLE" not in message
 
@@ -357,6 +404,8 @@ def test_settings_refuse_ill_formed_values() -> None:
         "PIPELINE_VARIABLE": "Model Package",
         "MODEL_PACKAGE_GROUPS": "ok-group,bad_group",
         "REGISTRY_ACCOUNT": "2222",
+        "PROMOTED_PARAMETER": "esteira/delivery/promoted",
+        "HISTORY_PARAMETER": "/esteira/delivery history",
     }
     with pytest.raises(SettingsError) as info:
         PromoterSettings.from_env(env)
@@ -366,6 +415,42 @@ def test_settings_refuse_ill_formed_values() -> None:
     assert "MODEL_PACKAGE_GROUPS='bad_group' is not a model package group" in message
     assert "ok-group" not in message
     assert "REGISTRY_ACCOUNT='2222' is not a 12-digit account id" in message
+    assert "PROMOTED_PARAMETER='esteira/delivery/promoted' is not an SSM parameter name" in message
+    assert "HISTORY_PARAMETER='/esteira/delivery history' is not an SSM parameter name" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("/esteira/delivery/promoted-model-package", True),
+        ("esteira.promoted_model-package", True),
+        ("/" + "/".join("abcdefghijklmno"), True),  # 15 levels
+        ("/" + "/".join("abcdefghijklmnop"), False),  # 16 levels
+        ("/esteira/" + "x" * 1002, True),  # 1011 characters
+        ("/esteira/" + "x" * 1003, False),
+        ("esteira/promoted", False),  # a hierarchy needs its leading slash
+        ("/esteira//promoted", False),
+        ("/esteira/promoted/", False),
+        ("/aws/service/promoted", False),  # reserved prefixes, any case
+        ("SSM-promoted", False),
+        ("awesome-promoted", True),
+        ("arn:aws:ssm:eu-west-1:123456789012:parameter/esteira/promoted", False),  # a name, not an ARN
+    ],
+)
+def test_parameter_names_follow_ssm_rules(name: str, valid: bool) -> None:
+    # GIVEN a PROMOTED_PARAMETER WHEN the settings are read THEN it is refused exactly when SSM would refuse it
+    env = {**SETTINGS_ENV, "PROMOTED_PARAMETER": name}
+    if valid:
+        assert PromoterSettings.from_env(env).promoted_parameter == name
+    else:
+        with pytest.raises(SettingsError, match=r"PROMOTED_PARAMETER=.* is not an SSM parameter name"):
+            PromoterSettings.from_env(env)
+
+
+def test_settings_refuse_one_parameter_for_both() -> None:
+    env = {**SETTINGS_ENV, "HISTORY_PARAMETER": SETTINGS_ENV["PROMOTED_PARAMETER"]}
+    with pytest.raises(SettingsError, match="PROMOTED_PARAMETER and HISTORY_PARAMETER must name two different"):
+        PromoterSettings.from_env(env)
 
 
 def test_handler_reads_settings_per_invocation(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
