@@ -97,6 +97,9 @@ class PromotionTrigger(Construct):
             key=key,
             log_retention=settings.log_retention,
             powertools_layer_version=settings.powertools_layer_version,
+            # One decision at a time: the promoter reads, then writes, two SSM parameters, which cannot be
+            # written conditionally. Lambda holds concurrent events back and retries them.
+            reserved_concurrency=1,
         )
         self.promoter.role.add_to_policy(
             iam.PolicyStatement(

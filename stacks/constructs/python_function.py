@@ -41,6 +41,7 @@ class PythonFunction(Construct):
         timeout: Duration = DEFAULT_TIMEOUT,
         memory_size: int = 512,
         retain_logs: bool = False,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -77,6 +78,7 @@ class PythonFunction(Construct):
             memory_size=memory_size,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
+            reserved_concurrent_executions=reserved_concurrency,
             tracing=lambda_.Tracing.ACTIVE,
             environment={
                 "POWERTOOLS_SERVICE_NAME": f"{names.PROJECT}-{function_name}",
