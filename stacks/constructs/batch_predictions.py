@@ -2,18 +2,20 @@
 
 from dataclasses import dataclass
 
+import jsii
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
+from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
 from stacks import names
@@ -189,12 +191,18 @@ class BatchPredictions(Construct):
         ):
             acknowledge(policy, f"IAM5[Resource::{resource}]", reason)
         if settings.batch.schedule:
-            events.Rule(
+            schedule = events.Rule(
                 self,
                 "Schedule",
                 description="Scores the batch input prefix with the latest approved model",
                 schedule=events.Schedule.expression(settings.batch.schedule),
-            ).add_target(targets.LambdaFunction(launcher.function, event=events.RuleTargetInput.from_object({})))
+            )
+            schedule.add_target(_InvokeWithEmptyEvent(launcher.function))
+            launcher.function.add_permission(
+                "InvokedBySchedule",
+                principal=iam.ServicePrincipal("events.amazonaws.com"),
+                source_arn=schedule.rule_arn,
+            )
         return launcher
 
     def _fanout(self, predictions: s3.IBucket) -> PythonFunction:
@@ -241,13 +249,15 @@ class BatchPredictions(Construct):
         )
         self.predictions_table.grant_read_write_data(consumer.role)
         self.idempotency_table.grant_read_write_data(consumer.role)
-        consumer.function.add_event_source(
-            event_sources.SqsEventSource(
-                self.queue.queue,
-                batch_size=self.settings.batch.consumer_batch_size,
-                report_batch_item_failures=True,
-                max_concurrency=self.settings.batch.consumer_max_concurrency,
-            )
+        # A mapping with a fixed id, not SqsEventSource, whose id embeds the queue's full path: the same stack
+        # deployed by hand and as a pipeline stage must not swap its event source mapping.
+        self.queue.queue.grant_consume_messages(consumer.role)
+        consumer.function.add_event_source_mapping(
+            "QueueEvents",
+            event_source_arn=self.queue.queue.queue_arn,
+            batch_size=self.settings.batch.consumer_batch_size,
+            report_batch_item_failures=True,
+            max_concurrency=self.settings.batch.consumer_max_concurrency,
         )
         policy = consumer.role.node.find_child("DefaultPolicy")
         acknowledge_key_grant(policy, "Table and queue encryption with the environment's data key only.")
@@ -351,3 +361,15 @@ class BatchPredictions(Construct):
 
     def _arn(self, resource: str, name: str) -> str:
         return self._stack.format_arn(service="sagemaker", resource=resource, resource_name=name)
+
+
+@jsii.implements(events.IRuleTarget)
+class _InvokeWithEmptyEvent:
+    """targets.LambdaFunction without its permission, whose id embeds the function's path: the permission above has
+    a fixed id, so the stack deployed by hand and as a pipeline stage keep the same resources."""
+
+    def __init__(self, function: lambda_.IFunction) -> None:
+        self._function = function
+
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self._function.function_arn, input=events.RuleTargetInput.from_object({}))

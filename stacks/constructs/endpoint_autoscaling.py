@@ -43,6 +43,7 @@ class VariantAutoscaling(Construct):
         scale_out = Duration.seconds(config.scale_out_cooldown_seconds)
         self.target.scale_to_track_metric(
             "InvocationsPerInstance",
+            policy_name=f"{endpoint_name}-{variant_name}-invocations",
             target_value=config.invocations_per_instance,
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
             scale_in_cooldown=scale_in,
@@ -51,6 +52,7 @@ class VariantAutoscaling(Construct):
         if config.cpu_utilization_percent is not None:
             self.target.scale_to_track_metric(
                 "CpuUtilization",
+                policy_name=f"{endpoint_name}-{variant_name}-cpu",
                 target_value=config.cpu_utilization_percent,
                 custom_metric=cloudwatch.Metric(
                     namespace="/aws/sagemaker/Endpoints",

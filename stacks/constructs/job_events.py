@@ -81,6 +81,7 @@ class ExtractionEvents(Construct):
         logs.ResourcePolicy(
             self,
             "HistoryWriters",
+            resource_policy_name=f"{job_name}-history-writers",
             policy_statements=[
                 iam.PolicyStatement(
                     sid="EventBridgeWritesExtractionHistory",

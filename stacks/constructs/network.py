@@ -73,9 +73,20 @@ class JobNetwork(Construct):
             ("Glue", ec2.InterfaceVpcEndpointAwsService.GLUE),
             ("Logs", ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS),
         ):
-            endpoint = vpc.add_interface_endpoint(endpoint_id, service=service, private_dns_enabled=True)
+            # Our own group, with a fixed description: the default one is described by its construct path, which
+            # differs in a pipeline stage, and a new description replaces the group.
+            endpoint_group = ec2.SecurityGroup(
+                self,
+                f"{endpoint_id}EndpointSecurityGroup",
+                vpc=vpc,
+                description=f"HTTPS from the VPC to the {endpoint_id} interface endpoint",
+                allow_all_outbound=False,
+            )
+            vpc.add_interface_endpoint(
+                endpoint_id, service=service, private_dns_enabled=True, security_groups=[endpoint_group]
+            )
             acknowledge(
-                endpoint,
+                endpoint_group,
                 "EC23",
                 "The endpoint's security group admits HTTPS from the VPC CIDR only; the CIDR is a token "
                 "the rule cannot evaluate.",
@@ -88,8 +99,18 @@ class JobNetwork(Construct):
             description="Glue job workers: talk to each other, to the source database and to VPC endpoints",
             allow_all_outbound=True,
         )
-        # Glue requires a self-referencing rule so the driver and executors can reach each other.
-        group.add_ingress_rule(group, ec2.Port.all_tcp(), "Glue workers talk to each other")
+        # Glue requires a self-referencing rule so the driver and executors can reach each other. An L1 with a fixed
+        # id: add_ingress_rule names the rule after the group's path, which differs in a pipeline stage.
+        ec2.CfnSecurityGroupIngress(
+            self,
+            "JobWorkersTalkToEachOther",
+            group_id=group.security_group_id,
+            source_security_group_id=group.security_group_id,
+            ip_protocol="tcp",
+            from_port=0,
+            to_port=65535,
+            description="Glue workers talk to each other",
+        )
         self.vpc = vpc
         self.subnets = list(vpc.isolated_subnets)
         self.security_groups = [group]

@@ -1,0 +1,93 @@
+"""`cdk synth` through the pinned cdk CLI from npm, as users and the pipeline's synth step run it."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.nag_report import summarize
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
+PACKAGE = "arn:aws:sagemaker:eu-west-1:222222222222:model-package/esteira-staging-model/7"
+
+
+def cdk_synth(outdir: Path, *context: str) -> subprocess.CompletedProcess[str]:
+    if not CDK.exists():
+        pytest.fail(f"{CDK} is missing: run `make install` (npm ci) first")
+    arguments = [item for pair in (("-c", c) for c in context) for item in pair]
+    return subprocess.run(
+        [str(CDK), "synth", "-q", *arguments, "--output", str(outdir)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def delivery_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """GIVEN an approval's package  WHEN the pipeline's synth step runs `cdk synth -c delivery=pipeline`"""
+    outdir = tmp_path_factory.mktemp("cdk-cli-delivery")
+    result = cdk_synth(outdir, "delivery=pipeline", f"model_package_arn={PACKAGE}", "git_commit=0123456789ab")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return outdir
+
+
+def test_the_cli_synthesizes_the_delivery_pipeline_with_an_approved_package(delivery_assembly: Path) -> None:
+    # THEN it succeeds offline: the pipeline stack and six stacks per stage, no unacknowledged cdk-nag finding
+    lines, unacknowledged = summarize(delivery_assembly)
+    assert unacknowledged == 0
+    assert lines[0] == "Stacks (19):"
+    # AND staging and prod serve the package, dev does not
+    served = {
+        path.parent.name.removeprefix("assembly-Esteira-delivery-pipeline-"): PACKAGE in path.read_text()
+        for path in delivery_assembly.glob("assembly-*/*Serving*.template.json")
+    }
+    assert served == {"dev": False, "staging": True, "prod": True}
+
+
+def test_the_cli_refuses_a_package_from_outside_the_registry_naming_the_key(tmp_path: Path) -> None:
+    foreign = PACKAGE.replace("222222222222", "111111111111").replace("staging", "dev")
+    result = cdk_synth(tmp_path, "delivery=pipeline", f"model_package_arn={foreign}")
+    assert result.returncode != 0
+    assert "-c model_package_arn" in result.stderr and "promotion.registry_env 'staging'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_an_environment_deployed_by_hand_equals_its_pipeline_stage(
+    tmp_path: Path, delivery_assembly: Path, env: str
+) -> None:
+    # GIVEN `cdk synth -c env=<env>` with what the pipeline gives that stage (the package from staging on)
+    context = [f"env={env}", "git_commit=0123456789ab"]
+    if env != "dev":
+        context.append(f"model_package_arn={PACKAGE}")
+    assert cdk_synth(tmp_path, *context).returncode == 0
+
+    def templates(directory: Path) -> dict[str, dict[str, Any]]:
+        manifest = json.loads((directory / "manifest.json").read_text())
+        by_stack = {
+            artifact["properties"].get("stackName", artifact_id): json.loads(
+                (directory / artifact["properties"]["templateFile"]).read_text()
+            )
+            for artifact_id, artifact in manifest["artifacts"].items()
+            if artifact["type"] == "aws:cloudformation:stack"
+        }
+        for template in by_stack.values():
+            template["Resources"].pop("CDKMetadata", None)  # usage analytics: a compressed list of construct paths
+        return by_stack
+
+    # THEN the same stack names hold the same resources, ids and properties: switching an environment from hand
+    # deploys to the pipeline replaces nothing. Construct paths, which the stage nests, appear only in metadata,
+    # asset paths and the VPC's Name tags (an in-place tag update).
+    def normalized(directory: Path) -> str:
+        text = json.dumps(templates(directory), sort_keys=True)
+        return text.replace(f"Esteira-delivery-pipeline/{env}/", "").replace('"../asset.', '"asset.')
+
+    assert normalized(tmp_path) == normalized(delivery_assembly / f"assembly-Esteira-delivery-pipeline-{env}")
