@@ -61,7 +61,7 @@ lint: install ## ruff and mypy
 test: system-deps install lint test-only ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests
 
 test-only:
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 image: ## Build and push the model image with docker, tagged with the git commit (needs docker and AWS credentials)
 	./containers/build_and_push.sh model $(ENV)
