@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -31,6 +31,8 @@ class _Strict(BaseModel):
 
 
 RemovalBehaviour = Literal["retain", "destroy"]
+# The retention periods CloudWatch Logs accepts.
+LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653]
 NetworkMode = Literal["create", "existing"]
 
 
@@ -356,7 +358,7 @@ class EnvironmentConfig(_Strict):
     lambdas: LambdaConfig = LambdaConfig()
     batch: BatchConfig = BatchConfig()
     alerts: AlertsConfig = AlertsConfig()
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
+    log_retention_days: LogRetentionDays = 30
 
     @model_validator(mode="after")
     def _tuning_name_fits(self) -> Self:
@@ -401,6 +403,17 @@ def _format_errors(path: Path, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def read_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; ConfigError naming the file otherwise."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return raw
+
+
 def load_config(env: str | None = None, config_dir: Path = CONFIG_DIR) -> EnvironmentConfig:
     """Read and validate `config/<env>.yaml`; raise ConfigError naming the file and key on any problem."""
     env = env or DEFAULT_ENV
@@ -408,12 +421,7 @@ def load_config(env: str | None = None, config_dir: Path = CONFIG_DIR) -> Enviro
     if env not in valid:
         raise ConfigError(f"unknown env '{env}': valid environments are {', '.join(valid)} (files in {config_dir})")
     path = config_dir / f"{env}.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    raw = read_mapping(path)
     if raw.get("name", env) != env:
         raise ConfigError(f"{path}: key 'name' is '{raw['name']}' but the file is for env '{env}'")
     try:

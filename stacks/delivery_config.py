@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from stacks import names
@@ -24,11 +23,13 @@ from stacks.config import (
     ConfigError,
     EnvironmentConfig,
     LambdaConfig,
+    LogRetentionDays,
     Region,
     _format_errors,
     _Strict,
     available_envs,
     load_config,
+    read_mapping,
 )
 
 DELIVERY_DIR = CONFIG_DIR / "delivery"
@@ -76,7 +77,7 @@ class DeliveryConfig(_Strict):
     build: BuildConfig = BuildConfig()
     lambdas: LambdaConfig = LambdaConfig()
     alerts: AlertsConfig = AlertsConfig()
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 90
+    log_retention_days: LogRetentionDays = 90
 
     @model_validator(mode="after")
     def _stages_known_and_ordered(self) -> Self:
@@ -185,12 +186,7 @@ def load_delivery_config(name: str | None = None, delivery_dir: Path = DELIVERY_
             f"unknown delivery '{name}': valid ones are {', '.join(valid) or '(none)'} (files in {delivery_dir})"
         )
     path = delivery_dir / f"{name}.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    raw = read_mapping(path)
     try:
         return DeliveryConfig.model_validate({"name": name, **raw})
     except ValidationError as exc:

@@ -15,6 +15,7 @@ from constructs import Construct
 from stacks import names
 from stacks.config import EnvironmentConfig
 from stacks.constructs.job_events import ExtractionEvents
+from stacks.constructs.registry_events import package_state_changes
 from stacks.constructs.retention import retention_days
 from stacks.constructs.training_pipeline import TrainingNetwork, TrainingPipeline, TrainingPipelineSettings
 from stacks.delivery_config import DeliveryLinks
@@ -79,11 +80,7 @@ class TrainingStack(Stack):
             ),
         )
         # Approval is how a model reaches serving: the delivery pipeline subscribes to this pattern.
-        self.approved_pattern = events.EventPattern(
-            source=["aws.sagemaker"],
-            detail_type=[names.MODEL_PACKAGE_STATE_CHANGE],
-            detail={"ModelPackageGroupName": [group_name], "ModelApprovalStatus": ["Approved"]},
-        )
+        self.approved_pattern = package_state_changes(group_name, ["Approved"])
         events.Rule(
             self,
             "ModelApproved",
@@ -106,9 +103,5 @@ class TrainingStack(Stack):
             self,
             "ForwardModelDecisions",
             description=f"Approvals and rejections in {group_name} go to the delivery pipeline's account",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=[names.MODEL_PACKAGE_STATE_CHANGE],
-                detail={"ModelPackageGroupName": [group_name], "ModelApprovalStatus": list(names.PROMOTION_DECISIONS)},
-            ),
+            event_pattern=package_state_changes(group_name, names.PROMOTION_DECISIONS),
         ).add_target(targets.EventBus(toolchain_bus))

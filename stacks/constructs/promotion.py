@@ -24,6 +24,7 @@ from constructs import Construct
 
 from stacks import names
 from stacks.constructs.python_function import PythonFunction
+from stacks.constructs.registry_events import package_state_changes
 from stacks.nag import acknowledge, acknowledge_key_grant
 
 
@@ -133,14 +134,8 @@ class PromotionTrigger(Construct):
             self,
             "RegistryDecisions",
             description=f"Approvals and rejections in {settings.model_package_group} start the delivery pipeline",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=[names.MODEL_PACKAGE_STATE_CHANGE],
-                account=[settings.registry_account],
-                detail={
-                    "ModelPackageGroupName": [settings.model_package_group],
-                    "ModelApprovalStatus": list(names.PROMOTION_DECISIONS),
-                },
+            event_pattern=package_state_changes(
+                settings.model_package_group, names.PROMOTION_DECISIONS, account=settings.registry_account
             ),
         )
         self.rule.add_target(

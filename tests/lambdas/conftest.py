@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +12,7 @@ import pytest
 from batch.consumer import logic as consumer_logic
 from common import clients
 from tests.lambdas.helpers import REGION, AwsResources
+from tests.servers import module_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,33 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A patched moto server in a process of its own: with 2 cores, server and tests each get one."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.moto_speedups", str(port)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start on port {port}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with module_server("pipeline.moto_speedups") as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

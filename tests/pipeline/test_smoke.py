@@ -11,12 +11,10 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +29,7 @@ from esteira_model.train import SMOKE_HOLDOUT
 from pipeline import model, smoke
 from tests.containers.model.conftest import Server, start_server, stop_server
 from tests.containers.model.helpers import FIXTURES, TRAIN_BIN, MLRoot, run_bin
+from tests.servers import module_server
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -41,43 +40,14 @@ BUCKET = "esteira-staging-artifacts"
 CLI = [sys.executable, "-m", "pipeline.smoke"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 # ------------------------------------------------------------------------------------------------ fixtures
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """``python -m pipeline.moto_server`` (the local pipeline's AWS stand-in) in a process of its own."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.moto_server", str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start on port {port}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with module_server("pipeline.moto_server") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
