@@ -16,6 +16,9 @@ from typing import Literal, TypeVar
 
 # --- launcher -------------------------------------------------------------------------------------------------
 MODEL_PACKAGE_GROUP = "MODEL_PACKAGE_GROUP"
+# Optional: the exact package version to score with (the one the environment's endpoint serves, promoted by the
+# delivery pipeline, possibly from another account's registry). Unset: the newest Approved one of the group.
+MODEL_PACKAGE_ARN = "MODEL_PACKAGE_ARN"
 SAGEMAKER_ROLE_ARN = "SAGEMAKER_ROLE_ARN"
 PREDICTIONS_BUCKET = "PREDICTIONS_BUCKET"
 INPUT_PREFIX = "INPUT_PREFIX"
@@ -59,6 +62,7 @@ HISTORY_PARAMETER = "HISTORY_PARAMETER"
 
 LAUNCHER_VARIABLES = (
     MODEL_PACKAGE_GROUP,
+    MODEL_PACKAGE_ARN,
     SAGEMAKER_ROLE_ARN,
     PREDICTIONS_BUCKET,
     INPUT_PREFIX,
@@ -107,6 +111,8 @@ PIPELINE_NAME_PATTERN = re.compile(r"[A-Za-z0-9.@\-_]{1,100}")
 PIPELINE_VARIABLE_PATTERN = re.compile(r"[A-Za-z0-9@\-_]{1,128}")
 MODEL_PACKAGE_GROUP_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 ACCOUNT_PATTERN = re.compile(r"[0-9]{12}")
+# A versioned model package ARN (arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>).
+MODEL_PACKAGE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]+/\d+$")
 # An SSM parameter name (PutParameter's naming constraints): at most 1011 characters (the API's bound counts the
 # parameter's whole ARN, so this one is loose); not prefixed with "aws" or "ssm" in any case; a-zA-Z0-9_.- only,
 # either flat or a hierarchy with a leading slash and at most 15 levels. A name, not an ARN: the Lambda writes it.
@@ -197,6 +203,7 @@ def _prefix(value: str) -> str:
 @dataclass(frozen=True)
 class LauncherSettings:
     model_package_group: str
+    model_package_arn: str | None  # pinned package version; None scores with the group's newest Approved one
     role_arn: str
     bucket: str
     input_prefix: str
@@ -219,6 +226,7 @@ class LauncherSettings:
         env_name = env.text(ENV_NAME)
         settings = cls(
             model_package_group=env.text(MODEL_PACKAGE_GROUP),
+            model_package_arn=env.optional(MODEL_PACKAGE_ARN),
             role_arn=env.text(SAGEMAKER_ROLE_ARN),
             bucket=env.text(PREDICTIONS_BUCKET),
             input_prefix=_prefix(env.text(INPUT_PREFIX, "batch-input/")),
@@ -242,6 +250,11 @@ class LauncherSettings:
             )
         if bool(settings.subnet_ids) != bool(settings.security_group_ids):
             env.errors.append(f"{SUBNET_IDS} and {SECURITY_GROUP_IDS} go together (both or neither)")
+        if settings.model_package_arn and not MODEL_PACKAGE_ARN_PATTERN.fullmatch(settings.model_package_arn):
+            env.errors.append(
+                f"{MODEL_PACKAGE_ARN}={settings.model_package_arn!r} is not a versioned model package ARN "
+                "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
+            )
         env.done("launcher")
         return settings
 

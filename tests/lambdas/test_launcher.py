@@ -1,4 +1,5 @@
-"""Launcher: model from the registry's latest Approved package, transform job request shape, settings."""
+"""Launcher: model from the registry's latest Approved package or the pinned (promoted) one, transform job request
+shape, settings."""
 
 from __future__ import annotations
 
@@ -97,6 +98,7 @@ def test_launch_creates_the_model_and_the_transform_job(
     # THEN a SageMaker model was created from the approved package, with the role and the VPC
     model = sagemaker.describe_model(ModelName=out["model_name"])
     assert out["model_name"] == f"{group}-v2"
+    assert out["source"] == "latest-approved"
     assert model["Containers"] == [{"ModelPackageName": out["model_package_arn"]}]
     assert model["ExecutionRoleArn"] == ROLE
     assert model["VpcConfig"] == {"Subnets": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-1"]}
@@ -154,6 +156,86 @@ def test_scheduled_launch_uses_default_prefix_new_run_id_and_reuses_the_model(
     assert out["input_uri"] == "s3://esteira-dev-predictions/batch-input/daily/"
     assert validate_run_id(out["run_id"]).startswith("esteira-dev-")
     assert creates == []
+
+
+def package_arn(group: str, version: int) -> str:
+    return f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/{version}"
+
+
+def test_pinned_package_is_used_even_when_a_newer_one_is_approved(
+    registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN versions 1-2 Approved and the environment pinned to version 1 (the package its endpoint serves)
+    sagemaker, group = registry
+    use_env(monkeypatch, launcher_env(group, MODEL_PACKAGE_ARN=package_arn(group, 1)))
+    jobs = count_calls(sagemaker, "CreateTransformJob")
+    # WHEN launched
+    out = handler({"run_id": "esteira-dev-20250101-020000"}, lambda_context())
+    # THEN version 1 is scored, not the newer approved version 2, and the result says the pin chose it
+    assert out["model_package_arn"] == package_arn(group, 1)
+    assert out["source"] == "pinned"
+    assert out["model_name"] == f"{group}-v1"
+    assert sagemaker.describe_model(ModelName=f"{group}-v1")["Containers"] == [
+        {"ModelPackageName": package_arn(group, 1)}
+    ]
+    [job] = jobs
+    assert job["ModelName"] == f"{group}-v1"
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (3, "is PendingManualApproval: the package awaits approval"),
+        (4, "is Rejected: the promoted package was rejected; the pipeline rolls back, then batch follows"),
+    ],
+    ids=["pending", "rejected"],
+)
+def test_pinned_package_that_is_not_approved_is_refused(
+    registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, version: int, message: str
+) -> None:
+    # GIVEN the environment pinned to a package that is pending (3) or rejected (4)
+    sagemaker, group = registry
+    use_env(monkeypatch, launcher_env(group, MODEL_PACKAGE_ARN=package_arn(group, version)))
+    models, jobs = count_calls(sagemaker, "CreateModel"), count_calls(sagemaker, "CreateTransformJob")
+    # WHEN launched THEN a named error names the ARN and its status
+    with pytest.raises(logic.ModelPackageNotApprovedError, match=f"{package_arn(group, version)}.*{message}"):
+        handler({"run_id": "esteira-dev-20250101-020000"}, lambda_context())
+    # AND neither a model nor a transform job was created
+    assert (models, jobs) == ([], [])
+
+
+def test_unknown_pinned_package_is_a_named_error(registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the environment pinned to a version that the group does not hold
+    sagemaker, group = registry
+    use_env(monkeypatch, launcher_env(group, MODEL_PACKAGE_ARN=package_arn(group, 99)))
+    jobs = count_calls(sagemaker, "CreateTransformJob")
+    # WHEN launched THEN a named error names the ARN, and no job starts
+    with pytest.raises(logic.ModelPackageNotFoundError, match=f"{package_arn(group, 99)} .*was not found"):
+        handler({"run_id": "esteira-dev-20250101-020000"}, lambda_context())
+    assert jobs == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn",  # the group, not a version
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/churn",
+        "churn/3",
+    ],
+)
+def test_settings_refuse_a_pinned_value_that_is_not_a_package_version(value: str) -> None:
+    # GIVEN a MODEL_PACKAGE_ARN that is not a versioned model package ARN WHEN settings are read THEN it is named
+    with pytest.raises(SettingsError, match=f"MODEL_PACKAGE_ARN='{value}' is not a versioned model package ARN"):
+        LauncherSettings.from_env(launcher_env("g", MODEL_PACKAGE_ARN=value))
+
+
+def test_settings_pin_is_optional() -> None:
+    # GIVEN MODEL_PACKAGE_ARN absent, blank, or a version (also in another account and partition)
+    arn = "arn:aws-us-gov:sagemaker:us-gov-west-1:210987654321:model-package/churn/12"
+    # WHEN settings are read THEN absent or blank is no pin, a version is the pin
+    assert LauncherSettings.from_env(launcher_env("g")).model_package_arn is None
+    assert LauncherSettings.from_env(launcher_env("g", MODEL_PACKAGE_ARN="  ")).model_package_arn is None
+    assert LauncherSettings.from_env(launcher_env("g", MODEL_PACKAGE_ARN=arn)).model_package_arn == arn
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,17 @@
-"""Start a batch transform over an input prefix with the latest Approved model package of the registry."""
+"""Start a batch transform over an input prefix with the model package the environment scores with.
+
+Which package: ``MODEL_PACKAGE_ARN`` when set (``source: "pinned"``), the package the environment's endpoint serves,
+promoted by the delivery pipeline (possibly from another account's registry, in prod only after its manual
+approval), refused unless it is still Approved; otherwise the newest Approved package of ``MODEL_PACKAGE_GROUP``
+(``source: "latest-approved"``). A pinned environment never falls back to the newest approved package: that would
+bypass the promotion and its approval.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
@@ -18,9 +25,19 @@ logger = Logger(child=True)
 DATA_PROCESSING = {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-2,-1]"}
 _MODEL_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9-]+")
 
+PackageSource = Literal["pinned", "latest-approved"]
+
 
 class NoApprovedModelPackageError(RuntimeError):
     """The model package group holds no Approved package, so there is nothing to run."""
+
+
+class ModelPackageNotApprovedError(RuntimeError):
+    """The pinned ``MODEL_PACKAGE_ARN`` is not (or no longer) Approved, so batch must not score with it."""
+
+
+class ModelPackageNotFoundError(RuntimeError):
+    """The pinned ``MODEL_PACKAGE_ARN`` does not exist (or was deleted) in its registry."""
 
 
 class InvalidLaunchRequestError(ValueError):
@@ -66,6 +83,36 @@ def latest_approved_package(sagemaker: Any, group: str) -> str:
             "(UpdateModelPackage ModelApprovalStatus=Approved) before running batch predictions"
         )
     return str(summaries[0]["ModelPackageArn"])
+
+
+def pinned_package(sagemaker: Any, package_arn: str) -> str:
+    """``package_arn`` once DescribeModelPackage shows it Approved; a named error otherwise."""
+    try:
+        described = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        # SageMaker answers an unknown package with ValidationException ("... does not exist"/"not found").
+        if error.get("Code") in ("ValidationException", "ResourceNotFound", "ResourceNotFoundException"):
+            raise ModelPackageNotFoundError(
+                f"pinned model package {package_arn} (MODEL_PACKAGE_ARN) was not found: "
+                f"{error.get('Message', error.get('Code'))}; redeploy with the package the endpoint serves"
+            ) from exc
+        raise
+    status = str(described.get("ModelApprovalStatus", "unknown"))
+    if status != "Approved":
+        why = {
+            "Rejected": "the promoted package was rejected; the pipeline rolls back, then batch follows",
+            "PendingManualApproval": "the package awaits approval in the registry; batch scores only approved ones",
+        }.get(status, "batch scores only Approved packages")
+        raise ModelPackageNotApprovedError(f"pinned model package {package_arn} (MODEL_PACKAGE_ARN) is {status}: {why}")
+    return package_arn
+
+
+def resolve_package(sagemaker: Any, settings: LauncherSettings) -> tuple[str, PackageSource]:
+    """The package to score with and the rule that chose it."""
+    if settings.model_package_arn:
+        return pinned_package(sagemaker, settings.model_package_arn), "pinned"
+    return latest_approved_package(sagemaker, settings.model_package_group), "latest-approved"
 
 
 def model_name_for(package_arn: str) -> str:
@@ -156,17 +203,22 @@ def transform_job_request(request: LaunchRequest, model_name: str, settings: Lau
 
 def launch(event: dict[str, Any] | None, settings: LauncherSettings, sagemaker: Any) -> dict[str, Any]:
     request = LaunchRequest.from_event(event, settings)
-    package_arn = latest_approved_package(sagemaker, settings.model_package_group)
+    package_arn, source = resolve_package(sagemaker, settings)
+    logger.info("model package chosen", extra={"model_package_arn": package_arn, "source": source})
     model_name = ensure_model(sagemaker, package_arn, settings)
     job = transform_job_request(request, model_name, settings)
     arn = sagemaker.create_transform_job(**job)["TransformJobArn"]
-    logger.info("transform job started", extra={"run_id": request.run_id, "transform_job_arn": arn})
+    logger.info(
+        "transform job started",
+        extra={"run_id": request.run_id, "transform_job_arn": arn, "model_package_arn": package_arn, "source": source},
+    )
     return {
         "run_id": request.run_id,
         "transform_job_name": request.run_id,
         "transform_job_arn": arn,
         "model_name": model_name,
         "model_package_arn": package_arn,
+        "source": source,
         "input_uri": job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"],
         "output_uri": job["TransformOutput"]["S3OutputPath"],
     }
