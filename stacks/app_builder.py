@@ -109,6 +109,7 @@ def build_stacks(
         alerts=data.alerts_topic,
         subnet_ids=[subnet.subnet_id for subnet in data.network.subnets] if existing_network else [],
         security_group_ids=[g.security_group_id for g in data.network.security_groups] if existing_network else [],
+        delivery=delivery,
         env=env,
         description="Esteira batch predictions: transform, FIFO fan-out, idempotent consumers",
     )

@@ -12,7 +12,9 @@ from constructs import Construct
 from stacks import names
 from stacks.config import EnvironmentConfig
 from stacks.constructs.batch_predictions import BatchPredictions, BatchSettings
+from stacks.constructs.model_sharing import RegistryModelAccess
 from stacks.constructs.retention import retention_days
+from stacks.delivery_config import DeliveryLinks
 
 
 class BatchStack(Stack):
@@ -28,9 +30,22 @@ class BatchStack(Stack):
         alerts: sns.ITopic,
         subnet_ids: list[str],
         security_group_ids: list[str],
+        delivery: DeliveryLinks | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        promoted = delivery is not None and delivery.serves_promoted_models and bool(config.serving.variants)
+        if delivery is not None and delivery.serves_foreign_models:
+            # Transform jobs in this account create their model from the registry's package, in its account.
+            RegistryModelAccess(
+                self,
+                "RegistryModels",
+                role=transform_role,
+                registry_env=delivery.registry_env,
+                registry_account=delivery.registry_account,
+                registry_region=delivery.registry_region,
+                pull_images=True,
+            )
         self.batch = BatchPredictions(
             self,
             "Batch",
@@ -44,6 +59,8 @@ class BatchStack(Stack):
                 retain=config.retain,
                 subnet_ids=subnet_ids,
                 security_group_ids=security_group_ids,
+                # The champion's package: what the endpoint serves, which the pipeline promoted.
+                pinned_model_package_arn=config.serving.variants[0].model_package_arn if promoted else None,
             ),
             key=key,
             predictions=predictions,

@@ -146,6 +146,7 @@ class DeliveryConfig(_Strict):
             share_models_with=(
                 tuple(sorted({self._account_of(name) for name in promoted} - {env.account})) if is_registry else ()
             ),
+            serves_promoted_models=env.name in promoted,
             serves_foreign_models=env.name in promoted and env.account != registry.account,
             hosts_smoke_test=env.name == self.smoke_test.env,
         )
@@ -167,7 +168,9 @@ class DeliveryLinks:
     forwards_approvals: bool
     # ...and lets the accounts of later stages read its packages, artifacts and images.
     share_models_with: tuple[str, ...]
-    # A later stage in another account reads the registry's packages, artifacts and images.
+    # The registry's stage and later ones serve the promoted package (and batch scores with it)...
+    serves_promoted_models: bool
+    # ...and a later stage in another account reads the registry's packages, artifacts and images.
     serves_foreign_models: bool
     # The smoke-test environment has a role the pipeline's smoke-test step assumes.
     hosts_smoke_test: bool

@@ -41,6 +41,8 @@ class BatchSettings:
     retain: bool
     subnet_ids: list[str]
     security_group_ids: list[str]
+    # In a stage that serves a promoted package, batch scores with that package, not the group's newest approved.
+    pinned_model_package_arn: str | None = None
 
 
 class BatchPredictions(Construct):
@@ -146,6 +148,11 @@ class BatchPredictions(Construct):
                 "RUN_ID_PREFIX": settings.name_prefix,
                 "SUBNET_IDS": ",".join(settings.subnet_ids),
                 "SECURITY_GROUP_IDS": ",".join(settings.security_group_ids),
+                **(
+                    {"MODEL_PACKAGE_ARN": settings.pinned_model_package_arn}
+                    if settings.pinned_model_package_arn
+                    else {}
+                ),
             },
             Duration.minutes(1),
         )
@@ -156,7 +163,10 @@ class BatchPredictions(Construct):
             iam.PolicyStatement(
                 sid="ReadPackages",
                 actions=["sagemaker:DescribeModelPackage"],
-                resources=[self._arn("model-package", f"{group}/*")],
+                resources=[
+                    self._arn("model-package", f"{group}/*"),
+                    *([settings.pinned_model_package_arn] if settings.pinned_model_package_arn else []),
+                ],
             ),
             iam.PolicyStatement(
                 sid="CreateModelAndTransform",

@@ -72,7 +72,8 @@ def test_each_environment_learns_its_part_in_delivery() -> None:
     assert dev is not None and staging is not None and prod is not None
     # The registry forwards decisions and shares with prod's account; prod reads the registry's models.
     assert staging.forwards_approvals and staging.share_models_with == (load_config("prod").account,)
-    assert staging.hosts_smoke_test and not staging.serves_foreign_models
+    assert staging.hosts_smoke_test and staging.serves_promoted_models and not staging.serves_foreign_models
+    assert prod.serves_promoted_models and not dev.serves_promoted_models
     assert prod.serves_foreign_models and not prod.forwards_approvals and not prod.share_models_with
     assert not (dev.forwards_approvals or dev.serves_foreign_models or dev.hosts_smoke_test or dev.share_models_with)
 

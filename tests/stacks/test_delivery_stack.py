@@ -265,6 +265,34 @@ def test_an_approved_package_is_served_from_the_registry_stage_on(delivery: Deli
 
 def test_dev_keeps_its_own_config_when_a_package_is_promoted(delivery: Delivery) -> None:
     delivery(True).stages["dev"]["Serving"].resource_count_is("AWS::SageMaker::Model", 0)
+    launcher = launcher_environment(delivery(True).stages["dev"]["Batch"])
+    assert "MODEL_PACKAGE_ARN" not in launcher
+
+
+def launcher_environment(template: Template) -> dict[str, Any]:
+    (launcher,) = [
+        f
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "batch.launcher.handler.handler"
+    ]
+    variables: dict[str, Any] = launcher["Properties"]["Environment"]["Variables"]
+    return variables
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_batch_scores_with_the_promoted_package_not_the_newest_approved(delivery: Delivery, env: str) -> None:
+    # GIVEN a promoted package  THEN the stage's batch launcher is pinned to it, so prod's batch waits for prod's
+    # manual approval like its endpoint does, and may describe exactly that package
+    arn = model_package_arn(load_config("staging"), 7)
+    batch = delivery(True).stages[env]["Batch"]
+    assert launcher_environment(batch)["MODEL_PACKAGE_ARN"] == arn
+    assert arn in json.dumps(batch.find_resources("AWS::IAM::Policy"))
+
+
+def test_prod_transform_jobs_may_read_the_registry_models(delivery: Delivery) -> None:
+    policies = json.dumps(delivery(False).stages["prod"]["Batch"].find_resources("AWS::IAM::Policy"))
+    for sid in ("DescribeRegistryPackages", "ReadRegistryModels", "DecryptRegistryModels", "PullRegistryImages"):
+        assert sid in policies
 
 
 def test_a_package_from_outside_the_registry_is_refused_before_synth() -> None:
