@@ -58,7 +58,9 @@ class DeliveryPipeline(Construct):
             "CodePipeline",
             pipeline_name=delivery.pipeline_name,
             pipeline_type=codepipeline.PipelineType.V2,
-            execution_mode=codepipeline.ExecutionMode.QUEUED,
+            # The newest execution wins, also at the approval before prod: a push deploys what SSM says was last
+            # promoted, so superseding an approval's execution loses nothing, and a rollback overtakes a waiting one.
+            execution_mode=codepipeline.ExecutionMode.SUPERSEDED,
             variables=[
                 codepipeline.Variable(
                     variable_name=variable,

@@ -51,6 +51,7 @@ def test_the_pipeline_deploys_dev_then_staging_then_prod_after_the_toolchain_sta
 def test_it_is_a_v2_pipeline_whose_variable_defaults_to_the_current_package(delivery: Delivery) -> None:
     properties = pipeline_properties(delivery(False).pipeline)
     assert properties["PipelineType"] == "V2"
+    assert properties["ExecutionMode"] == "SUPERSEDED"
     (variable,) = properties["Variables"]
     assert (variable["Name"], variable["DefaultValue"]) == ("ModelPackageArn", names.CURRENT_MODEL_PACKAGE)
 
