@@ -41,9 +41,7 @@ class BatchStack(Stack):
                 self,
                 "RegistryModels",
                 role=transform_role,
-                registry_env=delivery.registry_env,
-                registry_account=delivery.registry_account,
-                registry_region=delivery.registry_region,
+                delivery=delivery,
                 pull_images=True,
             )
         self.batch = BatchPredictions(

@@ -49,9 +49,7 @@ class ServingStack(Stack):
                 self,
                 "RegistryModels",
                 role=model_role,
-                registry_env=delivery.registry_env,
-                registry_account=delivery.registry_account,
-                registry_region=delivery.registry_region,
+                delivery=delivery,
                 pull_images=True,
             )
         if delivery is not None and delivery.hosts_smoke_test:

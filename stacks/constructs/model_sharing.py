@@ -14,6 +14,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks import names
+from stacks.delivery_config import DeliveryLinks
 from stacks.nag import acknowledge
 
 PACKAGE_READ_ACTIONS = ("sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages")
@@ -97,12 +98,12 @@ class RegistryModelAccess(Construct):
         construct_id: str,
         *,
         role: iam.IRole,
-        registry_env: str,
-        registry_account: str,
-        registry_region: str,
+        delivery: DeliveryLinks,
         pull_images: bool,
     ) -> None:
         super().__init__(scope, construct_id)
+        registry_env, registry_account = delivery.registry_env, delivery.registry_account
+        registry_region = delivery.registry_region
         partition = Stack.of(self).partition
         group = f"{names.PROJECT}-{registry_env}-{names.MODEL_PACKAGE_GROUP_SUFFIX}"
         packages = f"arn:{partition}:sagemaker:{registry_region}:{registry_account}:model-package/{group}/*"

@@ -64,8 +64,6 @@ class SmokeTestRole(Construct):
                 self,
                 "RegistryModels",
                 role=self.role,
-                registry_env=delivery.registry_env,
-                registry_account=delivery.registry_account,
-                registry_region=delivery.registry_region,
+                delivery=delivery,
                 pull_images=False,
             )
