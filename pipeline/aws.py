@@ -150,7 +150,13 @@ class Registry:
 
     def replay(self, sagemaker: Any) -> None:
         for record in self.packages:
-            arn = create_package(sagemaker, record["image"], record["model_data_url"], record["customer_metadata"])
+            arn = create_package(
+                sagemaker,
+                record["image"],
+                record["model_data_url"],
+                record["customer_metadata"],
+                record.get("approval", "Approved"),
+            )
             if arn != record["arn"]:
                 raise RuntimeError(f"registry replay gave {arn}, expected {record['arn']}; use --fresh")
 
@@ -166,10 +172,13 @@ class Registry:
         tmp.replace(self.path)
 
 
-def create_package(sagemaker: Any, image: str, model_data_url: str, metadata: dict[str, str]) -> str:
+def create_package(
+    sagemaker: Any, image: str, model_data_url: str, metadata: dict[str, str], approval: str = "Approved"
+) -> str:
+    """A package with the config's `training.approval` status, as the training state machine's Register step."""
     response = sagemaker.create_model_package(
         ModelPackageGroupName=MODEL_PACKAGE_GROUP,
-        ModelApprovalStatus="Approved",
+        ModelApprovalStatus=approval,
         CustomerMetadataProperties=metadata,
         InferenceSpecification={
             "Containers": [{"Image": image, "ModelDataUrl": model_data_url}],

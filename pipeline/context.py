@@ -1,0 +1,107 @@
+"""What the stages of one local run share: options, typed config, the report, the processes, the local AWS."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pipeline import aws
+from pipeline.options import REPO, Options
+from pipeline.processes import Child, ChildFailedError, Children, tail
+from pipeline.report import Progress
+from stacks.config import EnvironmentConfig
+
+T = TypeVar("T")
+RUN_ID_PREFIX = "esteira-local"
+TRAINING_IMAGE = "esteira-model:local"
+
+
+@dataclass
+class RunContext:
+    """One run's shared state. Stages read what earlier stages left here and add their own results."""
+
+    options: Options
+    config: EnvironmentConfig
+    out: Path
+    run_id: str
+    run_dir: Path
+    children: Children
+    progress: Progress = field(default_factory=Progress)
+    report: dict[str, Any] = field(default_factory=dict)
+    # Set by the aws stage.
+    session: Any = None
+    resources: aws.Resources | None = None
+    registry: aws.Registry | None = None
+    # source: where the extraction reads, and the secret holding a PostgreSQL source's credentials.
+    jdbc_url: str = ""
+    secret_id: str = ""
+    # extract: the curated lake folder and the run's manifest.
+    curated: Path | None = None
+    manifest: dict[str, Any] | None = None
+    # dataset: the primary key, the label and the rows to train on and hold out.
+    key: str = ""
+    target: str = ""
+    data: Any = None
+    # train / evaluate / register: the candidate, the gate's decision, the package to serve.
+    prepared: dict[str, Any] | None = None
+    layout: Any = None
+    model_data_url: str = ""
+    evaluation: dict[str, Any] | None = None
+    champion: dict[str, Any] | None = None
+    # serve / transform: the running model server and its client.
+    serve: Child | None = None
+    client: Any = None
+    features: list[str] = field(default_factory=list)
+    output_prefix: str = ""
+
+    @property
+    def logs(self) -> Path:
+        return self.run_dir / "logs"
+
+    def aws_resources(self) -> aws.Resources:
+        return need(self.resources, "local AWS resources")
+
+    def run_child(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        """Run a child process to completion, saying every 15 s that it is still running; raise if it failed."""
+        child = self.children.start(name, argv, env, log_path, REPO)
+        started = time.monotonic()
+        try:
+            while True:
+                try:
+                    code = child.process.wait(timeout=15)
+                    break
+                except subprocess.TimeoutExpired:
+                    self.progress.say(f"    {name}: still running ({time.monotonic() - started:.0f}s), log {log_path}")
+        finally:
+            self.children.stop(child)
+        if code != 0:
+            raise ChildFailedError(f"{name} exited with {code}; last lines of {log_path}:\n{tail(log_path, 15)}")
+
+
+def need(value: T | None, what: str) -> T:
+    """What an earlier stage left on the context; a clear error if the stage order broke."""
+    if value is None:
+        raise RuntimeError(f"no {what} yet: the stage that produces it has not run")
+    return value
+
+
+def git_commit() -> str:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def new_run_id(runs: Path) -> str:
+    while True:
+        run_id = f"{RUN_ID_PREFIX}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        if not (runs / run_id).exists():
+            return run_id
+        time.sleep(0.3)

@@ -1,0 +1,132 @@
+"""One local run: the output folder, the stages in order, clean-up of every process, the report."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline import aws
+from pipeline.context import RunContext, new_run_id
+from pipeline.options import Options
+from pipeline.processes import Children, processes_with_marker
+from pipeline.report import REPORT_FILENAME, summary_table, write_report
+from pipeline.stages import (
+    consume,
+    dataset,
+    evaluate,
+    extract,
+    fanout,
+    local_aws,
+    register,
+    serve,
+    source,
+    train,
+    transform,
+)
+
+# Folders and files this tool owns in --out; --fresh deletes only these.
+OWNED = ("source", "lake", "models", "runs", aws.REGISTRY_FILENAME, REPORT_FILENAME)
+STAGES: tuple[Callable[[RunContext], None], ...] = (
+    local_aws.run,
+    source.run,
+    extract.run,
+    dataset.run,
+    train.run,
+    evaluate.run,
+    register.run,
+    serve.run,
+    transform.run,
+    fanout.run,
+    consume.run,
+)
+
+
+class Pipeline:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.out = options.out.resolve()
+
+    def run(self) -> int:
+        opts = self.options
+        if opts.fresh:
+            for name in OWNED:
+                target = self.out / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+        self.out.mkdir(parents=True, exist_ok=True)
+        runs = self.out / "runs"
+        runs.mkdir(exist_ok=True)
+        run_id = new_run_id(runs)
+        (runs / run_id).mkdir()
+        marker = f"{run_id}-{uuid.uuid4().hex[:8]}"
+        ctx = RunContext(
+            options=opts,
+            config=opts.load_config(),
+            out=self.out,
+            run_id=run_id,
+            run_dir=runs / run_id,
+            children=Children(marker),
+        )
+        ctx.report = {
+            "run_id": run_id,
+            "status": "running",
+            "started_at": aws.utc_now(),
+            "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items() if k != "source_url"},
+            "env": ctx.config.name,
+            "source_kind": "postgresql" if opts.source_url else "sqlite",
+            "out": str(self.out),
+            "process_marker": marker,
+        }
+        ctx.progress.say(f"Esteira local pipeline, run {run_id} (config {opts.config}); output in {self.out}")
+        code = 1
+        try:
+            for stage in STAGES:
+                stage(ctx)
+            ctx.report["status"] = "succeeded"
+            code = 0
+        except KeyboardInterrupt:
+            ctx.report["status"] = "interrupted"
+            ctx.report["error"] = "interrupted (Ctrl-C)"
+            code = 130
+        except SystemExit as exc:
+            ctx.report["status"] = "interrupted"
+            ctx.report["error"] = f"stopped by a signal (exit {exc.code})"
+            code = int(exc.code) if isinstance(exc.code, int) else 1
+        except Exception as exc:
+            ctx.report["status"] = "failed"
+            ctx.report["error"] = f"{type(exc).__name__}: {exc}"
+            code = 1
+        finally:
+            _cleanup(ctx, code)
+        return code
+
+
+def _cleanup(ctx: RunContext, code: int) -> None:
+    # Ignore further Ctrl-C / SIGTERM while stopping children, so cleanup itself is not interrupted.
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ctx.progress.say("stopping the processes this run started ...")
+        ctx.children.stop_all()
+        leftover = processes_with_marker(ctx.children.marker)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    report = ctx.report
+    report["processes"] = ctx.children.started
+    report["leftover_processes"] = leftover
+    report["finished_at"] = aws.utc_now()
+    report["seconds"] = round(ctx.progress.total_seconds, 2)
+    report["stages"] = [stage.to_json() for stage in ctx.progress.stages.values()]
+    for stage in report["stages"]:
+        if stage["status"] == "pending":
+            stage["status"] = "skipped"
+    write_report(report, ctx.out / REPORT_FILENAME, ctx.run_dir / REPORT_FILENAME)
+    sys.stdout.write(summary_table(report))
+    ctx.progress.say(f"report: {ctx.out / REPORT_FILENAME} (exit {code})")
+    sys.stdout.flush()

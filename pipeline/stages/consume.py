@@ -1,0 +1,69 @@
+"""Stage consume: the consumer Lambda handler in worker processes, as many as the config's concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from pipeline import aws, delivery
+from pipeline.context import RunContext
+from pipeline.options import REPO
+from pipeline.processes import ChildFailedError, tail
+from pipeline.report import StageFailedError
+
+PROGRESS_EVERY_SECONDS = 10
+
+
+def run(ctx: RunContext) -> None:
+    concurrency = ctx.config.batch.consumer_max_concurrency
+    resources = ctx.aws_resources()
+    what = f"the consumer Lambda on the queued messages (DynamoDB), {concurrency} concurrent"
+    with ctx.progress.stage("consume", what) as st:
+        os.environ.update({"PREDICTIONS_TABLE": aws.PREDICTIONS_TABLE, "IDEMPOTENCY_TABLE": aws.IDEMPOTENCY_TABLE})
+        sqs = ctx.session.client("sqs")
+        expected = ctx.report["batch"]["fanout"]["sent"]
+        workers = []
+        for index in range(concurrency):
+            stats_path = ctx.run_dir / f"consumer-{index}.json"
+            argv = [sys.executable, "-m", "pipeline.consumer_worker", resources.queue_url, str(stats_path)]
+            log_path = ctx.logs / f"consumer-{index}.log"
+            child = ctx.children.start(f"consumer-{index}", argv, dict(os.environ), log_path, REPO)
+            workers.append((child, stats_path))
+        try:
+            last = time.monotonic()
+            while any(child.process.poll() is None for child, _ in workers):
+                time.sleep(0.5)
+                if time.monotonic() - last >= PROGRESS_EVERY_SECONDS:
+                    last = time.monotonic()
+                    left = delivery.queue_depth(sqs, resources.queue_url)
+                    ctx.progress.say(f"    consume: {expected - left}/{expected} messages handled ...")
+        finally:
+            for child, _ in workers:
+                ctx.children.stop(child)
+        delivered: set[str] = set()
+        counts = {"invocations": 0, "received": 0, "failures_reported": 0}
+        for child, stats_path in workers:
+            if child.process.returncode != 0 or not stats_path.exists():
+                raise ChildFailedError(
+                    f"{child.name} exited with {child.process.returncode}:\n{tail(child.log_path, 15)}"
+                )
+            worker_stats = json.loads(stats_path.read_text())
+            delivered.update(worker_stats.pop("delivered_ids"))
+            for name in counts:
+                counts[name] += int(worker_stats[name])
+        stored = delivery.count_stored(ctx.session.client("dynamodb"), aws.PREDICTIONS_TABLE, ctx.run_id)
+        dead = delivery.queue_depth(sqs, resources.dlq_url)
+        report = ctx.report["batch"]
+        report["delivered"] = len(delivered)
+        report["stored"] = stored
+        report["lost"] = report["predicted"] - stored
+        report["dead_lettered"] = dead
+        report["consumer"] = {"concurrency": concurrency, **counts}
+        st.summary = f"delivered {len(delivered)}, stored {stored}, lost {report['lost']}, dead-lettered {dead}"
+        if report["lost"] != 0 or len(delivered) != report["predicted"]:
+            raise StageFailedError(
+                f"predictions do not reconcile: predicted {report['predicted']}, delivered {len(delivered)}, "
+                f"stored {stored}"
+            )

@@ -1,0 +1,60 @@
+"""Stage evaluate: the Evaluate Lambda's gate (the config's metric and threshold, and no worse than the champion)."""
+
+from __future__ import annotations
+
+import os
+
+from pipeline import aws
+from pipeline.context import TRAINING_IMAGE, RunContext, git_commit, need
+from pipeline.lambda_context import new_context
+from pipeline.report import StageFailedError
+
+
+def run(ctx: RunContext) -> None:
+    from training.evaluate.handler import handler
+
+    gate = ctx.config.training.gate
+    threshold = gate.threshold if ctx.options.gate_threshold is None else ctx.options.gate_threshold
+    with ctx.progress.stage("evaluate", f"the Evaluate Lambda: gate {gate.metric} >= {threshold:g} and the champion"):
+        os.environ.update(
+            {
+                "MODEL_PACKAGE_GROUP": aws.MODEL_PACKAGE_GROUP,
+                "GATE_METRIC": gate.metric,
+                "GATE_THRESHOLD": str(threshold),
+                "MIN_IMPROVEMENT": str(gate.min_improvement),
+                "ARTIFACTS_BUCKET": aws.ARTIFACTS_BUCKET,
+                "MODEL_PREFIX": aws.MODEL_PREFIX,
+            }
+        )
+        prepared = need(ctx.prepared, "Prepare result")
+        model_report = ctx.report["model"]
+        event = {
+            "training_job_name": model_report["training_job_name"],
+            "model_artifacts": ctx.model_data_url,
+            "training_image": TRAINING_IMAGE,
+            "train_uri": prepared["train_uri"],
+            "manifest_uri": prepared["manifest_uri"],
+            "lineage": {"git_commit": git_commit(), "execution": f"local:{ctx.run_id}"},
+        }
+        evaluation = handler(event, new_context("esteira-local-evaluate", 60))
+        ctx.evaluation = evaluation
+        model_report["metrics"] = evaluation["metrics"]
+        champion = evaluation["champion"]
+        passed = bool(evaluation["passed"])
+        decision = "approved" if passed else ("rejected, champion kept" if champion else "rejected")
+        model_report["gate"] = {
+            "metric": gate.metric,
+            "threshold": threshold,
+            "min_improvement": gate.min_improvement,
+            "value": evaluation["metric_value"],
+            "passed": passed,
+            "decision": decision,
+            "reason": evaluation["reason"],
+            "champion": champion,
+        }
+        ctx.progress.stages["evaluate"].summary = f"{decision}: {evaluation['reason']}"
+        if not passed and champion is None:
+            raise StageFailedError(
+                f"the gate rejected the model ({evaluation['reason']}) and no approved model exists to "
+                "serve; see --gate-threshold"
+            )

@@ -1,0 +1,32 @@
+"""Stage fanout: the fan-out Lambda handler (S3 transform output -> SQS FIFO), invoked until it says done."""
+
+from __future__ import annotations
+
+import os
+
+from pipeline import aws, delivery
+from pipeline.context import RunContext
+
+
+def run(ctx: RunContext) -> None:
+    with ctx.progress.stage("fanout", "the fan-out Lambda (S3 output -> SQS FIFO), looped until done") as st:
+        os.environ.update(
+            {
+                "QUEUE_URL": ctx.aws_resources().queue_url,
+                "MESSAGE_GROUP_STRATEGY": ctx.config.batch.message_group_strategy,
+                "OUTPUT_SUFFIX": ".out",
+            }
+        )
+        result = delivery.run_fanout(
+            {
+                "run_id": ctx.run_id,
+                "bucket": aws.PREDICTIONS_BUCKET,
+                "prefix": ctx.output_prefix,
+                "cursor": None,
+                "stats": None,
+            }
+        )
+        fan = result["stats"]
+        ctx.report["batch"]["fanout"] = fan
+        st.summary = f"sent {fan['sent']} messages in {fan['invocations']} invocation(s), "
+        st.summary += f"quarantined {fan['quarantined']}"

@@ -1,0 +1,25 @@
+"""Stage aws: moto in server mode for S3, SQS, DynamoDB, SageMaker's registry and Secrets Manager."""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+
+from pipeline import aws
+from pipeline.context import RunContext
+from pipeline.options import REPO
+
+
+def run(ctx: RunContext) -> None:
+    with ctx.progress.stage("aws", "moto server for S3, SQS, DynamoDB, SageMaker registry, Secrets Manager") as st:
+        _, endpoint = aws.start_moto(ctx.children, ctx.logs, REPO)
+        aws.apply_environment(aws.local_aws_environment(endpoint))
+        os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "esteira-local")
+        os.environ["POWERTOOLS_LOG_LEVEL"] = os.environ.get("ESTEIRA_PIPELINE_LAMBDA_LOG_LEVEL", "ERROR")
+        ctx.session = boto3.session.Session()
+        ctx.resources = aws.create_resources(ctx.session, ctx.config.batch.max_receive_count)
+        ctx.registry = aws.Registry(ctx.out / aws.REGISTRY_FILENAME)
+        ctx.registry.replay(ctx.session.client("sagemaker"))
+        ctx.report["aws"] = {"endpoint": endpoint, "registry_packages": len(ctx.registry.packages)}
+        st.summary = f"{endpoint}; {len(ctx.registry.packages)} registered model(s) restored"
