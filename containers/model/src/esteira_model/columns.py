@@ -14,9 +14,9 @@ _LISTED = 20  # columns named in one message at most
 
 # How to fix a text, date or other non-numeric feature column: the same advice wherever train meets one.
 NON_NUMERIC_FIX = (
-    "The default model takes numeric and boolean features only. Either drop the column by adding it to the "
-    "'drop_columns' hyperparameter (or name a key column in 'id_column'), or encode it as a number with a rule "
-    "of the extraction spec (binary_map, map_values, flag or derive) and drop the original."
+    "The default model takes numeric and boolean features only. Either drop each such column by listing it in the "
+    "'drop_columns' hyperparameter (a key column may be named in 'id_column' instead), or encode it as a number "
+    "with a rule of the extraction spec (binary_map, map_values, flag or derive) and drop the original."
 )
 
 
