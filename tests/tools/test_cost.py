@@ -8,7 +8,18 @@ import pytest
 import yaml
 
 from stacks.config import CONFIG_DIR, available_envs, load_config
-from tools.cost import PRICE_TABLE, CostError, Estimate, estimate, load_price_table, main, runs_per_month
+from tools.cost import (
+    LINE_ITEMS,
+    PRICE_TABLE,
+    CostError,
+    Estimate,
+    Usage,
+    estimate,
+    items,
+    load_price_table,
+    main,
+    runs_per_month,
+)
 
 REPO_ROOT = CONFIG_DIR.parent
 
@@ -162,3 +173,19 @@ def test_cli_reports_price_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     bad.write_text(yaml.safe_dump(raw))
     assert main(["--env", "dev", "--prices", str(bad)]) == 2
     assert "ml.m5.large" in capsys.readouterr().err
+
+
+def test_each_line_item_prices_on_its_own() -> None:
+    # GIVEN dev (serverless, a created network) and prod (instances, an existing network)
+    table = load_price_table()
+    dev, prod = Usage.of(load_config("dev"), table), Usage.of(load_config("prod"), table)
+    # WHEN single line items of the table run alone
+    # THEN each returns its own lines, or none where it does not apply
+    assert [line.item for line in items.vpc_interface_endpoints(dev)] == ["interface endpoints (4 x 2 AZ)"]
+    assert items.vpc_interface_endpoints(prod) == []
+    assert items.endpoint_instances(dev) == []
+    assert len(items.serverless_compute(dev)) == 1
+    assert items.serverless_compute(prod) == []
+    # AND the estimate is every item's lines, in the table's order
+    expected = [line for item in LINE_ITEMS for line in item(prod)]
+    assert list(estimate(load_config("prod"), table).lines) == expected

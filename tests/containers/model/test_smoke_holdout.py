@@ -16,8 +16,9 @@ import pytest
 from esteira_model import codecs
 from esteira_model.hyperparameters import Hyperparameters
 from esteira_model.predictor import Predictor
+from esteira_model.prepare import split_frame
 from esteira_model.schema import EVALUATION_FILENAME, SCHEMA_FILENAME
-from esteira_model.train import SMOKE_HOLDOUT, _split_frame
+from esteira_model.train import SMOKE_HOLDOUT
 from pipeline.serving import ServeClient, smoke_test
 from tests.containers.model.conftest import Server
 from tests.containers.model.helpers import FEATURES, FIXTURES, TRAIN_BIN, MLRoot, make_frame, run_bin
@@ -82,7 +83,7 @@ def test_random_split_holdout_is_the_whole_validation_split(trained_root: MLRoot
     # WHEN its holdout is read
     _, rows = read_holdout(trained_root.model_dir)
     # THEN it is every validation row (fewer than the default smoke_rows), none of the rows trained on
-    _, valid = _split_frame(frame, Hyperparameters())
+    _, valid = split_frame(frame, Hyperparameters())
     assert len(rows) == evaluation["rows"]["validation"] == len(valid) < Hyperparameters().smoke_rows
     np.testing.assert_array_equal(as_floats(rows), valid[["label", *FEATURES]].to_numpy(dtype=np.float64))
 

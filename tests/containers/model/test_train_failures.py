@@ -83,7 +83,7 @@ def _missing_labels(root: MLRoot) -> None:
         (_empty_data, "no rows"),
         (_no_data_files, "holds no data files"),
         (_empty_csv, "no rows"),
-        (_non_numeric_feature, "['city'] are not numeric"),
+        (_non_numeric_feature, "Feature column 'city' in the train data is not numeric"),
         (_bad_hyperparameter, "'num_round' has an invalid value 'many'"),
         (_unknown_hyperparameter, "Unknown hyperparameters ['num_rounds']"),
         (_single_class, "exactly 2 label values"),

@@ -61,6 +61,7 @@ class Hyperparameters:
     seed: int = 42
     validation_fraction: float = 0.2
     drop_columns: tuple[str, ...] = field(default_factory=tuple)
+    id_column: str = ""  # the primary key the channels carry: never a feature; no key may be in two channels
     threshold: float = 0.5
     checkpoint_frequency: int = 10
     keep_checkpoints: int = 2
@@ -144,6 +145,8 @@ class Hyperparameters:
             problems.append("smoke_rows must be 0 (off) or more")
         if not self.target:
             problems.append("target must name the label column")
+        if self.id_column and self.id_column == self.target:
+            problems.append("id_column must not be the label column")
         if problems:
             raise TrainingError("Invalid hyperparameters: " + "; ".join(problems) + ".")
 

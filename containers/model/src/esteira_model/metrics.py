@@ -7,6 +7,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from esteira_model.hyperparameters import BINARY, MULTICLASS
+
 # Every metric line is printed as `<name>=<value>` alone on a line; values are integers or have six
 # decimals ("nan" when undefined, which the regexes skip on purpose).
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
@@ -105,6 +107,13 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
         "mae": float(np.mean(np.abs(err))),
         "r2": 1.0 - ss_res / ss_tot if ss_tot else math.nan,
     }
+
+
+def task_metrics(task: str, y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The task's metrics: y_true holds class indices for classification and values for regression."""
+    if task in (BINARY, MULTICLASS):
+        return classification_metrics(y_true.astype(np.int64), scores, threshold)
+    return regression_metrics(y_true, scores)
 
 
 def format_value(value: float) -> str:
