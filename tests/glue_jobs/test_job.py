@@ -18,9 +18,11 @@ import boto3
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
+from esteira_contracts import SettingsError
+from esteira_contracts.extraction import ExtractionJobArgs
 from esteira_extract import demo_data
 from esteira_extract.jdbc import JdbcSource, read_source
-from esteira_extract.job import Settings, main, run, settings_from_args
+from esteira_extract.job import main, run
 from esteira_extract.secrets import SecretError, get_db_credentials
 from esteira_extract.spec import load_spec
 from esteira_extract.transforms import SPARK_TYPES
@@ -33,20 +35,20 @@ RUN_DATE = date(2025, 7, 1)
 LATER = datetime(2025, 7, 1)  # demo rows are updated before this; rows "created later" start here
 
 
-def make_settings(base: Path, jdbc_url: str, secret_id: str, run_id: str, **overrides: Any) -> Settings:
+def make_settings(base: Path, jdbc_url: str, secret_id: str, run_id: str, **overrides: Any) -> ExtractionJobArgs:
     values: dict[str, Any] = {
         "spec_uri": str(DEMO_SPEC),
-        "secret_id": secret_id,
+        "secret_id": secret_id or None,
         "jdbc_url": jdbc_url,
         "raw_uri": str(base / "raw"),
         "curated_uri": str(base / "curated"),
         "quarantine_uri": str(base / "quarantine"),
         "state_uri": str(base / "state" / "watermark.json"),
-        "run_date": RUN_DATE,
+        "run_date": RUN_DATE.isoformat(),
         "run_id": run_id,
     }
     values.update(overrides)
-    return Settings(**values)
+    return ExtractionJobArgs(**values)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -69,7 +71,7 @@ class ListHandler(logging.Handler):
 
 @dataclass(frozen=True)
 class FirstRun:
-    settings: Settings
+    settings: ExtractionJobArgs
     manifest: dict[str, Any]
     base: Path
     db: str
@@ -224,7 +226,7 @@ def test_then_credentials_never_reach_logs_args_or_outputs(
     assert READER_PASSWORD not in repr(first_run.settings) + repr(creds)
     assert all(READER_PASSWORD not in text for text in files)
     assert READER_PASSWORD not in df._jdf.queryExecution().toString()
-    assert "password" not in {f.name.lower() for f in Settings.__dataclass_fields__.values()}
+    assert "password" not in {f.name.lower() for f in ExtractionJobArgs.__dataclass_fields__.values()}
 
 
 # ------------------------------------------------------------------------------ parallel read
@@ -344,7 +346,7 @@ def test_given_a_failing_write_when_run_then_outputs_are_removed_and_watermark_u
     assert retry["rows_read"] >= 5
 
 
-def _run_with_bad_rows(spark: SparkSession, postgres: PostgresServer, db: str, settings: Settings) -> None:
+def _run_with_bad_rows(spark: SparkSession, postgres: PostgresServer, db: str, settings: ExtractionJobArgs) -> None:
     """Make sure the window has a quarantinable row, then run (so the quarantine write happens)."""
     with postgres.connect(db) as conn:
         conn.execute("UPDATE funcionarios SET salario = -1, atualizado_em = now() WHERE id = 1")
@@ -411,7 +413,7 @@ def test_given_argparse_args_and_s3_state_when_main_runs_locally_then_it_extract
 
 def test_given_glue_style_args_when_settings_built_then_job_run_id_and_defaults_apply() -> None:
     args = {
-        "spec_uri": "s3://b/s.json",
+        "spec_uri": "s3://b-1/s.json",
         "secret_id": "arn:aws:secretsmanager:us-east-1:1:secret:x",
         "jdbc_url": "jdbc:postgresql://db:5432/hr",
         "raw_uri": "s3://raw/x/",
@@ -421,19 +423,20 @@ def test_given_glue_style_args_when_settings_built_then_job_run_id_and_defaults_
         "JOB_RUN_ID": "jr_abc123",
     }
 
-    settings = settings_from_args(args)
+    settings = ExtractionJobArgs.from_args(args).resolved()
 
     assert settings.run_id == "jr_abc123"
-    assert settings.run_date == datetime.now(UTC).date()
-    with pytest.raises(ValueError, match="--state_uri"):
-        settings_from_args({k: v for k, v in args.items() if k != "state_uri"})
-    with pytest.raises(ValueError, match="--run_date"):
-        settings_from_args({**args, "run_date": "01/07/2025"})
-    assert settings_from_args({**args, "secret_id": None, "jdbc_url": "jdbc:sqlite:/tmp/hr.db"}).secret_id == ""
-    with pytest.raises(ValueError, match="--secret_id"):
-        settings_from_args({**args, "secret_id": None})
-    with pytest.raises(ValueError, match="must not carry credentials"):
-        settings_from_args({**args, "jdbc_url": "jdbc:postgresql://db/hr?user=a&password=b"})
+    assert settings.run_day == datetime.now(UTC).date()
+    with pytest.raises(SettingsError, match="state_uri is required"):
+        ExtractionJobArgs.from_args({k: v for k, v in args.items() if k != "state_uri"})
+    with pytest.raises(SettingsError, match="run_date"):
+        ExtractionJobArgs.from_args({**args, "run_date": "01/07/2025"})
+    sqlite = ExtractionJobArgs.from_args({**args, "secret_id": None, "jdbc_url": "jdbc:sqlite:/tmp/hr.db"})
+    assert sqlite.secret_id is None
+    with pytest.raises(SettingsError, match="secret_id"):
+        ExtractionJobArgs.from_args({**args, "secret_id": None})
+    with pytest.raises(SettingsError, match="must not carry credentials"):
+        ExtractionJobArgs.from_args({**args, "jdbc_url": "jdbc:postgresql://db/hr?user=a&password=b"})
 
 
 # ------------------------------------------------------------------------------ SQLite source
