@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from esteira_contracts.extraction import ExtractionJobArgs
 from pipeline import aws
 from pipeline.processes import (
     Child,
@@ -298,29 +299,18 @@ class Pipeline:
         assert self.children is not None
         lake = self.out / "lake"
         self.curated = lake / "curated"
-        args = [
-            sys.executable,
-            str(EXTRACT_SCRIPT),
-            "--spec_uri",
-            str(self.options.spec.resolve()),
-            "--jdbc_url",
-            self.jdbc_url,
-            "--raw_uri",
-            str(lake / "raw"),
-            "--curated_uri",
-            str(self.curated),
-            "--quarantine_uri",
-            str(lake / "quarantine"),
-            "--state_uri",
-            str(lake / "state" / "employees.json"),
-            "--run_id",
-            self.run_id,
-        ]
-        if self.secret_id:
-            args += ["--secret_id", self.secret_id]
         workaround = self._empty_sqlite_window_spec(lake / "state" / "employees.json")
-        if workaround is not None:
-            args[args.index("--spec_uri") + 1] = str(workaround)
+        job_args = ExtractionJobArgs(
+            spec_uri=str(workaround or self.options.spec.resolve()),
+            secret_id=self.secret_id or None,
+            jdbc_url=self.jdbc_url,
+            raw_uri=str(lake / "raw"),
+            curated_uri=str(self.curated),
+            quarantine_uri=str(lake / "quarantine"),
+            state_uri=str(lake / "state" / "employees.json"),
+            run_id=self.run_id,
+        )
+        args = [sys.executable, str(EXTRACT_SCRIPT), *(item for pair in job_args.to_args().items() for item in pair)]
         env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
         with self.progress.stage("extract", "the extraction job's main() on local Spark (JDBC -> Parquet)") as st:
             self._run_child("extract", args, env, self.logs / "extract.log")
