@@ -29,13 +29,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as sf
 
+from esteira_contracts import SettingsError
 from esteira_contracts.extraction import ExtractionJobArgs
 from esteira_extract.jdbc import JdbcSource, read_source
 from esteira_extract.manifest import build_manifest, latest_manifest_uri, manifest_uri, write_manifest
@@ -206,6 +207,15 @@ def _local_options(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     return jars, rest
 
 
+def _parsed(args: Mapping[str, str | None] | Sequence[str]) -> ExtractionJobArgs:
+    """The job's arguments; bad ones end the run with one message naming each (not a traceback)."""
+    try:
+        return ExtractionJobArgs.from_args(args)
+    except SettingsError as error:
+        log.error("%s", error)
+        raise SystemExit(f"extract_job: {error}") from None
+
+
 def _local_spark(jars: str | None) -> SparkSession:
     if not jars:
         jars = ",".join(j for j in DEFAULT_LOCAL_JARS if Path(j).exists())
@@ -234,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         from awsglue.utils import getResolvedOptions
     except ImportError:
         jars, rest = _local_options(argv[1:])
-        args = ExtractionJobArgs.from_args(rest)
+        args = _parsed(rest)
         spark = _local_spark(jars)
     else:
         from pyspark.context import SparkContext
@@ -242,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         # getResolvedOptions fails on an asked-for option that is absent: ask for the optional ones only when given.
         required = set(ExtractionJobArgs.required_names())
         wanted = [name for name in ExtractionJobArgs.names() if name in required or f"--{name}" in argv]
-        args = ExtractionJobArgs.from_args(dict(getResolvedOptions(argv, wanted)))
+        args = _parsed(dict(getResolvedOptions(argv, wanted)))
         spark = GlueContext(SparkContext.getOrCreate()).spark_session
     log.info("arguments: %s", args)
     return run(spark, args)

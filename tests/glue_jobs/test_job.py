@@ -439,6 +439,19 @@ def test_given_glue_style_args_when_settings_built_then_job_run_id_and_defaults_
         ExtractionJobArgs.from_args({**args, "jdbc_url": "jdbc:postgresql://db/hr?user=a&password=b"})
 
 
+def test_given_missing_and_bad_arguments_when_main_starts_then_it_exits_naming_each(tmp_path: Path) -> None:
+    # GIVEN a local command line without most arguments and with a run id that would escape its folder
+    argv = ["extract_job.py", "--spec_uri", str(DEMO_SPEC), "--raw_uri", str(tmp_path), "--run_id", "../x"]
+
+    # WHEN main() parses it THEN it exits before starting Spark, with one message naming every bad argument
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    message = str(info.value.code)
+    assert message.startswith("extract_job: extraction job settings: ")
+    for name in ("jdbc_url", "curated_uri", "quarantine_uri", "state_uri", "run_id"):
+        assert name in message
+
+
 # ------------------------------------------------------------------------------ SQLite source
 
 
