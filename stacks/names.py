@@ -30,15 +30,6 @@ EXTRACTION_PARTITION_KEY: Final = "dt"
 # ECR repositories, one per image under containers/.
 MODEL_IMAGE_REPOSITORY: Final = "model"
 
-# Glue job arguments, shared by the stack that sets them and the tests that read them back.
-JOB_ARG_SPEC_URI: Final = "--spec_uri"
-JOB_ARG_SECRET_ID: Final = "--secret_id"
-JOB_ARG_JDBC_URL: Final = "--jdbc_url"
-JOB_ARG_RAW_URI: Final = "--raw_uri"
-JOB_ARG_CURATED_URI: Final = "--curated_uri"
-JOB_ARG_QUARANTINE_URI: Final = "--quarantine_uri"
-JOB_ARG_STATE_URI: Final = "--state_uri"
-
 # What the model container's `train` prints as `<name>=<value>` lines (containers/model/README.md).
 # tests/stacks/test_training_stack.py checks these against the container's own list and real train output.
 TRAINING_METRIC_NAMES: Final = (

@@ -28,18 +28,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
-import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as sf
 
+from esteira_contracts import SettingsError
+from esteira_contracts.extraction import ExtractionJobArgs
 from esteira_extract.jdbc import JdbcSource, read_source
 from esteira_extract.manifest import build_manifest, latest_manifest_uri, manifest_uri, write_manifest
 from esteira_extract.quarantine import QUARANTINE_RUN_ID, reason_counts, split_valid
@@ -51,9 +49,6 @@ from esteira_extract.watermark import State, WatermarkStore, max_watermark, utc_
 
 log = logging.getLogger("esteira_extract")
 
-REQUIRED_ARGS = ("spec_uri", "secret_id", "jdbc_url", "raw_uri", "curated_uri", "quarantine_uri", "state_uri")
-OPTIONAL_ARGS = ("run_date", "run_id")
-RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 ROWS_PER_OUTPUT_FILE = 500_000
 DEFAULT_LOCAL_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/sqlite-jdbc.jar")
 
@@ -62,76 +57,25 @@ class ExtractionError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a run needs. Holds the secret's id, never credentials."""
-
-    spec_uri: str
-    secret_id: str
-    jdbc_url: str
-    raw_uri: str
-    curated_uri: str
-    quarantine_uri: str
-    state_uri: str
-    run_date: date
-    run_id: str
-
-    def __post_init__(self) -> None:
-        if not RUN_ID.match(self.run_id):
-            raise ValueError(f"--run_id {self.run_id!r} must match {RUN_ID.pattern}")
-        if "password=" in self.jdbc_url.lower() or "user=" in self.jdbc_url.lower():
-            raise ValueError("--jdbc_url must not carry credentials; they come from --secret_id")
-        if not self.secret_id and not self.jdbc_url.startswith("jdbc:sqlite:"):
-            raise ValueError("--secret_id is required (only jdbc:sqlite sources may omit it)")
-
-
-def generate_run_id() -> str:
-    return f"local-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-
-
-def settings_from_args(args: Mapping[str, str | None]) -> Settings:
-    """Build :class:`Settings` from resolved job arguments (names without ``--``)."""
-    # A SQLite file has no credentials: --secret_id may be omitted for jdbc:sqlite (local runs only).
-    optional = {"secret_id"} if str(args.get("jdbc_url") or "").startswith("jdbc:sqlite:") else set()
-    missing = [name for name in REQUIRED_ARGS if not args.get(name) and name not in optional]
-    if missing:
-        raise ValueError("missing job argument(s): " + ", ".join(f"--{m}" for m in missing))
-    run_date_text = args.get("run_date")
-    try:
-        run_date = date.fromisoformat(run_date_text) if run_date_text else datetime.now(UTC).date()
-    except ValueError:
-        raise ValueError(f"--run_date must be YYYY-MM-DD, got {run_date_text!r}") from None
-    run_id = args.get("run_id") or args.get("JOB_RUN_ID") or generate_run_id()
-    return Settings(
-        spec_uri=str(args["spec_uri"]),
-        secret_id=str(args.get("secret_id") or ""),
-        jdbc_url=str(args["jdbc_url"]),
-        raw_uri=str(args["raw_uri"]),
-        curated_uri=str(args["curated_uri"]),
-        quarantine_uri=str(args["quarantine_uri"]),
-        state_uri=str(args["state_uri"]),
-        run_date=run_date,
-        run_id=run_id,
-    )
-
-
 def configure_spark(spark: SparkSession) -> None:
     # Invalid dates (e.g. 1990-02-31) must parse to null, not raise SparkUpgradeException.
     spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
 
 
-def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
+def run(spark: SparkSession, args: ExtractionJobArgs) -> dict[str, Any]:
     """One extraction run. Returns the manifest (also written to storage)."""
     configure_spark(spark)
     started_at = utc_now_iso()
-    run_date = settings.run_date.isoformat()
+    settings = args.resolved()
+    run_id = settings.effective_run_id
+    run_date = settings.run_day.isoformat()
     spec = load_spec(settings.spec_uri)
     store = WatermarkStore(settings.state_uri)
     previous = store.load(spec.name, spec.watermark_column)
     watermark_from = previous.watermark if previous else None
     log.info(
         "run %s of spec %s (dt=%s) from watermark %s",
-        settings.run_id,
+        run_id,
         spec.name,
         run_date,
         watermark_from.value if watermark_from else "<none: full extraction>",
@@ -145,11 +89,11 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
     # Spark analyses plans eagerly, no rows are read here.
     split_valid(apply_rules(source_df, spec), spec)
 
-    part = f"dt={run_date}/run_id={settings.run_id}"
+    part = f"dt={run_date}/run_id={run_id}"
     raw_path = join_uri(settings.raw_uri, part)
     curated_path = join_uri(settings.curated_uri, part)
     quarantine_path = join_uri(settings.quarantine_uri, part)
-    dated_manifest = manifest_uri(settings.curated_uri, run_date, settings.run_id)
+    dated_manifest = manifest_uri(settings.curated_uri, run_date, run_id)
     latest_uri = latest_manifest_uri(settings.curated_uri)
     previous_latest = read_text(latest_uri)
 
@@ -169,9 +113,9 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
         valid.write.mode("overwrite").parquet(spark_path(curated_path))
         rows_quarantined = sum(by_reason.values())
         if rows_quarantined:
-            quarantined.withColumn(QUARANTINE_RUN_ID, sf.lit(settings.run_id)).coalesce(1).write.mode(
-                "overwrite"
-            ).parquet(spark_path(quarantine_path))
+            quarantined.withColumn(QUARANTINE_RUN_ID, sf.lit(run_id)).coalesce(1).write.mode("overwrite").parquet(
+                spark_path(quarantine_path)
+            )
         if rows_read != rows_valid + rows_quarantined:
             raise ExtractionError(
                 f"counts do not reconcile: read {rows_read} != written {rows_valid} + quarantined {rows_quarantined}"
@@ -179,7 +123,7 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
 
         manifest = build_manifest(
             spec=spec,
-            run_id=settings.run_id,
+            run_id=run_id,
             run_date=run_date,
             started_at=started_at,
             finished_at=utc_now_iso(),
@@ -201,15 +145,15 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
             State(
                 spec_name=spec.name,
                 watermark=watermark_to,
-                run_id=settings.run_id,
+                run_id=run_id,
                 run_date=run_date,
                 committed_at=utc_now_iso(),
                 manifest_uri=dated_manifest,
             )
         )
     except BaseException:
-        log.exception("run %s failed; removing its outputs, watermark not advanced", settings.run_id)
-        _rollback(settings, [raw_path, curated_path, quarantine_path], dated_manifest, latest_uri, previous_latest)
+        log.exception("run %s failed; removing its outputs, watermark not advanced", run_id)
+        _rollback(run_id, [raw_path, curated_path, quarantine_path], dated_manifest, latest_uri, previous_latest)
         raise
     finally:
         if cleaned is not None:
@@ -217,7 +161,7 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
 
     log.info(
         "run %s committed: read=%d written=%d quarantined=%d %s watermark=%s",
-        settings.run_id,
+        run_id,
         rows_read,
         rows_valid,
         rows_quarantined,
@@ -228,7 +172,7 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
 
 
 def _rollback(
-    settings: Settings,
+    run_id: str,
     folders: Sequence[str],
     dated_manifest: str,
     latest_uri: str,
@@ -244,23 +188,32 @@ def _rollback(
         else:
             delete_object(latest_uri)
     except Exception:
-        log.exception("rollback of run %s incomplete", settings.run_id)
+        log.exception("rollback of run %s incomplete", run_id)
 
 
 # --------------------------------------------------------------------------------------- entry
 
 
-def _parse_local_args(argv: Sequence[str]) -> dict[str, str | None]:
-    parser = argparse.ArgumentParser(prog="extract_job", description="Esteira extraction job (local mode)")
-    for name in REQUIRED_ARGS:
-        parser.add_argument(f"--{name}", required=name != "secret_id")
-    for name in OPTIONAL_ARGS:
-        parser.add_argument(f"--{name}")
+def _local_options(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """``--jars`` (local mode only) and the job's own arguments; unknown names are logged, then ignored."""
+    parser = argparse.ArgumentParser(prog="extract_job", add_help=False, allow_abbrev=False)
     parser.add_argument("--jars", help="comma-separated JDBC driver jars (local mode only)")
-    args, unknown = parser.parse_known_args(list(argv))
+    options, rest = parser.parse_known_args(list(argv))
+    known = set(ExtractionJobArgs.names())
+    unknown = [item for item in rest if item.startswith("--") and item[2:].partition("=")[0] not in known]
     if unknown:
-        log.warning("ignoring unknown arguments: %s", " ".join(a for a in unknown if a.startswith("--")))
-    return vars(args)
+        log.warning("ignoring unknown arguments: %s", " ".join(unknown))
+    jars: str | None = options.jars
+    return jars, rest
+
+
+def _parsed(args: Mapping[str, str | None] | Sequence[str]) -> ExtractionJobArgs:
+    """The job's arguments; bad ones end the run with one message naming each (not a traceback)."""
+    try:
+        return ExtractionJobArgs.from_args(args)
+    except SettingsError as error:
+        log.error("%s", error)
+        raise SystemExit(f"extract_job: {error}") from None
 
 
 def _local_spark(jars: str | None) -> SparkSession:
@@ -277,9 +230,10 @@ def _local_spark(jars: str | None) -> SparkSession:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Glue entry point (``awsglue`` importable) with a local argparse/SparkSession fallback.
+    """Glue entry point (``awsglue`` importable) with a local SparkSession fallback.
 
-    ``argv`` is ``sys.argv``-shaped: the first item is the program name.
+    ``argv`` is ``sys.argv``-shaped: the first item is the program name. Either way the arguments are parsed by
+    :class:`ExtractionJobArgs`, the contract the stack renders them with.
     """
     argv = list(sys.argv if argv is None else argv)
     if not logging.getLogger().handlers:
@@ -289,14 +243,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         from awsglue.context import GlueContext
         from awsglue.utils import getResolvedOptions
     except ImportError:
-        args = _parse_local_args(argv[1:])
-        spark = _local_spark(args.pop("jars", None))
+        jars, rest = _local_options(argv[1:])
+        args = _parsed(rest)
+        spark = _local_spark(jars)
     else:
         from pyspark.context import SparkContext
 
-        wanted = [*REQUIRED_ARGS, *(o for o in (*OPTIONAL_ARGS, "JOB_RUN_ID") if f"--{o}" in argv)]
-        args = dict(getResolvedOptions(argv, wanted))
+        # getResolvedOptions fails on an asked-for option that is absent: ask for the optional ones only when given.
+        required = set(ExtractionJobArgs.required_names())
+        wanted = [name for name in ExtractionJobArgs.names() if name in required or f"--{name}" in argv]
+        args = _parsed(dict(getResolvedOptions(argv, wanted)))
         spark = GlueContext(SparkContext.getOrCreate()).spark_session
-    settings = settings_from_args(args)
-    log.info("settings: %s", settings)
-    return run(spark, settings)
+    log.info("arguments: %s", args)
+    return run(spark, args)

@@ -15,12 +15,25 @@ invalid date such as ``1990-02-31`` yields null instead of a SparkUpgradeExcepti
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import assert_never
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as sf
 from pyspark.sql import types as st
 
-from esteira_extract.spec import OutputType, Rule, Scalar, Spec
+from esteira_extract.rules import (
+    BinaryMapRule,
+    CheckRule,
+    DeriveRule,
+    FillNullRule,
+    FlagRule,
+    MapValuesRule,
+    NotNullRule,
+    ParseDateRule,
+    RangeRule,
+    Rule,
+)
+from esteira_extract.spec import OutputType, Scalar, Spec
 
 REASONS = "_esteira_reasons"
 RAW = "_esteira_raw"
@@ -183,29 +196,29 @@ def map_values(df: DataFrame, column: str, mapping: Sequence[tuple[str, Scalar]]
 
 
 def apply_rule(df: DataFrame, rule: Rule) -> DataFrame:
-    if rule.type == "flag":
-        return normalise_flags(df, rule.columns, rule.true_value, rule.false_value, rule.default)
-    if rule.type == "binary_map":
-        assert rule.output is not None
-        default = rule.default if isinstance(rule.default, int) and not isinstance(rule.default, bool) else None
-        return map_binary(df, rule.column, rule.output, rule.true_values, rule.false_values, default, rule.drop_source)
-    if rule.type == "fill_null":
-        return fill_nulls(df, rule.columns, rule.value)
-    if rule.type == "parse_date":
-        return parse_dates(df, rule.column, rule.formats, rule.to)
-    if rule.type == "range":
-        return check_range(df, rule.column, rule.min, rule.max)
-    if rule.type == "not_null":
-        return require_not_null(df, rule.columns)
-    if rule.type == "derive":
-        assert rule.expression is not None
-        return derive(df, rule.column, rule.expression)
-    if rule.type == "check":
-        assert rule.name is not None and rule.expression is not None
-        return check(df, rule.name, rule.expression)
-    if rule.type == "map_values":
-        return map_values(df, rule.column, rule.mapping, rule.default)
-    raise ValueError(f"unknown rule type {rule.type!r}")
+    """The one place a rule's kind picks its transform (mypy checks every kind is handled)."""
+    match rule:
+        case FlagRule():
+            return normalise_flags(df, rule.columns, rule.true_value, rule.false_value, rule.default)
+        case BinaryMapRule():
+            return map_binary(
+                df, rule.column, rule.output, rule.true_values, rule.false_values, rule.default, rule.drop_source
+            )
+        case FillNullRule():
+            return fill_nulls(df, rule.columns, rule.value)
+        case ParseDateRule():
+            return parse_dates(df, rule.column, rule.formats, rule.to)
+        case RangeRule():
+            return check_range(df, rule.column, rule.min, rule.max)
+        case NotNullRule():
+            return require_not_null(df, rule.columns)
+        case DeriveRule():
+            return derive(df, rule.column, rule.expression)
+        case CheckRule():
+            return check(df, rule.name, rule.condition)
+        case MapValuesRule():
+            return map_values(df, rule.column, rule.mapping, rule.default)
+    assert_never(rule)
 
 
 def flag_duplicate_keys(df: DataFrame, key: str, order_by: str) -> DataFrame:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from esteira_contracts.extraction import ExtractionJobArgs
 from pipeline import source as demo
 from pipeline.context import RunContext
 from pipeline.options import REPO
@@ -23,26 +24,17 @@ def run(ctx: RunContext) -> None:
     state_path = lake / "state" / "employees.json"
     spec_path = ctx.options.spec.resolve()
     workaround = _empty_sqlite_window_spec(ctx, state_path)
-    args = [
-        sys.executable,
-        str(EXTRACT_SCRIPT),
-        "--spec_uri",
-        str(workaround or spec_path),
-        "--jdbc_url",
-        ctx.jdbc_url,
-        "--raw_uri",
-        str(lake / "raw"),
-        "--curated_uri",
-        str(curated),
-        "--quarantine_uri",
-        str(lake / "quarantine"),
-        "--state_uri",
-        str(state_path),
-        "--run_id",
-        ctx.run_id,
-    ]
-    if ctx.secret_id:
-        args += ["--secret_id", ctx.secret_id]
+    job_args = ExtractionJobArgs(
+        spec_uri=str(workaround or spec_path),
+        secret_id=ctx.secret_id or None,
+        jdbc_url=ctx.jdbc_url,
+        raw_uri=str(lake / "raw"),
+        curated_uri=str(curated),
+        quarantine_uri=str(lake / "quarantine"),
+        state_uri=str(state_path),
+        run_id=ctx.run_id,
+    )
+    args = [sys.executable, str(EXTRACT_SCRIPT), *(item for pair in job_args.to_args().items() for item in pair)]
     env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
     with ctx.progress.stage("extract", "the extraction job's main() on local Spark (JDBC -> Parquet)") as st:
         ctx.run_child("extract", args, env, ctx.logs / "extract.log")

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, SymlinkFollowMode
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -14,6 +14,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from esteira_contracts.extraction import ExtractionJobArgs
 from stacks import names
 from stacks.nag import (
     acknowledge,
@@ -25,8 +26,9 @@ from stacks.nag import (
 )
 
 GLUE_JOBS_DIR = Path(__file__).resolve().parents[2] / "glue_jobs"
-# The job's library ships as a zip whose root holds the `esteira_extract` package (Glue --extra-py-files).
-LIBRARY_PACKAGE = "esteira_extract"
+# The job's library ships as a zip whose root holds its packages (Glue --extra-py-files): the job's own, and the
+# contract it parses its arguments with (glue_jobs/esteira_contracts is a symlink to the repo's package).
+LIBRARY_PACKAGES = ("esteira_extract", "esteira_contracts")
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".mypy_cache", ".pytest_cache"]
 
 
@@ -137,9 +139,20 @@ class ExtractionJob(Construct):
             self,
             "Library",
             path=str(GLUE_JOBS_DIR),
-            exclude=["*", f"!{LIBRARY_PACKAGE}", f"!{LIBRARY_PACKAGE}/**", *ASSET_EXCLUDES],
+            exclude=["*", *(f"!{p}{tail}" for p in LIBRARY_PACKAGES for tail in ("", "/**")), *ASSET_EXCLUDES],
+            # Copy the symlinked contracts package's files into the asset, not the link.
+            follow_symlinks=SymlinkFollowMode.ALWAYS,
         )
         spec_name = settings.spec_name
+        job_args = ExtractionJobArgs(
+            spec_uri=spec.s3_object_url,
+            secret_id=self.secret.secret_arn,
+            jdbc_url=settings.jdbc_url,
+            raw_uri=raw.s3_url_for_object(f"{names.RAW_EXTRACTION_PREFIX}{spec_name}/"),
+            curated_uri=curated.s3_url_for_object(f"{names.CURATED_EXTRACTION_PREFIX}{spec_name}/"),
+            quarantine_uri=curated.s3_url_for_object(f"{names.QUARANTINE_PREFIX}{spec_name}/"),
+            state_uri=curated.s3_url_for_object(f"{names.EXTRACTION_STATE_PREFIX}{spec_name}/watermark.json"),
+        )
         self.job = glue.PySparkEtlJob(
             self,
             "Job",
@@ -162,15 +175,7 @@ class ExtractionJob(Construct):
             enable_metrics=True,
             enable_observability_metrics=True,
             default_arguments={
-                names.JOB_ARG_SPEC_URI: spec.s3_object_url,
-                names.JOB_ARG_SECRET_ID: self.secret.secret_arn,
-                names.JOB_ARG_JDBC_URL: settings.jdbc_url,
-                names.JOB_ARG_RAW_URI: raw.s3_url_for_object(f"{names.RAW_EXTRACTION_PREFIX}{spec_name}/"),
-                names.JOB_ARG_CURATED_URI: curated.s3_url_for_object(f"{names.CURATED_EXTRACTION_PREFIX}{spec_name}/"),
-                names.JOB_ARG_QUARANTINE_URI: curated.s3_url_for_object(f"{names.QUARANTINE_PREFIX}{spec_name}/"),
-                names.JOB_ARG_STATE_URI: curated.s3_url_for_object(
-                    f"{names.EXTRACTION_STATE_PREFIX}{spec_name}/watermark.json"
-                ),
+                **job_args.to_args(),
                 "--TempDir": curated.s3_url_for_object(names.GLUE_TEMP_PREFIX),
                 "--enable-job-insights": "true",
                 "--enable-glue-datacatalog": "true",

@@ -25,6 +25,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
+from esteira_extract import demo_data
+
 # Debian 12 ships PostgreSQL 15, Ubuntu 22.04 (CodeBuild standard:7.0) 14: newest first.
 PG_BIN_DIRS = (
     *sorted((str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")), reverse=True),
@@ -196,3 +198,12 @@ def aws() -> Iterator[AwsEndpoint]:
         finally:
             with contextlib.suppress(Exception):
                 server.stop()
+
+
+@pytest.fixture()
+def small_db(postgres: PostgresServer) -> str:
+    """A fresh PostgreSQL database with 300 demo employees."""
+    db = postgres.create_database("inc")
+    with postgres.connect(db) as conn:
+        demo_data.load_postgres(conn, 300, seed=11)
+    return db

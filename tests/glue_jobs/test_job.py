@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,10 @@ import boto3
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
+from esteira_contracts.extraction import ExtractionJobArgs
 from esteira_extract import demo_data
 from esteira_extract.jdbc import JdbcSource, read_source
-from esteira_extract.job import Settings, main, run, settings_from_args
+from esteira_extract.job import run
 from esteira_extract.secrets import SecretError, get_db_credentials
 from esteira_extract.spec import load_spec
 from esteira_extract.transforms import SPARK_TYPES
@@ -33,20 +33,20 @@ RUN_DATE = date(2025, 7, 1)
 LATER = datetime(2025, 7, 1)  # demo rows are updated before this; rows "created later" start here
 
 
-def make_settings(base: Path, jdbc_url: str, secret_id: str, run_id: str, **overrides: Any) -> Settings:
+def make_settings(base: Path, jdbc_url: str, secret_id: str, run_id: str, **overrides: Any) -> ExtractionJobArgs:
     values: dict[str, Any] = {
         "spec_uri": str(DEMO_SPEC),
-        "secret_id": secret_id,
+        "secret_id": secret_id or None,
         "jdbc_url": jdbc_url,
         "raw_uri": str(base / "raw"),
         "curated_uri": str(base / "curated"),
         "quarantine_uri": str(base / "quarantine"),
         "state_uri": str(base / "state" / "watermark.json"),
-        "run_date": RUN_DATE,
+        "run_date": RUN_DATE.isoformat(),
         "run_id": run_id,
     }
     values.update(overrides)
-    return Settings(**values)
+    return ExtractionJobArgs(**values)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -69,7 +69,7 @@ class ListHandler(logging.Handler):
 
 @dataclass(frozen=True)
 class FirstRun:
-    settings: Settings
+    settings: ExtractionJobArgs
     manifest: dict[str, Any]
     base: Path
     db: str
@@ -224,7 +224,7 @@ def test_then_credentials_never_reach_logs_args_or_outputs(
     assert READER_PASSWORD not in repr(first_run.settings) + repr(creds)
     assert all(READER_PASSWORD not in text for text in files)
     assert READER_PASSWORD not in df._jdf.queryExecution().toString()
-    assert "password" not in {f.name.lower() for f in Settings.__dataclass_fields__.values()}
+    assert "password" not in {f.name.lower() for f in ExtractionJobArgs.__dataclass_fields__.values()}
 
 
 # ------------------------------------------------------------------------------ parallel read
@@ -252,14 +252,6 @@ def test_given_num_partitions_when_reading_then_the_dataframe_has_that_many_part
 
 
 # ------------------------------------------------------------------------------ incremental
-
-
-@pytest.fixture()
-def small_db(postgres: PostgresServer) -> str:
-    db = postgres.create_database("inc")
-    with postgres.connect(db) as conn:
-        demo_data.load_postgres(conn, 300, seed=11)
-    return db
 
 
 def test_given_new_and_updated_rows_when_run_again_then_only_those_are_read(
@@ -344,7 +336,7 @@ def test_given_a_failing_write_when_run_then_outputs_are_removed_and_watermark_u
     assert retry["rows_read"] >= 5
 
 
-def _run_with_bad_rows(spark: SparkSession, postgres: PostgresServer, db: str, settings: Settings) -> None:
+def _run_with_bad_rows(spark: SparkSession, postgres: PostgresServer, db: str, settings: ExtractionJobArgs) -> None:
     """Make sure the window has a quarantinable row, then run (so the quarantine write happens)."""
     with postgres.connect(db) as conn:
         conn.execute("UPDATE funcionarios SET salario = -1, atualizado_em = now() WHERE id = 1")
@@ -377,65 +369,6 @@ def test_given_a_missing_or_malformed_secret_when_fetched_then_a_clear_error_wit
     assert "s3cr3t" not in str(info.value)
 
 
-# ------------------------------------------------------------------------------ entry points
-
-
-def test_given_argparse_args_and_s3_state_when_main_runs_locally_then_it_extracts_end_to_end(
-    spark: SparkSession, postgres: PostgresServer, aws: AwsEndpoint, small_db: str, tmp_path: Path
-) -> None:
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="esteira-test")
-    s3.put_object(Bucket="esteira-test", Key="specs/employees.json", Body=DEMO_SPEC.read_bytes())
-    argv = [
-        "extract_job.py",
-        "--spec_uri", "s3://esteira-test/specs/employees.json",
-        "--secret_id", aws.secret_id,
-        "--jdbc_url", postgres.jdbc_url(small_db),
-        "--raw_uri", str(tmp_path / "raw"),
-        "--curated_uri", f"file://{tmp_path}/curated/",
-        "--quarantine_uri", str(tmp_path / "quarantine"),
-        "--state_uri", "s3://esteira-test/state/employees/watermark.json",
-        "--run_date", "2025-07-02",
-    ]  # fmt: skip
-
-    manifest = main(argv)
-
-    assert manifest["rows_read"] == 300
-    assert manifest["run_id"].startswith("local-")
-    state = json.loads(s3.get_object(Bucket="esteira-test", Key="state/employees/watermark.json")["Body"].read())
-    assert state["watermark"]["value"] == manifest["watermark"]["to"]
-    assert (tmp_path / "curated" / "_manifests" / "latest.json").exists()
-    assert parquet(spark, tmp_path / "curated" / "dt=2025-07-02").count() == manifest["rows_written"]
-    assert all(READER_PASSWORD not in a for a in argv)
-
-
-def test_given_glue_style_args_when_settings_built_then_job_run_id_and_defaults_apply() -> None:
-    args = {
-        "spec_uri": "s3://b/s.json",
-        "secret_id": "arn:aws:secretsmanager:us-east-1:1:secret:x",
-        "jdbc_url": "jdbc:postgresql://db:5432/hr",
-        "raw_uri": "s3://raw/x/",
-        "curated_uri": "s3://cur/x/",
-        "quarantine_uri": "s3://cur/q/",
-        "state_uri": "s3://cur/state/x.json",
-        "JOB_RUN_ID": "jr_abc123",
-    }
-
-    settings = settings_from_args(args)
-
-    assert settings.run_id == "jr_abc123"
-    assert settings.run_date == datetime.now(UTC).date()
-    with pytest.raises(ValueError, match="--state_uri"):
-        settings_from_args({k: v for k, v in args.items() if k != "state_uri"})
-    with pytest.raises(ValueError, match="--run_date"):
-        settings_from_args({**args, "run_date": "01/07/2025"})
-    assert settings_from_args({**args, "secret_id": None, "jdbc_url": "jdbc:sqlite:/tmp/hr.db"}).secret_id == ""
-    with pytest.raises(ValueError, match="--secret_id"):
-        settings_from_args({**args, "secret_id": None})
-    with pytest.raises(ValueError, match="must not carry credentials"):
-        settings_from_args({**args, "jdbc_url": "jdbc:postgresql://db/hr?user=a&password=b"})
-
-
 # ------------------------------------------------------------------------------ SQLite source
 
 
@@ -461,72 +394,3 @@ def test_given_a_sqlite_source_when_run_twice_then_the_same_spec_extracts_increm
     assert first["watermark"]["type"] == "string"
     assert second["rows_read"] == 16
     assert second["watermark"]["to"] == "2099-01-01 00:00:00.000"
-
-
-# ------------------------------------------------------------------------------ Glue entry path
-
-FAKE_AWSGLUE = {
-    "__init__.py": "",
-    "utils.py": """
-import argparse
-
-
-def getResolvedOptions(args, options):  # noqa: N802 - mirrors the Glue API: only asked-for options
-    parser = argparse.ArgumentParser()
-    for name in options:
-        parser.add_argument("--" + name, required=True)
-    known, _ = parser.parse_known_args(args[1:])
-    return vars(known)
-""",
-    "context.py": """
-from pyspark.sql import SparkSession
-
-
-class GlueContext:
-    def __init__(self, sc):
-        self.spark_session = SparkSession.builder.getOrCreate()
-""",
-}
-
-
-def test_given_the_glue_runtime_when_main_runs_then_resolved_options_and_job_run_id_are_used(
-    spark: SparkSession,
-    postgres: PostgresServer,
-    aws: AwsEndpoint,
-    small_db: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # GIVEN a stand-in for Glue's awsglue library (not installable outside Glue) on sys.path
-    pkg = tmp_path / "fake_glue" / "awsglue"
-    pkg.mkdir(parents=True)
-    for name, text in FAKE_AWSGLUE.items():
-        (pkg / name).write_text(text)
-    monkeypatch.syspath_prepend(str(pkg.parent))
-    for mod in [m for m in sys.modules if m.startswith("awsglue")]:
-        monkeypatch.delitem(sys.modules, mod)
-    argv = [
-        "extract_job.py",
-        "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_0123abcd", "--JOB_NAME", "esteira-extract",
-        "--TempDir", "s3://tmp/", "--job-bookmark-option", "job-bookmark-disable",
-        "--spec_uri", str(DEMO_SPEC),
-        "--secret_id", aws.secret_id,
-        "--jdbc_url", postgres.jdbc_url(small_db),
-        "--raw_uri", str(tmp_path / "raw"),
-        "--curated_uri", str(tmp_path / "curated"),
-        "--quarantine_uri", str(tmp_path / "quarantine"),
-        "--state_uri", str(tmp_path / "state.json"),
-    ]  # fmt: skip
-
-    # WHEN main() runs as Glue would start it
-    try:
-        manifest = main(argv)
-    finally:
-        for mod in [m for m in sys.modules if m.startswith("awsglue")]:
-            del sys.modules[mod]
-
-    # THEN the Glue run id names the run and today's UTC date is the partition
-    assert manifest["run_id"] == "jr_0123abcd"
-    assert manifest["run_date"] == datetime.now(UTC).date().isoformat()
-    assert manifest["rows_read"] == 300
-    assert (tmp_path / "curated" / f"dt={manifest['run_date']}" / "run_id=jr_0123abcd").is_dir()

@@ -37,7 +37,7 @@ def test_given_the_shipped_demo_spec_when_loaded_then_it_describes_the_employee_
     assert "FROM funcionarios f" in sql
     assert "INNER JOIN pessoas_fisicas p ON p.id = f.pessoa_fisica_id" in sql
     assert "f.id AS funcionario_id" in sql
-    assert {r.type for r in spec.rules} >= {"flag", "binary_map", "fill_null", "parse_date", "range"}
+    assert {r.kind for r in spec.rules} >= {"flag", "binary_map", "fill_null", "parse_date", "range"}
 
 
 def test_given_a_file_uri_when_loaded_then_same_spec_as_plain_path() -> None:

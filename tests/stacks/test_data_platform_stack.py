@@ -1,11 +1,13 @@
 """Fine-grained assertions on the data platform stack, per environment."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from esteira_contracts.extraction import ExtractionJobArgs
 from stacks import names
 from tests.stacks.conftest import ENVS, SynthesizedEnv
 
@@ -155,17 +157,70 @@ def test_no_credential_appears_in_job_arguments(synth: Synth, env: str) -> None:
         assert forbidden not in serialized
     # The job gets the secret's ARN and reads the value at run time.
     (secret_id,) = template.find_resources("AWS::SecretsManager::Secret").keys()
-    assert arguments[names.JOB_ARG_SECRET_ID] == {"Ref": secret_id}
-    expected_keys = {
-        names.JOB_ARG_SPEC_URI,
-        names.JOB_ARG_SECRET_ID,
-        names.JOB_ARG_JDBC_URL,
-        names.JOB_ARG_RAW_URI,
-        names.JOB_ARG_CURATED_URI,
-        names.JOB_ARG_QUARANTINE_URI,
-        names.JOB_ARG_STATE_URI,
+    assert arguments["--secret_id"] == {"Ref": secret_id}
+
+
+# Arguments Glue itself consumes (its documented job parameters), set by the construct or by CDK's PySparkEtlJob;
+# the job's script never reads them. Everything else in DefaultArguments must be the contract's.
+GLUE_OWN_ARGUMENTS = frozenset(
+    {
+        "--TempDir",  # Glue's temporary directory (construct: the curated bucket's glue-temp/ prefix)
+        "--extra-py-files",  # the job's library zip (CDK: extra_python_files)
+        "--job-language",  # python (CDK: PySparkEtlJob)
+        "--enable-metrics",  # CDK: enable_metrics
+        "--enable-observability-metrics",  # CDK: enable_observability_metrics
+        "--enable-continuous-cloudwatch-log",  # CDK: continuous_logging
+        "--enable-continuous-log-filter",  # CDK: continuous_logging quiet=True
+        "--continuous-log-logGroup",  # CDK: continuous_logging log_group
+        "--enable-job-insights",  # construct
+        "--enable-glue-datacatalog",  # construct
     }
-    assert expected_keys <= set(arguments)
+)
+
+
+def representative_value(value: Any, template: Template, config: Any) -> str:
+    """A deploy-time value as CloudFormation would resolve it: bucket names for bucket Refs, the secret's ARN."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and set(value) == {"Fn::Join"}:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(representative_value(part, template, config) for part in parts)
+    if isinstance(value, Mapping) and set(value) == {"Ref"}:
+        logical_id = value["Ref"]
+        resource_type = template.to_json()["Resources"][logical_id]["Type"]
+        if resource_type == "AWS::S3::Bucket":
+            return f"esteira-{config.name}-{logical_id.lower()}"[:63]
+        if resource_type == "AWS::SecretsManager::Secret":
+            name = config.source_database.secret_name
+            return f"arn:aws:secretsmanager:{config.region}:{config.account}:secret:{name}-AbCdEf"
+    raise AssertionError(f"no representative value for {value!r}: teach this test the new intrinsic")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_job_default_arguments_are_exactly_the_extraction_contract(synth: Synth, env: str) -> None:
+    # GIVEN the job's DefaultArguments in the env's synth, deploy-time values replaced by representative ones
+    synthesized = synth(env)
+    template = synthesized.templates["DataPlatform"]
+    (job,) = template.find_resources("AWS::Glue::Job").values()
+    own = {
+        name: representative_value(value, template, synthesized.config)
+        for name, value in job["Properties"]["DefaultArguments"].items()
+        if name not in GLUE_OWN_ARGUMENTS
+    }
+
+    # WHEN the job parses them as its main() does (argv-shaped: --name value)
+    parsed = ExtractionJobArgs.from_args([item for pair in own.items() for item in pair])
+
+    # THEN every argument is the contract's (none unknown), none is missing, and they render back the same
+    contract_names = {f"--{name}" for name in ExtractionJobArgs.names()}
+    assert set(own) <= contract_names, set(own) - contract_names
+    assert {f"--{name}" for name in ExtractionJobArgs.required_names()} <= set(own)
+    assert parsed.secret_id is not None and parsed.secret_id.startswith("arn:aws:secretsmanager:")
+    assert parsed.jdbc_url == synthesized.config.source_database.jdbc_url
+    assert parsed.raw_uri.endswith(f"/{names.RAW_EXTRACTION_PREFIX}employees/")
+    assert parsed.to_args() == own
+    # Glue reserves some names for itself; the contract's own names never collide with them.
+    assert not contract_names & (GLUE_OWN_ARGUMENTS | {"--conf", "--debug", "--mode", "--JOB_NAME"})
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -293,12 +348,16 @@ def test_dev_creates_an_isolated_vpc_and_other_envs_use_the_configured_one(synth
     )
 
 
-def test_job_library_asset_holds_only_the_package_without_bytecode(synth: Synth) -> None:
+def test_job_library_asset_holds_the_packages_as_real_files_without_bytecode(synth: Synth) -> None:
     # GIVEN the synthesized dev assembly (a developer machine has __pycache__ folders everywhere)
     assembly = synth("dev").assembly_dir
     # WHEN the library asset is found
     (library,) = [path for path in assembly.glob("asset.*") if (path / "esteira_extract").is_dir()]
-    # THEN its root is the package alone, and no bytecode ships
-    assert [child.name for child in library.iterdir()] == ["esteira_extract"]
+    # THEN its root is the job's package and the contracts it parses its arguments with, and no bytecode ships
+    assert sorted(child.name for child in library.iterdir()) == ["esteira_contracts", "esteira_extract"]
     assert (library / "esteira_extract" / "__init__.py").is_file()
+    # The contracts are copied through glue_jobs/esteira_contracts (a symlink): real files, not a link.
+    contracts = library / "esteira_contracts"
+    assert not contracts.is_symlink() and not any(path.is_symlink() for path in contracts.rglob("*"))
+    assert (contracts / "extraction.py").is_file() and (contracts / "_base.py").is_file()
     assert not list(library.rglob("__pycache__")) and not list(library.rglob("*.pyc"))
