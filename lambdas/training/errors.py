@@ -1,15 +1,25 @@
 """The named errors the training Lambdas raise.
 
-Step Functions shows a Lambda's exception class name as ``Error`` and its message as ``Cause``, so these names are
-part of the contract with the state machine (its ``Catch``/``Retry`` blocks match them). They deliberately carry no
-``Error`` suffix, hence the ``noqa: N818``.
+Step Functions shows a Lambda's exception class name as ``Error`` and its message as ``Cause``. The state machine
+catches ``States.ALL`` (it matches no name), so these names are what a failed execution and its failure
+notification report: they say what went wrong without a log search. They deliberately carry no ``Error`` suffix,
+hence the ``noqa: N818``.
 """
 
 from __future__ import annotations
 
+# The environment does not configure the Lambda: raised by the contracts' from_env(), re-exported for the handlers.
+from esteira_contracts import SettingsError
 
-class SettingsError(ValueError):
-    """The Lambda's environment is missing a variable or holds an ill-typed one; the message names all of them."""
+__all__ = [
+    "EvaluationNotFound",
+    "InvalidEvaluation",
+    "InvalidManifest",
+    "InvalidRequest",
+    "ManifestNotFound",
+    "NoTrainingData",
+    "SettingsError",
+]
 
 
 class InvalidRequest(ValueError):  # noqa: N818

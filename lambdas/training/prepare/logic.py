@@ -18,9 +18,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from esteira_contracts.training import PrepareResult, PrepareSettings
 from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData
 from training.s3uri import S3Uri
-from training.settings import PrepareSettings
 
 logger = Logger(child=True)
 
@@ -223,7 +223,7 @@ def tuning_job_name(prefix: str, now: datetime, token: str) -> str | None:
     return name
 
 
-def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None = None) -> dict[str, Any]:
+def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None = None) -> PrepareResult:
     request = PrepareRequest.from_event(event, settings)
     manifest = find_manifest(s3, request.curated_uri, request.run_id)
     if manifest.rows_written == 0:
@@ -240,16 +240,16 @@ def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None
     moment, token = (now or datetime.now(UTC)), secrets.token_hex(3)
     job_name = new_job_name(settings.job_name_prefix, moment, token)
     artifacts = S3Uri(settings.artifacts_bucket, "")
-    result = {
-        "training_job_name": job_name,
-        "tuning_job_name": tuning_job_name(settings.job_name_prefix, moment, token),
-        "train_uri": str(request.curated_uri),
-        "manifest_uri": str(manifest.uri),
-        "output_uri": str(artifacts.join(settings.model_prefix).as_prefix()),
-        "checkpoint_uri": str(artifacts.join(settings.checkpoint_prefix, job_name).as_prefix()),
-        "rows": manifest.rows_written,
-        "target": manifest.label_column,
-        "run_id": manifest.run_id,
-    }
-    logger.info("prepared training job", extra=result)
+    result = PrepareResult(
+        training_job_name=job_name,
+        tuning_job_name=tuning_job_name(settings.job_name_prefix, moment, token),
+        train_uri=str(request.curated_uri),
+        manifest_uri=str(manifest.uri),
+        output_uri=str(artifacts.join(settings.model_prefix).as_prefix()),
+        checkpoint_uri=str(artifacts.join(settings.checkpoint_prefix, job_name).as_prefix()),
+        rows=manifest.rows_written,
+        target=manifest.label_column,
+        run_id=manifest.run_id,
+    )
+    logger.info("prepared training job", extra=result.to_payload())
     return result
