@@ -1,25 +1,12 @@
-"""The named errors the training Lambdas raise.
+"""The named errors the training Lambdas raise (a bad environment raises the contracts' ``SettingsError``).
 
-Step Functions shows a Lambda's exception class name as ``Error`` and its message as ``Cause``. The state machine
-catches ``States.ALL`` (it matches no name), so these names are what a failed execution and its failure
-notification report: they say what went wrong without a log search. They deliberately carry no ``Error`` suffix,
-hence the ``noqa: N818``.
+Step Functions records a Lambda's exception class name as ``Error`` and its message as ``Cause``. The state
+machine catches every error alike (``States.ALL``) and its failure notification carries both, so these names are
+what an operator reads: they say what went wrong. They deliberately carry no ``Error`` suffix, hence the
+``noqa: N818``.
 """
 
 from __future__ import annotations
-
-# The environment does not configure the Lambda: raised by the contracts' from_env(), re-exported for the handlers.
-from esteira_contracts import SettingsError
-
-__all__ = [
-    "EvaluationNotFound",
-    "InvalidEvaluation",
-    "InvalidManifest",
-    "InvalidRequest",
-    "ManifestNotFound",
-    "NoTrainingData",
-    "SettingsError",
-]
 
 
 class InvalidRequest(ValueError):  # noqa: N818

@@ -97,7 +97,8 @@ def tuned() -> dict[str, Any]:
 
 def walk(definition: dict[str, Any], start: str, choose: Callable[[dict[str, Any]], str | None]) -> list[str]:
     """The state names from ``start``, following Next (and ``choose`` at a Choice) to the end."""
-    states, name, visited = definition["States"], start, []
+    states, visited = definition["States"], []
+    name: str | None = start
     while name is not None:
         visited.append(name)
         state = states[name]
