@@ -18,6 +18,10 @@ from esteira_contracts._base import EnvContract, setting
 MAX_JOB_NAME_LENGTH = 63
 JOB_NAME_SUFFIX_LENGTH = len("-20250101-020000-abcdef")
 MAX_JOB_NAME_PREFIX_LENGTH = MAX_JOB_NAME_LENGTH - JOB_NAME_SUFFIX_LENGTH
+# A tuning job name is "<prefix>-YYMMDDHHMM-<4 hex>": CreateHyperParameterTuningJob allows 1 to 32 characters.
+MAX_TUNING_JOB_NAME_LENGTH = 32
+TUNING_JOB_NAME_SUFFIX_LENGTH = len("-2501010200-abcd")
+MAX_TUNING_JOB_NAME_PREFIX_LENGTH = MAX_TUNING_JOB_NAME_LENGTH - TUNING_JOB_NAME_SUFFIX_LENGTH
 JOB_NAME_PREFIX_PATTERN = rf"(?=.{{1,{MAX_JOB_NAME_PREFIX_LENGTH}}}$)[a-zA-Z0-9](?:-*[a-zA-Z0-9])*"
 # S3 bucket naming rules (3-63 lowercase letters, digits, dots and hyphens; a letter or digit at both ends).
 BUCKET_PATTERN = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"

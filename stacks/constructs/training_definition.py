@@ -21,7 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from esteira_contracts.training import EvaluateResult, PrepareResult
+from esteira_contracts.training import MAX_TUNING_JOB_NAME_PREFIX_LENGTH, EvaluateResult, PrepareResult
 from stacks import names
 from stacks.constructs.training_jobs import (
     SAGEMAKER_TRANSIENT_ERRORS,
@@ -140,6 +140,14 @@ class _Builder:
             )
             fit_chain = sfn.Chain.start(fit)
         else:
+            prefix = self.inputs.job_name_prefix
+            if len(prefix) > MAX_TUNING_JOB_NAME_PREFIX_LENGTH:
+                # Prepare would name no tuning job (SageMaker allows 32 characters) and every execution would fail.
+                raise ValueError(
+                    f"training.tuning: the job name prefix {prefix!r} (from the environment's name) is longer than "
+                    f"{MAX_TUNING_JOB_NAME_PREFIX_LENGTH} characters, too long for a tuning job name: shorten 'name' "
+                    "or remove training.tuning"
+                )
             fit = tune_state(self.scope, self.inputs.job, tuning)
             stop = self.sagemaker_call(
                 "StopTuningJob",

@@ -53,7 +53,7 @@ TUNING = {
 }
 
 
-def build(training: dict[str, Any]) -> dict[str, Any]:
+def build(training: dict[str, Any], job_name_prefix: str = "esteira-test") -> dict[str, Any]:
     """The ASL of the definition built in a bare Stack, CloudFormation intrinsics rendered as ``<ref>``."""
     stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
     function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:esteira-test-train-"
@@ -66,7 +66,7 @@ def build(training: dict[str, Any]) -> dict[str, Any]:
             key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0000",
             network=None,
         ),
-        job_name_prefix="esteira-test",
+        job_name_prefix=job_name_prefix,
         model_package_group_name="esteira-test-model",
         git_commit="0123456789ab",
         prepare=lambda_.Function.from_function_arn(stack, "Prepare Function", f"{function_arn}prepare"),
@@ -324,3 +324,12 @@ def test_a_path_to_a_missing_field_fails_at_synth() -> None:
         path(PrepareResult, "train_url")
     with pytest.raises(ValueError, match="RegistrationResult selector needs exactly model_package_arn"):
         selector(RegistrationResult, {"arn": "$.ModelPackageArn"})
+
+
+def test_tuning_with_a_prefix_too_long_for_tuning_job_names_fails_at_synth() -> None:
+    # GIVEN tuning, and an environment whose job name prefix leaves no room in a 32-character tuning job name
+    # WHEN the definition is built
+    # THEN synth fails naming the config keys, instead of every execution failing on a null tuning job name
+    with pytest.raises(ValueError, match=r"training\.tuning: the job name prefix 'esteira-production'.*shorten 'name'"):
+        build(TRAINING | {"tuning": TUNING}, job_name_prefix="esteira-production")
+    assert "Tune" in build(TRAINING | {"tuning": TUNING}, job_name_prefix="esteira-sixteen1")["States"]

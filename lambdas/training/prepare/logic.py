@@ -18,7 +18,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from esteira_contracts.training import PrepareResult, PrepareSettings
+from esteira_contracts.training import (
+    MAX_TUNING_JOB_NAME_LENGTH,
+    MAX_TUNING_JOB_NAME_PREFIX_LENGTH,
+    PrepareResult,
+    PrepareSettings,
+)
 from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData
 from training.s3uri import S3Uri
 
@@ -30,7 +35,6 @@ LATEST_FILENAME = "latest.json"
 # The extraction job's run id rule (glue_jobs/esteira_extract/job.py: RUN_ID).
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 MAX_MANIFEST_BYTES = 1024 * 1024
-MAX_TUNING_JOB_NAME_LENGTH = 32
 _DATED_KEY = re.compile(r"/dt=(?P<date>\d{4}-\d{2}-\d{2})/(?P<run_id>[^/]+)\.json$")
 
 
@@ -217,7 +221,7 @@ def tuning_job_name(prefix: str, now: datetime, token: str) -> str | None:
     if len(name) > MAX_TUNING_JOB_NAME_LENGTH:
         logger.warning(
             "JOB_NAME_PREFIX is too long for a tuning job name; tuning_job_name is null",
-            extra={"prefix": prefix, "max_prefix_length": MAX_TUNING_JOB_NAME_LENGTH - len("-YYMMDDHHMM-abcd")},
+            extra={"prefix": prefix, "max_prefix_length": MAX_TUNING_JOB_NAME_PREFIX_LENGTH},
         )
         return None
     return name
