@@ -11,5 +11,5 @@
     image_digest, customer_metadata}``. Errors: InvalidRequest, EvaluationNotFound, InvalidEvaluation,
     SettingsError. A failing gate is ``passed: false``, not an error.
 
-Environment variables: :mod:`training.settings`. Error classes: :mod:`training.errors`.
+Environment variables and results: :mod:`esteira_contracts.training`. Error classes: :mod:`training.errors`.
 """

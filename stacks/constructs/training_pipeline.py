@@ -1,7 +1,7 @@
-"""The training state machine: prepare, train (or tune), evaluate against the gate and champion, register."""
+"""The training pipeline's resources: the Prepare and Evaluate Lambdas, the model package group, the state machine
+(its definition: ``training_definition.py``) and their grants."""
 
 from dataclasses import dataclass
-from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
@@ -12,33 +12,18 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from stacks import names
-from stacks.config import TrainingConfig, TuningConfig
+from stacks.config import TrainingConfig
 from stacks.constructs.image_pull import grant_image_pull
 from stacks.constructs.python_function import PythonFunction
+from stacks.constructs.training_definition import TrainingDefinitionInputs, build_training_definition
+from stacks.constructs.training_jobs import TrainingJobInputs, TrainingNetwork, jobs_arn, model_packages_arn
 from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of
 
-CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-SAGEMAKER_TRANSIENT_ERRORS = [
-    "SageMaker.AmazonSageMakerException",
-    "SageMaker.ThrottlingException",
-    "SageMaker.ResourceLimitExceededException",
-    "ThrottlingException",
-]
-TRAINING_RESULT = {
-    "training_job_name.$": "$.TrainingJobName",
-    "model_artifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
-    "training_image.$": "$.AlgorithmSpecification.TrainingImage",
-}
-
-
-@dataclass(frozen=True)
-class TrainingNetwork:
-    subnet_ids: list[str]
-    security_group_ids: list[str]
+__all__ = ["TrainingNetwork", "TrainingPipeline", "TrainingPipelineSettings"]
 
 
 @dataclass(frozen=True)
@@ -150,13 +135,13 @@ class TrainingPipeline(Construct):
             "train-prepare",
             "training.prepare.handler.handler",
             "Resolves the training input from the extraction manifest and names the training job",
-            {
-                "CURATED_URI": curated.s3_url_for_object(prefix),
-                "ARTIFACTS_BUCKET": artifacts.bucket_name,
-                "MODEL_PREFIX": names.MODEL_ARTIFACTS_PREFIX,
-                "CHECKPOINT_PREFIX": names.CHECKPOINTS_PREFIX,
-                "JOB_NAME_PREFIX": self.settings.job_name_prefix,
-            },
+            PrepareSettings(
+                curated_uri=curated.s3_url_for_object(prefix),
+                artifacts_bucket=artifacts.bucket_name,
+                model_prefix=names.MODEL_ARTIFACTS_PREFIX,
+                checkpoint_prefix=names.CHECKPOINTS_PREFIX,
+                job_name_prefix=self.settings.job_name_prefix,
+            ).to_env(),
         )
         manifests = f"{prefix}_manifests/*"
         curated.grant_read(prepare.role, manifests)
@@ -178,14 +163,14 @@ class TrainingPipeline(Construct):
             "train-evaluate",
             "training.evaluate.handler.handler",
             "Reads the trained model's evaluation and decides pass or fail against the gate and the champion",
-            {
-                "MODEL_PACKAGE_GROUP": self.settings.model_package_group_name,
-                "GATE_METRIC": gate.metric,
-                "GATE_THRESHOLD": str(gate.threshold),
-                "MIN_IMPROVEMENT": str(gate.min_improvement),
-                "ARTIFACTS_BUCKET": artifacts.bucket_name,
-                "MODEL_PREFIX": names.MODEL_ARTIFACTS_PREFIX,
-            },
+            EvaluateSettings(
+                model_package_group=self.settings.model_package_group_name,
+                gate_metric=gate.metric,
+                gate_threshold=gate.threshold,
+                min_improvement=gate.min_improvement,
+                artifacts_bucket=artifacts.bucket_name,
+                model_prefix=names.MODEL_ARTIFACTS_PREFIX,
+            ).to_env(),
         )
         models = f"{names.MODEL_ARTIFACTS_PREFIX}*"
         artifacts.grant_read(evaluate.role, models)
@@ -254,335 +239,33 @@ class TrainingPipeline(Construct):
     # --- Definition ------------------------------------------------------------------------------------
 
     def _model_packages_arn(self) -> str:
-        return self._stack.format_arn(
-            service="sagemaker", resource="model-package", resource_name=f"{self.settings.model_package_group_name}/*"
-        )
-
-    def _algorithm(self) -> dict[str, Any]:
-        return {
-            "TrainingImage": self._image,
-            "TrainingInputMode": "File",
-            "MetricDefinitions": [dict(definition) for definition in names.TRAINING_METRIC_DEFINITIONS],
-        }
-
-    def _job_definition(self, *, static_hyperparameters_key: str) -> dict[str, Any]:
-        training = self.settings.training
-        stopping: dict[str, Any] = {"MaxRuntimeInSeconds": training.max_runtime_minutes * 60}
-        if training.spot:
-            stopping["MaxWaitTimeInSeconds"] = training.max_wait_minutes * 60
-        definition: dict[str, Any] = {
-            "AlgorithmSpecification": self._algorithm(),
-            "RoleArn": self._training_role.role_arn,
-            static_hyperparameters_key: {key: str(value) for key, value in sorted(training.hyperparameters.items())},
-            "InputDataConfig": [
-                {
-                    "ChannelName": "train",
-                    "DataSource": {
-                        "S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3Uri.$": "$.prepare.train_uri",
-                            "S3DataDistributionType": "FullyReplicated",
-                        }
-                    },
-                }
-            ],
-            "OutputDataConfig": {"S3OutputPath.$": "$.prepare.output_uri", "KmsKeyId": self._key.key_arn},
-            "ResourceConfig": {
-                "InstanceType": training.instance_type,
-                "InstanceCount": training.instance_count,
-                "VolumeSizeInGB": training.volume_size_gb,
-                "VolumeKmsKeyId": self._key.key_arn,
-            },
-            "StoppingCondition": stopping,
-            "EnableManagedSpotTraining": training.spot,
-            "CheckpointConfig": {"S3Uri.$": "$.prepare.checkpoint_uri", "LocalPath": CHECKPOINT_LOCAL_PATH},
-            "EnableNetworkIsolation": True,
-            "EnableInterContainerTrafficEncryption": True,
-        }
-        if self._network:
-            definition["VpcConfig"] = {
-                "Subnets": self._network.subnet_ids,
-                "SecurityGroupIds": self._network.security_group_ids,
-            }
-        return definition
-
-    def _task_timeout_seconds(self) -> int:
-        training = self.settings.training
-        minutes = training.max_wait_minutes if training.spot else training.max_runtime_minutes
-        return (minutes + 30) * 60
-
-    def _train_state(self) -> sfn.CustomState:
-        parameters = {
-            "TrainingJobName.$": "$.prepare.training_job_name",
-            **self._job_definition(static_hyperparameters_key="HyperParameters"),
-            "Tags": [
-                {"Key": "project", "Value": names.PROJECT},
-                {"Key": "environment", "Value": self.settings.env_name},
-            ],
-        }
-        return sfn.CustomState(
-            self,
-            "Train",
-            state_json={
-                "Type": "Task",
-                "Comment": "Managed-spot training job with S3 checkpoints; the task stops the job if it times out",
-                "Resource": f"arn:{self._stack.partition}:states:::sagemaker:createTrainingJob.sync",
-                "Parameters": parameters,
-                "ResultSelector": TRAINING_RESULT,
-                "ResultPath": "$.training",
-                "TimeoutSeconds": self._task_timeout_seconds(),
-            },
-        )
-
-    def _tune_state(self, tuning: TuningConfig) -> sfn.CustomState:
-        ranges: dict[str, list[dict[str, Any]]] = {
-            "ContinuousParameterRanges": [],
-            "IntegerParameterRanges": [],
-            "CategoricalParameterRanges": [],
-        }
-        for name, spec in sorted(tuning.ranges.items()):
-            if spec.type == "categorical":
-                ranges["CategoricalParameterRanges"].append({"Name": name, "Values": list(spec.values)})
-            else:
-                assert spec.min is not None and spec.max is not None, "validated by TuningConfig"
-                integer = spec.type == "integer"
-                low, high = (int(spec.min), int(spec.max)) if integer else (spec.min, spec.max)
-                ranges["IntegerParameterRanges" if integer else "ContinuousParameterRanges"].append(
-                    {"Name": name, "MinValue": str(low), "MaxValue": str(high), "ScalingType": spec.scaling}
-                )
-        tuned = set(tuning.ranges)
-        job = self._job_definition(static_hyperparameters_key="StaticHyperParameters")
-        job["StaticHyperParameters"] = {k: v for k, v in job["StaticHyperParameters"].items() if k not in tuned}
-        return sfn.CustomState(
-            self,
-            "Tune",
-            state_json={
-                "Type": "Task",
-                "Comment": "Hyperparameter tuning; the best training job is carried on",
-                "Resource": f"arn:{self._stack.partition}:states:::sagemaker:createHyperParameterTuningJob.sync",
-                "Parameters": {
-                    "HyperParameterTuningJobName.$": "$.prepare.tuning_job_name",
-                    "HyperParameterTuningJobConfig": {
-                        "Strategy": tuning.strategy,
-                        "HyperParameterTuningJobObjective": {
-                            "Type": tuning.objective_type,
-                            "MetricName": tuning.objective_metric,
-                        },
-                        "ResourceLimits": {
-                            "MaxNumberOfTrainingJobs": tuning.max_jobs,
-                            "MaxParallelTrainingJobs": tuning.max_parallel_jobs,
-                        },
-                        "ParameterRanges": {key: value for key, value in ranges.items() if value},
-                        "TrainingJobEarlyStoppingType": "Auto",
-                    },
-                    "TrainingJobDefinition": job,
-                },
-                "ResultSelector": {"best_training_job_name.$": "$.BestTrainingJob.TrainingJobName"},
-                "ResultPath": "$.tuning",
-                "TimeoutSeconds": self._task_timeout_seconds() * 2,
-            },
-        )
-
-    def _sagemaker_call(
-        self, construct_id: str, action: str, parameters: dict[str, Any], **kwargs: Any
-    ) -> sfn.TaskStateBase:
-        return tasks.CallAwsService(
-            self,
-            construct_id,
-            service="sagemaker",
-            action=action,
-            parameters=parameters,
-            iam_resources=[self._jobs_arn("training-job"), self._jobs_arn("hyper-parameter-tuning-job")],
-            **kwargs,
-        )
+        return model_packages_arn(self, self.settings.model_package_group_name)
 
     def _jobs_arn(self, resource: str) -> str:
-        return self._stack.format_arn(
-            service="sagemaker", resource=resource, resource_name=f"{self.settings.job_name_prefix}-*"
-        )
+        return jobs_arn(self, self.settings.job_name_prefix, resource)
 
     def _definition(self) -> sfn.IChainable:
-        settings = self.settings
-        training = settings.training
-        failure_message = sfn.TaskInput.from_object(
-            {
-                "outcome": "failed",
-                "environment": settings.env_name,
-                "execution": sfn.JsonPath.execution_id,
-                "error": sfn.JsonPath.string_at("$.error.Error"),
-                "cause": sfn.JsonPath.string_at("$.error.Cause"),
-            }
-        )
-        notify_failure = tasks.SnsPublish(
+        # The states are made in this construct, as before the definition had its own module: their ids are the
+        # state names, and nothing in the template moves.
+        return build_training_definition(
             self,
-            "NotifyFailure",
-            topic=self._alerts,
-            subject=f"Esteira {settings.env_name}: training failed",
-            message=failure_message,
-            result_path=sfn.JsonPath.DISCARD,
-        ).next(sfn.Fail(self, "Failed", error_path="$.error.Error", cause_path="$.error.Cause"))
-
-        def guarded(state: Any) -> Any:
-            state.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
-            return state
-
-        prepare = guarded(
-            tasks.LambdaInvoke(
-                self,
-                "Prepare",
-                lambda_function=self.prepare.function,
-                payload=sfn.TaskInput.from_object(
-                    {"run_id": sfn.JsonPath.string_at("$.run_id"), "execution": sfn.JsonPath.execution_name}
+            TrainingDefinitionInputs(
+                job=TrainingJobInputs(
+                    env_name=self.settings.env_name,
+                    training=self.settings.training,
+                    image=self._image,
+                    training_role_arn=self._training_role.role_arn,
+                    key_arn=self._key.key_arn,
+                    network=self._network,
                 ),
-                payload_response_only=True,
-                result_path="$.prepare",
-                retry_on_service_exceptions=True,
-            )
-        )
-
-        if training.tuning is None:
-            fit = self._train_state()
-            stop = self._sagemaker_call(
-                "StopTrainingJob",
-                "stopTrainingJob",
-                {"TrainingJobName": sfn.JsonPath.string_at("$.prepare.training_job_name")},
-                result_path=sfn.JsonPath.DISCARD,
-            )
-            fit_chain = sfn.Chain.start(fit)
-        else:
-            fit = self._tune_state(training.tuning)
-            stop = self._sagemaker_call(
-                "StopTuningJob",
-                "stopHyperParameterTuningJob",
-                {"HyperParameterTuningJobName": sfn.JsonPath.string_at("$.prepare.tuning_job_name")},
-                result_path=sfn.JsonPath.DISCARD,
-            )
-            describe_best = guarded(
-                self._sagemaker_call(
-                    "DescribeBestTrainingJob",
-                    "describeTrainingJob",
-                    {"TrainingJobName": sfn.JsonPath.string_at("$.tuning.best_training_job_name")},
-                    result_selector=TRAINING_RESULT,
-                    result_path="$.training",
-                )
-            )
-            fit_chain = sfn.Chain.start(fit).next(describe_best)
-        fit.add_retry(errors=SAGEMAKER_TRANSIENT_ERRORS, interval=Duration.seconds(30), backoff_rate=2, max_attempts=3)
-        # No orphaned jobs: a timed-out wait stops the job before reporting the failure.
-        stop.add_catch(notify_failure, errors=["States.ALL"], result_path="$.stop_error")
-        stop.next(notify_failure)
-        fit.add_catch(stop, errors=["States.Timeout"], result_path="$.error")
-        fit.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
-
-        evaluate = guarded(
-            tasks.LambdaInvoke(
-                self,
-                "Evaluate",
-                lambda_function=self.evaluate.function,
-                payload=sfn.TaskInput.from_object(
-                    {
-                        "training_job_name": sfn.JsonPath.string_at("$.training.training_job_name"),
-                        "model_artifacts": sfn.JsonPath.string_at("$.training.model_artifacts"),
-                        "training_image": sfn.JsonPath.string_at("$.training.training_image"),
-                        "train_uri": sfn.JsonPath.string_at("$.prepare.train_uri"),
-                        "manifest_uri": sfn.JsonPath.string_at("$.prepare.manifest_uri"),
-                        "lineage": {"execution": sfn.JsonPath.execution_id, "git_commit": settings.git_commit},
-                    }
-                ),
-                payload_response_only=True,
-                result_path="$.evaluation",
-                retry_on_service_exceptions=True,
-            )
-        )
-
-        register = guarded(
-            self._sagemaker_call(
-                "Register",
-                "createModelPackage",
-                {
-                    "ModelPackageGroupName": settings.model_package_group_name,
-                    "ModelPackageDescription": sfn.JsonPath.string_at("$.evaluation.reason"),
-                    "ModelApprovalStatus": training.approval,
-                    "InferenceSpecification": {
-                        "Containers": [
-                            {
-                                "Image": sfn.JsonPath.string_at("$.training.training_image"),
-                                "ModelDataUrl": sfn.JsonPath.string_at("$.training.model_artifacts"),
-                            }
-                        ],
-                        "SupportedContentTypes": list(names.MODEL_REQUEST_CONTENT_TYPES),
-                        "SupportedResponseMIMETypes": list(names.MODEL_RESPONSE_CONTENT_TYPES),
-                    },
-                    "ModelMetrics": {
-                        "ModelQuality": {
-                            "Statistics": {
-                                "ContentType": "application/json",
-                                "S3Uri": sfn.JsonPath.string_at("$.evaluation.evaluation_uri"),
-                            }
-                        }
-                    },
-                    "CustomerMetadataProperties": sfn.JsonPath.object_at("$.evaluation.customer_metadata"),
-                },
-                result_selector={"model_package_arn.$": "$.ModelPackageArn"},
-                result_path="$.registration",
-            )
-        )
-        register.add_retry(
-            errors=SAGEMAKER_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4
-        )
-
-        notify_registered = tasks.SnsPublish(
-            self,
-            "NotifyRegistered",
-            topic=self._alerts,
-            subject=f"Esteira {settings.env_name}: model registered",
-            message=sfn.TaskInput.from_object(
-                {
-                    "outcome": "registered",
-                    "environment": settings.env_name,
-                    "model_package_arn": sfn.JsonPath.string_at("$.registration.model_package_arn"),
-                    "approval": training.approval,
-                    "reason": sfn.JsonPath.string_at("$.evaluation.reason"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
+                job_name_prefix=self.settings.job_name_prefix,
+                model_package_group_name=self.settings.model_package_group_name,
+                git_commit=self.settings.git_commit,
+                prepare=self.prepare.function,
+                evaluate=self.evaluate.function,
+                alerts=self._alerts,
             ),
-            result_path=sfn.JsonPath.DISCARD,
         )
-        notify_rejected = tasks.SnsPublish(
-            self,
-            "NotifyRejected",
-            topic=self._alerts,
-            subject=f"Esteira {settings.env_name}: model rejected by the quality gate",
-            message=sfn.TaskInput.from_object(
-                {
-                    "outcome": "rejected",
-                    "environment": settings.env_name,
-                    "reason": sfn.JsonPath.string_at("$.evaluation.reason"),
-                    "training_job_name": sfn.JsonPath.string_at("$.training.training_job_name"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        gate_failed = sfn.Fail(self, "GateFailed", error="QualityGateFailed", cause_path="$.evaluation.reason")
-        for notify in (notify_registered, notify_rejected):
-            notify.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
-
-        gate = (
-            sfn.Choice(self, "Gate")
-            .when(sfn.Condition.boolean_equals("$.evaluation.passed", True), register.next(notify_registered))
-            .otherwise(notify_rejected.next(gate_failed))
-        )
-        notify_registered.next(sfn.Succeed(self, "Registered"))
-        trained = fit_chain.next(evaluate).next(gate)
-        # An extraction that added no rows leaves the data as the last training saw it: nothing to do.
-        new_data = (
-            sfn.Choice(self, "NewData")
-            .when(sfn.Condition.number_equals("$.prepare.rows", 0), sfn.Succeed(self, "NothingNew"))
-            .otherwise(trained)
-        )
-        chain: sfn.IChainable = prepare.next(new_data)
-        return chain
 
     def _grant_state_machine(self) -> None:
         role = self.state_machine.role

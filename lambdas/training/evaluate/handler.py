@@ -7,13 +7,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from esteira_contracts.training import EvaluateSettings
 from training import clients
 from training.evaluate.logic import evaluate
-from training.settings import EvaluateSettings
 
 logger = Logger()
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return evaluate(event, EvaluateSettings.from_env(), clients.s3(), clients.sagemaker(), clients.ecr)
+    settings = EvaluateSettings.from_env()
+    return evaluate(event, settings, clients.s3(), clients.sagemaker(), clients.ecr).to_payload()

@@ -13,11 +13,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from esteira_contracts.training import Champion, EvaluateResult, EvaluateSettings
 from training.errors import InvalidEvaluation, InvalidRequest
 from training.evaluate.archive import EVALUATION_FILENAME, find_evaluation
 from training.evaluate.gate import gate
 from training.s3uri import S3Uri
-from training.settings import EvaluateSettings
 
 logger = Logger(child=True)
 
@@ -138,12 +138,6 @@ def parse_evaluation(raw: bytes, source: S3Uri, metric: str) -> Evaluation:
     return Evaluation(metrics=metrics, value=metrics[metric])
 
 
-@dataclass(frozen=True)
-class Champion:
-    arn: str
-    metric_value: float | None
-
-
 def find_champion(sagemaker: Any, group: str, metric: str) -> Champion | None:
     """The newest Approved package of ``group`` and its ``metric.<metric>`` customer metadata, if any."""
     response = sagemaker.list_model_packages(
@@ -229,7 +223,7 @@ def customer_metadata(metrics: dict[str, float], gate_metric: str, lineage: dict
 
 def evaluate(
     event: Any, settings: EvaluateSettings, s3: Any, sagemaker: Any, ecr: Callable[[str], Any]
-) -> dict[str, Any]:
+) -> EvaluateResult:
     request = EvaluateRequest.from_event(event)
     source, raw = find_evaluation(s3, request.model_artifacts)
     evaluation = parse_evaluation(raw, source, settings.gate_metric)
@@ -258,17 +252,17 @@ def evaluate(
         "lineage.training_job": request.training_job_name,
         **{f"lineage.{key}": value for key, value in sorted(request.lineage.items())},
     }
-    output = {
-        "passed": result.passed,
-        "reason": result.reason,
-        "metrics": evaluation.metrics,
-        "metric_name": settings.gate_metric,
-        "metric_value": evaluation.value,
-        "champion": None if champion is None else {"arn": champion.arn, "metric_value": champion.metric_value},
-        "evaluation_uri": str(published),
-        "evaluation_source": str(source),
-        "image_digest": digest,
-        "customer_metadata": customer_metadata(evaluation.metrics, settings.gate_metric, lineage),
-    }
-    logger.info("evaluated training job", extra={"training_job_name": request.training_job_name, **output})
+    output = EvaluateResult(
+        passed=result.passed,
+        reason=result.reason,
+        metrics=evaluation.metrics,
+        metric_name=settings.gate_metric,
+        metric_value=evaluation.value,
+        champion=champion,
+        evaluation_uri=str(published),
+        evaluation_source=str(source),
+        image_digest=digest,
+        customer_metadata=customer_metadata(evaluation.metrics, settings.gate_metric, lineage),
+    )
+    logger.info("evaluated training job", extra={"training_job_name": request.training_job_name, **output.to_payload()})
     return output

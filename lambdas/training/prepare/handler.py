@@ -7,13 +7,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from esteira_contracts.training import PrepareSettings
 from training import clients
 from training.prepare.logic import prepare
-from training.settings import PrepareSettings
 
 logger = Logger()
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return prepare(event, PrepareSettings.from_env(), clients.s3())
+    return prepare(event, PrepareSettings.from_env(), clients.s3()).to_payload()

@@ -18,9 +18,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from esteira_contracts.training import (
+    MAX_TUNING_JOB_NAME_LENGTH,
+    MAX_TUNING_JOB_NAME_PREFIX_LENGTH,
+    PrepareResult,
+    PrepareSettings,
+)
 from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData
 from training.s3uri import S3Uri
-from training.settings import PrepareSettings
 
 logger = Logger(child=True)
 
@@ -30,7 +35,6 @@ LATEST_FILENAME = "latest.json"
 # The extraction job's run id rule (glue_jobs/esteira_extract/job.py: RUN_ID).
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 MAX_MANIFEST_BYTES = 1024 * 1024
-MAX_TUNING_JOB_NAME_LENGTH = 32
 _DATED_KEY = re.compile(r"/dt=(?P<date>\d{4}-\d{2}-\d{2})/(?P<run_id>[^/]+)\.json$")
 
 
@@ -217,13 +221,13 @@ def tuning_job_name(prefix: str, now: datetime, token: str) -> str | None:
     if len(name) > MAX_TUNING_JOB_NAME_LENGTH:
         logger.warning(
             "JOB_NAME_PREFIX is too long for a tuning job name; tuning_job_name is null",
-            extra={"prefix": prefix, "max_prefix_length": MAX_TUNING_JOB_NAME_LENGTH - len("-YYMMDDHHMM-abcd")},
+            extra={"prefix": prefix, "max_prefix_length": MAX_TUNING_JOB_NAME_PREFIX_LENGTH},
         )
         return None
     return name
 
 
-def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None = None) -> dict[str, Any]:
+def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None = None) -> PrepareResult:
     request = PrepareRequest.from_event(event, settings)
     manifest = find_manifest(s3, request.curated_uri, request.run_id)
     if manifest.rows_written == 0:
@@ -240,16 +244,16 @@ def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None
     moment, token = (now or datetime.now(UTC)), secrets.token_hex(3)
     job_name = new_job_name(settings.job_name_prefix, moment, token)
     artifacts = S3Uri(settings.artifacts_bucket, "")
-    result = {
-        "training_job_name": job_name,
-        "tuning_job_name": tuning_job_name(settings.job_name_prefix, moment, token),
-        "train_uri": str(request.curated_uri),
-        "manifest_uri": str(manifest.uri),
-        "output_uri": str(artifacts.join(settings.model_prefix).as_prefix()),
-        "checkpoint_uri": str(artifacts.join(settings.checkpoint_prefix, job_name).as_prefix()),
-        "rows": manifest.rows_written,
-        "target": manifest.label_column,
-        "run_id": manifest.run_id,
-    }
-    logger.info("prepared training job", extra=result)
+    result = PrepareResult(
+        training_job_name=job_name,
+        tuning_job_name=tuning_job_name(settings.job_name_prefix, moment, token),
+        train_uri=str(request.curated_uri),
+        manifest_uri=str(manifest.uri),
+        output_uri=str(artifacts.join(settings.model_prefix).as_prefix()),
+        checkpoint_uri=str(artifacts.join(settings.checkpoint_prefix, job_name).as_prefix()),
+        rows=manifest.rows_written,
+        target=manifest.label_column,
+        run_id=manifest.run_id,
+    )
+    logger.info("prepared training job", extra=result.to_payload())
     return result

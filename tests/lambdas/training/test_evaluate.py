@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from esteira_contracts import SettingsError
+from esteira_contracts.training import EvaluateSettings
 from tests.lambdas.training.conftest import SetEnv
 from tests.lambdas.training.helpers import (
     JOB_NAME,
@@ -18,11 +20,10 @@ from tests.lambdas.training.helpers import (
     lambda_context,
     model_members,
 )
-from training.errors import EvaluationNotFound, InvalidEvaluation, InvalidRequest, SettingsError
+from training.errors import EvaluationNotFound, InvalidEvaluation, InvalidRequest
 from training.evaluate.gate import gate
 from training.evaluate.handler import handler
 from training.evaluate.logic import UNKNOWN_DIGEST, customer_metadata, evaluate
-from training.settings import EvaluateSettings
 
 BINARY = fixture_bytes("evaluation/binary.json")
 BINARY_AUC = fixture_json("evaluation/binary.json")["validation"]["auc"]
@@ -44,7 +45,8 @@ OUTPUT_KEYS = {
 
 def run(aws: TrainingResources, event: dict[str, Any] | None = None, **env: str) -> dict[str, Any]:
     settings = EvaluateSettings.from_env(aws.evaluate_env(**env))
-    return evaluate(event or aws.evaluate_event(), settings, aws.s3, aws.sagemaker, lambda _region: aws.ecr)
+    result = evaluate(event or aws.evaluate_event(), settings, aws.s3, aws.sagemaker, lambda _region: aws.ecr)
+    return result.to_payload()
 
 
 def with_auc(auc: float) -> bytes:
@@ -335,7 +337,7 @@ def test_stream_stops_after_evaluation_json(aws: TrainingResources) -> None:
     counting = CountingS3(aws.s3)
     settings = EvaluateSettings.from_env(aws.evaluate_env())
     # WHEN evaluate runs
-    out = evaluate(aws.evaluate_event(), settings, counting, aws.sagemaker, lambda _region: aws.ecr)
+    out = evaluate(aws.evaluate_event(), settings, counting, aws.sagemaker, lambda _region: aws.ecr).to_payload()
     # THEN it read a few kilobytes of the tarball, not the model
     assert out["metric_value"] == BINARY_AUC
     assert counting.bodies[f"models/{JOB_NAME}/output/model.tar.gz"].bytes_read < 256 * 1024

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from esteira_contracts import SettingsError
+from esteira_contracts.training import MAX_JOB_NAME_PREFIX_LENGTH, PrepareSettings
 from tests.lambdas.training.conftest import SetEnv
 from tests.lambdas.training.helpers import (
     RUN_ID,
@@ -17,10 +19,9 @@ from tests.lambdas.training.helpers import (
     fixture_json,
     lambda_context,
 )
-from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData, SettingsError
+from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData
 from training.prepare.handler import handler
 from training.prepare.logic import new_job_name, prepare, tuning_job_name
-from training.settings import MAX_JOB_NAME_PREFIX_LENGTH, PrepareSettings
 
 JOB_NAME = re.compile(r"^esteira-dev-\d{8}-\d{6}-[0-9a-f]{6}$")
 SAGEMAKER_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -59,7 +60,7 @@ def test_finds_the_manifest_of_the_given_run_among_others(aws: TrainingResources
     wanted = aws.put_run(committed(), latest=True)
     aws.put_run(earlier_run("jr_000000000003", "2025-03-16", 40), latest=True)
     # WHEN prepare runs for the middle run
-    out = prepare(fixture_json("events/prepare_run.json"), settings_for(aws), aws.s3)
+    out = prepare(fixture_json("events/prepare_run.json"), settings_for(aws), aws.s3).to_payload()
     # THEN it reports that run's manifest, rows and label, and trains on the whole curated prefix
     assert out["manifest_uri"] == wanted
     assert out["rows"] == 1180
@@ -72,7 +73,7 @@ def test_output_has_exactly_the_contract_keys_and_uris(aws: TrainingResources) -
     # GIVEN one committed run
     aws.put_run(committed())
     # WHEN prepare runs
-    out = prepare({"run_id": RUN_ID}, settings_for(aws), aws.s3)
+    out = prepare({"run_id": RUN_ID}, settings_for(aws), aws.s3).to_payload()
     # THEN the output carries the contract keys, with URIs under the artifacts bucket
     assert set(out) == OUTPUT_KEYS
     job = out["training_job_name"]
@@ -85,7 +86,7 @@ def test_latest_reads_latest_json_and_reports_the_dated_manifest(aws: TrainingRe
     aws.put_run(earlier_run("jr_000000000001", "2025-03-13", 900))
     aws.put_run(committed())
     # WHEN prepare runs for "latest"
-    out = prepare(fixture_json("events/prepare_latest.json"), settings_for(aws), aws.s3)
+    out = prepare(fixture_json("events/prepare_latest.json"), settings_for(aws), aws.s3).to_payload()
     # THEN it resolves the latest run and names its permanent, dated manifest (latest.json gets overwritten)
     assert out["run_id"] == RUN_ID
     assert out["manifest_uri"] == f"{aws.curated_uri}_manifests/dt=2025-03-14/{RUN_ID}.json"
@@ -114,7 +115,7 @@ def test_curated_uri_in_the_input_overrides_the_environment(aws: TrainingResourc
     aws.put_run(committed())
     # WHEN the environment points elsewhere but the input names the prefix (without its trailing slash)
     settings = settings_for(aws, CURATED_URI=f"s3://{aws.data_bucket}/elsewhere/")
-    out = prepare({"run_id": RUN_ID, "curated_uri": other.rstrip("/")}, settings, aws.s3)
+    out = prepare({"run_id": RUN_ID, "curated_uri": other.rstrip("/")}, settings, aws.s3).to_payload()
     # THEN the input's prefix is used, normalised to a folder
     assert out["train_uri"] == other
 
@@ -123,7 +124,7 @@ def test_accepts_the_raw_glue_job_state_change_event(aws: TrainingResources) -> 
     # GIVEN a committed run and the Glue event that announced it
     aws.put_run(committed())
     # WHEN the event reaches prepare untransformed
-    out = prepare(fixture_json("events/glue_job_succeeded.json"), settings_for(aws), aws.s3)
+    out = prepare(fixture_json("events/glue_job_succeeded.json"), settings_for(aws), aws.s3).to_payload()
     # THEN its jobRunId is the run id
     assert out["run_id"] == RUN_ID
 
@@ -227,7 +228,7 @@ def test_unlabelled_spec_gives_a_null_target(aws: TrainingResources) -> None:
     # GIVEN a run of a spec without a label
     aws.put_run(fixture_json("manifests/unlabelled_run.json"))
     # WHEN prepare runs
-    out = prepare({"run_id": RUN_ID}, settings_for(aws), aws.s3)
+    out = prepare({"run_id": RUN_ID}, settings_for(aws), aws.s3).to_payload()
     # THEN target is null (the state machine falls back to its configured hyperparameter)
     assert out["target"] is None
 
@@ -250,7 +251,7 @@ def test_zero_row_run_with_earlier_data_trains_on_the_history(aws: TrainingResou
     aws.put_manifest(fixture_bytes("manifests/truncated.json"), "2025-03-01", "jr_corrupt00000")
     aws.put_run(fixture_json("manifests/zero_rows_run.json"))
     # WHEN prepare runs for the empty run
-    out = prepare({"run_id": ZERO_ROWS_RUN_ID}, settings_for(aws), aws.s3)
+    out = prepare({"run_id": ZERO_ROWS_RUN_ID}, settings_for(aws), aws.s3).to_payload()
     # THEN it proceeds on all curated data and reports 0 new rows
     assert out["rows"] == 0
     assert out["run_id"] == ZERO_ROWS_RUN_ID
@@ -296,7 +297,7 @@ def test_tuning_job_name_fits_32_characters_and_matches_the_training_job(aws: Tr
     aws.put_run(committed())
     moment = datetime(2025, 3, 14, 2, 7, 0, tzinfo=UTC)
     # WHEN prepare runs
-    out = prepare({"run_id": RUN_ID}, settings_for(aws), aws.s3, now=moment)
+    out = prepare({"run_id": RUN_ID}, settings_for(aws), aws.s3, now=moment).to_payload()
     # THEN the tuning job name has the same prefix (the IAM resource pattern), minute and first hex digits
     tuning, training = out["tuning_job_name"], out["training_job_name"]
     assert re.fullmatch(r"esteira-dev-2503140207-[0-9a-f]{4}", tuning)

@@ -1,0 +1,295 @@
+"""The training state machine's definition: prepare, train (or tune), evaluate against the gate, register, notify.
+
+Built from explicit inputs (functions, topic, names, config) into a chain of states in ``scope``; the construct
+(``training_pipeline.py``) owns the resources and grants. Every JSONPath that reads a step's result comes from
+``training_paths.path`` over the result's class.
+
+    Prepare -> NewData? --0 rows--> NothingNew
+                  \\-> Train | Tune -> DescribeBestTrainingJob -> Evaluate -> Gate? --passed--> Register
+                      -> NotifyRegistered -> Registered;  otherwise NotifyRejected -> GateFailed
+
+Every task is caught (``States.ALL``) into NotifyFailure -> Failed; a timed-out job is stopped first.
+"""
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from esteira_contracts.training import MAX_TUNING_JOB_NAME_PREFIX_LENGTH, EvaluateResult, PrepareResult
+from stacks import names
+from stacks.constructs.training_jobs import (
+    SAGEMAKER_TRANSIENT_ERRORS,
+    TRAINING_RESULT,
+    TrainingJobInputs,
+    jobs_arn,
+    train_state,
+    tune_state,
+)
+from stacks.constructs.training_paths import (
+    ERROR_CAUSE,
+    ERROR_NAME,
+    ERROR_PATH,
+    RUN_ID_INPUT,
+    STOP_ERROR_PATH,
+    RegistrationResult,
+    TrainingJobResult,
+    TuningResult,
+    path,
+    result_path,
+)
+
+CATCH_ALL = ["States.ALL"]
+Task = TypeVar("Task", bound=sfn.TaskStateBase | sfn.CustomState)
+
+
+@dataclass(frozen=True)
+class TrainingDefinitionInputs:
+    """Everything the definition refers to; nothing else is read."""
+
+    job: TrainingJobInputs  # the environment, the training config, image, role, key and network of the jobs
+    job_name_prefix: str  # the jobs Prepare names, which the Stop/Describe calls may touch
+    model_package_group_name: str
+    git_commit: str  # recorded in each package's lineage
+    prepare: lambda_.IFunction
+    evaluate: lambda_.IFunction
+    alerts: sns.ITopic
+
+
+class _Builder:
+    """Holds the inputs and the shared failure path while the states are made."""
+
+    def __init__(self, scope: Construct, inputs: TrainingDefinitionInputs) -> None:
+        self.scope = scope
+        self.inputs = inputs
+        self.env_name = inputs.job.env_name
+        self.notify_failure = self._notify(
+            "NotifyFailure",
+            "training failed",
+            {
+                "outcome": "failed",
+                "environment": self.env_name,
+                "execution": sfn.JsonPath.execution_id,
+                "error": sfn.JsonPath.string_at(ERROR_NAME),
+                "cause": sfn.JsonPath.string_at(ERROR_CAUSE),
+            },
+        ).next(sfn.Fail(scope, "Failed", error_path=ERROR_NAME, cause_path=ERROR_CAUSE))
+
+    def guarded(self, state: Task) -> Task:
+        state.add_catch(self.notify_failure, errors=CATCH_ALL, result_path=ERROR_PATH)
+        return state
+
+    def _notify(self, construct_id: str, subject: str, message: dict[str, Any]) -> tasks.SnsPublish:
+        return tasks.SnsPublish(
+            self.scope,
+            construct_id,
+            topic=self.inputs.alerts,
+            subject=f"Esteira {self.env_name}: {subject}",
+            message=sfn.TaskInput.from_object(message),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+
+    def sagemaker_call(
+        self, construct_id: str, action: str, parameters: dict[str, Any], **kwargs: Any
+    ) -> tasks.CallAwsService:
+        prefix = self.inputs.job_name_prefix
+        return tasks.CallAwsService(
+            self.scope,
+            construct_id,
+            service="sagemaker",
+            action=action,
+            parameters=parameters,
+            iam_resources=[
+                jobs_arn(self.scope, prefix, "training-job"),
+                jobs_arn(self.scope, prefix, "hyper-parameter-tuning-job"),
+            ],
+            **kwargs,
+        )
+
+    def prepare(self) -> tasks.LambdaInvoke:
+        return self.guarded(
+            tasks.LambdaInvoke(
+                self.scope,
+                "Prepare",
+                lambda_function=self.inputs.prepare,
+                payload=sfn.TaskInput.from_object(
+                    {"run_id": sfn.JsonPath.string_at(RUN_ID_INPUT), "execution": sfn.JsonPath.execution_name}
+                ),
+                payload_response_only=True,
+                result_path=result_path(PrepareResult),
+                retry_on_service_exceptions=True,
+            )
+        )
+
+    def fit(self) -> tuple[sfn.CustomState, sfn.Chain]:
+        """Train or Tune (then DescribeBestTrainingJob), retried on SageMaker's transient errors, and its stop."""
+        tuning = self.inputs.job.training.tuning
+        stop: sfn.TaskStateBase
+        if tuning is None:
+            fit = train_state(self.scope, self.inputs.job)
+            stop = self.sagemaker_call(
+                "StopTrainingJob",
+                "stopTrainingJob",
+                {"TrainingJobName": sfn.JsonPath.string_at(path(PrepareResult, "training_job_name"))},
+                result_path=sfn.JsonPath.DISCARD,
+            )
+            fit_chain = sfn.Chain.start(fit)
+        else:
+            prefix = self.inputs.job_name_prefix
+            if len(prefix) > MAX_TUNING_JOB_NAME_PREFIX_LENGTH:
+                # Prepare would name no tuning job (SageMaker allows 32 characters) and every execution would fail.
+                raise ValueError(
+                    f"training.tuning: the job name prefix {prefix!r} (from the environment's name) is longer than "
+                    f"{MAX_TUNING_JOB_NAME_PREFIX_LENGTH} characters, too long for a tuning job name: shorten 'name' "
+                    "or remove training.tuning"
+                )
+            fit = tune_state(self.scope, self.inputs.job, tuning)
+            stop = self.sagemaker_call(
+                "StopTuningJob",
+                "stopHyperParameterTuningJob",
+                {"HyperParameterTuningJobName": sfn.JsonPath.string_at(path(PrepareResult, "tuning_job_name"))},
+                result_path=sfn.JsonPath.DISCARD,
+            )
+            describe_best = self.guarded(
+                self.sagemaker_call(
+                    "DescribeBestTrainingJob",
+                    "describeTrainingJob",
+                    {"TrainingJobName": sfn.JsonPath.string_at(path(TuningResult, "best_training_job_name"))},
+                    result_selector=TRAINING_RESULT,
+                    result_path=result_path(TrainingJobResult),
+                )
+            )
+            fit_chain = sfn.Chain.start(fit).next(describe_best)
+        fit.add_retry(errors=SAGEMAKER_TRANSIENT_ERRORS, interval=Duration.seconds(30), backoff_rate=2, max_attempts=3)
+        # No orphaned jobs: a timed-out wait stops the job before reporting the failure.
+        stop.add_catch(self.notify_failure, errors=CATCH_ALL, result_path=STOP_ERROR_PATH)
+        stop.next(self.notify_failure)
+        fit.add_catch(stop, errors=["States.Timeout"], result_path=ERROR_PATH)
+        fit.add_catch(self.notify_failure, errors=CATCH_ALL, result_path=ERROR_PATH)
+        return fit, fit_chain
+
+    def evaluate(self) -> tasks.LambdaInvoke:
+        trained = TrainingJobResult
+        return self.guarded(
+            tasks.LambdaInvoke(
+                self.scope,
+                "Evaluate",
+                lambda_function=self.inputs.evaluate,
+                payload=sfn.TaskInput.from_object(
+                    {
+                        "training_job_name": sfn.JsonPath.string_at(path(trained, "training_job_name")),
+                        "model_artifacts": sfn.JsonPath.string_at(path(trained, "model_artifacts")),
+                        "training_image": sfn.JsonPath.string_at(path(trained, "training_image")),
+                        "train_uri": sfn.JsonPath.string_at(path(PrepareResult, "train_uri")),
+                        "manifest_uri": sfn.JsonPath.string_at(path(PrepareResult, "manifest_uri")),
+                        "lineage": {"execution": sfn.JsonPath.execution_id, "git_commit": self.inputs.git_commit},
+                    }
+                ),
+                payload_response_only=True,
+                result_path=result_path(EvaluateResult),
+                retry_on_service_exceptions=True,
+            )
+        )
+
+    def register(self) -> tasks.CallAwsService:
+        register = self.guarded(
+            self.sagemaker_call(
+                "Register",
+                "createModelPackage",
+                {
+                    "ModelPackageGroupName": self.inputs.model_package_group_name,
+                    "ModelPackageDescription": sfn.JsonPath.string_at(path(EvaluateResult, "reason")),
+                    "ModelApprovalStatus": self.inputs.job.training.approval,
+                    "InferenceSpecification": {
+                        "Containers": [
+                            {
+                                "Image": sfn.JsonPath.string_at(path(TrainingJobResult, "training_image")),
+                                "ModelDataUrl": sfn.JsonPath.string_at(path(TrainingJobResult, "model_artifacts")),
+                            }
+                        ],
+                        "SupportedContentTypes": list(names.MODEL_REQUEST_CONTENT_TYPES),
+                        "SupportedResponseMIMETypes": list(names.MODEL_RESPONSE_CONTENT_TYPES),
+                    },
+                    "ModelMetrics": {
+                        "ModelQuality": {
+                            "Statistics": {
+                                "ContentType": "application/json",
+                                "S3Uri": sfn.JsonPath.string_at(path(EvaluateResult, "evaluation_uri")),
+                            }
+                        }
+                    },
+                    "CustomerMetadataProperties": sfn.JsonPath.object_at(path(EvaluateResult, "customer_metadata")),
+                },
+                result_selector={"model_package_arn.$": "$.ModelPackageArn"},
+                result_path=result_path(RegistrationResult),
+            )
+        )
+        register.add_retry(
+            errors=SAGEMAKER_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4
+        )
+        return register
+
+    def gate(self) -> sfn.Choice:
+        """Passed: Register, NotifyRegistered, Registered. Otherwise: NotifyRejected, GateFailed."""
+        register = self.register()
+        reason = sfn.JsonPath.string_at(path(EvaluateResult, "reason"))
+        notify_registered = self._notify(
+            "NotifyRegistered",
+            "model registered",
+            {
+                "outcome": "registered",
+                "environment": self.env_name,
+                "model_package_arn": sfn.JsonPath.string_at(path(RegistrationResult, "model_package_arn")),
+                "approval": self.inputs.job.training.approval,
+                "reason": reason,
+                "execution": sfn.JsonPath.execution_id,
+            },
+        )
+        notify_rejected = self._notify(
+            "NotifyRejected",
+            "model rejected by the quality gate",
+            {
+                "outcome": "rejected",
+                "environment": self.env_name,
+                "reason": reason,
+                "training_job_name": sfn.JsonPath.string_at(path(TrainingJobResult, "training_job_name")),
+                "execution": sfn.JsonPath.execution_id,
+            },
+        )
+        gate_failed = sfn.Fail(
+            self.scope, "GateFailed", error="QualityGateFailed", cause_path=path(EvaluateResult, "reason")
+        )
+        for notify in (notify_registered, notify_rejected):
+            self.guarded(notify)
+        gate = (
+            sfn.Choice(self.scope, "Gate")
+            .when(
+                sfn.Condition.boolean_equals(path(EvaluateResult, "passed"), True),
+                register.next(notify_registered),
+            )
+            .otherwise(notify_rejected.next(gate_failed))
+        )
+        notify_registered.next(sfn.Succeed(self.scope, "Registered"))
+        return gate
+
+
+def build_training_definition(scope: Construct, inputs: TrainingDefinitionInputs) -> sfn.IChainable:
+    """The chain of states, made in ``scope`` (their ids are the state names)."""
+    builder = _Builder(scope, inputs)
+    prepare = builder.prepare()
+    _, fit_chain = builder.fit()
+    evaluate = builder.evaluate()
+    trained = fit_chain.next(evaluate).next(builder.gate())
+    # An extraction that added no rows leaves the data as the last training saw it: nothing to do.
+    new_data = (
+        sfn.Choice(scope, "NewData")
+        .when(sfn.Condition.number_equals(path(PrepareResult, "rows"), 0), sfn.Succeed(scope, "NothingNew"))
+        .otherwise(trained)
+    )
+    chain: sfn.IChainable = prepare.next(new_data)
+    return chain
