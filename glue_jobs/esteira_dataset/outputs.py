@@ -90,17 +90,17 @@ def _read_csv(spark: SparkSession, uri: str, width: int) -> DataFrame:
 
 def count_splits(spark: SparkSession, layout: Layout, key: str) -> dict[str, Any]:
     """Rows and distinct keys per split, and keys found in more than one split, all read back from Parquet."""
-    keys = []
-    counts: dict[str, Any] = {}
-    for split in SPLITS:
-        written = spark.read.parquet(spark_path(layout.split(split)))
-        row = written.agg(sf.count(sf.lit(1)).alias("rows"), sf.countDistinct(key).alias("keys")).first()
-        assert row is not None
-        counts[split] = {"rows": int(row["rows"]), "distinct_keys": int(row["keys"])}
-        keys.append(written.select(key).distinct().withColumn("split", sf.lit(split)))
-    union = keys[0].unionByName(keys[1]).unionByName(keys[2])
-    shared = union.groupBy(key).agg(sf.countDistinct("split").alias("n")).where("n > 1").count()
-    return {"splits": counts, "keys_in_more_than_one_split": int(shared)}
+    frames = [
+        spark.read.parquet(spark_path(layout.split(s))).select(key).withColumn("split", sf.lit(s)) for s in SPLITS
+    ]
+    written = frames[0].unionByName(frames[1]).unionByName(frames[2])
+    per_split = written.groupBy("split").agg(sf.count(sf.lit(1)).alias("rows"), sf.countDistinct(key).alias("keys"))
+    found = {r["split"]: {"rows": int(r["rows"]), "distinct_keys": int(r["keys"])} for r in per_split.collect()}
+    shared = written.groupBy(key).agg(sf.countDistinct("split").alias("n")).where("n > 1").count()
+    return {
+        "splits": {s: found.get(s, {"rows": 0, "distinct_keys": 0}) for s in SPLITS},
+        "keys_in_more_than_one_split": int(shared),
+    }
 
 
 def count_csv(spark: SparkSession, uri: str, width: int, rows_expected: int, with_ids: bool) -> dict[str, Any]:

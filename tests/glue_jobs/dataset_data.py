@@ -19,6 +19,19 @@ from tests.glue_jobs.conftest import DEMO_SPEC, REPO
 
 DEMO_SECTION = REPO / "tests" / "fixtures" / "dataset" / "employees_dataset_section.json"
 AS_OF = date(2025, 7, 1)
+# The demo features in the model's order (config drop_columns applied to the spec's output columns).
+DEMO_FEATURES = [
+    "salario",
+    "idade_na_admissao",
+    "masculino",
+    "remoto",
+    "plano_saude",
+    "filhos",
+    "departamento_codigo",
+    "horas_extras_mes",
+    "distancia_casa_km",
+    "avaliacao_desempenho",
+]
 
 
 def demo_document(**section: Any) -> dict[str, Any]:

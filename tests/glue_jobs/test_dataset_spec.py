@@ -14,20 +14,7 @@ from esteira_dataset.spec import DatasetSpecError, load_dataset_spec, parse_data
 from esteira_extract.transforms import SPARK_TYPES
 from esteira_model.hyperparameters import Hyperparameters
 from esteira_model.train import _feature_columns
-from tests.glue_jobs.dataset_data import DEMO_SECTION, config_drop_columns, demo_document
-
-DEMO_FEATURES = [
-    "salario",
-    "idade_na_admissao",
-    "masculino",
-    "remoto",
-    "plano_saude",
-    "filhos",
-    "departamento_codigo",
-    "horas_extras_mes",
-    "distancia_casa_km",
-    "avaliacao_desempenho",
-]
+from tests.glue_jobs.dataset_data import DEMO_FEATURES, DEMO_SECTION, config_drop_columns, demo_document
 
 
 def test_given_the_demo_spec_and_section_when_parsed_then_rules_key_watermark_and_label_come_from_it() -> None:
@@ -79,7 +66,10 @@ def _without(key: str) -> dict[str, Any]:
         (_without("primary_key"), "spec.primary_key: is required"),
         (_without("dataset"), "spec.dataset: is required by the dataset job"),
         (_without("label"), "spec.label: is required by the dataset job"),
-        (demo_document(label_final_when="(desligado_em_12_meses = 1"), "spec.dataset.label_final_when: has an unclosed"),
+        (
+            demo_document(label_final_when="(desligado_em_12_meses = 1"),
+            "spec.dataset.label_final_when: has an unclosed",
+        ),
         (demo_document(label_final_when="x = 1) OR (y = 2"), "spec.dataset.label_final_when: has a ')' without"),
         (demo_document(label_final_when="cargo = 'gerente"), "spec.dataset.label_final_when: has an unclosed '"),
         (demo_document(label_final_when="x = 1; DROP TABLE t"), "spec.dataset.label_final_when: must be a single"),
