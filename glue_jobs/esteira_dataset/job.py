@@ -50,6 +50,7 @@ log = logging.getLogger("esteira_dataset")
 MANIFEST_VERSION = 1
 STATUS_OK = "ok"
 STATUS_NO_NEW_DATA = "no_new_data"
+EMPTY_COUNTS = ("row_versions_read", "keys_latest", "keys_tombstoned", "keys_label_final", "keys_label_open")
 
 
 class DatasetError(RuntimeError):
@@ -157,6 +158,14 @@ def _write_outputs(
     return counts
 
 
+def _no_new_data(layout: Layout, manifest: dict[str, Any], reason: str, counts: dict[str, Any]) -> dict[str, Any]:
+    """Only the manifest: the state machine ends the execution as NoNewData on its ``status``."""
+    manifest |= {"status": STATUS_NO_NEW_DATA, "reason": reason, "counts": counts, "finished_at": utc_now_iso()}
+    write_json(layout.manifest, manifest)
+    log.warning("dataset run %s: no new data (%s); only the manifest is written", manifest["run_id"], reason)
+    return manifest
+
+
 def run(spark: SparkSession, args: DatasetJobArgs, spec: DatasetSpec | None = None) -> dict[str, Any]:
     """One dataset run. Returns the manifest (also written to ``<datasets_uri>/run_id=R/manifest.json``)."""
     started_at = utc_now_iso()
@@ -170,6 +179,9 @@ def run(spark: SparkSession, args: DatasetJobArgs, spec: DatasetSpec | None = No
         "dataset run %s of spec %s: %d curated runs, as of %s", args.run_id, spec.extraction.name, len(runs), as_of
     )
     layout.clear()
+    if not any(r.rows for r in runs):
+        reason = "no committed extraction under curated_uri" if not runs else "the committed extractions hold no rows"
+        return _no_new_data(layout, manifest, reason, dict.fromkeys(EMPTY_COUNTS, 0))
     latest: DataFrame | None = None
     try:
         rows = read_runs(spark, args.curated_uri, spec, runs)
@@ -185,13 +197,9 @@ def run(spark: SparkSession, args: DatasetJobArgs, spec: DatasetSpec | None = No
             "keys_label_open": tally["label_open"],
         }
         if tally["label_final"] == 0:
-            reason = "no committed extraction under curated_uri" if not runs else "no key has a final label"
-            manifest |= {"status": STATUS_NO_NEW_DATA, "reason": reason, "counts": counts}
-            log.warning("dataset run %s: no new data (%s); only the manifest is written", args.run_id, reason)
-        else:
-            counts |= _write_outputs(spark, marked, spec, args, tally)
-            manifest |= {"status": STATUS_OK, "reason": None, "counts": counts}
-        manifest["finished_at"] = utc_now_iso()
+            return _no_new_data(layout, manifest, "no key has a final label", counts)
+        counts |= _write_outputs(spark, marked, spec, args, tally)
+        manifest |= {"status": STATUS_OK, "reason": None, "counts": counts, "finished_at": utc_now_iso()}
         write_json(layout.manifest, manifest)
     except BaseException:
         log.exception("dataset run %s failed; removing its outputs", args.run_id)

@@ -26,6 +26,7 @@ from esteira_extract.storage import delete_object, delete_tree, join_uri, spark_
 ROWS_PER_FILE = 500_000
 MANIFEST_NAME = "manifest.json"
 BATCH_INPUT_DIR = "batch-input"
+_SHARED = "_shared"
 
 
 @dataclass(frozen=True)
@@ -89,17 +90,24 @@ def _read_csv(spark: SparkSession, uri: str, width: int) -> DataFrame:
 
 
 def count_splits(spark: SparkSession, layout: Layout, key: str) -> dict[str, Any]:
-    """Rows and distinct keys per split, and keys found in more than one split, all read back from Parquet."""
+    """Rows and distinct keys per split, and keys found in more than one split, read back from the Parquet files
+    (one Spark job: both aggregations share the per-key exchange)."""
     frames = [
         spark.read.parquet(spark_path(layout.split(s))).select(key).withColumn("split", sf.lit(s)) for s in SPLITS
     ]
     written = frames[0].unionByName(frames[1]).unionByName(frames[2])
-    per_split = written.groupBy("split").agg(sf.count(sf.lit(1)).alias("rows"), sf.countDistinct(key).alias("keys"))
-    found = {r["split"]: {"rows": int(r["rows"]), "distinct_keys": int(r["keys"])} for r in per_split.collect()}
-    shared = written.groupBy(key).agg(sf.countDistinct("split").alias("n")).where("n > 1").count()
+    per_key = written.groupBy(key, "split").agg(sf.count(sf.lit(1)).alias("c"))
+    per_split = per_key.groupBy("split").agg(sf.sum("c").alias("rows"), sf.count(sf.lit(1)).alias("keys"))
+    shared = (
+        per_key.groupBy(key)
+        .count()
+        .where("count > 1")
+        .agg(sf.lit(_SHARED).alias("split"), sf.lit(0).cast("long").alias("rows"), sf.count(sf.lit(1)).alias("keys"))
+    )
+    found = {r["split"]: (int(r["rows"] or 0), int(r["keys"])) for r in per_split.unionByName(shared).collect()}
     return {
-        "splits": {s: found.get(s, {"rows": 0, "distinct_keys": 0}) for s in SPLITS},
-        "keys_in_more_than_one_split": int(shared),
+        "splits": {s: {"rows": found.get(s, (0, 0))[0], "distinct_keys": found.get(s, (0, 0))[1]} for s in SPLITS},
+        "keys_in_more_than_one_split": found.get(_SHARED, (0, 0))[1],
     }
 
 
