@@ -6,6 +6,7 @@ The outputs are read back without Spark (pyarrow, plain text), so the checks do 
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -19,6 +20,7 @@ from pyspark.sql import SparkSession
 from esteira_dataset.job import DatasetError, main, run
 from esteira_dataset.spec import parse_dataset_spec
 from tests.glue_jobs.dataset_data import AS_OF, DEMO_FEATURES, Lake, config_drop_columns, demo_document, employee
+from tests.glue_jobs.test_job import FAKE_AWSGLUE
 
 SPLITS = ("train", "validation", "holdout")
 FIRST_KEYS = range(1, 601)
@@ -288,3 +290,32 @@ def test_given_too_few_labelled_keys_for_every_split_when_run_then_it_fails_clea
         run(spark, lake.args("ds-tiny"))
 
     assert not lake.run_dir("ds-tiny").exists()
+
+
+def test_given_the_glue_runtime_when_main_runs_then_it_resolves_only_its_own_arguments(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stand-in for Glue's awsglue library, and one committed extraction that found no rows
+    package = tmp_path / "fake_glue" / "awsglue"
+    package.mkdir(parents=True)
+    for name, text in FAKE_AWSGLUE.items():
+        (package / name).write_text(text)
+    monkeypatch.syspath_prepend(str(package.parent))
+    for module in [m for m in sys.modules if m.startswith("awsglue")]:
+        monkeypatch.delitem(sys.modules, module)
+    lake = Lake(tmp_path / "lake", demo_document())
+    lake.write_run(spark, "2025-06-01", "ext-empty", [])
+    glue_own = ["--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--JOB_NAME", "esteira-dataset", "--TempDir", "s3://t/"]
+    ours = [part for item in lake.args("exec-1").to_args().items() for part in item]
+
+    # WHEN main() runs as Glue starts it
+    try:
+        manifest = main(["dataset_job.py", *glue_own, *ours])
+    finally:
+        for module in [m for m in sys.modules if m.startswith("awsglue")]:
+            del sys.modules[module]
+
+    # THEN the run is named by --run_id and ends cleanly as no new data
+    assert (manifest["run_id"], manifest["status"]) == ("exec-1", "no_new_data")
+    assert manifest["reason"] == "the committed extractions hold no rows"
+    assert manifest["input_runs"] == [{"dt": "2025-06-01", "run_id": "ext-empty", "rows": 0}]
