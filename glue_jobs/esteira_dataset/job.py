@@ -103,7 +103,8 @@ def _base_manifest(args: DatasetJobArgs, spec: DatasetSpec, as_of: date, runs: S
         "features": spec.features(args.drop_columns),
         "rules": {
             "label_final_when": spec.rules.label_final_when,
-            "score_when": spec.rules.score_when or f"NOT ({spec.rules.label_final_when})",
+            "score_when": spec.rules.score_when
+            or f"NOT coalesce(({spec.rules.label_final_when}), false) OR {spec.label} IS NULL",
             "tombstone_when": spec.rules.tombstone_when,
         },
         "split_rule": {

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from esteira_contracts import SettingsError
 from esteira_contracts.dataset import DatasetJobArgs
 
-REQUIRED = {
+REQUIRED: dict[str, Any] = {
     "spec_uri": "s3://artifacts/specs/employees.json",
     "curated_uri": "s3://curated/employees",
     "datasets_uri": "s3://curated/datasets",

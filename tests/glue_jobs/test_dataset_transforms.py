@@ -141,7 +141,7 @@ def test_given_keys_when_bucketed_then_spark_matches_the_documented_python_rule_
     args = DatasetJobArgs(spec_uri="s", curated_uri="c", datasets_uri="d", run_id="r")
 
     split = with_split(spark.createDataFrame([(k,) for k in keys], "k string"), "k", args.split_cuts)
-    buckets = dict(split.select("k", split_bucket(sf.col("k")).alias("b")).collect())
+    buckets = {r["k"]: r["b"] for r in split.select("k", split_bucket(sf.col("k")).alias("b")).collect()}
 
     python_rule = {k: int(hashlib.sha256(k.encode()).hexdigest()[:8], 16) % 10_000 for k in keys}
     assert buckets == python_rule
