@@ -1,6 +1,6 @@
 """Builds every stack of one environment into an app or a pipeline stage; attaches cdk-nag's checks to an app."""
 
-from aws_cdk import App, Environment, Stack, Tags, Validations
+from aws_cdk import App, Aspects, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
@@ -15,6 +15,7 @@ from stacks.data_platform_stack import DataPlatformStack
 from stacks.delivery_config import DeliveryLinks
 from stacks.operations_stack import OperationsStack
 from stacks.registry_stack import RegistryStack
+from stacks.service_principals import ScopeServicePrincipals
 from stacks.serving_stack import ServingStack
 from stacks.training_stack import TrainingStack
 
@@ -139,6 +140,7 @@ def build_stacks(
     for stack in stacks:
         Tags.of(stack).add("project", names.PROJECT)
         Tags.of(stack).add("environment", config.name)
+        Aspects.of(stack).add(ScopeServicePrincipals())
     if delivery is not None:
         share_model_artifacts(data.lake.artifacts, data.key, delivery.share_models_with)
         share_repository(registry.model_repository, delivery.share_models_with)

@@ -49,7 +49,8 @@ def require_package_arn(variable: str, source: str) -> str:
     """
     message = shlex.quote(f"error: {source} %s breaks rule {PACKAGE_ARN_RULE}\\n")
     return (
-        f'arn_ok=0; case "${variable}" in *[!A-Za-z0-9:/.-]*) ;; ""|arn:aws*:sagemaker:*:*:model-package/*/*) arn_ok=1 ;; '
+        f'arn_ok=0; case "${variable}" in *[!A-Za-z0-9:/.-]*) ;; '
+        '""|arn:aws*:sagemaker:*:*:model-package/*/*) arn_ok=1 ;; '
         f'esac; if [ "$arn_ok" != 1 ]; then printf {message} "${variable}" >&2; exit 2; fi; unset arn_ok'
     )
 
@@ -60,6 +61,8 @@ class SmokeTarget:
     region: str
     endpoint_name: str
     role_arn: str
+    # The step's own role, named so that the smoke-test role can trust exactly it.
+    step_role_name: str
 
 
 class DeliveryPipeline(Construct):
@@ -139,6 +142,13 @@ class DeliveryPipeline(Construct):
             cli_version=pinned_cdk_cli_version(),
         )
         smoke_settings = delivery.smoke_test
+        self.smoke_test_step_role = iam.Role(
+            self,
+            "SmokeTestStepRole",
+            role_name=smoke.step_role_name,
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description=f"The smoke-test step's CodeBuild role: the only principal {smoke.role_arn} trusts",
+        )
         self.smoke_test = pipelines.CodeBuildStep(
             "SmokeTest",
             input=source,
@@ -163,13 +173,14 @@ class DeliveryPipeline(Construct):
             partial_build_spec=codebuild.BuildSpec.from_object(
                 {"phases": {"install": {"runtime-versions": {"python": PYTHON_VERSION}}}}
             ),
+            role=self.smoke_test_step_role,
             timeout=Duration.minutes(30),
         )
 
     def acknowledge_generated_policies(self) -> None:
         """After `build_pipeline()`: CDK Pipelines writes these roles and policies, not us."""
         # Some policies only appear while the app synthesizes: an aspect acknowledges them when they do.
-        for generated in (self.pipeline, self.code_pipeline):
+        for generated in (self.pipeline, self.code_pipeline, self.smoke_test_step_role):
             Aspects.of(generated).add(_AcknowledgeGeneratedPolicies())
         acknowledge(
             self.code_pipeline.artifact_bucket,
