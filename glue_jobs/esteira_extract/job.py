@@ -52,7 +52,7 @@ from esteira_extract.watermark import State, WatermarkStore, max_watermark, utc_
 log = logging.getLogger("esteira_extract")
 
 REQUIRED_ARGS = ("spec_uri", "secret_id", "jdbc_url", "raw_uri", "curated_uri", "quarantine_uri", "state_uri")
-OPTIONAL_ARGS = ("run_date", "run_id")
+OPTIONAL_ARGS = ("run_date", "run_id", "tls_ca_bundle")
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 ROWS_PER_OUTPUT_FILE = 500_000
 DEFAULT_LOCAL_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/sqlite-jdbc.jar")
@@ -75,6 +75,8 @@ class Settings:
     state_uri: str
     run_date: date
     run_id: str
+    # The CA bundle the database's certificate must chain to (esteira_extract.tls); "" for the packaged default.
+    tls_ca_bundle: str = ""
 
     def __post_init__(self) -> None:
         if not RUN_ID.match(self.run_id):
@@ -112,6 +114,7 @@ def settings_from_args(args: Mapping[str, str | None]) -> Settings:
         state_uri=str(args["state_uri"]),
         run_date=run_date,
         run_id=run_id,
+        tls_ca_bundle=str(args.get("tls_ca_bundle") or ""),
     )
 
 
@@ -138,7 +141,9 @@ def run(spark: SparkSession, settings: Settings) -> dict[str, Any]:
     )
 
     creds = get_db_credentials(settings.secret_id) if settings.secret_id else DbCredentials("", "")
-    source = JdbcSource(url=settings.jdbc_url, user=creds.username, password=creds.password)
+    source = JdbcSource(
+        url=settings.jdbc_url, user=creds.username, password=creds.password, ca_bundle=settings.tls_ca_bundle or None
+    )
     source_df = read_source(spark, source, spec, watermark_from)
     source_partitions = source_df.rdd.getNumPartitions()
     # Fail on spec/source mismatches (unknown columns, bad expressions) before writing anything:
