@@ -65,7 +65,7 @@ def build_stacks(
         delivery=delivery,
         # Endpoints join the platform's VPC; dev's isolated job VPC has no route to ECR or SageMaker runtime.
         network=(
-            EndpointNetwork(subnets=data.network.subnets, security_groups=data.network.security_groups)
+            EndpointNetwork(subnets=data.network.subnets, security_groups=[data.network.workload_groups["serving"]])
             if config.network.mode == "existing"
             else None
         ),
@@ -90,7 +90,7 @@ def build_stacks(
         network=(
             TrainingNetwork(
                 subnet_ids=[subnet.subnet_id for subnet in data.network.subnets],
-                security_group_ids=[group.security_group_id for group in data.network.security_groups],
+                security_group_ids=[data.network.workload_groups["training"].security_group_id],
             )
             if config.network.mode == "existing"
             else None
@@ -109,7 +109,7 @@ def build_stacks(
         transform_role=data.transform_role,
         alerts=data.alerts_topic,
         subnet_ids=[subnet.subnet_id for subnet in data.network.subnets] if existing_network else [],
-        security_group_ids=[g.security_group_id for g in data.network.security_groups] if existing_network else [],
+        security_group_ids=[data.network.workload_groups["batch"].security_group_id] if existing_network else [],
         delivery=delivery,
         env=env,
         description="Esteira batch predictions: transform, FIFO fan-out, idempotent consumers",

@@ -83,6 +83,22 @@ class SourceDatabaseConfig(_Strict):
     port: Annotated[int, Field(ge=1, le=65535)]
     database: Annotated[str, Field(min_length=1)]
     secret_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
+    # The CA the database's certificate must chain to: a file in glue_jobs/esteira_extract/certs (shipped in the
+    # job's library). PostgreSQL takes a PEM bundle (RDS: global-bundle.pem), MySQL a PKCS12/JKS trust store.
+    tls_ca_bundle: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.(pem|crt|p12|pfx|jks)$")] = (
+        "rds-global-bundle.pem"
+    )
+
+    @model_validator(mode="after")
+    def _bundle_fits_engine(self) -> Self:
+        pem = self.tls_ca_bundle.endswith((".pem", ".crt"))
+        if self.engine == "postgresql" and not pem:
+            raise ValueError(f"tls_ca_bundle '{self.tls_ca_bundle}': PostgreSQL verifies with a PEM bundle (.pem)")
+        if self.engine == "mysql" and pem:
+            raise ValueError(
+                f"tls_ca_bundle '{self.tls_ca_bundle}': MySQL Connector/J needs a trust store (.p12 or .jks)"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -133,6 +149,12 @@ class StorageConfig(_Strict):
     noncurrent_version_expiration_days: Annotated[int, Field(ge=1)] = 30
     access_log_expiration_days: Annotated[int, Field(ge=1)] = 365
     athena_results_expiration_days: Annotated[int, Field(ge=1)] = 30
+    # Endpoint requests and responses (personal data): kept long enough to monitor and investigate, then deleted.
+    data_capture_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # Model Monitor's reports; its baselines stay, the schedule needs them as long as the endpoint serves.
+    monitoring_reports_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    # Batch transform outputs and the fan-out's summaries, once delivered to the queue and the tables.
+    batch_output_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
 
 
 class RegistryConfig(_Strict):
@@ -359,6 +381,16 @@ class EnvironmentConfig(_Strict):
     batch: BatchConfig = BatchConfig()
     alerts: AlertsConfig = AlertsConfig()
     log_retention_days: LogRetentionDays = 30
+
+    @model_validator(mode="after")
+    def _capture_outlives_monitoring(self) -> Self:
+        # A monitoring run reads the last hour's or day's capture: it must still be there.
+        if self.serving.monitoring is not None and self.storage.data_capture_expiration_days < 2:
+            raise ValueError(
+                f"storage.data_capture_expiration_days ({self.storage.data_capture_expiration_days}) must be at "
+                "least 2 while serving.monitoring reads the captured data"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tuning_name_fits(self) -> Self:

@@ -38,6 +38,8 @@ JOB_ARG_RAW_URI: Final = "--raw_uri"
 JOB_ARG_CURATED_URI: Final = "--curated_uri"
 JOB_ARG_QUARANTINE_URI: Final = "--quarantine_uri"
 JOB_ARG_STATE_URI: Final = "--state_uri"
+# The CA bundle the database's certificate must chain to: a file of the job library's esteira_extract/certs.
+JOB_ARG_TLS_CA_BUNDLE: Final = "--tls_ca_bundle"
 
 # What the model container's `train` prints as `<name>=<value>` lines (containers/model/README.md).
 # tests/stacks/test_training_stack.py checks these against the container's own list and real train output.

@@ -99,7 +99,10 @@ def resolve_bundle(setting: str | None) -> Path | None:
         raise TlsConfigError(f"--tls_ca_bundle {name!r}: give an absolute path or a file name in esteira_extract/certs")
     copy = _packaged_copy(name)
     if copy is None and setting:
-        raise TlsConfigError(f"--tls_ca_bundle {name!r} is not in esteira_extract/certs")
+        raise TlsConfigError(
+            f"--tls_ca_bundle {name!r} is not in esteira_extract/certs: add it to the job's library "
+            f"(the RDS bundle: {RDS_BUNDLE_SOURCE}), or give an absolute path"
+        )
     return copy
 
 

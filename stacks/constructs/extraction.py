@@ -37,6 +37,7 @@ class ExtractionJobSettings:
     security_configuration_name: str
     secret_name: str
     jdbc_url: str
+    tls_ca_bundle: str
     spec_name: str
     spec_path: Path
     schedule: str
@@ -165,6 +166,7 @@ class ExtractionJob(Construct):
                 names.JOB_ARG_SPEC_URI: spec.s3_object_url,
                 names.JOB_ARG_SECRET_ID: self.secret.secret_arn,
                 names.JOB_ARG_JDBC_URL: settings.jdbc_url,
+                names.JOB_ARG_TLS_CA_BUNDLE: settings.tls_ca_bundle,
                 names.JOB_ARG_RAW_URI: raw.s3_url_for_object(f"{names.RAW_EXTRACTION_PREFIX}{spec_name}/"),
                 names.JOB_ARG_CURATED_URI: curated.s3_url_for_object(f"{names.CURATED_EXTRACTION_PREFIX}{spec_name}/"),
                 names.JOB_ARG_QUARANTINE_URI: curated.s3_url_for_object(f"{names.QUARANTINE_PREFIX}{spec_name}/"),
