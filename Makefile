@@ -18,6 +18,49 @@ SYSTEM_MARKERS := /usr/bin/java /usr/share/java/postgresql.jar /usr/share/java/s
 
 DIAGRAM_ENV ?= prod
 
+# Every value a caller gives make (the command line, the environment, the CD pipeline's synth step) is checked here,
+# before any recipe runs, against the rule for its format. The check reads the raw text with $(value ...): make
+# would otherwise expand a `$(shell ...)` in it. Recipes then take the values from the environment, quoted
+# ("$$ENV"), never pasted into the command text. Make has no regexes, so each rule is a set of allowed characters
+# (plus a prefix for ARNs); app.py and the tools then check the full format (an env's config exists, an ARN's shape).
+_lower := a b c d e f g h i j k l m n o p q r s t u v w x y z
+_upper := A B C D E F G H I J K L M N O P Q R S T U V W X Y Z
+_digits := 0 1 2 3 4 5 6 7 8 9
+_space := $(subst ,, )
+_tab := $(subst ,,	)
+define _newline
+
+
+endef
+# $(call _without,text,chars): text minus every listed character (recursion: make has no loop with an accumulator).
+_without = $(if $(2),$(call _without,$(subst $(firstword $(2)),,$(1)),$(wordlist 2,$(words $(2)),$(2))),$(1))
+RULE_name_chars := $(_lower) $(_digits) -
+RULE_name := name: lowercase letters, digits and '-' (a config/<env>.yaml or config/delivery/<name>.yaml name)
+RULE_arn_chars := $(_lower) $(_upper) $(_digits) : / . -
+RULE_arn := arn: empty, or an ARN (arn:...) of letters, digits and ':/.-'
+RULE_commit_chars := $(_lower) $(_upper) $(_digits)
+RULE_commit := commit: letters and digits (a git commit id)
+RULE_path_chars := $(_lower) $(_upper) $(_digits) _ . / -
+RULE_path := path: a non-empty relative or absolute path of letters, digits and '_./-', not starting with '-'
+RULE_args_chars := $(_lower) $(_upper) $(_digits) _ . : / = @ + -
+RULE_args := args: words of letters, digits and '_.:/=@+-' separated by spaces (no quotes, globs or shell operators)
+# Whitespace becomes '!', which no rule allows; only the args rule separates words with spaces.
+_marked = $(subst $(_tab),!,$(subst $(_newline),!,$(if $(filter args,$(2)),$(subst $(_space),,$(1)),$(subst $(_space),!,$(1)))))
+# $(call _check,VARIABLE,rule): stop make, naming the rule, when the raw value holds a character the rule forbids.
+_check = $(if $(call _without,$(call _marked,$(value $(1)),$(2)),$(RULE_$(2)_chars)),$(error $(1)='$(value $(1))' breaks rule $(RULE_$(2))))
+$(call _check,ENV,name)
+$(call _check,DIAGRAM_ENV,name)
+$(call _check,DELIVERY,name)
+$(call _check,MODEL_PACKAGE_ARN,arn)
+$(call _check,GIT_COMMIT,commit)
+$(call _check,CDK_OUT,path)
+$(call _check,ARGS,args)
+$(if $(value MODEL_PACKAGE_ARN),$(if $(filter arn:%,$(value MODEL_PACKAGE_ARN)),,$(error MODEL_PACKAGE_ARN='$(value MODEL_PACKAGE_ARN)' breaks rule $(RULE_arn))))
+$(if $(filter -% ,$(value CDK_OUT) ),$(error CDK_OUT='$(value CDK_OUT)' breaks rule $(RULE_path)))
+$(if $(value CDK_OUT),,$(error CDK_OUT='' breaks rule $(RULE_path)))
+$(if $(value GIT_COMMIT),,$(error GIT_COMMIT='' breaks rule $(RULE_commit)))
+export ENV DIAGRAM_ENV DELIVERY MODEL_PACKAGE_ARN GIT_COMMIT CDK_OUT ARGS
+
 .PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout tune cost diagram diagram-check clean
 
 help: ## List the targets
@@ -45,13 +88,14 @@ system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when mi
 	fi
 
 pipeline: system-deps install ## The whole pipeline on this machine, no AWS account (ARGS="--rows 20000 --change-rows 500")
-	$(PY) -m pipeline $(ARGS)
+# ARGS is unquoted on purpose: it is several arguments; its rule allows no globs or shell operators.
+	$(PY) -m pipeline $$ARGS
 
 synth: install ## Synthesize ENV's stacks (default dev), or with DELIVERY=pipeline the CD pipeline and all its stages, offline; print the cdk-nag summary and run cfn-lint
-	rm -rf $(CDK_OUT)
-	$(CDK) synth -q $(if $(DELIVERY),-c delivery=$(DELIVERY),-c env=$(ENV)) -c git_commit=$(GIT_COMMIT) $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN)) --output $(CDK_OUT)
-	$(PY) -m stacks.nag_report $(CDK_OUT)
-	shopt -s nullglob; $(VENV)/bin/cfn-lint $(CDK_OUT)/*.template.json $(CDK_OUT)/assembly-*/*.template.json
+	rm -rf -- "$$CDK_OUT"
+	$(CDK) synth -q $(if $(value DELIVERY),-c delivery="$$DELIVERY",-c env="$$ENV") -c git_commit="$$GIT_COMMIT" $(if $(value MODEL_PACKAGE_ARN),-c model_package_arn="$$MODEL_PACKAGE_ARN") --output "$$CDK_OUT"
+	$(PY) -m stacks.nag_report "$$CDK_OUT"
+	shopt -s nullglob; $(VENV)/bin/cfn-lint "$$CDK_OUT"/*.template.json "$$CDK_OUT"/assembly-*/*.template.json
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
@@ -64,7 +108,7 @@ test-only:
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 image: ## Build and push the model image with docker, tagged with the git commit (needs docker and AWS credentials)
-	./containers/build_and_push.sh model $(ENV)
+	./containers/build_and_push.sh model "$$ENV"
 
 bench-serving: install ## Serving benchmark: ours vs in-process predict vs MLflow
 	$(PY) bench/serving.py
@@ -75,16 +119,16 @@ bench-fanout: install ## Fan-out benchmark: ours vs the seed's loop on a local S
 tune: install ## Launch a tuning job by hand from ENV's config with the SageMaker SDK (ARGS="--role-arn .. --train-uri .. --output-uri .. [--launch]")
 	test -x .venv-ops/bin/python || python3 -m venv .venv-ops
 	.venv-ops/bin/python -m pip install -q -r tools/requirements-ops.txt
-	.venv-ops/bin/python -m tools.tune --env $(ENV) $(ARGS)
+	.venv-ops/bin/python -m tools.tune --env "$$ENV" $$ARGS
 
 cost: install ## Estimated monthly cost of ENV from config + the dated table tools/prices.yaml (ARGS=--json)
-	$(PY) -m tools.cost --env $(ENV) $(ARGS)
+	$(PY) -m tools.cost --env "$$ENV" $$ARGS
 
 diagram: system-deps install ## Redraw docs/architecture.{dot,png} from the synthesized app (DIAGRAM_ENV, default prod)
-	$(PY) -m tools.diagram --env $(DIAGRAM_ENV)
+	$(PY) -m tools.diagram --env "$$DIAGRAM_ENV"
 
 diagram-check: install ## Fail if docs/architecture.dot is stale
-	$(PY) -m tools.diagram --check --env $(DIAGRAM_ENV)
+	$(PY) -m tools.diagram --check --env "$$DIAGRAM_ENV"
 
 clean:
-	rm -rf $(CDK_OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf -- "$$CDK_OUT" .pytest_cache .mypy_cache .ruff_cache

@@ -14,9 +14,11 @@ if [ -n "$(git status --porcelain -- "containers/$image")" ]; then
   exit 1
 fi
 
+# The env name reaches Python as an argument, never as code; load_config refuses a name with no config file.
 read -r account region < <(.venv/bin/python -c "
+import sys
 from stacks.config import load_config
-c = load_config('$env'); print(c.account, c.region)")
+c = load_config(sys.argv[1]); print(c.account, c.region)" "$env")
 registry="$account.dkr.ecr.$region.amazonaws.com"
 repository="$registry/esteira-$env/$image"
 tag=$(git rev-parse --short=12 HEAD)

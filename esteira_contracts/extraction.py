@@ -51,6 +51,11 @@ class ExtractionJobArgs(ArgsContract):
     run_id: str | None = setting(
         "run_id", default=None, pattern=RUN_ID_PATTERN, pattern_help=f"a run id matching {RUN_ID_PATTERN}"
     )
+    # The CA bundle the database's certificate must chain to (esteira_extract.tls): a file of the job library's
+    # esteira_extract/certs/ or an absolute path; unset for the packaged default.
+    tls_ca_bundle: str | None = setting(
+        "tls_ca_bundle", default=None, pattern=r"[A-Za-z0-9_./-]{1,1024}", pattern_help="a CA bundle file name or path"
+    )
     # Set by Glue itself on every run (never by the construct); names the run when --run_id is not given.
     job_run_id: str | None = setting(
         "JOB_RUN_ID", default=None, pattern=RUN_ID_PATTERN, pattern_help=f"a run id matching {RUN_ID_PATTERN}"

@@ -1,6 +1,6 @@
 """Builds every stack of one environment into an app or a pipeline stage; attaches cdk-nag's checks to an app."""
 
-from aws_cdk import App, Environment, Stack, Tags, Validations
+from aws_cdk import App, Aspects, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
@@ -15,6 +15,7 @@ from stacks.data_platform_stack import DataPlatformStack
 from stacks.delivery_config import DeliveryLinks
 from stacks.operations_stack import OperationsStack
 from stacks.registry_stack import RegistryStack
+from stacks.service_principals import ScopeServicePrincipals
 from stacks.serving_stack import ServingStack
 from stacks.training_stack import TrainingStack
 
@@ -64,7 +65,7 @@ def build_stacks(
         delivery=delivery,
         # Endpoints join the platform's VPC; dev's isolated job VPC has no route to ECR or SageMaker runtime.
         network=(
-            EndpointNetwork(subnets=data.network.subnets, security_groups=data.network.security_groups)
+            EndpointNetwork(subnets=data.network.subnets, security_groups=[data.network.workload_groups["serving"]])
             if config.network.mode == "existing"
             else None
         ),
@@ -89,7 +90,7 @@ def build_stacks(
         network=(
             TrainingNetwork(
                 subnet_ids=[subnet.subnet_id for subnet in data.network.subnets],
-                security_group_ids=[group.security_group_id for group in data.network.security_groups],
+                security_group_ids=[data.network.workload_groups["training"].security_group_id],
             )
             if config.network.mode == "existing"
             else None
@@ -108,7 +109,7 @@ def build_stacks(
         transform_role=data.transform_role,
         alerts=data.alerts_topic,
         subnet_ids=[subnet.subnet_id for subnet in data.network.subnets] if existing_network else [],
-        security_group_ids=[g.security_group_id for g in data.network.security_groups] if existing_network else [],
+        security_group_ids=[data.network.workload_groups["batch"].security_group_id] if existing_network else [],
         delivery=delivery,
         env=env,
         description="Esteira batch predictions: transform, FIFO fan-out, idempotent consumers",
@@ -139,6 +140,7 @@ def build_stacks(
     for stack in stacks:
         Tags.of(stack).add("project", names.PROJECT)
         Tags.of(stack).add("environment", config.name)
+        Aspects.of(stack).add(ScopeServicePrincipals())
     if delivery is not None:
         share_model_artifacts(data.lake.artifacts, data.key, delivery.share_models_with)
         share_repository(registry.model_repository, delivery.share_models_with)

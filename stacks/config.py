@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stacks.source_database import SourceDatabaseConfig
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_ENV = "dev"
 CHAMPION_VARIANT = "champion"
@@ -75,31 +77,6 @@ class NetworkConfig(_Strict):
         return self
 
 
-class SourceDatabaseConfig(_Strict):
-    """Where the extraction reads from. Credentials live in the secret, never here."""
-
-    engine: Literal["postgresql", "mysql", "sqlserver", "oracle"]
-    host: Annotated[str, Field(min_length=1)]
-    port: Annotated[int, Field(ge=1, le=65535)]
-    database: Annotated[str, Field(min_length=1)]
-    secret_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_password(cls, data: object) -> object:
-        if isinstance(data, dict) and any(k in data for k in ("password", "username", "user")):
-            raise ValueError("credentials never go in config: put them in the secret named by secret_name")
-        return data
-
-    @property
-    def jdbc_url(self) -> str:
-        if self.engine == "sqlserver":
-            return f"jdbc:sqlserver://{self.host}:{self.port};databaseName={self.database}"
-        if self.engine == "oracle":
-            return f"jdbc:oracle:thin:@//{self.host}:{self.port}/{self.database}"
-        return f"jdbc:{self.engine}://{self.host}:{self.port}/{self.database}"
-
-
 class ExtractionConfig(_Strict):
     schedule: Annotated[str, Field(description="Glue trigger cron, UTC")] = "cron(0 2 * * ? *)"
     spec: Annotated[str, Field(min_length=1)] = "glue_jobs/specs/employees.json"
@@ -133,6 +110,12 @@ class StorageConfig(_Strict):
     noncurrent_version_expiration_days: Annotated[int, Field(ge=1)] = 30
     access_log_expiration_days: Annotated[int, Field(ge=1)] = 365
     athena_results_expiration_days: Annotated[int, Field(ge=1)] = 30
+    # Endpoint requests and responses (personal data): kept long enough to monitor and investigate, then deleted.
+    data_capture_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # Model Monitor's reports; its baselines stay, the schedule needs them as long as the endpoint serves.
+    monitoring_reports_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    # Batch transform outputs and the fan-out's summaries, once delivered to the queue and the tables.
+    batch_output_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
 
 
 class RegistryConfig(_Strict):
@@ -359,6 +342,16 @@ class EnvironmentConfig(_Strict):
     batch: BatchConfig = BatchConfig()
     alerts: AlertsConfig = AlertsConfig()
     log_retention_days: LogRetentionDays = 30
+
+    @model_validator(mode="after")
+    def _capture_outlives_monitoring(self) -> Self:
+        # A monitoring run reads the last hour's or day's capture: it must still be there.
+        if self.serving.monitoring is not None and self.storage.data_capture_expiration_days < 2:
+            raise ValueError(
+                f"storage.data_capture_expiration_days ({self.storage.data_capture_expiration_days}) must be at "
+                "least 2 while serving.monitoring reads the captured data"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tuning_name_fits(self) -> Self:

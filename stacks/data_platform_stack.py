@@ -67,6 +67,7 @@ class DataPlatformStack(Stack):
                 security_configuration_name=config.resource_name("glue"),
                 secret_name=config.source_database.secret_name,
                 jdbc_url=config.source_database.jdbc_url,
+                tls_ca_bundle=config.source_database.tls_ca_bundle,
                 spec_name=spec.name,
                 spec_path=config.extraction.spec_path,
                 schedule=config.extraction.schedule,

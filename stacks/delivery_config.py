@@ -80,6 +80,19 @@ class DeliveryConfig(_Strict):
     log_retention_days: LogRetentionDays = 90
 
     @model_validator(mode="after")
+    def _step_role_name_fits(self) -> Self:
+        if len(self.smoke_test_step_role_name) > names.IAM_ROLE_NAME_MAX_LENGTH:
+            raise ValueError(
+                f"pipeline_name '{self.pipeline_name}' is too long: the smoke-test step's role "
+                f"'{self.smoke_test_step_role_name}' would exceed IAM's {names.IAM_ROLE_NAME_MAX_LENGTH} characters"
+            )
+        return self
+
+    @property
+    def smoke_test_step_role_name(self) -> str:
+        return f"{self.pipeline_name}-{names.SMOKE_TEST_STEP_ROLE_SUFFIX}"
+
+    @model_validator(mode="after")
     def _stages_known_and_ordered(self) -> Self:
         known = available_envs()
         unknown = [env for env in self.stages if env not in known]
@@ -149,6 +162,7 @@ class DeliveryConfig(_Strict):
             serves_promoted_models=env.name in promoted,
             serves_foreign_models=env.name in promoted and env.account != registry.account,
             hosts_smoke_test=env.name == self.smoke_test.env,
+            smoke_test_step_role_name=self.smoke_test_step_role_name,
         )
 
     def _account_of(self, env: str) -> str:
@@ -174,6 +188,8 @@ class DeliveryLinks:
     serves_foreign_models: bool
     # The smoke-test environment has a role the pipeline's smoke-test step assumes.
     hosts_smoke_test: bool
+    # ...which trusts only the pipeline's smoke-test step role, by name, in the toolchain account.
+    smoke_test_step_role_name: str
 
 
 def available_deliveries(delivery_dir: Path = DELIVERY_DIR) -> list[str]:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Environment, Stack, pipelines
+from aws_cdk import Aspects, CfnOutput, Environment, Stack, pipelines
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -18,6 +18,7 @@ from stacks.constructs.promotion import PromotionSettings, PromotionTrigger
 from stacks.constructs.retention import retention_days
 from stacks.delivery_config import DeliveryConfig
 from stacks.environment_stage import EnvironmentStage
+from stacks.service_principals import ScopeServicePrincipals
 
 
 class DeliveryStack(Stack):
@@ -53,6 +54,7 @@ class DeliveryStack(Stack):
                     f"arn:{self.partition}:iam::{smoke_env.account}:role/"
                     f"{smoke_env.resource_name(names.SMOKE_TEST_ROLE_SUFFIX)}"
                 ),
+                step_role_name=delivery.smoke_test_step_role_name,
             ),
         )
         self.stages: list[EnvironmentStage] = []
@@ -84,6 +86,7 @@ class DeliveryStack(Stack):
                 pipeline_variable=delivery.promotion.variable,
                 registry_account=registry.account,
                 model_package_group=registry.resource_name(names.MODEL_PACKAGE_GROUP_SUFFIX),
+                forwarder_role_name=registry.resource_name(names.DECISION_FORWARDER_ROLE_SUFFIX),
                 log_retention=retention_days(delivery.log_retention_days),
                 powertools_layer_version=delivery.lambdas.powertools_layer_version,
             ),
@@ -93,6 +96,7 @@ class DeliveryStack(Stack):
         )
         self._notify_failures(self.delivery.code_pipeline, alerts)
         CfnOutput(self, "PipelineName", value=self.delivery.code_pipeline.pipeline_name)
+        Aspects.of(self).add(ScopeServicePrincipals())
 
     def _notify_failures(self, pipeline: codepipeline.IPipeline, alerts: sns.ITopic) -> None:
         pipeline.on_state_change(

@@ -70,6 +70,13 @@ FANOUT_SUMMARY_PREFIX: Final = "_fanout/"
 # Delivery (the CD pipeline in the toolchain account).
 # The role the pipeline's smoke-test step assumes in the smoke-test environment: `esteira-<env>-smoke-test`.
 SMOKE_TEST_ROLE_SUFFIX: Final = "smoke-test"
+# The smoke-test step's own role in the toolchain account, `<pipeline_name>-smoke-test-step`: the only principal the
+# smoke-test role trusts (IAM role names are at most 64 characters).
+SMOKE_TEST_STEP_ROLE_SUFFIX: Final = "smoke-test-step"
+IAM_ROLE_NAME_MAX_LENGTH: Final = 64
+# The registry env's role that forwards its decisions to the toolchain's bus, `esteira-<env>-forward-decisions`: the
+# only principal the toolchain's bus policy admits.
+DECISION_FORWARDER_ROLE_SUFFIX: Final = "forward-decisions"
 # What the pipeline last promoted (an ARN, or NO_MODEL_PACKAGE), and the promotions before it, newest first.
 PROMOTED_PACKAGE_PARAMETER: Final = f"/{PROJECT}/delivery/promoted-model-package"
 PROMOTION_HISTORY_PARAMETER: Final = f"/{PROJECT}/delivery/promotion-history"

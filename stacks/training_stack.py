@@ -88,11 +88,11 @@ class TrainingStack(Stack):
             event_pattern=self.approved_pattern,
         ).add_target(targets.SnsTopic(alerts))
         if delivery is not None and delivery.forwards_approvals:
-            self._forward_decisions_to(delivery, group_name)
+            self._forward_decisions_to(delivery, group_name, config.resource_name(names.DECISION_FORWARDER_ROLE_SUFFIX))
         CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
         CfnOutput(self, "ModelPackageGroup", value=group_name)
 
-    def _forward_decisions_to(self, delivery: DeliveryLinks, group_name: str) -> None:
+    def _forward_decisions_to(self, delivery: DeliveryLinks, group_name: str, role_name: str) -> None:
         """Approvals promote and rejections roll back: the toolchain account's pipeline acts on both."""
         toolchain_bus = events.EventBus.from_event_bus_arn(
             self,
@@ -104,4 +104,18 @@ class TrainingStack(Stack):
             "ForwardModelDecisions",
             description=f"Approvals and rejections in {group_name} go to the delivery pipeline's account",
             event_pattern=package_state_changes(group_name, names.PROMOTION_DECISIONS),
-        ).add_target(targets.EventBus(toolchain_bus))
+        ).add_target(
+            targets.EventBus(
+                toolchain_bus,
+                # Named: the toolchain's bus policy admits this role only, not the whole account.
+                role=iam.Role(
+                    self,
+                    "ForwardModelDecisionsRole",
+                    role_name=role_name,
+                    assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
+                        {"StringEquals": {"aws:SourceAccount": self.account}}
+                    ),
+                    description=f"EventBridge forwards {group_name} decisions to the delivery pipeline's account",
+                ),
+            )
+        )

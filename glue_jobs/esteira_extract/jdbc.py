@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
 from esteira_extract.secrets import no_payload_logging
 from esteira_extract.spec import Spec
+from esteira_extract.tls import describe_tls_failure, verified_url
 from esteira_extract.watermark import Watermark
 
 log = logging.getLogger(__name__)
@@ -46,14 +47,17 @@ class JdbcSource:
     user: str
     password: str = field(repr=False)
     fetch_size: int = 10_000
+    # The CA the server's certificate must chain to (esteira_extract.tls): a path or a packaged bundle's name.
+    ca_bundle: str | None = None
 
     def reader(self, spark: SparkSession) -> DataFrameReader:
         """A JDBC reader with connection options set. Spark redacts ``password`` in plans/UI."""
+        url = verified_url(self.url, self.ca_bundle)
         with no_payload_logging():
             reader = (
                 spark.read.format("jdbc")
-                .option("url", self.url)
-                .option("driver", driver_for(self.url))
+                .option("url", url)
+                .option("driver", driver_for(url))
                 .option("fetchsize", str(self.fetch_size))
             )
             if self.user:
@@ -61,12 +65,36 @@ class JdbcSource:
             return reader
 
 
-def incremental_sql(spec: Spec, watermark: Watermark | None) -> str:
+def load(reader: DataFrameReader, source: JdbcSource) -> DataFrame:
+    """``reader.load()``, with a clear TlsVerificationError when the driver refuses the server's certificate."""
+    try:
+        return reader.load()
+    except Exception as error:
+        tls_error = describe_tls_failure(error, source.url, source.ca_bundle)
+        if tls_error is None:
+            raise
+        raise tls_error from error
+
+
+def watermark_literal(watermark: Watermark, url: str = "") -> str:
+    """``watermark`` as a SQL literal in the source's dialect.
+
+    MySQL (unless NO_BACKSLASH_ESCAPES is set) also treats a backslash as an escape inside quotes: ``\\'`` would
+    end the literal early. Doubling backslashes keeps the value one literal in either mode.
+    """
+    literal = watermark.sql_literal()
+    if url.startswith("jdbc:mysql:") and watermark.kind == "string":
+        literal = "'" + literal[1:-1].replace("\\", "\\\\") + "'"
+    return literal
+
+
+def incremental_sql(spec: Spec, watermark: Watermark | None, url: str = "") -> str:
     """The source SELECT restricted to rows newer than ``watermark`` (all rows if None)."""
     base = spec.source.select_sql()
     if watermark is None:
         return base
-    return f"SELECT * FROM ({base}) esteira_base WHERE {spec.watermark_column} > {watermark.sql_literal()}"
+    literal = watermark_literal(watermark, url)
+    return f"SELECT * FROM ({base}) esteira_base WHERE {spec.watermark_column} > {literal}"
 
 
 def _bound(value: Any, upper: bool) -> str:
@@ -85,10 +113,10 @@ def read_bounds(spark: SparkSession, source: JdbcSource, sql: str, column: str) 
     Rows are counted first: over an empty window some drivers (sqlite-jdbc) cannot type MIN/MAX columns.
     """
     count = f"SELECT COUNT(*) AS n FROM ({sql}) esteira_count"
-    if int(source.reader(spark).option("query", count).load().collect()[0]["n"]) == 0:
+    if int(load(source.reader(spark).option("query", count), source).collect()[0]["n"]) == 0:
         return None
     query = f"SELECT MIN({column}) AS lo, MAX({column}) AS hi FROM ({sql}) esteira_bounds"
-    row = source.reader(spark).option("query", query).load().collect()[0]
+    row = load(source.reader(spark).option("query", query), source).collect()[0]
     if row["lo"] is None or row["hi"] is None:
         return None
     return _bound(row["lo"], upper=False), _bound(row["hi"], upper=True)
@@ -96,7 +124,7 @@ def read_bounds(spark: SparkSession, source: JdbcSource, sql: str, column: str) 
 
 def read_source(spark: SparkSession, source: JdbcSource, spec: Spec, watermark: Watermark | None) -> DataFrame:
     """The spec's source rows newer than ``watermark``, read in up to ``num_partitions`` slices."""
-    sql = incremental_sql(spec, watermark)
+    sql = incremental_sql(spec, watermark, source.url)
     reader = source.reader(spark).option("dbtable", f"({sql}) esteira_src")
     if spec.num_partitions > 1:
         bounds = read_bounds(spark, source, sql, spec.partition_column)
@@ -115,4 +143,4 @@ def read_source(spark: SparkSession, source: JdbcSource, spec: Spec, watermark: 
                 .option("upperBound", hi)
                 .option("numPartitions", str(spec.num_partitions))
             )
-    return reader.load()
+    return load(reader, source)

@@ -82,7 +82,9 @@ def run(spark: SparkSession, args: ExtractionJobArgs) -> dict[str, Any]:
     )
 
     creds = get_db_credentials(settings.secret_id) if settings.secret_id else DbCredentials("", "")
-    source = JdbcSource(url=settings.jdbc_url, user=creds.username, password=creds.password)
+    source = JdbcSource(
+        url=settings.jdbc_url, user=creds.username, password=creds.password, ca_bundle=settings.tls_ca_bundle or None
+    )
     source_df = read_source(spark, source, spec, watermark_from)
     source_partitions = source_df.rdd.getNumPartitions()
     # Fail on spec/source mismatches (unknown columns, bad expressions) before writing anything:

@@ -107,6 +107,8 @@ class BatchPredictions(Construct):
             ),
             time_to_live_attribute=ttl_attribute,
             removal_policy=removal,
+            # An environment that keeps its data (prod) also refuses a DeleteTable from outside CloudFormation.
+            deletion_protection=removal == RemovalPolicy.RETAIN,
         )
 
     def _function(

@@ -6,6 +6,7 @@ step exports the resolved ARN, so the smoke test checks the package that was act
 """
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,9 @@ RESOLVED_PACKAGE_VARIABLE = "MODEL_PACKAGE_ARN"
 PYTHON_VERSION = "3.11"
 NODE_VERSION = "20"
 SMOKE_TEST_REQUIREMENTS = "pipeline/requirements-smoke.txt"
+# What a package ARN may be before any command uses it: it comes from a pipeline variable (anyone who may start the
+# pipeline sets it) or from SSM. The Makefile checks the same rule again (its `arn` rule).
+PACKAGE_ARN_RULE = "model-package-arn: empty, or arn:aws*:sagemaker:<region>:<account>:model-package/<group>/<version>"
 GENERATED_POLICY_REASON = (
     "CDK Pipelines generates this policy: wildcards are object keys of its own artifacts bucket, its key's "
     "GenerateDataKey*/ReEncrypt*, its CodeBuild log groups and report groups, and the bootstrap roles it assumes."
@@ -38,12 +42,27 @@ def pinned_cdk_cli_version(package_json: Path = PACKAGE_JSON) -> str:
     return version
 
 
+def require_package_arn(variable: str, source: str) -> str:
+    """A POSIX sh command that stops the build unless $`variable` follows PACKAGE_ARN_RULE.
+
+    `case` with a negated bracket sees every character, newlines included; the value is printed, never run.
+    """
+    message = shlex.quote(f"error: {source} %s breaks rule {PACKAGE_ARN_RULE}\\n")
+    return (
+        f'arn_ok=0; case "${variable}" in *[!A-Za-z0-9:/.-]*) ;; '
+        '""|arn:aws*:sagemaker:*:*:model-package/*/*) arn_ok=1 ;; '
+        f'esac; if [ "$arn_ok" != 1 ]; then printf {message} "${variable}" >&2; exit 2; fi; unset arn_ok'
+    )
+
+
 @dataclass(frozen=True)
 class SmokeTarget:
     env_name: str
     region: str
     endpoint_name: str
     role_arn: str
+    # The step's own role, named so that the smoke-test role can trust exactly it.
+    step_role_name: str
 
 
 class DeliveryPipeline(Construct):
@@ -90,9 +109,10 @@ class DeliveryPipeline(Construct):
                 f'ARN="$(aws ssm get-parameter --name {names.PROMOTED_PACKAGE_PARAMETER} '
                 '--query Parameter.Value --output text)"; fi',
                 f'if [ "$ARN" = "{names.NO_MODEL_PACKAGE}" ]; then ARN=""; fi',
+                require_package_arn("ARN", f"the pipeline variable {variable} (or {names.PROMOTED_PACKAGE_PARAMETER})"),
                 f'export {RESOLVED_PACKAGE_VARIABLE}="${{ARN:-{names.NO_MODEL_PACKAGE}}}"',
                 "make test",
-                f'make synth DELIVERY={delivery.name} MODEL_PACKAGE_ARN="$ARN" '
+                f'make synth DELIVERY={shlex.quote(delivery.name)} MODEL_PACKAGE_ARN="$ARN" '
                 'GIT_COMMIT="$CODEBUILD_RESOLVED_SOURCE_VERSION"',
             ],
             env={"REQUESTED_PACKAGE": f"#{{variables.{variable}}}"},
@@ -122,6 +142,13 @@ class DeliveryPipeline(Construct):
             cli_version=pinned_cdk_cli_version(),
         )
         smoke_settings = delivery.smoke_test
+        self.smoke_test_step_role = iam.Role(
+            self,
+            "SmokeTestStepRole",
+            role_name=smoke.step_role_name,
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description=f"The smoke-test step's CodeBuild role: the only principal {smoke.role_arn} trusts",
+        )
         self.smoke_test = pipelines.CodeBuildStep(
             "SmokeTest",
             input=source,
@@ -129,13 +156,14 @@ class DeliveryPipeline(Construct):
             commands=[
                 f'if [ "$MODEL_PACKAGE_ARN" = "{names.NO_MODEL_PACKAGE}" ]; then '
                 f'echo "no model promoted yet: {smoke.env_name} serves no endpoint, nothing to smoke-test"; '
-                "else python -m pipeline.smoke"
-                f" --endpoint-name {smoke.endpoint_name}"
+                f"else {require_package_arn('MODEL_PACKAGE_ARN', 'the resolved package')}; "
+                "python -m pipeline.smoke"
+                f" --endpoint-name {shlex.quote(smoke.endpoint_name)}"
                 ' --model-package-arn "$MODEL_PACKAGE_ARN"'
                 f" --min-match-rate {smoke_settings.min_match_rate}"
                 f" --rows-per-request {smoke_settings.rows_per_request}"
-                f" --role-arn {smoke.role_arn}"
-                f" --region {smoke.region}; fi",
+                f" --role-arn {shlex.quote(smoke.role_arn)}"
+                f" --region {shlex.quote(smoke.region)}; fi",
             ],
             env={RESOLVED_PACKAGE_VARIABLE: self.synth.exported_variable(RESOLVED_PACKAGE_VARIABLE)},
             role_policy_statements=[
@@ -145,13 +173,14 @@ class DeliveryPipeline(Construct):
             partial_build_spec=codebuild.BuildSpec.from_object(
                 {"phases": {"install": {"runtime-versions": {"python": PYTHON_VERSION}}}}
             ),
+            role=self.smoke_test_step_role,
             timeout=Duration.minutes(30),
         )
 
     def acknowledge_generated_policies(self) -> None:
         """After `build_pipeline()`: CDK Pipelines writes these roles and policies, not us."""
         # Some policies only appear while the app synthesizes: an aspect acknowledges them when they do.
-        for generated in (self.pipeline, self.code_pipeline):
+        for generated in (self.pipeline, self.code_pipeline, self.smoke_test_step_role):
             Aspects.of(generated).add(_AcknowledgeGeneratedPolicies())
         acknowledge(
             self.code_pipeline.artifact_bucket,

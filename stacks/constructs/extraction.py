@@ -39,6 +39,7 @@ class ExtractionJobSettings:
     security_configuration_name: str
     secret_name: str
     jdbc_url: str
+    tls_ca_bundle: str
     spec_name: str
     spec_path: Path
     schedule: str
@@ -148,6 +149,7 @@ class ExtractionJob(Construct):
             spec_uri=spec.s3_object_url,
             secret_id=self.secret.secret_arn,
             jdbc_url=settings.jdbc_url,
+            tls_ca_bundle=settings.tls_ca_bundle,
             raw_uri=raw.s3_url_for_object(f"{names.RAW_EXTRACTION_PREFIX}{spec_name}/"),
             curated_uri=curated.s3_url_for_object(f"{names.CURATED_EXTRACTION_PREFIX}{spec_name}/"),
             quarantine_uri=curated.s3_url_for_object(f"{names.QUARANTINE_PREFIX}{spec_name}/"),

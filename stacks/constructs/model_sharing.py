@@ -21,8 +21,25 @@ PACKAGE_READ_ACTIONS = ("sagemaker:DescribeModelPackage", "sagemaker:ListModelPa
 IMAGE_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 
 
-def _accounts(accounts: tuple[str, ...]) -> list[iam.IPrincipal]:
-    return [iam.AccountPrincipal(account) for account in accounts]
+def esteira_role_patterns(partition: str, accounts: tuple[str, ...], deployer: bool = False) -> list[str]:
+    """The roles of `accounts` that may read shared models: Esteira's own, never the whole account.
+
+    Esteira names some roles `esteira-<env>-...`; CloudFormation names the others `Esteira-<env>-<Stack>-...`
+    after their stack. `deployer`: also CloudFormation's CDK execution role, which creates models from packages.
+    """
+    patterns = []
+    for account in accounts:
+        prefix = f"arn:{partition}:iam::{account}:role/"
+        patterns += [f"{prefix}{names.PROJECT}-*", f"{prefix}{names.PROJECT.capitalize()}-*"]
+        if deployer:
+            patterns.append(f"{prefix}cdk-*-cfn-exec-role-{account}-*")
+    return patterns
+
+
+def _accounts(accounts: tuple[str, ...], partition: str) -> list[iam.IPrincipal]:
+    """Each account's root, conditioned on the principal being one of Esteira's roles there."""
+    condition = {"ArnLike": {"aws:PrincipalArn": esteira_role_patterns(partition, accounts)}}
+    return [iam.AccountPrincipal(account).with_conditions(condition) for account in accounts]
 
 
 def share_model_artifacts(bucket: s3.IBucket, key: kms.IKey, accounts: tuple[str, ...]) -> None:
@@ -32,7 +49,7 @@ def share_model_artifacts(bucket: s3.IBucket, key: kms.IKey, accounts: tuple[str
     bucket.add_to_resource_policy(
         iam.PolicyStatement(
             sid="PromotedStagesReadModels",
-            principals=_accounts(accounts),
+            principals=_accounts(accounts, Stack.of(bucket).partition),
             actions=["s3:GetObject"],
             resources=[bucket.arn_for_objects(f"{names.MODEL_ARTIFACTS_PREFIX}*")],
         )
@@ -40,7 +57,7 @@ def share_model_artifacts(bucket: s3.IBucket, key: kms.IKey, accounts: tuple[str
     key.add_to_resource_policy(
         iam.PolicyStatement(
             sid="PromotedStagesDecryptModels",
-            principals=_accounts(accounts),
+            principals=_accounts(accounts, Stack.of(key).partition),
             actions=["kms:Decrypt", "kms:DescribeKey"],
             resources=["*"],
             conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(key).region}.amazonaws.com"}},
@@ -52,7 +69,9 @@ def share_repository(repository: ecr.IRepository, accounts: tuple[str, ...]) -> 
     if accounts:
         repository.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="PromotedStagesPullImages", principals=_accounts(accounts), actions=list(IMAGE_PULL_ACTIONS)
+                sid="PromotedStagesPullImages",
+                principals=_accounts(accounts, Stack.of(repository).partition),
+                actions=list(IMAGE_PULL_ACTIONS),
             )
         )
 
@@ -63,6 +82,7 @@ def share_model_package_group(group: sagemaker.CfnModelPackageGroup, accounts: t
     stack = Stack.of(group)
     name = group.model_package_group_name
     principals = {"AWS": [f"arn:{stack.partition}:iam::{account}:root" for account in accounts]}
+    roles = {"ArnLike": {"aws:PrincipalArn": esteira_role_patterns(stack.partition, accounts, deployer=True)}}
     arn = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
     group.model_package_group_policy = {
         "Version": "2012-10-17",
@@ -73,6 +93,7 @@ def share_model_package_group(group: sagemaker.CfnModelPackageGroup, accounts: t
                 "Principal": principals,
                 "Action": "sagemaker:DescribeModelPackageGroup",
                 "Resource": f"{arn}:model-package-group/{name}",
+                "Condition": roles,
             },
             {
                 "Sid": "PromotedStagesReadPackages",
@@ -80,6 +101,7 @@ def share_model_package_group(group: sagemaker.CfnModelPackageGroup, accounts: t
                 "Principal": principals,
                 "Action": list(PACKAGE_READ_ACTIONS),
                 "Resource": f"{arn}:model-package/{name}/*",
+                "Condition": roles,
             },
         ],
     }

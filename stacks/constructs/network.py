@@ -1,4 +1,8 @@
-"""Where the Glue job's ENIs live: a new isolated VPC (dev) or subnets and groups named in config."""
+"""Where the workloads' ENIs live: a new isolated VPC (dev) or subnets and groups named in config.
+
+In an existing network, the groups named in config are the extraction job's (the database admits them); serving,
+training and batch each get a group of their own, so that no rule opened for one workload reaches another.
+"""
 
 from aws_cdk import Annotations, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -9,9 +13,17 @@ from constructs import Construct
 from stacks.config import NetworkConfig
 from stacks.nag import acknowledge, acknowledge_hardcoded_zones
 
+# The workloads that join an existing network besides the extraction job, each with its own group.
+VPC_WORKLOADS = {
+    "serving": "SageMaker endpoint instances of this environment",
+    "training": "SageMaker training and tuning jobs of this environment",
+    "batch": "SageMaker batch transform jobs of this environment",
+}
+
 
 class JobNetwork(Construct):
-    """Exposes `subnets` (one Glue connection each, for AZ failover) and `security_groups`.
+    """Exposes `subnets` (one Glue connection each, for AZ failover), `security_groups` (the extraction job's) and
+    `workload_groups` (one group per entry of VPC_WORKLOADS, in an existing network; empty when none joins it).
 
     Nothing is looked up: existing ids come from config, so synth needs no AWS call.
     """
@@ -29,6 +41,7 @@ class JobNetwork(Construct):
         super().__init__(scope, construct_id)
         self.subnets: list[ec2.ISubnet]
         self.security_groups: list[ec2.ISecurityGroup]
+        self.workload_groups: dict[str, ec2.ISecurityGroup] = {}
         if config.mode == "existing":
             self.subnets = []
             for index, subnet in enumerate(config.subnets):
@@ -44,6 +57,23 @@ class JobNetwork(Construct):
                 ec2.SecurityGroup.from_security_group_id(self, f"SecurityGroup{index}", group_id, mutable=False)
                 for index, group_id in enumerate(config.security_group_ids)
             ]
+            if config.vpc_id is None:  # NetworkConfig refuses this; the check narrows the type
+                raise ValueError("network.vpc_id is required in mode 'existing'")
+            vpc = ec2.Vpc.from_vpc_attributes(
+                self,
+                "ExistingVpc",
+                vpc_id=config.vpc_id,
+                availability_zones=config.availability_zones(Stack.of(self).region),
+            )
+            for workload, description in VPC_WORKLOADS.items():
+                # Fixed descriptions: a changed description replaces the group.
+                self.workload_groups[workload] = ec2.SecurityGroup(
+                    self,
+                    f"{workload.capitalize()}SecurityGroup",
+                    vpc=vpc,
+                    description=f"Esteira {workload}: {description}; no inbound rule",
+                    allow_all_outbound=True,
+                )
             return
 
         flow_logs = logs.LogGroup(

@@ -34,6 +34,8 @@ class PromotionSettings:
     pipeline_variable: str
     registry_account: str
     model_package_group: str
+    # The registry's role that puts its decisions on this account's default bus: the only principal admitted.
+    forwarder_role_name: str
     log_retention: logs.RetentionDays
     powertools_layer_version: int
 
@@ -79,6 +81,14 @@ class PromotionTrigger(Construct):
                 "Principal": {"AWS": f"arn:{stack.partition}:iam::{settings.registry_account}:root"},
                 "Action": "events:PutEvents",
                 "Resource": stack.format_arn(service="events", resource="event-bus", resource_name="default"),
+                # Not the whole registry account: its forwarding rule's role, and only the registry's events.
+                "Condition": {
+                    "ArnEquals": {
+                        "aws:PrincipalArn": f"arn:{stack.partition}:iam::{settings.registry_account}:role/"
+                        f"{settings.forwarder_role_name}"
+                    },
+                    "StringEquals": {"events:source": "aws.sagemaker"},
+                },
             },
         )
         self.promoter = PythonFunction(

@@ -29,11 +29,16 @@ class SmokeTestRole(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        # The step's role by name, as a condition on the toolchain account: a principal naming the role itself would
+        # need that role to exist first (and IAM would pin its unique id, broken by a replacement).
+        step_role = f"arn:{stack.partition}:iam::{delivery.toolchain_account}:role/{delivery.smoke_test_step_role_name}"
         self.role = iam.Role(
             self,
             "Role",
             role_name=role_name,
-            assumed_by=iam.AccountPrincipal(delivery.toolchain_account),
+            assumed_by=iam.AccountPrincipal(delivery.toolchain_account).with_conditions(
+                {"ArnEquals": {"aws:PrincipalArn": step_role}}
+            ),
             description=f"Assumed by the delivery pipeline's smoke test: invokes {endpoint_name} with held-out rows",
         )
         self.role.add_to_policy(

@@ -17,6 +17,9 @@ class LifecycleSettings:
     noncurrent_version_expiration_days: int
     access_log_expiration_days: int
     athena_results_expiration_days: int
+    data_capture_expiration_days: int
+    monitoring_reports_expiration_days: int
+    batch_output_expiration_days: int
 
 
 class DataLake(Construct):
@@ -75,6 +78,16 @@ class DataLake(Construct):
             "Artifacts",
             key,
             s3.LifecycleRule(id="ExpireCheckpoints", prefix=names.CHECKPOINTS_PREFIX, expiration=Duration.days(14)),
+            s3.LifecycleRule(
+                id="ExpireDataCapture",
+                prefix=names.DATA_CAPTURE_PREFIX,
+                expiration=Duration.days(lifecycle.data_capture_expiration_days),
+            ),
+            s3.LifecycleRule(
+                id="ExpireMonitoringReports",
+                prefix=names.MONITORING_REPORTS_PREFIX,
+                expiration=Duration.days(lifecycle.monitoring_reports_expiration_days),
+            ),
         )
         self.predictions = self._bucket(
             "Predictions",
@@ -87,6 +100,15 @@ class DataLake(Construct):
                         transition_after=Duration.days(lifecycle.curated_infrequent_access_days),
                     )
                 ],
+            ),
+            *(
+                s3.LifecycleRule(
+                    id=rule_id, prefix=prefix, expiration=Duration.days(lifecycle.batch_output_expiration_days)
+                )
+                for rule_id, prefix in (
+                    ("ExpireBatchOutput", names.BATCH_OUTPUT_PREFIX),
+                    ("ExpireFanoutSummaries", names.FANOUT_SUMMARY_PREFIX),
+                )
             ),
         )
 

@@ -1,6 +1,7 @@
 """Session-scoped infrastructure for the extraction job tests: one SparkSession, one real
-PostgreSQL server (initdb + pg_ctl on a free loopback port) and one moto server for Secrets
-Manager / S3. Nothing is mocked in-process: the job talks to them over the network.
+PostgreSQL server (initdb + pg_ctl on a free loopback port, TLS only, with a test CA made here)
+and one moto server for Secrets Manager / S3. Nothing is mocked in-process: the job talks to
+them over the network.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import boto3
 import psycopg
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
@@ -38,6 +45,11 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_SPEC = REPO / "glue_jobs" / "specs" / "employees.json"
 READER_USER = "esteira_reader"
 READER_PASSWORD = "n0t-in-any-log-" + uuid.uuid4().hex[:12]
+# The test CA that signs the server's certificate, and another CA that signed nothing the server shows. One pair per
+# test process (pytest-xdist workers each start their own server), at paths tests can name before the server starts.
+TLS_DIR = Path(tempfile.gettempdir()) / f"esteira-test-tls-{os.getpid()}"
+TEST_CA_BUNDLE = TLS_DIR / "test-ca.pem"
+WRONG_CA_BUNDLE = TLS_DIR / "wrong-ca.pem"
 
 
 def _free_port() -> int:
@@ -77,6 +89,55 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[str, ec.EllipticCurvePrivateKey] | None,
+    san_ip: str | None = None,
+) -> x509.Certificate:
+    """A CA (no issuer: self-signed) or a server certificate for `san_ip`, valid for a day."""
+    now = datetime.now(UTC)
+    issuer_name, signing_key = issuer if issuer else (subject, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if san_ip:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address(san_ip))]), False)
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+def _pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def make_test_tls(server_dir: Path, host: str) -> tuple[Path, Path]:
+    """Write TEST_CA_BUNDLE, WRONG_CA_BUNDLE and a server certificate for `host` signed by the test CA.
+
+    Returns the server's (certificate, key) files.
+    """
+    TLS_DIR.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    TEST_CA_BUNDLE.write_bytes(_pem(_certificate("esteira test CA", ca_key, None)))
+    WRONG_CA_BUNDLE.write_bytes(_pem(_certificate("esteira wrong CA", ec.generate_private_key(ec.SECP256R1()), None)))
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    cert_file, key_file = server_dir / "server.crt", server_dir / "server.key"
+    cert_file.write_bytes(_pem(_certificate(host, server_key, ("esteira test CA", ca_key), san_ip=host)))
+    key_file.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_file.chmod(0o600)
+    return cert_file, key_file
 
 
 @dataclass(frozen=True)
@@ -139,7 +200,25 @@ def postgres() -> Iterator[PostgresServer]:
         check=True,
         capture_output=True,
     )
-    options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    # TLS only: every TCP connection must use TLS (hostssl), with a certificate for 127.0.0.1 from the test CA.
+    tls = base / "tls"
+    tls.mkdir()
+    cert_file, key_file = make_test_tls(tls, "127.0.0.1")
+    if prefix:
+        for p in (tls, cert_file, key_file):
+            os.chown(p, uid, gid)
+    hba = data / "pg_hba.conf"
+    hba.write_text(
+        "\n".join(
+            "hostssl" + line[len("host") :] if line.startswith("host ") else line
+            for line in hba.read_text().splitlines()
+        )
+        + "\n"
+    )
+    options = (
+        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "
+        f"-c ssl=on -c ssl_cert_file={cert_file} -c ssl_key_file={key_file}"
+    )
     started = subprocess.run(
         [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start"],
         capture_output=True,
@@ -156,6 +235,7 @@ def postgres() -> Iterator[PostgresServer]:
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(TLS_DIR, ignore_errors=True)
 
 
 @dataclass(frozen=True)

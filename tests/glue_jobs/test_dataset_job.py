@@ -20,7 +20,7 @@ from pyspark.sql import SparkSession
 from esteira_dataset.job import DatasetError, main, run
 from esteira_dataset.spec import parse_dataset_spec
 from tests.glue_jobs.dataset_data import AS_OF, DEMO_FEATURES, Lake, config_drop_columns, demo_document, employee
-from tests.glue_jobs.test_job import FAKE_AWSGLUE
+from tests.glue_jobs.test_job_main import FAKE_AWSGLUE
 
 SPLITS = ("train", "validation", "holdout")
 FIRST_KEYS = range(1, 601)

@@ -12,8 +12,8 @@ import pytest
 from esteira_dataset import job
 from esteira_dataset.spec import DatasetSpecError, load_dataset_spec, parse_dataset_spec
 from esteira_extract.transforms import SPARK_TYPES
+from esteira_model.columns import feature_columns
 from esteira_model.hyperparameters import Hyperparameters
-from esteira_model.train import _feature_columns
 from tests.glue_jobs.dataset_data import DEMO_FEATURES, DEMO_SECTION, config_drop_columns, demo_document
 
 
@@ -40,7 +40,7 @@ def test_given_each_config_when_features_listed_then_the_container_picks_the_sam
 
     # WHEN the job and the container's train each list the features
     ours = spec.features(drop)
-    theirs = _feature_columns(frame, params)
+    theirs = feature_columns(frame, params, "train")
 
     # THEN they agree, in order, and the config passes the job's checks
     assert ours == theirs == DEMO_FEATURES

@@ -25,7 +25,7 @@ from esteira_extract.secrets import SecretError, get_db_credentials
 from esteira_extract.spec import load_spec
 from esteira_extract.transforms import SPARK_TYPES
 from esteira_extract.watermark import Watermark
-from tests.glue_jobs.conftest import DEMO_SPEC, READER_PASSWORD, AwsEndpoint, PostgresServer
+from tests.glue_jobs.conftest import DEMO_SPEC, READER_PASSWORD, TEST_CA_BUNDLE, AwsEndpoint, PostgresServer
 
 N_ROWS = 1500
 SEED = 7
@@ -44,6 +44,8 @@ def make_settings(base: Path, jdbc_url: str, secret_id: str, run_id: str, **over
         "state_uri": str(base / "state" / "watermark.json"),
         "run_date": RUN_DATE.isoformat(),
         "run_id": run_id,
+        # The test server speaks TLS only, with a certificate from the test CA.
+        "tls_ca_bundle": str(TEST_CA_BUNDLE),
     }
     values.update(overrides)
     return ExtractionJobArgs(**values)
@@ -215,7 +217,8 @@ def test_then_credentials_never_reach_logs_args_or_outputs(
 ) -> None:
     spec = load_spec(str(DEMO_SPEC))
     creds = get_db_credentials(aws.secret_id)
-    df = read_source(spark, JdbcSource(postgres.jdbc_url(first_run.db), creds.username, creds.password), spec, None)
+    source = JdbcSource(postgres.jdbc_url(first_run.db), creds.username, creds.password, ca_bundle=str(TEST_CA_BUNDLE))
+    df = read_source(spark, source, spec, None)
     files = [p.read_text() for p in first_run.base.rglob("*.json")]
 
     assert first_run.logs, "the run logged nothing"
@@ -235,7 +238,7 @@ def test_given_num_partitions_when_reading_then_the_dataframe_has_that_many_part
 ) -> None:
     spec = load_spec(str(DEMO_SPEC))
     creds = get_db_credentials(aws.secret_id)
-    source = JdbcSource(postgres.jdbc_url(first_run.db), creds.username, creds.password)
+    source = JdbcSource(postgres.jdbc_url(first_run.db), creds.username, creds.password, ca_bundle=str(TEST_CA_BUNDLE))
     wm = Watermark("atualizado_em", "2025-01-01 00:00:00.000000", "timestamp")
 
     full = read_source(spark, source, spec, None)

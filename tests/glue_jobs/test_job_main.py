@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 from esteira_contracts import SettingsError
 from esteira_contracts.extraction import ExtractionJobArgs
 from esteira_extract.job import main
-from tests.glue_jobs.conftest import DEMO_SPEC, READER_PASSWORD, AwsEndpoint, PostgresServer
+from tests.glue_jobs.conftest import DEMO_SPEC, READER_PASSWORD, TEST_CA_BUNDLE, AwsEndpoint, PostgresServer
 
 # ------------------------------------------------------------------------------ entry points
 
@@ -30,6 +30,7 @@ def test_given_argparse_args_and_s3_state_when_main_runs_locally_then_it_extract
         "--spec_uri", "s3://esteira-test/specs/employees.json",
         "--secret_id", aws.secret_id,
         "--jdbc_url", postgres.jdbc_url(small_db),
+        "--tls_ca_bundle", str(TEST_CA_BUNDLE),
         "--raw_uri", str(tmp_path / "raw"),
         "--curated_uri", f"file://{tmp_path}/curated/",
         "--quarantine_uri", str(tmp_path / "quarantine"),
@@ -138,6 +139,7 @@ def test_given_the_glue_runtime_when_main_runs_then_resolved_options_and_job_run
         "--spec_uri", str(DEMO_SPEC),
         "--secret_id", aws.secret_id,
         "--jdbc_url", postgres.jdbc_url(small_db),
+        "--tls_ca_bundle", str(TEST_CA_BUNDLE),
         "--raw_uri", str(tmp_path / "raw"),
         "--curated_uri", str(tmp_path / "curated"),
         "--quarantine_uri", str(tmp_path / "quarantine"),
