@@ -1,15 +1,12 @@
-"""The named errors the training Lambdas raise.
+"""The named errors the training Lambdas raise (a bad environment raises the contracts' ``SettingsError``).
 
-Step Functions shows a Lambda's exception class name as ``Error`` and its message as ``Cause``, so these names are
-part of the contract with the state machine (its ``Catch``/``Retry`` blocks match them). They deliberately carry no
-``Error`` suffix, hence the ``noqa: N818``.
+Step Functions records a Lambda's exception class name as ``Error`` and its message as ``Cause``. The state
+machine catches every error alike (``States.ALL``) and its failure notification carries both, so these names are
+what an operator reads: they say what went wrong. They deliberately carry no ``Error`` suffix, hence the
+``noqa: N818``.
 """
 
 from __future__ import annotations
-
-
-class SettingsError(ValueError):
-    """The Lambda's environment is missing a variable or holds an ill-typed one; the message names all of them."""
 
 
 class InvalidRequest(ValueError):  # noqa: N818

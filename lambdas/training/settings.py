@@ -2,7 +2,7 @@
 
 This is the only module that touches ``os.environ``; handlers call ``<X>Settings.from_env()`` per invocation (never
 at import) and logic modules receive the dataclass. A missing or ill-typed variable raises
-:class:`~training.errors.SettingsError` naming every offending variable at once.
+:class:`esteira_contracts.SettingsError` naming every offending variable at once.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from common.settings import EnvReader
-from training.errors import SettingsError
+from esteira_contracts import SettingsError, layout, normalize_prefix
 from training.s3uri import S3Uri
 
 # --- prepare ---------------------------------------------------------------------------------------------------
@@ -65,12 +65,6 @@ class _Reader(EnvReader):
         return value
 
 
-def _prefix(value: str) -> str:
-    """A key prefix with no leading '/' and exactly one trailing '/' ('' stays '')."""
-    value = value.strip().strip("/")
-    return f"{value}/" if value else ""
-
-
 @dataclass(frozen=True)
 class PrepareSettings:
     curated_uri: str  # always ends with '/'
@@ -99,8 +93,8 @@ class PrepareSettings:
         settings = cls(
             curated_uri=curated,
             artifacts_bucket=env.bucket(ARTIFACTS_BUCKET),
-            model_prefix=_prefix(env.text(MODEL_PREFIX, "models/")),
-            checkpoint_prefix=_prefix(env.text(CHECKPOINT_PREFIX, "checkpoints/")),
+            model_prefix=normalize_prefix(env.text(MODEL_PREFIX, layout.MODEL_ARTIFACTS_PREFIX)),
+            checkpoint_prefix=normalize_prefix(env.text(CHECKPOINT_PREFIX, layout.CHECKPOINTS_PREFIX)),
             job_name_prefix=job_name_prefix,
         )
         env.done("prepare")
@@ -136,7 +130,7 @@ class EvaluateSettings:
             min_improvement=env.number(MIN_IMPROVEMENT, 0.0, minimum=0.0),
             direction="minimize" if direction == "minimize" else "maximize",
             artifacts_bucket=env.bucket(ARTIFACTS_BUCKET),
-            model_prefix=_prefix(env.text(MODEL_PREFIX, "models/")),
+            model_prefix=normalize_prefix(env.text(MODEL_PREFIX, layout.MODEL_ARTIFACTS_PREFIX)),
         )
         env.done("evaluate")
         return settings

@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from common.runs import new_run_id, validate_run_id
-from common.settings import LauncherSettings
+from esteira_contracts.batch import LauncherSettings
 
 logger = Logger(child=True)
 

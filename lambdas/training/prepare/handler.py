@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from training import clients
+from common import clients
 from training.prepare.logic import prepare
 from training.settings import PrepareSettings
 

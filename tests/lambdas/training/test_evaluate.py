@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from esteira_contracts import SettingsError
 from tests.lambdas.training.conftest import SetEnv
 from tests.lambdas.training.helpers import (
     JOB_NAME,
@@ -18,7 +19,7 @@ from tests.lambdas.training.helpers import (
     lambda_context,
     model_members,
 )
-from training.errors import EvaluationNotFound, InvalidEvaluation, InvalidRequest, SettingsError
+from training.errors import EvaluationNotFound, InvalidEvaluation, InvalidRequest
 from training.evaluate.gate import gate
 from training.evaluate.handler import handler
 from training.evaluate.logic import UNKNOWN_DIGEST, customer_metadata, evaluate

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from esteira_contracts import SettingsError
 from tests.lambdas.training.conftest import SetEnv
 from tests.lambdas.training.helpers import (
     RUN_ID,
@@ -17,7 +18,7 @@ from tests.lambdas.training.helpers import (
     fixture_json,
     lambda_context,
 )
-from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData, SettingsError
+from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData
 from training.prepare.handler import handler
 from training.prepare.logic import new_job_name, prepare, tuning_job_name
 from training.settings import MAX_JOB_NAME_PREFIX_LENGTH, PrepareSettings
