@@ -463,7 +463,7 @@ class Pipeline:
                 "CURATED_URI": f"s3://{aws.CURATED_BUCKET}/{aws.CURATED_PREFIX}",
                 "ARTIFACTS_BUCKET": aws.ARTIFACTS_BUCKET,
                 "MODEL_PREFIX": aws.MODEL_PREFIX,
-                "CHECKPOINT_PREFIX": "checkpoints/",
+                "CHECKPOINT_PREFIX": aws.CHECKPOINT_PREFIX,
                 "JOB_NAME_PREFIX": RUN_ID_PREFIX,
             }
         )

@@ -91,6 +91,11 @@ class PythonFunction(Construct):
                 **environment,
             },
         )
+        acknowledge(
+            self.function,
+            "L1",
+            "Lambda runs the Python the tests run (3.11, as Glue 5.0 and the venv); the runtime moves with the venv.",
+        )
         policy = self.role.node.find_child("DefaultPolicy")
         acknowledge(
             policy,
