@@ -71,9 +71,8 @@ def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 def test_normalization_replaces_only_asset_hashes(synth: Callable[[str], SynthesizedEnv]) -> None:
     # GIVEN the Batch template, whose Lambdas share the lambdas/ asset, and a 64-hex value that is no asset's hash
     synthesized = synth("dev")
-    template = synthesized.templates["Batch"].to_json()
     other = "ab" * 32
-    template["Metadata"] = {"NotAnAsset": other}
+    template = {**synthesized.templates["Batch"].to_json(), "Metadata": {"NotAnAsset": other}}
     # WHEN normalized
     result = normalized(template, synthesized.assembly_dir, "Esteira-dev-Batch")
     # THEN the asset's hash became its name, the other value stayed, and the asset lists its files
