@@ -8,7 +8,9 @@ A contract declares each setting once, as a dataclass field made with :func:`set
 
 Parsing collects every problem and raises one :class:`SettingsError` naming each offending name. Rendering skips
 ``None`` and refuses a concrete value that parsing would refuse, so a bad config fails at synth; CDK tokens
-(``${Token[...]}``, resolved only at deploy) are rendered as they are and checked where they are parsed.
+(``${Token[...]}``, resolved only at deploy) are rendered as they are and checked where they are parsed. Each
+concrete value is checked even beside tokens; the cross-field rules (:meth:`Contract.problems`) need every value,
+so at synth they run only when no value is a token.
 
 Pure: standard library only, no boto3, no CDK. Stacks, Lambdas, Glue jobs and the local run all import it.
 """
