@@ -8,7 +8,9 @@ A contract declares each setting once, as a dataclass field made with :func:`set
 
 Parsing collects every problem and raises one :class:`SettingsError` naming each offending name. Rendering skips
 ``None`` and refuses a concrete value that parsing would refuse, so a bad config fails at synth; CDK tokens
-(``${Token[...]}``, resolved only at deploy) are rendered as they are and checked where they are parsed.
+(``${Token[...]}``, resolved only at deploy) are rendered as they are and checked where they are parsed. Each
+concrete value is checked even beside tokens; the cross-field rules (:meth:`Contract.problems`) need every value,
+so at synth they run only when no value is a token.
 
 Pure: standard library only, no boto3, no CDK. Stacks, Lambdas, Glue jobs and the local run all import it.
 """
@@ -96,6 +98,11 @@ class Contract:
         return tuple(s.name for s in cls.settings().values())
 
     @classmethod
+    def name_of(cls, field: str) -> str:
+        """The variable or argument name of one field (for messages that name a setting)."""
+        return cls.settings()[field].name
+
+    @classmethod
     def required_names(cls) -> tuple[str, ...]:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         return tuple(
@@ -108,12 +115,18 @@ class Contract:
     def render(self) -> dict[str, str]:
         """Name -> text for every setting that is not None; raises SettingsError on a bad concrete value."""
         rendered = {}
+        problems: list[str] = []
+        hints = typing.get_type_hints(type(self))
         for key, meta in self.settings().items():
             value = getattr(self, key)
             if value is None or value == ():
                 continue
-            rendered[meta.name] = _render_value(value)
-        problems = [] if any(is_token(v) for v in rendered.values()) else self._check(rendered)
+            text = rendered[meta.name] = _render_value(value)
+            if not is_token(text):  # a concrete value is checked even when another setting is a token
+                problems.extend(problem for _, problem in [_parse_value(text, hints[key], meta)] if problem)
+        # Cross-field rules need every value: they run when none is a token (and again where the values are parsed).
+        if not problems and not any(is_token(v) for v in rendered.values()):
+            problems = self._check(rendered)
         if problems:
             raise SettingsError(f"{self.component} settings: " + "; ".join(problems))
         return rendered
@@ -219,7 +232,7 @@ def _parse_value(text: str, hint: Any, meta: Setting) -> tuple[Any, str | None]:
         items = tuple(part.strip() for part in text.split(",") if part.strip())
         bad = [item for item in items if meta.pattern and not meta.pattern.fullmatch(item)]
         if bad:
-            return None, f"{meta.name}: {', '.join(map(repr, bad))} {_pattern_words(meta)}"
+            return None, "; ".join(f"{meta.name}={item!r} {_pattern_words(meta)}" for item in bad)
         return items, None
     if hint is bool:
         if text.lower() not in ("true", "false"):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 
+from esteira_contracts import layout
 from esteira_contracts._base import EnvContract, setting
 
 # A training job name is "<prefix>-YYYYMMDD-HHMMSS-<6 hex>": 23 characters after the prefix, 63 in all
@@ -60,8 +61,11 @@ class PrepareSettings(EnvContract):
     artifacts_bucket: str = setting(  # also read by evaluate
         "ARTIFACTS_BUCKET", pattern=BUCKET_PATTERN, pattern_help="a bucket name (give the name, not an s3:// URI)"
     )
-    model_prefix: str = setting("MODEL_PREFIX", default="models/", prefix=True)  # also read by evaluate
-    checkpoint_prefix: str = setting("CHECKPOINT_PREFIX", default="checkpoints/", prefix=True)
+    # Also read by evaluate.
+    model_prefix: str = setting(
+        "MODEL_PREFIX", default=layout.MODEL_ARTIFACTS_PREFIX, prefix=True
+    )  # also read by evaluate
+    checkpoint_prefix: str = setting("CHECKPOINT_PREFIX", default=layout.CHECKPOINTS_PREFIX, prefix=True)
     job_name_prefix: str = setting(
         "JOB_NAME_PREFIX",
         pattern=JOB_NAME_PREFIX_PATTERN,
@@ -91,7 +95,7 @@ class EvaluateSettings(EnvContract):
     artifacts_bucket: str = setting(
         "ARTIFACTS_BUCKET", pattern=BUCKET_PATTERN, pattern_help="a bucket name (give the name, not an s3:// URI)"
     )
-    model_prefix: str = setting("MODEL_PREFIX", default="models/", prefix=True)
+    model_prefix: str = setting("MODEL_PREFIX", default=layout.MODEL_ARTIFACTS_PREFIX, prefix=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gate_metric", normalize_metric_name(self.gate_metric))
@@ -103,6 +107,20 @@ class EvaluateSettings(EnvContract):
             values = {**values, "GATE_DIRECTION": direction.strip().lower()}
         return super().parse(values)
 
+    @classmethod
+    def for_gate(
+        cls, gate: GateLike, *, model_package_group: str, artifacts_bucket: str, threshold: float | None = None
+    ) -> Self:
+        """From the config's `training.gate`: the construct and the local run build it alike (the local run may
+        override the threshold, as `--gate-threshold` does)."""
+        return cls(
+            model_package_group=model_package_group,
+            gate_metric=gate.metric,
+            gate_threshold=gate.threshold if threshold is None else threshold,
+            min_improvement=gate.min_improvement,
+            artifacts_bucket=artifacts_bucket,
+        )
+
     @property
     def effective_direction(self) -> Direction:
         if self.direction is not None:
@@ -112,6 +130,17 @@ class EvaluateSettings(EnvContract):
     @property
     def maximize(self) -> bool:
         return self.effective_direction == "maximize"
+
+
+class GateLike(Protocol):
+    """The config's `training.gate` (stacks.config.GateConfig), as far as Evaluate needs it."""
+
+    @property
+    def metric(self) -> str: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def min_improvement(self) -> float: ...
 
 
 # --- results ----------------------------------------------------------------------------------------------------

@@ -16,17 +16,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from esteira_contracts import layout
 from pipeline.processes import Child, Children, free_port, wait_for_http
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 CURATED_BUCKET = "esteira-local-curated"
-CURATED_PREFIX = "curated/"
+# The stacks' layout (the curated prefix was "curated/" here and "extractions/" in AWS; AWS's is the one kept).
+CURATED_PREFIX = layout.CURATED_EXTRACTION_PREFIX
 ARTIFACTS_BUCKET = "esteira-local-artifacts"
-MODEL_PREFIX = "models/"
+MODEL_PREFIX = layout.MODEL_ARTIFACTS_PREFIX
+CHECKPOINT_PREFIX = layout.CHECKPOINTS_PREFIX
 PREDICTIONS_BUCKET = "esteira-local-predictions"
-INPUT_PREFIX = "batch-input/"
-OUTPUT_PREFIX = "batch-output/"
+INPUT_PREFIX = layout.BATCH_INPUT_PREFIX
+OUTPUT_PREFIX = layout.BATCH_OUTPUT_PREFIX
 QUEUE_NAME = "esteira-local-predictions.fifo"
 DLQ_NAME = "esteira-local-predictions-dlq.fifo"
 PREDICTIONS_TABLE = "esteira-local-predictions"

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from esteira_contracts.batch import MAX_TRANSFORM_BUFFER_MB
 from stacks.source_database import SourceDatabaseConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -308,10 +309,10 @@ class BatchConfig(_Strict):
 
     @model_validator(mode="after")
     def _buffer(self) -> Self:
-        if self.max_payload_mb * self.max_concurrent_transforms > 100:
+        if self.max_payload_mb * self.max_concurrent_transforms > MAX_TRANSFORM_BUFFER_MB:
             raise ValueError(
                 f"max_payload_mb * max_concurrent_transforms = {self.max_payload_mb * self.max_concurrent_transforms}"
-                " MB exceeds SageMaker's 100 MB per instance"
+                f" MB exceeds SageMaker's {MAX_TRANSFORM_BUFFER_MB} MB per instance"
             )
         return self
 

@@ -5,7 +5,7 @@ from typing import Any
 from aws_cdk import Duration, Stack
 from constructs import Construct
 
-from stacks import names
+from esteira_contracts import layout
 from stacks.config import EnvironmentConfig
 from stacks.constructs.alerts import Alerts
 from stacks.constructs.analytics import AnalyticsCatalog
@@ -28,7 +28,7 @@ class DataPlatformStack(Stack):
         retain = config.retain
         log_retention = retention_days(config.log_retention_days)
         spec = read_spec_summary(config.extraction.spec_path)
-        self.curated_extraction_prefix = f"{names.CURATED_EXTRACTION_PREFIX}{spec.name}/"
+        self.curated_extraction_prefix = layout.curated_extraction_prefix(spec.name)
 
         self.key = DataKey(self, "DataKey", alias=f"alias/{config.resource_name('data')}", retain=retain).key
         self.lake = DataLake(

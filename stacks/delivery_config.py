@@ -15,6 +15,8 @@ from typing import Annotated, Self
 
 from pydantic import Field, ValidationError, model_validator
 
+from esteira_contracts import aws_names
+from esteira_contracts.delivery import DEFAULT_PIPELINE_VARIABLE
 from stacks import names
 from stacks.config import (
     CONFIG_DIR,
@@ -54,7 +56,7 @@ class SmokeTestConfig(_Strict):
 class PromotionConfig(_Strict):
     registry_env: str
     # The pipeline variable that carries the package ARN; `current` means "what was last promoted".
-    variable: Annotated[str, Field(pattern=r"^[A-Za-z0-9@\-_]{1,128}$")] = "ModelPackageArn"
+    variable: Annotated[str, Field(pattern=f"^{aws_names.PIPELINE_VARIABLE}$")] = DEFAULT_PIPELINE_VARIABLE
 
 
 class BuildConfig(_Strict):

@@ -1,31 +1,39 @@
 """One source of truth for names shared by stacks and tests.
 
-Runtime code never imports this module: the stacks hand these values to it through
-job arguments and environment variables.
+Runtime code never imports this module: the stacks hand these values to it through job arguments and environment
+variables (rendered by the contracts in ``esteira_contracts``). The data layout (bucket prefixes) and the names
+runtime code also needs are declared in ``esteira_contracts`` and re-exported here.
 """
 
 from typing import Final
 
-PROJECT: Final = "esteira"
-
-# Key prefixes inside the buckets. Every prefix ends with "/".
-RAW_EXTRACTION_PREFIX: Final = "extractions/"
-CURATED_EXTRACTION_PREFIX: Final = "extractions/"
-QUARANTINE_PREFIX: Final = "quarantine/"
-EXTRACTION_STATE_PREFIX: Final = "state/"
-ATHENA_RESULTS_PREFIX: Final = "athena-results/"
-GLUE_TEMP_PREFIX: Final = "glue-temp/"
-SPARK_UI_PREFIX: Final = "spark-ui/"
-MODEL_ARTIFACTS_PREFIX: Final = "models/"
-CHECKPOINTS_PREFIX: Final = "checkpoints/"
-DATA_CAPTURE_PREFIX: Final = "data-capture/"
-MONITORING_BASELINE_PREFIX: Final = "monitoring/baseline/"
-MONITORING_REPORTS_PREFIX: Final = "monitoring/reports/"
-BATCH_INPUT_PREFIX: Final = "batch-input/"
-BATCH_OUTPUT_PREFIX: Final = "batch-output/"
-
-# Partition column written by the extraction job (dt=YYYY-MM-DD).
-EXTRACTION_PARTITION_KEY: Final = "dt"
+from esteira_contracts.batch import IDEMPOTENCY_TABLE_KEY as IDEMPOTENCY_TABLE_KEY
+from esteira_contracts.batch import IDEMPOTENCY_TTL_ATTRIBUTE as IDEMPOTENCY_TTL_ATTRIBUTE
+from esteira_contracts.batch import PREDICTION_MESSAGE_ATTRIBUTE as PREDICTION_MESSAGE_ATTRIBUTE
+from esteira_contracts.batch import PREDICTIONS_TABLE_KEY as PREDICTIONS_TABLE_KEY
+from esteira_contracts.delivery import MODEL_PACKAGE_STATE_CHANGE as MODEL_PACKAGE_STATE_CHANGE
+from esteira_contracts.delivery import PROMOTED_PACKAGE_PARAMETER as PROMOTED_PACKAGE_PARAMETER
+from esteira_contracts.delivery import PROMOTION_DECISIONS as PROMOTION_DECISIONS
+from esteira_contracts.delivery import PROMOTION_HISTORY_PARAMETER as PROMOTION_HISTORY_PARAMETER
+from esteira_contracts.layout import ATHENA_RESULTS_PREFIX as ATHENA_RESULTS_PREFIX
+from esteira_contracts.layout import BATCH_INPUT_PREFIX as BATCH_INPUT_PREFIX
+from esteira_contracts.layout import BATCH_OUTPUT_PREFIX as BATCH_OUTPUT_PREFIX
+from esteira_contracts.layout import CHECKPOINTS_PREFIX as CHECKPOINTS_PREFIX
+from esteira_contracts.layout import CURATED_EXTRACTION_PREFIX as CURATED_EXTRACTION_PREFIX
+from esteira_contracts.layout import CURRENT_MODEL_PACKAGE as CURRENT_MODEL_PACKAGE
+from esteira_contracts.layout import DATA_CAPTURE_PREFIX as DATA_CAPTURE_PREFIX
+from esteira_contracts.layout import EXTRACTION_PARTITION_KEY as EXTRACTION_PARTITION_KEY
+from esteira_contracts.layout import EXTRACTION_STATE_PREFIX as EXTRACTION_STATE_PREFIX
+from esteira_contracts.layout import FANOUT_SUMMARY_PREFIX as FANOUT_SUMMARY_PREFIX
+from esteira_contracts.layout import GLUE_TEMP_PREFIX as GLUE_TEMP_PREFIX
+from esteira_contracts.layout import MODEL_ARTIFACTS_PREFIX as MODEL_ARTIFACTS_PREFIX
+from esteira_contracts.layout import MONITORING_BASELINE_PREFIX as MONITORING_BASELINE_PREFIX
+from esteira_contracts.layout import MONITORING_REPORTS_PREFIX as MONITORING_REPORTS_PREFIX
+from esteira_contracts.layout import NO_MODEL_PACKAGE as NO_MODEL_PACKAGE
+from esteira_contracts.layout import PROJECT as PROJECT
+from esteira_contracts.layout import QUARANTINE_PREFIX as QUARANTINE_PREFIX
+from esteira_contracts.layout import RAW_EXTRACTION_PREFIX as RAW_EXTRACTION_PREFIX
+from esteira_contracts.layout import SPARK_UI_PREFIX as SPARK_UI_PREFIX
 
 # ECR repositories, one per image under containers/.
 MODEL_IMAGE_REPOSITORY: Final = "model"
@@ -60,12 +68,6 @@ MODEL_RESPONSE_CONTENT_TYPES: Final = ("text/csv", "application/json")
 PREDICTIONS_QUEUE: Final = "predictions"
 PREDICTIONS_TABLE: Final = "predictions"
 IDEMPOTENCY_TABLE: Final = "predictions-idempotency"
-PREDICTIONS_TABLE_KEY: Final = "entity_id"
-IDEMPOTENCY_TABLE_KEY: Final = "id"
-IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"
-# The seed's message attribute, which downstream consumers filter on.
-PREDICTION_MESSAGE_ATTRIBUTE: Final = "recomendado-para-voce"
-FANOUT_SUMMARY_PREFIX: Final = "_fanout/"
 
 # Delivery (the CD pipeline in the toolchain account).
 # The role the pipeline's smoke-test step assumes in the smoke-test environment: `esteira-<env>-smoke-test`.
@@ -77,12 +79,3 @@ IAM_ROLE_NAME_MAX_LENGTH: Final = 64
 # The registry env's role that forwards its decisions to the toolchain's bus, `esteira-<env>-forward-decisions`: the
 # only principal the toolchain's bus policy admits.
 DECISION_FORWARDER_ROLE_SUFFIX: Final = "forward-decisions"
-# What the pipeline last promoted (an ARN, or NO_MODEL_PACKAGE), and the promotions before it, newest first.
-PROMOTED_PACKAGE_PARAMETER: Final = f"/{PROJECT}/delivery/promoted-model-package"
-PROMOTION_HISTORY_PARAMETER: Final = f"/{PROJECT}/delivery/promotion-history"
-# The pipeline variable's default: deploy what was last promoted (a code change, not a model change).
-CURRENT_MODEL_PACKAGE: Final = "current"
-NO_MODEL_PACKAGE: Final = "none"
-# The registry's event, and the decisions that move a model in or out of service.
-MODEL_PACKAGE_STATE_CHANGE: Final = "SageMaker Model Package State Change"
-PROMOTION_DECISIONS: Final = ("Approved", "Rejected")

@@ -1,4 +1,4 @@
-"""Lazily created, cached boto3 clients.
+"""Lazily created, cached boto3 clients, for every Lambda.
 
 Nothing is created at import. boto3 reads the region and ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>``)
 itself when a client is first made, so tests point every client at a local endpoint through the environment and
@@ -14,14 +14,15 @@ import boto3
 from botocore.config import Config
 
 # Standard retry mode: exponential backoff with jitter on throttling and transient errors, inside each API call.
-# Callers add their own retries only for partial failures, which botocore cannot see.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+# Callers add their own retries only for partial failures, which botocore cannot see. The read timeout leaves room
+# for the slowest call we make (reading a model archive's members).
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
 
 
 @functools.cache
-def client(service_name: str) -> Any:
-    """One client per service per execution environment (reused across warm invocations)."""
-    return boto3.session.Session().client(service_name, config=_CONFIG)
+def client(service_name: str, region_name: str | None = None) -> Any:
+    """One client per service (and region) per execution environment, reused across warm invocations."""
+    return boto3.session.Session().client(service_name, region_name=region_name, config=_CONFIG)
 
 
 def s3() -> Any:
@@ -46,6 +47,11 @@ def codepipeline() -> Any:
 
 def ssm() -> Any:
     return client("ssm")
+
+
+def ecr(region_name: str | None = None) -> Any:
+    """ECR in ``region_name`` (the image's registry region), or in the Lambda's own region."""
+    return client("ecr", region_name)
 
 
 def reset_clients() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from esteira_contracts.training import EvaluateSettings
 from pipeline import aws
 from pipeline.context import TRAINING_IMAGE, RunContext, git_commit, need
 from pipeline.lambda_context import new_context
@@ -17,14 +18,12 @@ def run(ctx: RunContext) -> None:
     threshold = gate.threshold if ctx.options.gate_threshold is None else ctx.options.gate_threshold
     with ctx.progress.stage("evaluate", f"the Evaluate Lambda: gate {gate.metric} >= {threshold:g} and the champion"):
         os.environ.update(
-            {
-                "MODEL_PACKAGE_GROUP": aws.MODEL_PACKAGE_GROUP,
-                "GATE_METRIC": gate.metric,
-                "GATE_THRESHOLD": str(threshold),
-                "MIN_IMPROVEMENT": str(gate.min_improvement),
-                "ARTIFACTS_BUCKET": aws.ARTIFACTS_BUCKET,
-                "MODEL_PREFIX": aws.MODEL_PREFIX,
-            }
+            EvaluateSettings.for_gate(
+                gate,
+                model_package_group=aws.MODEL_PACKAGE_GROUP,
+                artifacts_bucket=aws.ARTIFACTS_BUCKET,
+                threshold=threshold,
+            ).to_env()
         )
         prepared = need(ctx.prepared, "Prepare result")
         model_report = ctx.report["model"]

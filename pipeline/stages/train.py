@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+from esteira_contracts.training import PrepareSettings
 from pipeline import aws, model
 from pipeline.context import RUN_ID_PREFIX, RunContext, need
 from pipeline.lambda_context import new_context
@@ -68,13 +69,11 @@ def _invoke_prepare(ctx: RunContext) -> dict[str, Any]:
     from training.prepare.handler import handler
 
     os.environ.update(
-        {
-            "CURATED_URI": f"s3://{aws.CURATED_BUCKET}/{aws.CURATED_PREFIX}",
-            "ARTIFACTS_BUCKET": aws.ARTIFACTS_BUCKET,
-            "MODEL_PREFIX": aws.MODEL_PREFIX,
-            "CHECKPOINT_PREFIX": "checkpoints/",
-            "JOB_NAME_PREFIX": RUN_ID_PREFIX,
-        }
+        PrepareSettings(
+            curated_uri=f"s3://{aws.CURATED_BUCKET}/{aws.CURATED_PREFIX}",
+            artifacts_bucket=aws.ARTIFACTS_BUCKET,
+            job_name_prefix=RUN_ID_PREFIX,
+        ).to_env()
     )
     result: dict[str, Any] = handler({"run_id": ctx.run_id}, new_context("esteira-local-prepare", 60))
     return result

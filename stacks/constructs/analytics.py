@@ -7,6 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from esteira_contracts import layout
 from stacks import names
 from stacks.extraction_spec import ExtractionSpecSummary
 
@@ -54,7 +55,7 @@ class AnalyticsCatalog(Construct):
             table_name=spec.name,
             description=f"Curated extraction '{spec.name}', one partition per extraction date",
             storage=glue.S3TableStorage.from_bucket(curated),
-            s3_prefix=f"{names.CURATED_EXTRACTION_PREFIX}{spec.name}/",
+            s3_prefix=layout.curated_extraction_prefix(spec.name),
             data_format=glue.DataFormat.PARQUET,
             # SSE-KMS is transparent to Athena; `true` would announce client-side encryption.
             has_encrypted_data=False,

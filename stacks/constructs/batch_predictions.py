@@ -18,6 +18,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
+from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from stacks import names
 from stacks.config import BatchConfig
 from stacks.constructs.prediction_queue import PredictionQueue
@@ -135,27 +136,23 @@ class BatchPredictions(Construct):
             "batch-launcher",
             "batch.launcher.handler.handler",
             "Starts a batch transform of an input prefix with the latest approved model",
-            {
-                "MODEL_PACKAGE_GROUP": settings.model_package_group_name,
-                "SAGEMAKER_ROLE_ARN": transform_role.role_arn,
-                "PREDICTIONS_BUCKET": predictions.bucket_name,
-                "INPUT_PREFIX": names.BATCH_INPUT_PREFIX,
-                "OUTPUT_PREFIX": names.BATCH_OUTPUT_PREFIX,
-                "INSTANCE_TYPE": batch.instance_type,
-                "INSTANCE_COUNT": str(batch.instance_count),
-                "MAX_PAYLOAD_MB": str(batch.max_payload_mb),
-                "MAX_CONCURRENT_TRANSFORMS": str(batch.max_concurrent_transforms),
-                "KMS_KEY_ID": self._key.key_arn,
-                "ENV_NAME": settings.env_name,
-                "RUN_ID_PREFIX": settings.name_prefix,
-                "SUBNET_IDS": ",".join(settings.subnet_ids),
-                "SECURITY_GROUP_IDS": ",".join(settings.security_group_ids),
-                **(
-                    {"MODEL_PACKAGE_ARN": settings.pinned_model_package_arn}
-                    if settings.pinned_model_package_arn
-                    else {}
-                ),
-            },
+            LauncherSettings(
+                model_package_group=settings.model_package_group_name,
+                model_package_arn=settings.pinned_model_package_arn,
+                role_arn=transform_role.role_arn,
+                bucket=predictions.bucket_name,
+                input_prefix=names.BATCH_INPUT_PREFIX,
+                output_prefix=names.BATCH_OUTPUT_PREFIX,
+                instance_type=batch.instance_type,
+                instance_count=batch.instance_count,
+                max_payload_mb=batch.max_payload_mb,
+                max_concurrent_transforms=batch.max_concurrent_transforms,
+                kms_key_id=self._key.key_arn,
+                env_name=settings.env_name,
+                run_id_prefix=settings.name_prefix,
+                subnet_ids=tuple(settings.subnet_ids),
+                security_group_ids=tuple(settings.security_group_ids),
+            ).to_env(),
             Duration.minutes(1),
         )
         prefix = settings.name_prefix
@@ -253,10 +250,10 @@ class BatchPredictions(Construct):
             "batch-consumer",
             "batch.consumer.handler.handler",
             "Stores each prediction once in the predictions table; reports partial batch failures",
-            {
-                "PREDICTIONS_TABLE": self.predictions_table.table_name,
-                "IDEMPOTENCY_TABLE": self.idempotency_table.table_name,
-            },
+            ConsumerSettings(
+                predictions_table=self.predictions_table.table_name,
+                idempotency_table=self.idempotency_table.table_name,
+            ).to_env(),
             CONSUMER_TIMEOUT,
         )
         self.predictions_table.grant_read_write_data(consumer.role)

@@ -22,6 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from esteira_contracts.delivery import PromoterSettings
 from stacks import names
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.registry_events import package_state_changes
@@ -97,14 +98,14 @@ class PromotionTrigger(Construct):
             function_name=settings.function_name,
             handler="delivery.promote.handler.handler",
             description="Starts the delivery pipeline with an approved model package, or rolls back a rejected one",
-            environment={
-                "PIPELINE_NAME": pipeline.pipeline_name,
-                "PIPELINE_VARIABLE": settings.pipeline_variable,
-                "MODEL_PACKAGE_GROUPS": settings.model_package_group,
-                "REGISTRY_ACCOUNT": settings.registry_account,
-                "PROMOTED_PARAMETER": names.PROMOTED_PACKAGE_PARAMETER,
-                "HISTORY_PARAMETER": names.PROMOTION_HISTORY_PARAMETER,
-            },
+            environment=PromoterSettings(
+                pipeline_name=pipeline.pipeline_name,
+                pipeline_variable=settings.pipeline_variable,
+                model_package_groups=(settings.model_package_group,),
+                registry_account=settings.registry_account,
+                promoted_parameter=names.PROMOTED_PACKAGE_PARAMETER,
+                history_parameter=names.PROMOTION_HISTORY_PARAMETER,
+            ).to_env(),
             key=key,
             log_retention=settings.log_retention,
             powertools_layer_version=settings.powertools_layer_version,

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, SymlinkFollowMode
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -14,10 +14,12 @@ from stacks.nag import acknowledge
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".mypy_cache", ".pytest_cache"]
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+# The Python the tests run (pyproject's requires-python; Glue 5.0 runs 3.11 too): what is tested is what runs.
+RUNTIME = lambda_.Runtime.PYTHON_3_11
 DEFAULT_TIMEOUT = Duration.minutes(1)
-# Powertools for AWS Lambda (Python) v3, published by AWS in every commercial region.
-POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:{version}"
+# Powertools for AWS Lambda (Python) v3, published by AWS in every commercial region, one layer per Python version
+# and architecture: AWSLambdaPowertoolsPythonV3-<python311>-<x86_64>:<version> (the Powertools install docs).
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:{version}"
 
 
 class PythonFunction(Construct):
@@ -65,7 +67,10 @@ class PythonFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             handler=handler,
-            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=CODE_EXCLUDES),
+            # lambdas/esteira_contracts is a symlink to the contracts package: followed, its files are copied in.
+            code=lambda_.Code.from_asset(
+                str(LAMBDAS_DIR), exclude=CODE_EXCLUDES, follow_symlinks=SymlinkFollowMode.ALWAYS
+            ),
             layers=[
                 lambda_.LayerVersion.from_layer_version_arn(
                     self,
@@ -85,6 +90,11 @@ class PythonFunction(Construct):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **environment,
             },
+        )
+        acknowledge(
+            self.function,
+            "L1",
+            "Lambda runs the Python the tests run (3.11, as Glue 5.0 and the venv); the runtime moves with the venv.",
         )
         policy = self.role.node.find_child("DefaultPolicy")
         acknowledge(

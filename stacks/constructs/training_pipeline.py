@@ -163,13 +163,8 @@ class TrainingPipeline(Construct):
             "train-evaluate",
             "training.evaluate.handler.handler",
             "Reads the trained model's evaluation and decides pass or fail against the gate and the champion",
-            EvaluateSettings(
-                model_package_group=self.settings.model_package_group_name,
-                gate_metric=gate.metric,
-                gate_threshold=gate.threshold,
-                min_improvement=gate.min_improvement,
-                artifacts_bucket=artifacts.bucket_name,
-                model_prefix=names.MODEL_ARTIFACTS_PREFIX,
+            EvaluateSettings.for_gate(
+                gate, model_package_group=self.settings.model_package_group_name, artifacts_bucket=artifacts.bucket_name
             ).to_env(),
         )
         models = f"{names.MODEL_ARTIFACTS_PREFIX}*"

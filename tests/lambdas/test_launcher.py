@@ -12,7 +12,8 @@ from batch.launcher import logic
 from batch.launcher.handler import handler
 from common import clients
 from common.runs import InvalidRunIdError, new_run_id, run_sort_key, validate_run_id
-from common.settings import LauncherSettings, SettingsError
+from esteira_contracts import SettingsError
+from esteira_contracts.batch import LauncherSettings
 from tests.lambdas.faults import count_calls
 from tests.lambdas.helpers import lambda_context
 

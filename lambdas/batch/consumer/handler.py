@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch.consumer.logic import consume
 from common import clients
-from common.settings import ConsumerSettings
+from esteira_contracts.batch import ConsumerSettings
 
 logger = Logger()
 

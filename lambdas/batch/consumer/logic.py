@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from common.runs import run_sort_key
-from common.settings import ConsumerSettings
+from esteira_contracts.batch import IDEMPOTENCY_TABLE_KEY, IDEMPOTENCY_TTL_ATTRIBUTE, ConsumerSettings
 
 logger = Logger(child=True)
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
@@ -112,7 +112,12 @@ def idempotent_writer(settings: ConsumerSettings, dynamodb: Any) -> tuple[Writer
         raise_on_no_idempotency_key=True,
         expires_after_seconds=settings.idempotency_ttl_seconds,
     )
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table,
+        key_attr=IDEMPOTENCY_TABLE_KEY,
+        expiry_attr=IDEMPOTENCY_TTL_ATTRIBUTE,
+        boto3_client=dynamodb,
+    )
 
     def write(message: dict[str, Any]) -> dict[str, Any]:
         return write_prediction(dynamodb, settings.predictions_table, message)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch.launcher.logic import launch
 from common import clients
-from common.settings import LauncherSettings
+from esteira_contracts.batch import LauncherSettings
 
 logger = Logger()
 

@@ -17,7 +17,8 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from common.runs import new_run_id, validate_run_id
-from common.settings import LauncherSettings
+from esteira_contracts import layout
+from esteira_contracts.batch import LauncherSettings
 
 logger = Logger(child=True)
 
@@ -225,4 +226,4 @@ def launch(event: dict[str, Any] | None, settings: LauncherSettings, sagemaker: 
 
 
 def _tags(settings: LauncherSettings) -> list[dict[str, str]]:
-    return [{"Key": "project", "Value": "esteira"}, {"Key": "env", "Value": settings.env_name}]
+    return [{"Key": "project", "Value": layout.PROJECT}, {"Key": "env", "Value": settings.env_name}]

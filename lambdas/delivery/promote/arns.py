@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 
-# A versioned model package: arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>.
-# The group follows ModelPackageGroupName's pattern; an unversioned package (no "/<version>") cannot be promoted.
-PACKAGE_ARN = re.compile(
-    r"arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]{9,16}):(?P<account>[0-9]{12}):"
-    r"model-package/(?P<group>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(?P<version>[1-9][0-9]{0,9})"
-)
+from esteira_contracts.aws_names import MODEL_PACKAGE_ARN
+
+# A versioned model package (its region, account, group and version as named groups), as the launcher's contract
+# checks MODEL_PACKAGE_ARN.
+PACKAGE_ARN = re.compile(MODEL_PACKAGE_ARN)
 
 
 def same_package(a: str, b: str) -> bool:

@@ -9,8 +9,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common import clients
-from common.settings import PromoterSettings
 from delivery.promote.logic import promote
+from esteira_contracts.delivery import PromoterSettings
 
 logger = Logger()
 

@@ -34,7 +34,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from common.settings import PromoterSettings
 from delivery.promote.arns import PACKAGE_ARN, same_package
 from delivery.promote.state import (
     NO_PACKAGE,
@@ -43,13 +42,12 @@ from delivery.promote.state import (
     PromotionStore,
     without,
 )
+from esteira_contracts.delivery import APPROVED, MODEL_PACKAGE_STATE_CHANGE, REJECTED, PromoterSettings
 
 logger = Logger(child=True)
 
 EVENT_SOURCE = "aws.sagemaker"
-EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
-APPROVED = "Approved"
-REJECTED = "Rejected"
+EVENT_DETAIL_TYPE = MODEL_PACKAGE_STATE_CHANGE
 DECISIONS = (APPROVED, REJECTED)
 # StartPipelineExecution's clientRequestToken (the API model's pattern and length).
 CLIENT_REQUEST_TOKEN = re.compile(r"[a-zA-Z0-9-]{1,128}")

@@ -21,12 +21,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from common.settings import HISTORY_PARAMETER, PROMOTED_PARAMETER, PromoterSettings
 from delivery.promote.arns import PACKAGE_ARN, same_package
+from esteira_contracts.delivery import PromoterSettings
+from esteira_contracts.layout import NO_MODEL_PACKAGE
 
 logger = Logger(child=True)
 
-NO_PACKAGE = "none"  # PROMOTED_PARAMETER when nothing is promoted; also the pipeline variable that deploys no model
+NO_PACKAGE = NO_MODEL_PACKAGE  # PROMOTED_PARAMETER when nothing is promoted; also the pipeline variable deploying none
+PROMOTED_PARAMETER = PromoterSettings.name_of("promoted_parameter")  # the variable naming it, for messages
+HISTORY_PARAMETER = PromoterSettings.name_of("history_parameter")
 HISTORY_LIMIT = 20  # 20 of the longest possible ARNs stay under a standard parameter's 4 KB
 _PREVIEW = 200  # characters of a malformed value quoted in the error
 

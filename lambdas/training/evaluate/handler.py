@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from common import clients
 from esteira_contracts.training import EvaluateSettings
-from training import clients
 from training.evaluate.logic import evaluate
 
 logger = Logger()

@@ -18,9 +18,10 @@ from botocore.retries import standard
 from botocore.stub import Stubber
 
 from common import clients
-from common.settings import PROMOTER_VARIABLES, PromoterSettings, SettingsError
 from delivery.promote import logic
 from delivery.promote.handler import handler
+from esteira_contracts import SettingsError
+from esteira_contracts.delivery import PromoterSettings
 from tests.lambdas.delivery.conftest import (
     GROUP,
     REGISTRY_ACCOUNT,
@@ -385,7 +386,7 @@ def test_settings_defaults_and_group_list() -> None:
         promoted_parameter="/esteira/delivery/promoted-model-package",
         history_parameter="/esteira/delivery/promotion-history",
     )
-    assert set(PROMOTER_VARIABLES) == {"PIPELINE_VARIABLE", *SETTINGS_ENV}
+    assert set(PromoterSettings.names()) == {"PIPELINE_VARIABLE", *SETTINGS_ENV}
 
 
 def test_settings_name_every_missing_variable() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
+from common import clients
 from tests.lambdas.training.helpers import REGION, TrainingResources
-from training import clients
 
 SetEnv = Callable[[dict[str, str]], None]
 

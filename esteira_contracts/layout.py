@@ -1,0 +1,52 @@
+"""The data layout: key prefixes inside the buckets and the names that runtime code and stacks both use.
+
+Declared once here; ``stacks/names.py`` re-exports them for the constructs, and the Lambdas, the Glue job and the
+local run (``python -m pipeline``) import them from here, so AWS and the local run write the same keys.
+Every prefix ends with "/". Changing one moves data a deployed stack reads: treat these as stable.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PROJECT: Final = "esteira"
+
+# --- the data platform's buckets (raw and curated) ---------------------------------------------------------------
+# Each extraction spec writes under "<prefix><spec name>/" in the raw and in the curated bucket.
+RAW_EXTRACTION_PREFIX: Final = "extractions/"
+CURATED_EXTRACTION_PREFIX: Final = "extractions/"
+QUARANTINE_PREFIX: Final = "quarantine/"
+EXTRACTION_STATE_PREFIX: Final = "state/"
+ATHENA_RESULTS_PREFIX: Final = "athena-results/"
+GLUE_TEMP_PREFIX: Final = "glue-temp/"
+SPARK_UI_PREFIX: Final = "spark-ui/"
+# Partition column written by the extraction job (dt=YYYY-MM-DD).
+EXTRACTION_PARTITION_KEY: Final = "dt"
+
+# --- the artifacts bucket ----------------------------------------------------------------------------------------
+MODEL_ARTIFACTS_PREFIX: Final = "models/"
+CHECKPOINTS_PREFIX: Final = "checkpoints/"
+DATA_CAPTURE_PREFIX: Final = "data-capture/"
+MONITORING_BASELINE_PREFIX: Final = "monitoring/baseline/"
+MONITORING_REPORTS_PREFIX: Final = "monitoring/reports/"
+
+# --- the predictions bucket --------------------------------------------------------------------------------------
+BATCH_INPUT_PREFIX: Final = "batch-input/"
+BATCH_OUTPUT_PREFIX: Final = "batch-output/"
+# The fan-out's run summaries (`_fanout/<run>.json`) and quarantined lines (`_fanout/<run>/quarantine/`).
+FANOUT_SUMMARY_PREFIX: Final = "_fanout/"
+
+# --- delivery ----------------------------------------------------------------------------------------------------
+# What the promoted-package parameter holds when nothing is promoted (also the pipeline variable deploying no model),
+# and the pipeline variable's default: deploy what was last promoted (a code change, not a model change).
+NO_MODEL_PACKAGE: Final = "none"
+CURRENT_MODEL_PACKAGE: Final = "current"
+
+
+def curated_extraction_prefix(spec_name: str) -> str:
+    """Where the extraction of ``spec_name`` lands in the curated bucket, and what training reads."""
+    return f"{CURATED_EXTRACTION_PREFIX}{spec_name}/"
+
+
+def raw_extraction_prefix(spec_name: str) -> str:
+    return f"{RAW_EXTRACTION_PREFIX}{spec_name}/"
