@@ -62,9 +62,7 @@ class PrepareSettings(EnvContract):
         "ARTIFACTS_BUCKET", pattern=BUCKET_PATTERN, pattern_help="a bucket name (give the name, not an s3:// URI)"
     )
     # Also read by evaluate.
-    model_prefix: str = setting(
-        "MODEL_PREFIX", default=layout.MODEL_ARTIFACTS_PREFIX, prefix=True
-    )  # also read by evaluate
+    model_prefix: str = setting("MODEL_PREFIX", default=layout.MODEL_ARTIFACTS_PREFIX, prefix=True)
     checkpoint_prefix: str = setting("CHECKPOINT_PREFIX", default=layout.CHECKPOINTS_PREFIX, prefix=True)
     job_name_prefix: str = setting(
         "JOB_NAME_PREFIX",
