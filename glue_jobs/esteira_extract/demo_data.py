@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     import psycopg
 
+# The day the demo database is a snapshot of: the dataset job judges label finality as of this day for the demo.
 REFERENCE_DATE = date(2025, 6, 30)
 FIRST_ADMISSION = date(2012, 1, 1)
-LAST_ADMISSION = date(2024, 6, 30)
+LAST_ADMISSION = REFERENCE_DATE  # hires of the last 12 months have no final label yet: they are scored
 UPDATED_FROM = datetime(2024, 7, 1)
 UPDATED_SPAN_SECONDS = 364 * 24 * 3600
 
@@ -214,6 +215,8 @@ def make_record(
     desligamento: date | None = None
     if leaves_early:
         desligamento = admissao + timedelta(days=rng.randint(20, 365))
+        if desligamento > REFERENCE_DATE:  # not yet: as of the snapshot this hire is still employed
+            desligamento = None
     elif rng.random() < 0.3:
         later = (REFERENCE_DATE - admissao).days
         if later > 366:

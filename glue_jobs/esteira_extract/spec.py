@@ -23,7 +23,8 @@ fail loudly)::
       "rules": [ ...see esteira_extract.rules... ],      # applied in order, in Spark
       "label": {"column": "y", "expression": "CASE ... END"},  # Spark SQL; omit expression if
                                                               # the source already yields "y"
-      "output_columns": [{"name": "y", "type": "int"}, ...]   # curated schema, in order, no "dt"
+      "output_columns": [{"name": "y", "type": "int"}, ...],  # curated schema, in order, no "dt"
+      "dataset": {"label_final_when": "...", ...}  # optional here; the dataset job's rules (esteira_dataset.spec)
     }
 
 SQL written in ``source`` (``query``, ``expr``, ``on``) runs on the source database. Expressions
@@ -109,7 +110,8 @@ def parse_spec(data: Any) -> Spec:
         data,
         "spec",
         {"name", "source", "primary_key", "watermark", "partitioning", "output_columns"},
-        {"description", "rules", "label"},
+        # "dataset" is the dataset job's section (esteira_dataset.spec validates it); the extraction ignores it.
+        {"description", "rules", "label", "dataset"},
     )
     if top is None:
         raise SpecError(c.errors)
