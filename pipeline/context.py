@@ -42,10 +42,11 @@ class RunContext:
     # extract: the curated lake folder and the run's manifest.
     curated: Path | None = None
     manifest: dict[str, Any] | None = None
-    # dataset: the primary key, the label and the rows to train on and hold out.
+    # dataset: the primary key, the label, the dataset run's folder (train/validation/holdout) and batch input.
     key: str = ""
     target: str = ""
-    data: Any = None
+    dataset_dir: Path | None = None
+    batch_input_dir: Path | None = None
     # train / evaluate / register: the candidate, the gate's decision, the package to serve.
     prepared: dict[str, Any] | None = None
     layout: Any = None

@@ -1,10 +1,9 @@
-"""The training data set, the container's ``train`` in a SageMaker directory layout, and the artefacts it leaves.
+"""The container's ``train`` in a SageMaker directory layout fed by the dataset job's splits, and what it leaves.
 
-Training in AWS reads the whole curated prefix (every ``dt=/run_id=`` folder; ``training.prepare``). Locally the
-train channel is that same data with two differences, both needed to check the model on rows it never saw: each
-key's latest version only (a changed row appears once per extraction that read it, the README says consumers take
-the latest), and a held-out slice chosen by a hash of the key (stable across runs) is kept out for the smoke test
-and the batch transform. ``train`` then splits its own validation set from the rest, as on SageMaker.
+The channels are the dataset job's own output (``datasets/run_id=R/{train,validation,holdout}``), exactly what the
+training state machine gives SageMaker: each key's latest version, split by a stable hash of the key. The
+champion's model files are the ``champion`` channel, so the candidate and the champion are scored on the same
+holdout rows.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import json
 import shutil
 import sys
 import tarfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,57 +19,17 @@ from typing import Any
 import pandas as pd
 import pyarrow.dataset as pads
 
-PARTITION_COLUMNS = ("dt", "run_id")
+CHAMPION_CHANNEL = "champion"
 TRAIN_BIN = Path("containers/model/bin/train")
 SERVE_BIN = Path("containers/model/bin/serve")
-
-
-@dataclass(frozen=True)
-class Dataset:
-    rows: int
-    versions_read: int  # row versions under curated/ (>= rows once rows have changed)
-    train: pd.DataFrame
-    held_out: pd.DataFrame
-
-
-def held_out_mask(keys: pd.Series, fraction: float) -> pd.Series:
-    """A stable pseudo-random slice of the keys: crc32(key) decides, so a key stays on its side across runs."""
-    buckets = 10_000
-    limit = round(fraction * buckets)
-    return keys.map(lambda key: zlib.crc32(str(key).encode()) % buckets < limit).astype(bool)
-
-
-def load_dataset(curated: Path, key: str, watermark: str, fraction: float) -> Dataset:
-    table = pads.dataset(str(curated), format="parquet", partitioning="hive", exclude_invalid_files=True).to_table()
-    frame = table.to_pandas()
-    versions = len(frame)
-    order = [watermark, "run_id"] if "run_id" in frame.columns else [watermark]
-    latest = frame.sort_values(order, kind="stable").drop_duplicates(subset=[key], keep="last")
-    latest = latest.drop(columns=[c for c in PARTITION_COLUMNS if c in latest.columns])
-    latest = latest.sort_values(key, kind="stable").reset_index(drop=True)
-    mask = held_out_mask(latest[key], fraction)
-    return Dataset(len(latest), versions, latest[~mask].reset_index(drop=True), latest[mask].reset_index(drop=True))
-
-
-def unusable_columns(frame: pd.DataFrame, target: str, dropped: list[str]) -> list[str]:
-    """Columns ``train`` would refuse as features (not numeric or boolean): they must be dropped or encoded."""
-    out = []
-    for name in frame.columns:
-        if name == target or name in dropped or name in PARTITION_COLUMNS:
-            continue
-        dtype = frame[name].dtype
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
-            out.append(str(name))
-    return out
 
 
 @dataclass(frozen=True)
 class TrainLayout:
     root: Path
 
-    @property
-    def train_channel(self) -> Path:
-        return self.root / "input" / "data" / "train"
+    def channel(self, name: str) -> Path:
+        return self.root / "input" / "data" / name
 
     @property
     def config_dir(self) -> Path:
@@ -90,19 +48,35 @@ class TrainLayout:
         return self.root / "output" / "failure"
 
 
-def write_train_layout(root: Path, train: pd.DataFrame, hyperparameters: dict[str, str]) -> TrainLayout:
-    """SageMaker's /opt/ml as ``train`` expects it: hyperparameters (strings), channel config, the train channel."""
+def write_train_layout(
+    root: Path, channels: dict[str, Path], hyperparameters: dict[str, str], champion: Path | None = None
+) -> TrainLayout:
+    """SageMaker's /opt/ml as ``train`` expects it: hyperparameters (strings), channel config, each channel's
+    Parquet files (and the champion's model files as the ``champion`` channel)."""
     if root.exists():
         shutil.rmtree(root)
     layout = TrainLayout(root)
-    layout.train_channel.mkdir(parents=True)
     layout.config_dir.mkdir(parents=True)
-    train.to_parquet(layout.train_channel / "part-00000.parquet", index=False)
+    config: dict[str, dict[str, str]] = {}
+    for name, source in channels.items():
+        target = layout.channel(name)
+        target.mkdir(parents=True)
+        for part in sorted(source.glob("*.parquet")):
+            shutil.copyfile(part, target / part.name)
+        config[name] = {"ContentType": "application/x-parquet", "TrainingInputMode": "File"}
+    if champion is not None:
+        shutil.copytree(champion, layout.channel(CHAMPION_CHANNEL))
+        config[CHAMPION_CHANNEL] = {"TrainingInputMode": "File"}  # model files, not data
     (layout.config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters, indent=2) + "\n")
-    (layout.config_dir / "inputdataconfig.json").write_text(
-        json.dumps({"train": {"ContentType": "application/x-parquet", "TrainingInputMode": "File"}}) + "\n"
-    )
+    (layout.config_dir / "inputdataconfig.json").write_text(json.dumps(config, indent=2) + "\n")
     return layout
+
+
+def read_parquet_dir(folder: Path) -> pd.DataFrame:
+    """A split the dataset job wrote (Parquet part files; Spark's checksum and marker files are skipped)."""
+    files = sorted(str(p) for p in folder.glob("*.parquet"))
+    frame: pd.DataFrame = pads.dataset(files, format="parquet").to_table().to_pandas()
+    return frame
 
 
 def train_argv(repo: Path) -> list[str]:

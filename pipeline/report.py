@@ -106,9 +106,14 @@ def summary_table(report: dict[str, Any]) -> str:
         ("rows read by the extraction", ext.get("rows_read")),
         ("rows extracted (curated)", ext.get("rows_extracted")),
         ("rows quarantined", ext.get("rows_quarantined")),
-        ("dataset rows (latest version per key)", data.get("rows")),
-        ("  trained on", data.get("trained_on")),
-        ("  held out", data.get("held_out")),
+        ("dataset keys (latest version per key)", data.get("keys_latest")),
+        *(
+            (f"  {name} rows / distinct keys", f"{_fmt(split.get('rows'))} / {_fmt(split.get('distinct_keys'))}")
+            for name, split in (data.get("splits") or {}).items()
+        ),
+        ("  keys shared between splits", data.get("keys_shared_between_splits")),
+        ("  keys moved split since last run", data.get("keys_moved_split")),
+        ("  rows to score (label not final)", data.get("batch_input_rows")),
         ("model auc / accuracy / f1", " / ".join(_fmt(metrics.get(k)) for k in ("auc", "accuracy", "f1"))),
         ("gate", f"{_fmt(gate.get('decision'))}: {_fmt(gate.get('reason'))}"),
         ("model served", model.get("served_package_arn")),

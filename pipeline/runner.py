@@ -90,6 +90,10 @@ class Pipeline:
                 stage(ctx)
             ctx.report["status"] = "succeeded"
             code = 0
+        except dataset.NoNewDataError as exc:
+            ctx.report["status"] = "no_new_data"  # as the state machine's NoNewData: a clean end, nothing trained
+            ctx.report["reason"] = str(exc)
+            code = 0
         except KeyboardInterrupt:
             ctx.report["status"] = "interrupted"
             ctx.report["error"] = "interrupted (Ctrl-C)"

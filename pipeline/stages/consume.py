@@ -28,6 +28,9 @@ def run(ctx: RunContext) -> None:
         sqs = ctx.session.client("sqs")
         expected = ctx.report["batch"]["fanout"]["sent"]
         workers = []
+        if not expected:
+            concurrency = 0  # nothing queued: no consumer to start
+
         for index in range(concurrency):
             stats_path = ctx.run_dir / f"consumer-{index}.json"
             argv = [sys.executable, "-m", "pipeline.consumer_worker", resources.queue_url, str(stats_path)]

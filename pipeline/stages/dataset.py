@@ -1,32 +1,115 @@
-"""Stage dataset: the latest version of each key from the curated lake, a held-out slice kept aside."""
+"""Stage dataset: the dataset job's own main() on local Spark, as the training state machine's Dataset step runs it.
+
+It keeps each key's latest version from the curated lake, splits the keys whose label is final into train /
+validation / holdout by a stable hash of the key, and writes the rows to score as batch input. The report shows,
+per split, the rows and distinct keys the job counted from its written files, the keys shared between splits, and
+the keys that moved split since the previous run (both must be 0).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
 
-from pipeline import model
+import pyarrow.dataset as pads
+
+from esteira_contracts.dataset import DatasetJobArgs
+from esteira_extract import demo_data
 from pipeline.context import RunContext, need
+from pipeline.options import REPO
 from pipeline.report import StageFailedError
+
+DATASET_SCRIPT = REPO / "glue_jobs" / "dataset_job.py"
+SPLITS = ("train", "validation", "holdout")
+STATUS_NO_NEW_DATA = "no_new_data"
+
+
+class NoNewDataError(StageFailedError):
+    """Nothing labelled to train on: the state machine ends such an execution as NoNewData."""
 
 
 def run(ctx: RunContext) -> None:
-    spec = json.loads(ctx.options.spec.read_text())
-    ctx.key = str(spec["primary_key"])
-    ctx.target = str(need(ctx.manifest, "extraction manifest")["label_column"])
-    fraction = ctx.options.holdout_fraction
-    with ctx.progress.stage("dataset", "latest version per key from curated/, hold out a slice") as st:
-        data = model.load_dataset(
-            need(ctx.curated, "curated lake"), ctx.key, str(spec["watermark"]["column"]), fraction
-        )
-        if data.rows != len(data.train) + len(data.held_out):
-            raise StageFailedError("the data set does not reconcile")
-        ctx.data = data
-        ctx.report["dataset"] = {
-            "rows": data.rows,
-            "row_versions_in_curated": data.versions_read,
-            "trained_on": len(data.train),
-            "held_out": len(data.held_out),
-            "holdout_fraction": fraction,
+    lake = ctx.out / "lake"
+    datasets = lake / "datasets"
+    params = ctx.config.training.hyperparameters
+    drop = tuple(c.strip() for c in str(params.get("drop_columns", "")).split(",") if c.strip())
+    job_args = DatasetJobArgs(
+        spec_uri=str(ctx.options.spec.resolve()),
+        curated_uri=str(need(ctx.curated, "curated lake")),
+        datasets_uri=str(datasets),
+        run_id=ctx.run_id,
+        drop_columns=drop,
+        batch_input_uri=str(lake / "batch-input"),
+        # The demo database is a snapshot of one day: labels are final, or not yet, as of that day.
+        as_of_date=None if ctx.options.source_url else demo_data.REFERENCE_DATE.isoformat(),
+    )
+    argv = [sys.executable, str(DATASET_SCRIPT), *(item for pair in job_args.to_args().items() for item in pair)]
+    env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
+    with ctx.progress.stage("dataset", "the dataset job's main() on local Spark: latest version per key, splits") as st:
+        ctx.run_child("dataset", argv, env, ctx.logs / "dataset.log")
+        run_dir = datasets / f"run_id={ctx.run_id}"
+        manifest: dict[str, Any] = json.loads((run_dir / "manifest.json").read_text())
+        counts = manifest["counts"]
+        ctx.key = str(manifest["primary_key"])
+        ctx.target = str(manifest["label_column"])
+        ctx.dataset_dir = run_dir
+        ctx.batch_input_dir = Path(manifest["outputs"]["batch_input"])
+        previous = _previous_run(datasets, ctx.run_id)
+        report: dict[str, Any] = {
+            "run_id": ctx.run_id,
+            "status": manifest["status"],
+            "reason": manifest.get("reason"),
+            "as_of_date": manifest.get("as_of_date"),
+            "row_versions_read": counts.get("row_versions_read"),
+            "keys_latest": counts.get("keys_latest"),
+            "keys_label_final": counts.get("keys_label_final"),
+            "keys_label_open": counts.get("keys_label_open"),
+            "splits": counts.get("splits", {}),
+            "keys_shared_between_splits": counts.get("keys_in_more_than_one_split", 0),
+            "previous_run": previous.name.removeprefix("run_id=") if previous else None,
+            "keys_moved_split": _keys_moved(previous, run_dir, ctx.key) if previous else 0,
+            "batch_input_rows": (counts.get("batch_input") or {}).get("rows", 0),
+            "manifest": str(run_dir / "manifest.json"),
         }
-        st.summary = f"{data.rows} rows ({data.versions_read} versions): train {len(data.train)}, "
-        st.summary += f"held out {len(data.held_out)}"
+        ctx.report["dataset"] = report
+        if manifest["status"] == STATUS_NO_NEW_DATA:
+            st.summary = f"no new data: {manifest.get('reason')}"
+            raise NoNewDataError(f"the dataset job found no new data ({manifest.get('reason')})")
+        sizes = ", ".join(f"{name} {report['splits'][name]['rows']}" for name in SPLITS)
+        st.summary = f"{sizes}; to score {report['batch_input_rows']}; shared keys "
+        st.summary += f"{report['keys_shared_between_splits']}, moved {report['keys_moved_split']}"
+        if report["keys_shared_between_splits"] or report["keys_moved_split"]:
+            raise StageFailedError(
+                f"the splits leak: {report['keys_shared_between_splits']} key(s) in more than one split, "
+                f"{report['keys_moved_split']} moved split since the previous run"
+            )
+
+
+def _previous_run(datasets: Path, run_id: str) -> Path | None:
+    """The newest earlier dataset run with a manifest (run ids sort by time)."""
+    earlier = sorted(
+        path
+        for path in datasets.glob("run_id=*")
+        if path.name < f"run_id={run_id}" and (path / "manifest.json").exists() and (path / "train").is_dir()
+    )
+    return earlier[-1] if earlier else None
+
+
+def split_of_keys(run_dir: Path, key: str) -> dict[str, str]:
+    """Key -> split, read from a dataset run's written Parquet files."""
+    found: dict[str, str] = {}
+    for split in SPLITS:
+        files = sorted(str(p) for p in (run_dir / split).glob("*.parquet"))
+        if not files:
+            continue
+        for value in pads.dataset(files, format="parquet").to_table(columns=[key]).column(key).to_pylist():
+            found[str(value)] = split
+    return found
+
+
+def _keys_moved(previous: Path, current: Path, key: str) -> int:
+    before, now = split_of_keys(previous, key), split_of_keys(current, key)
+    return sum(1 for k, split in now.items() if k in before and before[k] != split)

@@ -10,6 +10,10 @@ from pipeline.context import RunContext
 
 def run(ctx: RunContext) -> None:
     with ctx.progress.stage("fanout", "the fan-out Lambda (S3 output -> SQS FIFO), looped until done") as st:
+        if not ctx.report["batch"]["predicted"]:
+            ctx.report["batch"]["fanout"] = {"sent": 0, "invocations": 0, "quarantined": 0}
+            st.summary = "nothing to send: no predictions in this run"
+            return
         os.environ.update(
             {
                 "QUEUE_URL": ctx.aws_resources().queue_url,

@@ -15,7 +15,7 @@ from pipeline.report import StageFailedError
 def run(ctx: RunContext) -> None:
     champion = need(ctx.champion, "champion")
     min_match_rate = ctx.options.min_match_rate
-    with ctx.progress.stage("serve", "the container's serve, smoke test on held-out rows") as st:
+    with ctx.progress.stage("serve", "the container's serve, smoke test on the dataset's holdout rows") as st:
         model_dir = Path(champion["model_dir"])
         port = free_port()
         env = {
@@ -29,7 +29,7 @@ def run(ctx: RunContext) -> None:
         wait_for_http(f"http://127.0.0.1:{port}/ping", ctx.serve, timeout=90)
         ctx.features = model.feature_names(model_dir)
         ctx.client = serving.ServeClient(port)
-        held_out = ctx.data.held_out
+        held_out = model.read_parquet_dir(need(ctx.dataset_dir, "dataset run") / "holdout")
         lines = model.csv_lines(held_out, ctx.features)
         result = serving.smoke_test(
             ctx.client, lines, held_out[ctx.target].astype(float).tolist(), rows_per_request=1000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from esteira_contracts.training import PrepareSettings
@@ -14,17 +15,23 @@ from pipeline.options import REPO
 from pipeline.processes import ChildFailedError
 from pipeline.report import StageFailedError
 
+# The dataset's splits, as the training state machine gives them to SageMaker.
+CHANNELS = ("train", "validation", "holdout")
+
 
 def run(ctx: RunContext) -> None:
-    with ctx.progress.stage("train", "the container's train in a SageMaker directory layout") as st:
+    dataset_dir = need(ctx.dataset_dir, "dataset run")
+    champion = need(ctx.registry, "registry").champion()
+    with ctx.progress.stage("train", "the container's train on the dataset's channels, champion scored alike") as st:
         s3 = ctx.session.client("s3")
         uploaded = aws.upload_tree(s3, need(ctx.curated, "curated lake"), aws.CURATED_BUCKET, aws.CURATED_PREFIX)
         ctx.prepared = _invoke_prepare(ctx)
         job = str(ctx.prepared["training_job_name"])
-        params, unusable = _hyperparameters(ctx)
-        layout = model.write_train_layout(ctx.run_dir / "ml", ctx.data.train, params)
-        if unusable:
-            ctx.progress.say(f"    train: also dropping non-numeric columns train cannot use: {unusable}")
+        params = {str(k): str(v) for k, v in ctx.config.training.hyperparameters.items()}
+        params["id_column"] = ctx.key
+        channels = {name: dataset_dir / name for name in CHANNELS}
+        champion_dir = Path(champion["model_dir"]) if champion else None
+        layout = model.write_train_layout(ctx.run_dir / "ml", channels, params, champion_dir)
         env = {**os.environ, "ESTEIRA_ML_ROOT": str(layout.root)}
         try:
             ctx.run_child("train", model.train_argv(REPO), env, ctx.logs / "train.log")
@@ -44,25 +51,25 @@ def run(ctx: RunContext) -> None:
         ctx.report["model"] = {
             "training_job_name": job,
             "hyperparameters": params,
-            "dropped_non_numeric": unusable,
+            "channels": sorted([*channels, *([model.CHAMPION_CHANNEL] if champion_dir else [])]),
             "features": model.feature_names(layout.model_dir),
             "rows": evaluation.get("rows"),
             "best_iteration": evaluation.get("best_iteration"),
+            "holdout": evaluation.get("holdout"),
+            "champion_holdout": evaluation.get("champion_holdout"),
             "model_data_url": ctx.model_data_url,
             "curated_objects_uploaded": uploaded,
         }
-        val = evaluation.get("validation", {})
-        st.summary = f"job {job}: validation auc {val.get('auc', float('nan')):.4f}, "
-        st.summary += f"{len(ctx.report['model']['features'])} features"
+        metric = ctx.config.training.gate.metric
+        scored = evaluation.get("holdout") or evaluation.get("validation") or {}
+        st.summary = f"job {job}: holdout {metric} {_number(scored.get(metric))}"
+        if evaluation.get("champion_holdout"):
+            st.summary += f" (champion {_number(evaluation['champion_holdout'].get(metric))})"
+        st.summary += f", {len(ctx.report['model']['features'])} features"
 
 
-def _hyperparameters(ctx: RunContext) -> tuple[dict[str, str], list[str]]:
-    params = {str(k): str(v) for k, v in ctx.config.training.hyperparameters.items()}
-    params.setdefault("target", ctx.target)
-    dropped = [c.strip() for c in params.get("drop_columns", "").split(",") if c.strip()]
-    unusable = model.unusable_columns(ctx.data.train, params["target"], dropped)
-    params["drop_columns"] = ",".join(dropped + unusable)
-    return params, unusable
+def _number(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"
 
 
 def _invoke_prepare(ctx: RunContext) -> dict[str, Any]:

@@ -2,36 +2,46 @@
 
 from __future__ import annotations
 
-from pipeline import aws, model, serving
+from pipeline import aws, serving
 from pipeline.context import RunContext, need
-
-ROWS_PER_INPUT_OBJECT = 50_000
+from pipeline.report import StageFailedError
 
 
 def run(ctx: RunContext) -> None:
     serve = need(ctx.serve, "model server")
+    batch_input = need(ctx.batch_input_dir, "batch input")
     max_payload = ctx.config.batch.max_payload_mb
-    with ctx.progress.stage("transform", "batch transform equivalent through /invocations (MultiRecord)") as st:
+    with ctx.progress.stage("transform", "batch transform equivalent over the run's batch input (MultiRecord)") as st:
         s3 = ctx.session.client("s3")
-        input_prefix = f"{aws.INPUT_PREFIX}{ctx.run_id}/"
+        # The launcher's layout: one folder per training run under the batch input prefix.
+        input_prefix = f"{aws.INPUT_PREFIX}run_id={ctx.run_id}/"
         ctx.output_prefix = f"{aws.OUTPUT_PREFIX}{ctx.run_id}/"
-        held = ctx.data.held_out
-        lines = model.csv_lines(held.assign(_record_id=held[ctx.key]), ["_record_id", *ctx.features])
-        for index, start in enumerate(range(0, len(lines), ROWS_PER_INPUT_OBJECT)):
-            body = "\n".join(lines[start : start + ROWS_PER_INPUT_OBJECT]) + "\n"
-            s3.put_object(Bucket=aws.PREDICTIONS_BUCKET, Key=f"{input_prefix}part-{index:05d}.csv", Body=body.encode())
-        stats = serving.transform(s3, ctx.client, aws.PREDICTIONS_BUCKET, input_prefix, ctx.output_prefix, max_payload)
+        parts = sorted(batch_input.glob("*.csv")) if batch_input.is_dir() else []
+        for part in parts:
+            s3.upload_file(str(part), aws.PREDICTIONS_BUCKET, f"{input_prefix}{part.name}")
+        input_rows = sum(1 for part in parts for line in part.read_text().splitlines() if line)
+        if input_rows:
+            stats = serving.transform(
+                s3, ctx.client, aws.PREDICTIONS_BUCKET, input_prefix, ctx.output_prefix, max_payload
+            )
+            predicted, objects, mini_batches = stats.records, stats.objects, stats.mini_batches
+        else:
+            predicted = objects = mini_batches = 0
         ctx.client.close()
         ctx.children.stop(serve)
         ctx.serve = None
         ctx.report["batch"] = {
             "transform_run_id": ctx.run_id,
-            "input_rows": len(lines),
+            "input_rows": input_rows,
             "input_uri": f"s3://{aws.PREDICTIONS_BUCKET}/{input_prefix}",
             "output_uri": f"s3://{aws.PREDICTIONS_BUCKET}/{ctx.output_prefix}",
-            "predicted": stats.records,
-            "objects": stats.objects,
-            "mini_batches": stats.mini_batches,
+            "predicted": predicted,
+            "objects": objects,
+            "mini_batches": mini_batches,
             "max_payload_mb": max_payload,
         }
-        st.summary = f"{stats.records} predictions in {stats.objects} object(s), {stats.mini_batches} mini-batch(es)"
+        if input_rows != predicted:
+            raise StageFailedError(f"the transform scored {predicted} of {input_rows} batch input rows")
+        st.summary = f"{predicted} predictions in {objects} object(s), {mini_batches} mini-batch(es)"
+        if not input_rows:
+            st.summary = "no rows to score in this run's batch input"
