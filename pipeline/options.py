@@ -25,7 +25,6 @@ class Options:
     spec: Path
     gate_threshold: float | None
     min_match_rate: float
-    holdout_fraction: float
 
     def load_config(self) -> EnvironmentConfig:
         """`config/<env>.yaml` through the stacks' typed config: the same checks and messages as `make synth`."""
@@ -73,19 +72,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=0.8,
         help="smoke test: least share of held-out rows whose predicted label matches (default 0.8)",
     )
-    parser.add_argument(
-        "--holdout-fraction",
-        type=float,
-        default=0.03,
-        help="share of rows kept out of training for the smoke test and the batch predictions (default 0.03)",
-    )
     args = parser.parse_args(argv)
     if args.rows < 100:
         parser.error("--rows must be at least 100")
     if args.change_rows < 0:
         parser.error("--change-rows must be >= 0")
-    if not 0.0 < args.holdout_fraction < 0.5:
-        parser.error("--holdout-fraction must be between 0 and 0.5")
     options = Options(
         rows=args.rows,
         out=args.out,
@@ -97,7 +88,6 @@ def parse_args(argv: list[str] | None = None) -> Options:
         spec=args.spec,
         gate_threshold=args.gate_threshold,
         min_match_rate=args.min_match_rate,
-        holdout_fraction=args.holdout_fraction,
     )
     try:
         options.load_config()

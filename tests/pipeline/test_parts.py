@@ -12,6 +12,7 @@ import pytest
 
 from pipeline import model, serving, source
 from pipeline.report import STAGES, summary_table
+from pipeline.stages import dataset as dataset_stage
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline"
 
@@ -43,29 +44,45 @@ def test_a_record_larger_than_the_payload_limit_goes_alone() -> None:
     assert list(serving.mini_batches(lines, 10)) == [(0, 1), (1, 2), (2, 3)]
 
 
-def test_held_out_slice_is_stable_and_about_the_requested_fraction() -> None:
-    # GIVEN 20000 keys WHEN the held-out mask is computed twice, once on a shuffled copy
-    keys = pd.Series([f"F{i:07d}" for i in range(1, 20_001)])
-    first = keys[model.held_out_mask(keys, 0.1)]
-    shuffled = keys.sample(frac=1.0, random_state=7)
-    second = shuffled[model.held_out_mask(shuffled, 0.1)]
-    # THEN the same keys are held out regardless of order, about 10% of them
-    assert set(first) == set(second)
-    assert 1800 < len(first) < 2200
+def test_train_layout_holds_each_split_as_a_channel_and_the_champion_as_model_files(tmp_path: Path) -> None:
+    # GIVEN a dataset run's splits (Parquet parts beside Spark's checksum files) and a champion's model folder
+    splits = {}
+    for name in ("train", "validation", "holdout"):
+        folder = tmp_path / "datasets" / name
+        folder.mkdir(parents=True)
+        pd.DataFrame({"matricula": [f"{name}-1"], "x": [1.0], "y": [0]}).to_parquet(folder / "part-0.parquet")
+        (folder / ".part-0.parquet.crc").write_bytes(b"crc")
+        splits[name] = folder
+    champion = tmp_path / "champion"
+    champion.mkdir()
+    (champion / "model.ubj").write_bytes(b"model")
+    # WHEN the SageMaker layout is written
+    layout = model.write_train_layout(tmp_path / "ml", splits, {"target": "y", "id_column": "matricula"}, champion)
+    # THEN each split is a channel with its Parquet parts only, the champion is a channel of model files
+    for name in splits:
+        assert [p.name for p in layout.channel(name).iterdir()] == ["part-0.parquet"]
+        assert model.read_parquet_dir(layout.channel(name))["matricula"].tolist() == [f"{name}-1"]
+    assert (layout.channel("champion") / "model.ubj").read_bytes() == b"model"
+    config = json.loads((layout.config_dir / "inputdataconfig.json").read_text())
+    assert set(config) == {"train", "validation", "holdout", "champion"}
+    assert config["train"]["ContentType"] == "application/x-parquet" and "ContentType" not in config["champion"]
+    assert json.loads((layout.config_dir / "hyperparameters.json").read_text())["id_column"] == "matricula"
 
 
-def test_unusable_columns_are_the_non_numeric_features_not_already_dropped() -> None:
-    frame = pd.DataFrame(
-        {
-            "matricula": ["F1"],
-            "cargo": ["analista"],
-            "salario": [1.0],
-            "flag": [True],
-            "data_admissao": [pd.Timestamp("2024-01-01").date()],
-            "y": [1],
-        }
-    )
-    assert model.unusable_columns(frame, "y", ["matricula"]) == ["cargo", "data_admissao"]
+def test_keys_that_changed_split_between_two_dataset_runs_are_counted(tmp_path: Path) -> None:
+    # GIVEN two dataset runs where one key moved from train to holdout and one key is new
+    def write(run: str, splits: dict[str, list[str]]) -> Path:
+        for name in ("train", "validation", "holdout"):
+            folder = tmp_path / run / name
+            folder.mkdir(parents=True)
+            pd.DataFrame({"k": splits.get(name, [])}, dtype="string").to_parquet(folder / "part-0.parquet")
+        return tmp_path / run
+
+    before = write("run_id=a", {"train": ["1", "2"], "holdout": ["3"]})
+    after = write("run_id=b", {"train": ["1"], "holdout": ["3", "2"], "validation": ["4"]})
+    # WHEN compared THEN exactly the moved key counts
+    assert dataset_stage.split_of_keys(after, "k") == {"1": "train", "4": "validation", "3": "holdout", "2": "holdout"}
+    assert dataset_stage._keys_moved(before, after, "k") == 1
 
 
 def test_change_rows_updates_distinct_rows_and_moves_their_watermark_forward(tmp_path: Path) -> None:
