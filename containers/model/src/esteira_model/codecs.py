@@ -36,6 +36,7 @@ CONTENT_TYPE_ALIASES = {
 _ROW_END = -7.0e-300
 _ROW_END_SEPARATOR = b",-7e-300,"
 _ROW_END_LAST = b",-7e-300]"
+_REUSED_PARSER_MAX_BYTES = 8 * 1024 * 1024
 _MAX_REPORTED = 80
 _thread_state = threading.local()
 
@@ -101,7 +102,9 @@ def _parse_csv_fast(text: bytes, num_features: int) -> np.ndarray | None:
     rows = (len(joined) - len(text)) // (len(_ROW_END_SEPARATOR) - 1) + 1
     width = num_features + 1
     try:
-        document = _json_parser().parse(b"[" + joined + _ROW_END_LAST)
+        # A parser keeps the buffers of the largest body it has seen: reuse one only for common sizes.
+        parser = _json_parser() if len(joined) <= _REUSED_PARSER_MAX_BYTES else simdjson.Parser()
+        document = parser.parse(b"[" + joined + _ROW_END_LAST)
         try:
             values = document.as_buffer(of_type="d") if isinstance(document, simdjson.Array) else b""
         finally:
