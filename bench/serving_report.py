@@ -102,12 +102,15 @@ def build_report(results: Results, per_round: list[dict[str, float]], meta: dict
 
     ratios = [entry["served"] / entry["inprocess"] for entry in per_round]
     ratio = statistics.median(ratios)
+    # With more runnable threads than cores, the server's several processes win CPU share from other
+    # programs that in-process predict does not: the throughput ratio is then no verdict.
+    busy = max(entry["load"] for entry in per_round) > meta["cores"]
     check(
         f"batch rows/s vs in-process (best of its three rows), median of {len(ratios)} rounds "
         f"(range {min(ratios):.2f}-{max(ratios):.2f})",
         ratio,
-        ">= 0.8x",
-        ratio >= 0.8,
+        ">= 0.8x" + (f" (not judged: load average above {meta['cores']})" if busy else ""),
+        None if busy else ratio >= 0.8,
     )
     cpu_ratio = inproc_one["cpu_ms"] / batch_cpu_ms(ours_b)
     check(
