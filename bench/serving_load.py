@@ -2,16 +2,21 @@
 
 Reads one JSON job from stdin, prints one JSON result. Clients are threads on persistent HTTP/1.1
 connections that send pre-built request bytes and parse only the status line and Content-Length,
-so the client costs as little CPU as Python allows.
+so the client costs as little CPU as Python allows. Over the measured window it also reads the CPU
+time it used itself and, when the job names the server's process group, the CPU time of every
+process in that group (from /proc), so the result gives CPU per request, which a busy machine
+distorts far less than throughput.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -77,6 +82,24 @@ class Connection:
         self.sock.close()
 
 
+def group_cpu_seconds(pgid: int) -> float | None:
+    """User + system CPU seconds of every live process in a process group; None without /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    try:
+        stats = [entry / "stat" for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    except OSError:
+        return None
+    for stat in stats:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) == pgid:  # fields[2] is the process group; [11], [12] are utime, stime
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def run(job: dict[str, Any]) -> dict[str, Any]:
     host, port = job["host"], job["port"]
     bodies = [b.encode("latin-1") for b in job["bodies"]]
@@ -124,6 +147,12 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     state["measure_from"] = now + warmup
     state["stop_at"] = now + warmup + duration
     start_barrier.wait()
+    server_pgid = job.get("server_pgid")
+    # CPU over the measured window only: requests that start inside it are the ones counted.
+    time.sleep(max(0.0, state["measure_from"] - time.perf_counter()))
+    own_before, server_before = time.process_time(), group_cpu_seconds(server_pgid) if server_pgid else None
+    time.sleep(max(0.0, state["stop_at"] - time.perf_counter()))
+    own_after, server_after = time.process_time(), group_cpu_seconds(server_pgid) if server_pgid else None
     for thread in threads:
         thread.join(timeout=warmup + duration + 120)
     all_latencies = sorted(x for per in latencies for x in per)
@@ -132,8 +161,16 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     def pct(q: float) -> float:
         return all_latencies[min(count - 1, int(q * count))] * 1000 if count else float("nan")
 
+    per_request = 1000 / count if count else float("nan")
+    server_cpu = (
+        (server_after - server_before) * per_request
+        if server_after is not None and server_before is not None
+        else float("nan")
+    )
     return {
         "requests": count,
+        "client_cpu_ms": (own_after - own_before) * per_request,
+        "server_cpu_ms": server_cpu,
         "requests_per_s": count / duration,
         "rows_per_s": count * rows_per_request / duration,
         "p50_ms": pct(0.50),

@@ -38,6 +38,8 @@ class Predictor:
         self.schema = schema
         self.class_labels: list[int | float] = [_label_value(c) for c in schema.classes]
         self.class_label_text: list[str] = [str(c) for c in self.class_labels]
+        # By class index, for a vectorized lookup when formatting CSV.
+        self.class_label_bytes: np.ndarray = np.array([t.encode() for t in self.class_label_text], dtype=object)
         num_features = booster.num_features()
         if num_features != schema.num_features:
             raise ModelLoadError(f"The model takes {num_features} features but the schema lists {schema.num_features}.")
