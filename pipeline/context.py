@@ -42,7 +42,8 @@ class RunContext:
     # extract: the curated lake folder and the run's manifest.
     curated: Path | None = None
     manifest: dict[str, Any] | None = None
-    # dataset: the primary key, the label, the dataset run's folder (train/validation/holdout) and batch input.
+    # dataset: the spec's name, its key and label, the dataset run's folder (train/validation/holdout), batch input.
+    spec_name: str = ""
     key: str = ""
     target: str = ""
     dataset_dir: Path | None = None

@@ -7,8 +7,7 @@ import os
 import sys
 import time
 
-from esteira_contracts.batch import ConsumerSettings
-from pipeline import aws, delivery
+from pipeline import aws, delivery, settings
 from pipeline.context import RunContext
 from pipeline.options import REPO
 from pipeline.processes import ChildFailedError, tail
@@ -22,9 +21,7 @@ def run(ctx: RunContext) -> None:
     resources = ctx.aws_resources()
     what = f"the consumer Lambda on the queued messages (DynamoDB), {concurrency} concurrent"
     with ctx.progress.stage("consume", what) as st:
-        os.environ.update(
-            ConsumerSettings(predictions_table=aws.PREDICTIONS_TABLE, idempotency_table=aws.IDEMPOTENCY_TABLE).to_env()
-        )
+        os.environ.update(settings.consumer_settings().to_env())
         sqs = ctx.session.client("sqs")
         expected = ctx.report["batch"]["fanout"]["sent"]
         workers = []

@@ -53,6 +53,7 @@ def run(ctx: RunContext) -> None:
         run_dir = datasets / f"run_id={ctx.run_id}"
         manifest: dict[str, Any] = json.loads((run_dir / "manifest.json").read_text())
         counts = manifest["counts"]
+        ctx.spec_name = str(manifest["spec_name"])
         ctx.key = str(manifest["primary_key"])
         ctx.target = str(manifest["label_column"])
         ctx.dataset_dir = run_dir

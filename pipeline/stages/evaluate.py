@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 
-from esteira_contracts.training import EvaluateSettings
-from pipeline import aws
+from pipeline import settings
 from pipeline.context import TRAINING_IMAGE, RunContext, git_commit, need
 from pipeline.lambda_context import new_context
 from pipeline.report import StageFailedError
@@ -17,14 +16,7 @@ def run(ctx: RunContext) -> None:
     gate = ctx.config.training.gate
     threshold = gate.threshold if ctx.options.gate_threshold is None else ctx.options.gate_threshold
     with ctx.progress.stage("evaluate", f"the Evaluate Lambda: gate {gate.metric} >= {threshold:g} and the champion"):
-        os.environ.update(
-            EvaluateSettings.for_gate(
-                gate,
-                model_package_group=aws.MODEL_PACKAGE_GROUP,
-                artifacts_bucket=aws.ARTIFACTS_BUCKET,
-                threshold=threshold,
-            ).to_env()
-        )
+        os.environ.update(settings.evaluate_settings(ctx.config, threshold).to_env())
         prepared = need(ctx.prepared, "Prepare result")
         model_report = ctx.report["model"]
         event = {

@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from esteira_contracts.training import PrepareSettings
-from pipeline import aws, model
-from pipeline.context import RUN_ID_PREFIX, RunContext, need
+from pipeline import aws, model, settings
+from pipeline.context import RunContext, need
 from pipeline.lambda_context import new_context
 from pipeline.options import REPO
 from pipeline.processes import ChildFailedError
@@ -24,7 +23,9 @@ def run(ctx: RunContext) -> None:
     champion = need(ctx.registry, "registry").champion()
     with ctx.progress.stage("train", "the container's train on the dataset's channels, champion scored alike") as st:
         s3 = ctx.session.client("s3")
-        uploaded = aws.upload_tree(s3, need(ctx.curated, "curated lake"), aws.CURATED_BUCKET, aws.CURATED_PREFIX)
+        uploaded = aws.upload_tree(
+            s3, need(ctx.curated, "curated lake"), aws.CURATED_BUCKET, settings.curated_prefix(ctx.spec_name)
+        )
         ctx.prepared = _invoke_prepare(ctx)
         job = str(ctx.prepared["training_job_name"])
         params = {str(k): str(v) for k, v in ctx.config.training.hyperparameters.items()}
@@ -75,12 +76,6 @@ def _number(value: object) -> str:
 def _invoke_prepare(ctx: RunContext) -> dict[str, Any]:
     from training.prepare.handler import handler
 
-    os.environ.update(
-        PrepareSettings(
-            curated_uri=f"s3://{aws.CURATED_BUCKET}/{aws.CURATED_PREFIX}",
-            artifacts_bucket=aws.ARTIFACTS_BUCKET,
-            job_name_prefix=RUN_ID_PREFIX,
-        ).to_env()
-    )
+    os.environ.update(settings.prepare_settings(ctx.spec_name).to_env())
     result: dict[str, Any] = handler({"run_id": ctx.run_id}, new_context("esteira-local-prepare", 60))
     return result

@@ -17,6 +17,7 @@ from aws_cdk.assertions import Template
 from esteira_contracts import EnvContract, SettingsError
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.delivery import PromoterSettings
+from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from stacks.constructs.python_function import LAMBDAS_DIR
 from tests.stacks.conftest import ENVS, SynthesizedDelivery, SynthesizedEnv
 
@@ -25,13 +26,13 @@ CONTRACTS: dict[str, type[EnvContract]] = {
     "batch.launcher.handler.handler": LauncherSettings,
     "batch.consumer.handler.handler": ConsumerSettings,
     "delivery.promote.handler.handler": PromoterSettings,
+    "training.prepare.handler.handler": PrepareSettings,
+    "training.evaluate.handler.handler": EvaluateSettings,
 }
 # Handlers whose settings are still read without a contract: mapped when their contracts land.
 NOT_YET_MAPPED = frozenset(
     {
         "batch.fanout.handler.handler",
-        "training.prepare.handler.handler",
-        "training.evaluate.handler.handler",
     }
 )
 # Set on every function by PythonFunction for Powertools (in the layer), which reads them itself; no contract does.

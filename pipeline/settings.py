@@ -1,0 +1,39 @@
+"""Each Lambda's settings in the local run: its contract, built from the typed config as its construct builds it.
+
+Only the names of local resources (buckets, tables, the package group) differ from AWS's;
+``tests/pipeline/test_settings.py`` checks that everything else equals what the synthesized templates set.
+"""
+
+from __future__ import annotations
+
+from esteira_contracts.batch import ConsumerSettings
+from esteira_contracts.training import EvaluateSettings, PrepareSettings
+from pipeline import aws
+from pipeline.context import RUN_ID_PREFIX
+from stacks.config import EnvironmentConfig
+
+
+def curated_prefix(spec_name: str) -> str:
+    """Where a spec's curated extractions live, as the stacks lay them out: one folder per spec."""
+    return f"{aws.CURATED_PREFIX}{spec_name}/"
+
+
+def prepare_settings(spec_name: str) -> PrepareSettings:
+    return PrepareSettings(
+        curated_uri=f"s3://{aws.CURATED_BUCKET}/{curated_prefix(spec_name)}",
+        artifacts_bucket=aws.ARTIFACTS_BUCKET,
+        job_name_prefix=RUN_ID_PREFIX,
+    )
+
+
+def evaluate_settings(config: EnvironmentConfig, threshold: float | None = None) -> EvaluateSettings:
+    return EvaluateSettings.for_gate(
+        config.training.gate,
+        model_package_group=aws.MODEL_PACKAGE_GROUP,
+        artifacts_bucket=aws.ARTIFACTS_BUCKET,
+        threshold=threshold,
+    )
+
+
+def consumer_settings() -> ConsumerSettings:
+    return ConsumerSettings(predictions_table=aws.PREDICTIONS_TABLE, idempotency_table=aws.IDEMPOTENCY_TABLE)
