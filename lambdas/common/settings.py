@@ -1,4 +1,6 @@
-"""Every environment variable the batch and delivery Lambdas read, and the settings dataclasses built from them.
+"""The environment variables of the launcher, consumer and promoter, and the settings dataclasses built from them.
+
+The fan-out's settings are a contract of their own: ``esteira_contracts.fanout.FanoutSettings``.
 
 This is the only module that touches ``os.environ``; handlers call ``<X>Settings.from_env()`` per invocation
 (never at import), and logic modules receive the dataclass. A missing or ill-typed variable raises
@@ -12,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 # --- launcher -------------------------------------------------------------------------------------------------
 MODEL_PACKAGE_GROUP = "MODEL_PACKAGE_GROUP"
@@ -29,23 +31,11 @@ MAX_PAYLOAD_MB = "MAX_PAYLOAD_MB"
 MAX_CONCURRENT_TRANSFORMS = "MAX_CONCURRENT_TRANSFORMS"
 INVOCATION_TIMEOUT_SECONDS = "INVOCATION_TIMEOUT_SECONDS"
 INVOCATION_MAX_RETRIES = "INVOCATION_MAX_RETRIES"
-KMS_KEY_ID = "KMS_KEY_ID"  # also read by the fan-out, for the objects it writes
+KMS_KEY_ID = "KMS_KEY_ID"
 ENV_NAME = "ENV_NAME"
 RUN_ID_PREFIX = "RUN_ID_PREFIX"
 SUBNET_IDS = "SUBNET_IDS"
 SECURITY_GROUP_IDS = "SECURITY_GROUP_IDS"
-
-# --- fan-out --------------------------------------------------------------------------------------------------
-QUEUE_URL = "QUEUE_URL"
-MESSAGE_GROUP_STRATEGY = "MESSAGE_GROUP_STRATEGY"
-SINGLE_MESSAGE_GROUP_ID = "SINGLE_MESSAGE_GROUP_ID"
-SAFETY_MARGIN_MS = "SAFETY_MARGIN_MS"
-MAX_INVOCATION_MS = "MAX_INVOCATION_MS"
-SEND_MAX_ATTEMPTS = "SEND_MAX_ATTEMPTS"
-SEND_BASE_DELAY_MS = "SEND_BASE_DELAY_MS"
-SEND_MAX_DELAY_MS = "SEND_MAX_DELAY_MS"
-OUTPUT_SUFFIX = "OUTPUT_SUFFIX"
-QUARANTINE_FLUSH_RECORDS = "QUARANTINE_FLUSH_RECORDS"
 
 # --- consumer -------------------------------------------------------------------------------------------------
 PREDICTIONS_TABLE = "PREDICTIONS_TABLE"
@@ -79,19 +69,6 @@ LAUNCHER_VARIABLES = (
     SUBNET_IDS,
     SECURITY_GROUP_IDS,
 )
-FANOUT_VARIABLES = (
-    QUEUE_URL,
-    MESSAGE_GROUP_STRATEGY,
-    SINGLE_MESSAGE_GROUP_ID,
-    SAFETY_MARGIN_MS,
-    MAX_INVOCATION_MS,
-    SEND_MAX_ATTEMPTS,
-    SEND_BASE_DELAY_MS,
-    SEND_MAX_DELAY_MS,
-    OUTPUT_SUFFIX,
-    QUARANTINE_FLUSH_RECORDS,
-    KMS_KEY_ID,
-)
 CONSUMER_VARIABLES = (PREDICTIONS_TABLE, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_SECONDS)
 PROMOTER_VARIABLES = (
     PIPELINE_NAME,
@@ -120,7 +97,6 @@ SSM_PARAMETER_NAME_PATTERN = re.compile(
     r"(?=.{1,1011}\Z)(?!/?(?i:aws|ssm))(?:[a-zA-Z0-9_.\-]+|(?:/[a-zA-Z0-9_.\-]+){1,15})"
 )
 
-GroupStrategy = Literal["entity", "single"]
 T = TypeVar("T")
 
 
@@ -256,46 +232,6 @@ class LauncherSettings:
                 "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
             )
         env.done("launcher")
-        return settings
-
-
-@dataclass(frozen=True)
-class FanoutSettings:
-    queue_url: str
-    group_strategy: GroupStrategy
-    single_group_id: str
-    safety_margin_ms: int
-    max_invocation_ms: int
-    send_max_attempts: int
-    send_base_delay_ms: int
-    send_max_delay_ms: int
-    output_suffix: str
-    quarantine_flush_records: int
-    kms_key_id: str | None
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FanoutSettings:
-        env = EnvReader(os.environ if environ is None else environ)
-        strategy = env.text(MESSAGE_GROUP_STRATEGY, "entity")
-        if strategy not in ("entity", "single"):
-            env.errors.append(f"{MESSAGE_GROUP_STRATEGY}={strategy!r} must be 'entity' or 'single'")
-            strategy = "entity"
-        settings = cls(
-            queue_url=env.text(QUEUE_URL),
-            group_strategy="single" if strategy == "single" else "entity",
-            single_group_id=env.text(SINGLE_MESSAGE_GROUP_ID, "predictions"),
-            safety_margin_ms=env.integer(SAFETY_MARGIN_MS, 30_000, minimum=0),
-            # Checkpoint at least every 3 minutes: a retried invocation re-sends only lines sent since its input
-            # cursor, and those must still be inside SQS FIFO's 5-minute deduplication window.
-            max_invocation_ms=env.integer(MAX_INVOCATION_MS, 180_000, minimum=0),
-            send_max_attempts=env.integer(SEND_MAX_ATTEMPTS, 8, minimum=1),
-            send_base_delay_ms=env.integer(SEND_BASE_DELAY_MS, 100, minimum=0),
-            send_max_delay_ms=env.integer(SEND_MAX_DELAY_MS, 5_000, minimum=0),
-            output_suffix=env.text(OUTPUT_SUFFIX, ".out"),
-            quarantine_flush_records=env.integer(QUARANTINE_FLUSH_RECORDS, 1_000, minimum=1),
-            kms_key_id=env.optional(KMS_KEY_ID),
-        )
-        env.done("fan-out")
         return settings
 
 
