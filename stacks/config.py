@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stacks.fanout_config import FanoutConfig
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_ENV = "dev"
 CHAMPION_VARIANT = "champion"
@@ -315,6 +317,7 @@ class BatchConfig(_Strict):
     consumer_batch_size: Annotated[int, Field(ge=1, le=10)] = 10
     consumer_max_concurrency: Annotated[int, Field(ge=2, le=1000)] = 5
     oldest_message_alarm_minutes: Annotated[int, Field(ge=1)] = 60
+    fanout: FanoutConfig = FanoutConfig()
 
     @field_validator("schedule")
     @classmethod
