@@ -31,7 +31,7 @@ def test_every_shipped_environment_resends_inside_the_window() -> None:
         ({"timeout_seconds": 900}, "batch.fanout.timeout_seconds (900)"),
         ({"handover_margin_seconds": 100}, "batch.fanout.handover_margin_seconds (100)"),
         ({"retry_max_delay_seconds": 120, "retry_max_attempts": 7}, "the longest retry delay (120 s"),
-        ({"retry_interval_seconds": 90, "retry_max_attempts": 1}, "the longest retry delay (90 s"),
+        ({"retry_interval_seconds": 90, "retry_max_delay_seconds": 100, "retry_max_attempts": 1}, "delay (90 s"),
     ],
 )
 def test_a_config_that_resends_outside_the_window_fails_naming_the_keys(
