@@ -9,7 +9,6 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -286,16 +285,18 @@ def test_partial_failures_not_delivered_are_retried_until_sent(aws: AwsResources
     assert out["stats"]["send_calls"] == 10 + 10  # every full batch had a failure and one retry call
 
 
-def test_throttled_calls_back_off_and_deliver_once(aws: AwsResources) -> None:
-    # GIVEN SendMessageBatch is throttled 3 times in a row, on a client whose own retries give up after 2 attempts
+def test_throttled_calls_are_retried_by_one_layer_and_deliver_once(aws: AwsResources) -> None:
+    # GIVEN SendMessageBatch is throttled 3 times in a row, on the SQS client the handler uses
     ids = aws.put_predictions(PREFIX, objects=1, per_object=40)
-    sqs = aws.session.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 2}))
+    sqs = clients.sqs()
     throttled = throttle_calls(sqs, "SendMessageBatch", failures=3)
     # WHEN the fan-out runs
     out = fan_out(first_input(aws), FanoutSettings.from_env(aws.fanout_env()), aws.s3, sqs, lambda: 900_000)
-    # THEN botocore retried inside the call, the fan-out backed off and called again, and all arrived once
+    # THEN botocore made one attempt per call and the sender retried: 3 throttled calls are 3 sender attempts,
+    # not 3 sender attempts times botocore's own retries
     assert throttled["throttled"] == 3
-    assert out["stats"]["throttled_calls"] == 1
+    assert out["stats"]["throttled_calls"] == 3
+    assert out["stats"]["send_calls"] == 4 + 3
     delivered = entity_ids(aws.drain())
     assert sorted(delivered) == ids
 
