@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,8 @@ class Run:
     clock: SimClock
     plan: FaultPlan
     backoffs_s: list[float]
-    sfn: LocalStepFunctions
-    retry_delays_s: list[tuple[int, float, float]]
+    retry_delays_s: list[tuple[int, float, float]] = field(default_factory=list)  # (retry number, delay, cap)
+    sfn: LocalStepFunctions = field(init=False)
 
     def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
         """One Lambda invocation: a JSON round trip of the payload, a context counting down the function's timeout."""
@@ -98,7 +98,7 @@ def start(
         clock.advance(seconds * 1000)
 
     monkeypatch.setattr(sender, "pause", pause)
-    run = Run(aws, machine, clock, plan, backoffs, None, [])  # type: ignore[arg-type]
+    run = Run(aws, machine, clock, plan, backoffs)
     run.sfn = LocalStepFunctions(machine, run.invoke, clock, seed=seed, on_retry=run.retry_delays_s.append)
     return run
 
