@@ -8,7 +8,7 @@ One invocation is one iteration of the Step Functions loop (``request.py`` has t
    10 per ``SendMessageBatch`` (``sender.py``, the one retry layer for SQS) and quarantine malformed ones
    (``quarantine.py``).
 3. At a durable point (nothing buffered: every line so far is sent or quarantined) remember the cursor; save it
-   to the state object at least every ``CHECKPOINT_INTERVAL_MS``.
+   to the state object once ``CHECKPOINT_INTERVAL_MS`` have passed since the last save.
 4. Hand over (save and return the cursor) when the remaining time falls below ``SAFETY_MARGIN_MS`` or after
    ``MAX_INVOCATION_MS``; when every object is read, write the summary and mark the run done.
 5. On an error, save the last durable cursor and raise: the state machine retries the invocation (with backoff)
