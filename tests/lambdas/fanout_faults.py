@@ -155,6 +155,8 @@ class FaultPlan:
                     self._dropped.append(entry["Id"])
                 elif pick < 0.4:
                     self._lied.append(entry["Id"])
+            if len(self._dropped) == len(entries):  # a request needs at least one entry: send the last one
+                self._dropped.pop()
             if not self._dropped and not self._lied:
                 self._lied.append(entries[0]["Id"])
             params = params | {"Entries": [e for e in entries if e["Id"] not in self._dropped]}
