@@ -16,7 +16,7 @@ import boto3
 
 from batch.fanout.logic import fan_out
 from bench.fanout_seed import seed_fanout
-from common.settings import FanoutSettings
+from esteira_contracts.fanout import FanoutSettings
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Contracts of the batch Lambdas: the launcher (starts a transform job) and the consumer (stores predictions).
 
-The fan-out's settings still live in ``lambdas/common/settings.py`` until its contract lands here.
+The fan-out's settings are a contract of their own: ``esteira_contracts.fanout.FanoutSettings``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ Only the names of local resources (buckets, tables, the package group) differ fr
 from __future__ import annotations
 
 from esteira_contracts.batch import ConsumerSettings
+from esteira_contracts.fanout import FanoutSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from pipeline import aws
 from pipeline.context import RUN_ID_PREFIX
@@ -37,3 +38,8 @@ def evaluate_settings(config: EnvironmentConfig, threshold: float | None = None)
 
 def consumer_settings() -> ConsumerSettings:
     return ConsumerSettings(predictions_table=aws.PREDICTIONS_TABLE, idempotency_table=aws.IDEMPOTENCY_TABLE)
+
+
+def fanout_settings(config: EnvironmentConfig, queue_url: str) -> FanoutSettings:
+    # The local run writes no KMS-encrypted objects: moto's S3 has no key to use.
+    return FanoutSettings.for_batch(config.batch, queue_url=queue_url, kms_key_id=None)

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from esteira_contracts.batch import MAX_TRANSFORM_BUFFER_MB
+from stacks.fanout_config import FanoutConfig
 from stacks.source_database import SourceDatabaseConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -299,6 +300,7 @@ class BatchConfig(_Strict):
     consumer_batch_size: Annotated[int, Field(ge=1, le=10)] = 10
     consumer_max_concurrency: Annotated[int, Field(ge=2, le=1000)] = 5
     oldest_message_alarm_minutes: Annotated[int, Field(ge=1)] = 60
+    fanout: FanoutConfig = FanoutConfig()
 
     @field_validator("schedule")
     @classmethod

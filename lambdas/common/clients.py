@@ -17,12 +17,15 @@ from botocore.config import Config
 # Callers add their own retries only for partial failures, which botocore cannot see. The read timeout leaves room
 # for the slowest call we make (reading a model archive's members).
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
+# SQS is used by the fan-out's sender, which is the one retry layer for SendMessageBatch (whole-call errors and
+# failed entries): botocore makes one attempt per call, and a stuck call ends within seconds.
+_SINGLE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
 
 
 @functools.cache
-def client(service_name: str, region_name: str | None = None) -> Any:
+def client(service_name: str, region_name: str | None = None, config: Config = _CONFIG) -> Any:
     """One client per service (and region) per execution environment, reused across warm invocations."""
-    return boto3.session.Session().client(service_name, region_name=region_name, config=_CONFIG)
+    return boto3.session.Session().client(service_name, region_name=region_name, config=config)
 
 
 def s3() -> Any:
@@ -30,7 +33,7 @@ def s3() -> Any:
 
 
 def sqs() -> Any:
-    return client("sqs")
+    return client("sqs", config=_SINGLE_ATTEMPT)
 
 
 def sagemaker() -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pipeline import aws, delivery
+from pipeline import aws, delivery, settings
 from pipeline.context import RunContext
 
 
@@ -14,13 +14,7 @@ def run(ctx: RunContext) -> None:
             ctx.report["batch"]["fanout"] = {"sent": 0, "invocations": 0, "quarantined": 0}
             st.summary = "nothing to send: no predictions in this run"
             return
-        os.environ.update(
-            {
-                "QUEUE_URL": ctx.aws_resources().queue_url,
-                "MESSAGE_GROUP_STRATEGY": ctx.config.batch.message_group_strategy,
-                "OUTPUT_SUFFIX": ".out",
-            }
-        )
+        os.environ.update(settings.fanout_settings(ctx.config, ctx.aws_resources().queue_url).to_env())
         result = delivery.run_fanout(
             {
                 "run_id": ctx.run_id,
@@ -28,7 +22,8 @@ def run(ctx: RunContext) -> None:
                 "prefix": ctx.output_prefix,
                 "cursor": None,
                 "stats": None,
-            }
+            },
+            timeout_seconds=ctx.config.batch.fanout.timeout_seconds,
         )
         fan = result["stats"]
         ctx.report["batch"]["fanout"] = fan

@@ -19,15 +19,13 @@ from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
+from esteira_contracts.fanout import NON_RETRYABLE_ERRORS, FanoutSettings
 from stacks import names
 from stacks.config import BatchConfig
 from stacks.constructs.prediction_queue import PredictionQueue
 from stacks.constructs.python_function import PythonFunction
 from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of
 
-FANOUT_TIMEOUT = Duration.minutes(15)
-# The fan-out hands over to a fresh invocation when less than this is left.
-FANOUT_SAFETY_MARGIN = Duration.minutes(2)
 CONSUMER_TIMEOUT = Duration.minutes(1)
 
 
@@ -215,29 +213,30 @@ class BatchPredictions(Construct):
         return launcher
 
     def _fanout(self, predictions: s3.IBucket) -> PythonFunction:
+        config = self.settings.batch.fanout
+        contract = FanoutSettings.for_batch(
+            self.settings.batch, queue_url=self.queue.queue.queue_url, kms_key_id=self._key.key_arn
+        )
         fanout = self._function(
             "Fanout",
             "batch-fanout",
             "batch.fanout.handler.handler",
             "Streams transform output to the FIFO queue, 10 messages per call, resumable",
-            {
-                "QUEUE_URL": self.queue.queue.queue_url,
-                "MESSAGE_GROUP_STRATEGY": self.settings.batch.message_group_strategy,
-                "SAFETY_MARGIN_MS": str(int(FANOUT_SAFETY_MARGIN.to_milliseconds())),
-                "KMS_KEY_ID": self._key.key_arn,
-            },
-            FANOUT_TIMEOUT,
+            contract.to_env(),
+            Duration.seconds(config.timeout_seconds),
         )
         outputs = f"{names.BATCH_OUTPUT_PREFIX}*"
         summaries = f"{names.FANOUT_SUMMARY_PREFIX}*"
         predictions.grant_read(fanout.role, outputs)
+        # Summaries, quarantine parts and the run's state object, which a retried invocation reads back.
+        predictions.grant_read(fanout.role, summaries)
         predictions.grant_put(fanout.role, summaries)
         self.queue.queue.grant_send_messages(fanout.role)
         self._key.grant_encrypt_decrypt(fanout.role)
         policy = fanout.role.node.find_child("DefaultPolicy")
         acknowledge_bucket_grants(
             policy,
-            "CDK bucket grants limited to batch-output/ (read) and _fanout/ (summaries and quarantine, put).",
+            "CDK bucket grants limited to batch-output/ (read) and _fanout/ (summaries, quarantine, run state).",
             objects_of(predictions, outputs, self),
             objects_of(predictions, summaries, self),
         )
@@ -289,15 +288,29 @@ class BatchPredictions(Construct):
             ),
             result_path=sfn.JsonPath.DISCARD,
         ).next(sfn.Fail(self, "FanoutFailed", error_path="$.error.Error", cause_path="$.error.Cause"))
+        config = self.settings.batch.fanout
         fan_out = tasks.LambdaInvoke(
             self,
             "FanOut",
             lambda_function=self.fanout.function,
             comment="Sends what it can before its time runs low, then returns the cursor of the next line",
             payload_response_only=True,
-            retry_on_service_exceptions=True,
+            retry_on_service_exceptions=False,  # the retrier below covers Lambda's service errors too
         )
-        fan_out.add_catch(notify, errors=["States.ALL"], result_path="$.error")
+        # Retrying cannot fix these: straight to the notification, whose cause names the object and the line.
+        fan_out.add_retry(errors=list(NON_RETRYABLE_ERRORS), max_attempts=0)
+        # Everything else (a crash, a timeout, SendFailedError, a broken S3 stream, Lambda's own errors) is retried
+        # with the same input; the handler resumes from the cursor saved in the run's state object. Once the
+        # attempts are spent the execution fails in this state, so a redrive runs it again from that cursor.
+        fan_out.add_retry(
+            errors=["States.ALL"],
+            interval=Duration.seconds(config.retry_interval_seconds),
+            backoff_rate=config.retry_backoff_rate,
+            max_attempts=config.retry_max_attempts,
+            max_delay=Duration.seconds(config.retry_max_delay_seconds),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        fan_out.add_catch(notify, errors=list(NON_RETRYABLE_ERRORS), result_path="$.error")
         done = (
             sfn.Choice(self, "Done")
             .when(sfn.Condition.boolean_equals("$.done", True), sfn.Succeed(self, "Delivered"))

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batch.consumer.handler import handler
-from batch.fanout.logic import deduplication_id
+from batch.fanout.sender import deduplication_id
 from common import clients
 from tests.lambdas.faults import count_calls
 from tests.lambdas.helpers import RUN_ID, AwsResources, lambda_context

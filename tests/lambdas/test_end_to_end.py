@@ -8,7 +8,7 @@ import pytest
 
 from batch.consumer.handler import handler as consumer_handler
 from batch.fanout.handler import handler as fanout_handler
-from batch.fanout.logic import summary_key
+from batch.fanout.state import summary_key
 from common import clients
 from tests.lambdas.faults import count_calls
 from tests.lambdas.helpers import RUN_ID, AwsResources, countdown, lambda_context, run_loop

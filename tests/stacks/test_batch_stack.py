@@ -2,10 +2,12 @@
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from esteira_contracts.fanout import NON_RETRYABLE_ERRORS, FanoutSettings
 from stacks import names
 from tests.stacks.conftest import ENVS, SynthesizedEnv
 
@@ -102,28 +104,57 @@ def test_transform_events_start_the_fanout_or_notify(synth: Synth, env: str) -> 
     )
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_fanout_loops_until_done_and_catches_into_a_notified_failure(synth: Synth, env: str) -> None:
-    template = batch(synth, env)
+def fanout_states(template: Template, env: str) -> dict[str, Any]:
     (machine,) = template.find_resources(
         "AWS::StepFunctions::StateMachine", {"Properties": {"StateMachineName": f"esteira-{env}-fanout"}}
     ).values()
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    states = json.loads("".join(p if isinstance(p, str) else "<ref>" for p in parts))["States"]
+    states: dict[str, Any] = json.loads("".join(p if isinstance(p, str) else "<ref>" for p in parts))["States"]
+    return states
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_fanout_loops_until_done_retries_from_the_cursor_and_notifies_what_retrying_cannot_fix(
+    synth: Synth, env: str
+) -> None:
+    # GIVEN the synthesized fan-out state machine
+    template = batch(synth, env)
+    fanout = synth(env).config.batch.fanout
+    states = fanout_states(template, env)
+    # THEN it loops until done
     assert states["FanOut"]["Next"] == "Done"
     assert states["Done"]["Choices"] == [{"Variable": "$.done", "BooleanEquals": True, "Next": "Delivered"}]
     assert states["Done"]["Default"] == "FanOut"
-    assert states["FanOut"]["Catch"][0]["Next"] == "NotifyFanoutFailure"
-    template.has_resource_properties(
-        "AWS::Lambda::Function",
-        {
-            "FunctionName": f"esteira-{env}-batch-fanout",
-            "Handler": "batch.fanout.handler.handler",
-            "Timeout": 900,
-            "Environment": {
-                "Variables": Match.object_like({"MESSAGE_GROUP_STRATEGY": "entity", "SAFETY_MARGIN_MS": "120000"})
-            },
-        },
+    # AND the errors retrying cannot fix are not retried but notified, then fail the execution
+    never, everything_else = states["FanOut"]["Retry"]
+    assert never == {"ErrorEquals": list(NON_RETRYABLE_ERRORS), "MaxAttempts": 0}
+    assert states["FanOut"]["Catch"] == [
+        {"ErrorEquals": list(NON_RETRYABLE_ERRORS), "ResultPath": "$.error", "Next": "NotifyFanoutFailure"}
+    ]
+    assert states["NotifyFanoutFailure"]["Next"] == "FanoutFailed"
+    # AND every other error (timeouts, crashes, SendFailedError, Lambda's own) is retried with bounded, jittered
+    # backoff; once spent, the execution fails in FanOut itself, so a redrive runs FanOut again
+    assert everything_else == {
+        "ErrorEquals": ["States.ALL"],
+        "IntervalSeconds": fanout.retry_interval_seconds,
+        "MaxAttempts": fanout.retry_max_attempts,
+        "BackoffRate": fanout.retry_backoff_rate,
+        "MaxDelaySeconds": fanout.retry_max_delay_seconds,
+        "JitterStrategy": "FULL",
+    }
+    # AND the function's timeout and handover margin come from config, its environment from the contract
+    (function,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"FunctionName": f"esteira-{env}-batch-fanout"}}
+    ).values()
+    assert function["Properties"]["Handler"] == "batch.fanout.handler.handler"
+    assert function["Properties"]["Timeout"] == fanout.timeout_seconds
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert {name for name in variables if not name.startswith("POWERTOOLS_")} <= set(FanoutSettings.names())
+    as_strings = {name: value if isinstance(value, str) else "<token>" for name, value in variables.items()}
+    settings = FanoutSettings.from_env(as_strings)
+    assert (settings.group_strategy, settings.safety_margin_ms) == (
+        synth(env).config.batch.message_group_strategy,
+        fanout.handover_margin_seconds * 1000,
     )
 
 

@@ -17,6 +17,7 @@ from aws_cdk.assertions import Template
 from esteira_contracts import EnvContract, SettingsError
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.delivery import PromoterSettings
+from esteira_contracts.fanout import FanoutSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from stacks.constructs.python_function import LAMBDAS_DIR
 from tests.stacks.conftest import ENVS, SynthesizedDelivery, SynthesizedEnv
@@ -25,16 +26,11 @@ from tests.stacks.conftest import ENVS, SynthesizedDelivery, SynthesizedEnv
 CONTRACTS: dict[str, type[EnvContract]] = {
     "batch.launcher.handler.handler": LauncherSettings,
     "batch.consumer.handler.handler": ConsumerSettings,
+    "batch.fanout.handler.handler": FanoutSettings,
     "delivery.promote.handler.handler": PromoterSettings,
     "training.prepare.handler.handler": PrepareSettings,
     "training.evaluate.handler.handler": EvaluateSettings,
 }
-# Handlers whose settings are still read without a contract: mapped when their contracts land.
-NOT_YET_MAPPED = frozenset(
-    {
-        "batch.fanout.handler.handler",
-    }
-)
 # Set on every function by PythonFunction for Powertools (in the layer), which reads them itself; no contract does.
 POWERTOOLS_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"})
 # What a deploy-time value resolves to, by variable: a value of the kind AWS returns for the intrinsic used.
@@ -93,8 +89,6 @@ def test_every_lambda_environment_parses_with_its_contract(
     found = all_functions(synth, synth_delivery)
     problems = []
     for where, handler, props in found:
-        if handler in NOT_YET_MAPPED:
-            continue
         contract = CONTRACTS.get(handler)
         if contract is None:
             problems.append(f"{where}: handler {handler!r} has no contract in CONTRACTS")
@@ -127,7 +121,7 @@ def test_every_lambda_runs_the_python_the_tests_run(
     assert {where: runtime for where, runtime in runtimes.items() if runtime != python} == {}
 
 
-@pytest.mark.parametrize("handler", sorted(CONTRACTS.keys() | NOT_YET_MAPPED))
+@pytest.mark.parametrize("handler", sorted(CONTRACTS))
 def test_mapped_handlers_exist(handler: str) -> None:
     # GIVEN a handler named above WHEN looked up under lambdas/ THEN its module exists (no stale entry)
     module, _, _ = handler.rpartition(".")

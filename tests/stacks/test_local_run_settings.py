@@ -30,6 +30,8 @@ RESOURCE_FIELDS = frozenset(
     }
 )
 URI_FIELDS = frozenset({"curated_uri"})
+# The key of the deployed objects: the local run's S3 (moto) has none.
+KEY_FIELDS = frozenset({"kms_key_id"})
 
 
 def key_of(uri: str) -> str:
@@ -52,7 +54,7 @@ def same_but_resources(local: EnvContract, deployed: EnvContract) -> None:
     fields = {f.name for f in dataclasses.fields(local)}
     for name in fields & URI_FIELDS:
         assert key_of(getattr(local, name)) == key_of(getattr(deployed, name)), name
-    names = fields & (RESOURCE_FIELDS | URI_FIELDS)
+    names = fields & (RESOURCE_FIELDS | URI_FIELDS | KEY_FIELDS)
     localized = dataclasses.replace(local, **{name: getattr(deployed, name) for name in names})
     assert localized == deployed
 
@@ -68,6 +70,7 @@ def test_the_local_run_builds_every_lambdas_settings_as_the_synth_does(
         "training.prepare.handler.handler": settings.prepare_settings(spec_name(config)),
         "training.evaluate.handler.handler": settings.evaluate_settings(config),
         "batch.consumer.handler.handler": settings.consumer_settings(),
+        "batch.fanout.handler.handler": settings.fanout_settings(config, "https://sqs.local/q.fifo"),
     }
     # THEN they are equal but for the names of resources (the job name prefix is the local run's own, too)
     for handler, local in pairs.items():

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch.fanout.logic import fan_out
 from common import clients
-from common.settings import FanoutSettings
+from esteira_contracts.fanout import FanoutSettings
 
 logger = Logger()
 
