@@ -22,6 +22,7 @@ from esteira_contracts.layout import CHECKPOINTS_PREFIX as CHECKPOINTS_PREFIX
 from esteira_contracts.layout import CURATED_EXTRACTION_PREFIX as CURATED_EXTRACTION_PREFIX
 from esteira_contracts.layout import CURRENT_MODEL_PACKAGE as CURRENT_MODEL_PACKAGE
 from esteira_contracts.layout import DATA_CAPTURE_PREFIX as DATA_CAPTURE_PREFIX
+from esteira_contracts.layout import DATASETS_PREFIX as DATASETS_PREFIX
 from esteira_contracts.layout import EXTRACTION_PARTITION_KEY as EXTRACTION_PARTITION_KEY
 from esteira_contracts.layout import EXTRACTION_STATE_PREFIX as EXTRACTION_STATE_PREFIX
 from esteira_contracts.layout import FANOUT_SUMMARY_PREFIX as FANOUT_SUMMARY_PREFIX
