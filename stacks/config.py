@@ -5,6 +5,7 @@ Every error names the file and the key, and is raised before any construct is bu
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -117,6 +118,8 @@ class StorageConfig(_Strict):
     monitoring_reports_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 180
     # Batch transform outputs and the fan-out's summaries, once delivered to the queue and the tables.
     batch_output_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # The dataset job's rows to score (batch-input/run_id=<run>/): each run's input, scored within days.
+    batch_input_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
 
 
 class RegistryConfig(_Strict):
@@ -263,6 +266,30 @@ class GateConfig(_Strict):
     min_improvement: Annotated[float, Field(ge=0)] = 0.0
 
 
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class DatasetConfig(_Strict):
+    """The dataset job (glue_jobs/dataset_job.py): how keys are split, and its Glue workers."""
+
+    train_fraction: Fraction = 0.7
+    validation_fraction: Fraction = 0.15
+    holdout_fraction: Fraction = 0.15
+    worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = "G.1X"
+    number_of_workers: Annotated[int, Field(ge=2, le=299)] = 2
+    timeout_minutes: Annotated[int, Field(ge=5, le=2880)] = 60
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> Self:
+        total = self.train_fraction + self.validation_fraction + self.holdout_fraction
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(
+                "training.dataset: train_fraction + validation_fraction + holdout_fraction must sum to 1, "
+                f"got {self.train_fraction} + {self.validation_fraction} + {self.holdout_fraction} = {total:g}"
+            )
+        return self
+
+
 class TrainingConfig(_Strict):
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     instance_type: InstanceType = "ml.m5.xlarge"
@@ -275,6 +302,7 @@ class TrainingConfig(_Strict):
     gate: GateConfig = GateConfig()
     approval: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
     tuning: TuningConfig | None = None
+    dataset: DatasetConfig = DatasetConfig()
 
     @model_validator(mode="after")
     def _spot_wait(self) -> Self:

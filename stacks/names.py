@@ -32,6 +32,7 @@ from esteira_contracts.layout import MONITORING_BASELINE_PREFIX as MONITORING_BA
 from esteira_contracts.layout import MONITORING_REPORTS_PREFIX as MONITORING_REPORTS_PREFIX
 from esteira_contracts.layout import NO_MODEL_PACKAGE as NO_MODEL_PACKAGE
 from esteira_contracts.layout import PROJECT as PROJECT
+from esteira_contracts.layout import curated_extraction_prefix as curated_extraction_prefix
 from esteira_contracts.layout import QUARANTINE_PREFIX as QUARANTINE_PREFIX
 from esteira_contracts.layout import RAW_EXTRACTION_PREFIX as RAW_EXTRACTION_PREFIX
 from esteira_contracts.layout import SPARK_UI_PREFIX as SPARK_UI_PREFIX
@@ -80,3 +81,6 @@ IAM_ROLE_NAME_MAX_LENGTH: Final = 64
 # The registry env's role that forwards its decisions to the toolchain's bus, `esteira-<env>-forward-decisions`: the
 # only principal the toolchain's bus policy admits.
 DECISION_FORWARDER_ROLE_SUFFIX: Final = "forward-decisions"
+
+# The batch launcher's function name after "<project>-<env>-": the training state machine invokes it by name (dev).
+BATCH_LAUNCHER_FUNCTION: Final = "batch-launcher"

@@ -133,7 +133,7 @@ class BatchPredictions(Construct):
         settings, batch = self.settings, self.settings.batch
         launcher = self._function(
             "Launcher",
-            "batch-launcher",
+            names.BATCH_LAUNCHER_FUNCTION,
             "batch.launcher.handler.handler",
             "Starts a batch transform of an input prefix with the latest approved model",
             LauncherSettings(
