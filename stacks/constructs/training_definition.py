@@ -258,7 +258,7 @@ class _Builder:
                 invocation_type=tasks.LambdaInvocationType.EVENT,
                 payload=sfn.TaskInput.from_object(
                     {
-                        "run_id": sfn.JsonPath.string_at(path(PrepareResult, "dataset_run_id")),
+                        "input_run_id": sfn.JsonPath.string_at(path(PrepareResult, "dataset_run_id")),
                         "model_package_arn": sfn.JsonPath.string_at(path(RegistrationResult, "model_package_arn")),
                     }
                 ),
