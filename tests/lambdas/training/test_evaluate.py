@@ -200,7 +200,9 @@ def test_passes_the_threshold_without_a_champion(aws: TrainingResources) -> None
     # THEN it passes, and reports the flat metrics, the evaluation's new home and the image digest
     assert set(out) == OUTPUT_KEYS
     assert out["passed"] is True
-    assert out["reason"] == f"auc {BINARY_AUC:.6g} >= threshold 0.8 and there is no approved champion"
+    assert out["reason"] == (
+        f"auc {BINARY_AUC:.6g} >= threshold 0.8 and there is no approved champion (the candidate on 80 validation rows)"
+    )
     assert out["metric_name"] == "auc"
     assert out["metric_value"] == BINARY_AUC
     assert set(out["metrics"]) == {"auc", "f1", "accuracy", "precision", "recall"}
@@ -214,7 +216,7 @@ def test_a_failing_threshold_is_a_result_not_an_error(aws: TrainingResources) ->
     aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
     out = run(aws, GATE_THRESHOLD="0.9")
     assert out["passed"] is False
-    assert out["reason"] == f"auc {BINARY_AUC:.6g} < threshold 0.9"
+    assert out["reason"] == f"auc {BINARY_AUC:.6g} < threshold 0.9 (the candidate on 80 validation rows)"
 
 
 def test_the_evaluation_is_published_byte_for_byte(aws: TrainingResources) -> None:
@@ -240,7 +242,9 @@ def test_champion_is_the_latest_approved_package(aws: TrainingResources) -> None
     # THEN it compares against the newest approved package only, and 0.873 beats 0.85 + 0.02
     assert out["champion"] == {"arn": champion, "metric_value": 0.85}
     assert out["passed"] is True
-    assert out["reason"].endswith("and beats champion 0.85 by at least 0.02")
+    assert out["reason"].endswith(
+        "and beats champion 0.85 by at least 0.02 (the candidate on 80 validation rows; the champion's stored metric)"
+    )
 
 
 def test_candidate_that_does_not_beat_the_champion_by_the_margin_fails(aws: TrainingResources) -> None:
@@ -248,7 +252,52 @@ def test_candidate_that_does_not_beat_the_champion_by_the_margin_fails(aws: Trai
     aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
     out = run(aws, MIN_IMPROVEMENT="0.05")
     assert out["passed"] is False
-    assert out["reason"].endswith("but does not beat champion 0.85 by at least 0.05 (needs >= 0.9)")
+    assert "but does not beat champion 0.85 by at least 0.05 (needs >= 0.9)" in out["reason"]
+
+
+def with_holdout(candidate: float, champion: float | None, *, scored: bool = True) -> bytes:
+    """evaluation.json as the training job writes it with holdout and champion channels."""
+    body = fixture_json("evaluation/binary.json")
+    body["rows"]["holdout"] = 60
+    body["holdout_source"] = "holdout"
+    body["holdout"] = dict(body["validation"], auc=candidate)
+    if scored:
+        body["champion_holdout"] = None if champion is None else dict(body["validation"], auc=champion)
+        body["champion_model"] = {"comparable": champion is not None, "reason": "" if champion else "another task"}
+    return json.dumps(body).encode()
+
+
+def test_candidate_and_champion_are_compared_on_the_same_holdout(aws: TrainingResources) -> None:
+    # GIVEN a champion whose stored metric (0.70) is lower than its score on this run's holdout (0.86)
+    champion = aws.create_package("Approved", {"metric.auc": "0.70"})
+    aws.put_tarball("output.tar.gz", {"evaluation.json": with_holdout(candidate=0.85, champion=0.86)})
+    # WHEN evaluate runs (validation auc 0.873 would beat 0.70)
+    out = run(aws, event=aws.evaluate_event() | {"champion_package_arn": champion})
+    # THEN the holdout decides: 0.85 on the holdout does not beat the champion's 0.86 on the same rows
+    assert out["passed"] is False
+    assert out["metric_value"] == 0.85
+    assert out["metrics"]["auc"] == 0.85
+    assert "does not beat champion 0.86" in out["reason"]
+    assert out["reason"].endswith("(candidate and champion scored on the same 60 holdout rows)")
+
+
+def test_the_holdout_metric_gates_a_candidate_without_champion(aws: TrainingResources) -> None:
+    # GIVEN a holdout auc under the threshold while the validation auc (0.873) is over it
+    aws.put_tarball("output.tar.gz", {"evaluation.json": with_holdout(candidate=0.75, champion=None, scored=False)})
+    # WHEN evaluate runs THEN the holdout metric fails the 0.8 gate
+    out = run(aws)
+    assert out["passed"] is False
+    assert out["reason"] == "auc 0.75 < threshold 0.8 (the candidate on 60 holdout rows)"
+
+
+def test_an_incomparable_champion_falls_back_to_its_stored_metric(aws: TrainingResources) -> None:
+    # GIVEN a champion the job could not score on the holdout (champion_holdout: null) and its stored 0.80
+    aws.create_package("Approved", {"metric.auc": "0.80"})
+    aws.put_tarball("output.tar.gz", {"evaluation.json": with_holdout(candidate=0.84, champion=None)})
+    # WHEN evaluate runs THEN the candidate's holdout 0.84 is compared with the stored 0.80, and the reason says so
+    out = run(aws)
+    assert out["passed"] is True
+    assert out["reason"].endswith("(the candidate on 60 holdout rows; the champion's stored metric)")
 
 
 @pytest.mark.parametrize("metadata", [{}, {"metric.auc": "n/a"}, {"metric.auc": "nan"}, {"metric.f1": "0.99"}])
