@@ -11,7 +11,6 @@ train, validation and holdout prefixes, and the champion's model.tar.gz when Pre
 from collections.abc import Callable
 from typing import Any
 
-from aws_cdk import Duration
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -29,7 +28,6 @@ from stacks.constructs.training_paths import (
 
 # The dataset job's manifest.json "status" (glue_jobs/esteira_dataset: STATUS_NO_NEW_DATA).
 NO_NEW_DATA_STATUS = "no_new_data"
-DATASET_TIMEOUT = Duration.hours(3)
 
 
 def dataset_states(
@@ -40,6 +38,7 @@ def dataset_states(
     guarded: Callable[[Any], Any],
     then: sfn.IChainable,
 ) -> sfn.Chain:
+    # No task timeout: the job's own (training.dataset.timeout_minutes) ends a run that hangs, and the .sync fails.
     dataset = guarded(
         tasks.GlueStartJobRun(
             scope,
@@ -54,7 +53,6 @@ def dataset_states(
                     "--batch_input_uri": sfn.JsonPath.string_at(path(PrepareResult, "batch_input_uri")),
                 }
             ),
-            task_timeout=sfn.Timeout.duration(DATASET_TIMEOUT),
             result_selector=selector(DatasetJobResult, {"job_run_id": "$.Id", "state": "$.JobRunState"}),
             result_path=result_path(DatasetJobResult),
         )

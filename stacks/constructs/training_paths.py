@@ -38,10 +38,17 @@ class DatasetJobResult:
 
 
 @dataclasses.dataclass(frozen=True)
-class DatasetManifest:
-    """ReadDatasetManifest's result: the dataset run's manifest.json, parsed (``status`` is ok or no_new_data)."""
+class DatasetManifestBody:
+    """The part of the dataset job's manifest.json the state machine reads."""
 
-    manifest: dict[str, Any]
+    status: str  # "ok" or "no_new_data"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetManifest:
+    """ReadDatasetManifest's result: the dataset run's manifest.json, parsed."""
+
+    manifest: DatasetManifestBody
 
 
 @dataclasses.dataclass(frozen=True)
