@@ -70,7 +70,7 @@ class TrainingStack(Stack):
         )
         # Packages approved at registration (dev) are scored at once on the run's batch input; elsewhere the
         # promoted package is, by the batch schedule.
-        scores_on_registration = config.training.approval == "Approved"
+        launcher = f"{name_prefix}-{names.BATCH_LAUNCHER_FUNCTION}" if config.training.approval == "Approved" else None
         self.pipeline = TrainingPipeline(
             self,
             "Pipeline",
@@ -83,7 +83,7 @@ class TrainingStack(Stack):
                 curated_extraction_prefix=curated_extraction_prefix,
                 dataset_job_name=self.dataset_job.job.job_name,
                 id_column=spec.primary_key,
-                batch_launcher_name=f"{name_prefix}-{names.BATCH_LAUNCHER_FUNCTION}" if scores_on_registration else None,
+                batch_launcher_name=launcher,
                 git_commit=git_commit,
                 log_retention=retention_days(config.log_retention_days),
                 powertools_layer_version=config.lambdas.powertools_layer_version,

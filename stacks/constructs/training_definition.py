@@ -25,6 +25,7 @@ from constructs import Construct
 
 from esteira_contracts.training import MAX_TUNING_JOB_NAME_PREFIX_LENGTH, EvaluateResult, PrepareResult
 from stacks import names
+from stacks.constructs.training_dataset import dataset_states
 from stacks.constructs.training_jobs import (
     SAGEMAKER_TRANSIENT_ERRORS,
     TRAINING_RESULT,
@@ -33,7 +34,6 @@ from stacks.constructs.training_jobs import (
     train_state,
     tune_state,
 )
-from stacks.constructs.training_dataset import dataset_states
 from stacks.constructs.training_paths import (
     ERROR_CAUSE,
     ERROR_NAME,

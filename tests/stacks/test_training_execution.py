@@ -33,6 +33,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 from tests.stacks.conftest import SynthesizedEnv
 
@@ -106,7 +107,7 @@ def _boto_client_with_text_bodies(**kwargs: Any) -> Any:
     return _TextBodies(_original_boto_client_for(**kwargs))
 
 
-_original_boto_client_for = state_task_service_aws_sdk.boto_client_for
+_original_boto_client_for = boto_client_for
 
 
 @pytest.fixture(scope="module")

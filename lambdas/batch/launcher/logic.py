@@ -88,9 +88,7 @@ class LaunchRequest:
                     "model_package_arn is pinned by MODEL_PACKAGE_ARN (the promoted package); an event cannot "
                     "choose another"
                 )
-        return cls(
-            run_id=new_run_id(settings.run_id_prefix), input_run_id=input_run_id, model_package_arn=package
-        )
+        return cls(run_id=new_run_id(settings.run_id_prefix), input_run_id=input_run_id, model_package_arn=package)
 
 
 def latest_approved_package(sagemaker: Any, group: str) -> str:

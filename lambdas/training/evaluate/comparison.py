@@ -91,7 +91,9 @@ def scores(body: dict[str, Any], metric: str, where: str) -> Scores:
         if champion_value is None:
             logger.warning("the champion's holdout metrics lack the gate metric", extra={"metric": metric})
     elif source == HOLDOUT and CHAMPION_HOLDOUT in body:
-        reason = (body.get("champion_model") or {}).get("reason") if isinstance(body.get("champion_model"), dict) else ""
+        reason = (
+            (body.get("champion_model") or {}).get("reason") if isinstance(body.get("champion_model"), dict) else ""
+        )
         logger.warning("the champion was not comparable on the holdout", extra={"reason": reason})
     return Scores(
         source=source,
