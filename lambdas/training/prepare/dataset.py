@@ -60,8 +60,10 @@ class ChampionModel:
     model_uri: str
 
 
-def find_champion_model(sagemaker: Any, group: str | None) -> ChampionModel | None:
-    """The newest Approved package of ``group`` and its model.tar.gz, or None (no group, no package, no model)."""
+def find_champion_model(sagemaker: Any, group: str | None, artifacts_bucket: str) -> ChampionModel | None:
+    """The newest Approved package of ``group`` and its model.tar.gz, or None (no group, no package, no model, or
+    a model outside ``artifacts_bucket``, which the training role cannot read: Evaluate then uses the package's
+    stored metric)."""
     if group is None or sagemaker is None:
         return None
     response = sagemaker.list_model_packages(
@@ -80,5 +82,11 @@ def find_champion_model(sagemaker: Any, group: str | None) -> ChampionModel | No
     model_uri = containers[0].get("ModelDataUrl") if containers else None
     if not isinstance(model_uri, str) or not model_uri.startswith("s3://"):
         logger.warning("the champion has no S3 model data; it is not scored on the holdout", extra={"champion": arn})
+        return None
+    if S3Uri.parse(model_uri).bucket != artifacts_bucket:
+        logger.warning(
+            "the champion's model is outside the artifacts bucket; it is not scored on the holdout",
+            extra={"champion": arn, "model_uri": model_uri},
+        )
         return None
     return ChampionModel(package_arn=arn, model_uri=model_uri)

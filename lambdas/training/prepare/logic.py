@@ -257,7 +257,7 @@ def prepare(
     job_name = new_job_name(settings.job_name_prefix, moment, token)
     artifacts = S3Uri(settings.artifacts_bucket, "")
     dataset = dataset_run(settings, job_name)
-    champion = find_champion_model(sagemaker, settings.model_package_group)
+    champion = find_champion_model(sagemaker, settings.model_package_group, settings.artifacts_bucket)
     result = PrepareResult(
         training_job_name=job_name,
         tuning_job_name=tuning_job_name(settings.job_name_prefix, moment, token),

@@ -118,6 +118,16 @@ def test_the_newest_approved_package_is_the_champion_scored_on_the_holdout(aws: 
     assert out["champion_model_uri"] == f"s3://{aws.artifacts_bucket}/m.tar.gz"
 
 
+def test_a_champion_whose_model_the_training_role_cannot_read_is_not_scored(aws: TrainingResources) -> None:
+    # GIVEN an approved package whose model lives outside the artifacts bucket (another account's registry)
+    aws.put_run(committed())
+    aws.create_package("Approved")
+    settings = settings_for(aws, MODEL_PACKAGE_GROUP=aws.package_group, ARTIFACTS_BUCKET="other-artifacts")
+    # WHEN prepare runs THEN no champion channel is given (Evaluate falls back to the stored metric)
+    out = prepare({"run_id": RUN_ID}, settings, aws.s3, sagemaker=aws.sagemaker).to_payload()
+    assert out["champion_model_uri"] is None
+
+
 def test_no_approved_package_means_no_champion(aws: TrainingResources) -> None:
     aws.put_run(committed())
     aws.create_package("PendingManualApproval")
