@@ -5,7 +5,6 @@ Every error names the file and the key, and is raised before any construct is bu
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -14,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from esteira_contracts.batch import MAX_TRANSFORM_BUFFER_MB
+from stacks.dataset_config import DatasetConfig
 from stacks.source_database import SourceDatabaseConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -264,30 +264,6 @@ class GateConfig(_Strict):
     metric: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")] = "auc"
     threshold: Annotated[float, Field(ge=0)] = 0.8
     min_improvement: Annotated[float, Field(ge=0)] = 0.0
-
-
-Fraction = Annotated[float, Field(gt=0, le=1)]
-
-
-class DatasetConfig(_Strict):
-    """The dataset job (glue_jobs/dataset_job.py): how keys are split, and its Glue workers."""
-
-    train_fraction: Fraction = 0.7
-    validation_fraction: Fraction = 0.15
-    holdout_fraction: Fraction = 0.15
-    worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = "G.1X"
-    number_of_workers: Annotated[int, Field(ge=2, le=299)] = 2
-    timeout_minutes: Annotated[int, Field(ge=5, le=2880)] = 60
-
-    @model_validator(mode="after")
-    def _fractions_sum_to_one(self) -> Self:
-        total = self.train_fraction + self.validation_fraction + self.holdout_fraction
-        if not math.isclose(total, 1.0, abs_tol=1e-9):
-            raise ValueError(
-                "training.dataset: train_fraction + validation_fraction + holdout_fraction must sum to 1, "
-                f"got {self.train_fraction} + {self.validation_fraction} + {self.holdout_fraction} = {total:g}"
-            )
-        return self
 
 
 class TrainingConfig(_Strict):

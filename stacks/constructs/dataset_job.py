@@ -20,8 +20,9 @@ from constructs import Construct
 
 from esteira_contracts.dataset import DatasetJobArgs
 from stacks import names
-from stacks.config import DatasetConfig, HyperparameterValue
+from stacks.config import HyperparameterValue
 from stacks.constructs.extraction import ASSET_EXCLUDES, GLUE_JOBS_DIR
+from stacks.dataset_config import DatasetConfig
 from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, assets_bucket_objects, objects_of
 
 # The job's own package, the extraction's storage and spec helpers it reuses, and the contracts (a symlink).
