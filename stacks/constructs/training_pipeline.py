@@ -111,7 +111,10 @@ class TrainingPipeline(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(self._definition()),
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
-            timeout=Duration.minutes(wait_minutes * (2 if training.tuning else 1) + 120),
+            # The dataset job, then the training (or tuning) job, each bounded by its own timeout; plus slack.
+            timeout=Duration.minutes(
+                training.dataset.timeout_minutes + wait_minutes * (2 if training.tuning else 1) + 120
+            ),
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
         )
         self._grant_state_machine()
