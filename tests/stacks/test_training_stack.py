@@ -9,6 +9,8 @@ from aws_cdk.assertions import Match, Template
 
 from esteira_model.metrics import METRIC_DEFINITIONS
 from stacks import names
+from stacks.config import HyperparameterValue
+from stacks.constructs.dataset_job import drop_columns
 from tests.stacks.conftest import ENVS, SynthesizedEnv
 
 Synth = Callable[[str], SynthesizedEnv]
@@ -260,3 +262,20 @@ def test_dev_scores_the_runs_batch_input_after_register_and_staging_keeps_the_sc
     assert dev["Register"]["Next"] == "ScoreBatch"
     staging = definition(training(synth("staging")))["States"]
     assert "ScoreBatch" not in staging and staging["Register"]["Next"] == "NotifyRegistered"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("matricula, cargo,", ("matricula", "cargo")),
+        ('["matricula", "cargo"]', ("matricula", "cargo")),
+        (None, ()),
+    ],
+)
+def test_the_dataset_job_drops_the_columns_the_container_drops(value: str | None, expected: tuple[str, ...]) -> None:
+    # GIVEN the drop_columns hyperparameter as the container reads it (comma-separated or a JSON list)
+    hyperparameters: dict[str, HyperparameterValue] = {"target": "y"}
+    if value is not None:
+        hyperparameters["drop_columns"] = value
+    # WHEN the construct renders the dataset job's argument THEN it names the same columns
+    assert drop_columns(hyperparameters) == expected
