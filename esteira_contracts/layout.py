@@ -25,13 +25,17 @@ EXTRACTION_PARTITION_KEY: Final = "dt"
 
 # --- the artifacts bucket ----------------------------------------------------------------------------------------
 MODEL_ARTIFACTS_PREFIX: Final = "models/"
+# The dataset job's output: "datasets/run_id=<run>/{train,validation,holdout,baseline}/" and its manifest.json.
+DATASETS_PREFIX: Final = "datasets/"
 CHECKPOINTS_PREFIX: Final = "checkpoints/"
 DATA_CAPTURE_PREFIX: Final = "data-capture/"
 MONITORING_BASELINE_PREFIX: Final = "monitoring/baseline/"
 MONITORING_REPORTS_PREFIX: Final = "monitoring/reports/"
 
 # --- the predictions bucket --------------------------------------------------------------------------------------
+# The dataset job writes each training run's rows to score under "batch-input/run_id=<run>/".
 BATCH_INPUT_PREFIX: Final = "batch-input/"
+RUN_PARTITION_KEY: Final = "run_id"
 BATCH_OUTPUT_PREFIX: Final = "batch-output/"
 # The fan-out's run summaries (`_fanout/<run>.json`) and quarantined lines (`_fanout/<run>/quarantine/`).
 FANOUT_SUMMARY_PREFIX: Final = "_fanout/"
@@ -50,3 +54,8 @@ def curated_extraction_prefix(spec_name: str) -> str:
 
 def raw_extraction_prefix(spec_name: str) -> str:
     return f"{RAW_EXTRACTION_PREFIX}{spec_name}/"
+
+
+def run_prefix(prefix: str, run_id: str) -> str:
+    """``<prefix>run_id=<run>/``: one run's folder under a ``datasets/`` or ``batch-input/`` prefix."""
+    return f"{prefix}{RUN_PARTITION_KEY}={run_id}/"

@@ -64,6 +64,18 @@ class PrepareSettings(EnvContract):
     # Also read by evaluate.
     model_prefix: str = setting("MODEL_PREFIX", default=layout.MODEL_ARTIFACTS_PREFIX, prefix=True)
     checkpoint_prefix: str = setting("CHECKPOINT_PREFIX", default=layout.CHECKPOINTS_PREFIX, prefix=True)
+    # The dataset job writes each run under <artifacts>/<datasets_prefix>run_id=R/ and its rows to score under
+    # <predictions>/<batch_input_prefix>run_id=R/; without a predictions bucket, inside the dataset run.
+    datasets_prefix: str = setting("DATASETS_PREFIX", default=layout.DATASETS_PREFIX, prefix=True)
+    predictions_bucket: str | None = setting(
+        "PREDICTIONS_BUCKET",
+        default=None,
+        pattern=BUCKET_PATTERN,
+        pattern_help="a bucket name (give the name, not an s3:// URI)",
+    )
+    batch_input_prefix: str = setting("BATCH_INPUT_PREFIX", default=layout.BATCH_INPUT_PREFIX, prefix=True)
+    # The group whose newest Approved package is the champion, scored by the training job on the same holdout.
+    model_package_group: str | None = setting("MODEL_PACKAGE_GROUP", default=None)
     job_name_prefix: str = setting(
         "JOB_NAME_PREFIX",
         pattern=JOB_NAME_PREFIX_PATTERN,
@@ -164,7 +176,22 @@ class PrepareResult(Result):
     checkpoint_uri: str
     rows: int  # rows the run wrote; 0: nothing new to train on
     target: str | None  # the manifest's label column
-    run_id: str
+    run_id: str  # the extraction run
+    # The dataset job's run (named like the training job: one dataset per execution) and where it writes.
+    dataset_run_id: str
+    datasets_uri: str  # the dataset job's --datasets_uri, a folder
+    batch_input_uri: str  # the dataset job's --batch_input_uri, a folder; the run's rows go under run_id=R/
+    dataset_uri: str  # <datasets_uri>run_id=R/
+    dataset_manifest_bucket: str  # the run's manifest.json, read by the state machine (status ok|no_new_data)
+    dataset_manifest_key: str
+    # The training job's channels (S3 prefixes): train, validation, holdout.
+    train_channel_uri: str
+    validation_channel_uri: str
+    holdout_channel_uri: str
+    batch_run_input_uri: str  # <batch_input_uri>run_id=R/: what the batch launcher scores for this run
+    # The champion (newest Approved package of the group), scored on the same holdout as the candidate.
+    champion_package_arn: str | None
+    champion_model_uri: str | None  # its model.tar.gz: the training job's "champion" channel
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -23,6 +23,8 @@ def prepare_settings(spec_name: str) -> PrepareSettings:
     return PrepareSettings(
         curated_uri=f"s3://{aws.CURATED_BUCKET}/{curated_prefix(spec_name)}",
         artifacts_bucket=aws.ARTIFACTS_BUCKET,
+        predictions_bucket=aws.PREDICTIONS_BUCKET,
+        model_package_group=aws.MODEL_PACKAGE_GROUP,
         job_name_prefix=RUN_ID_PREFIX,
     )
 

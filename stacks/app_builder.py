@@ -82,6 +82,7 @@ def build_stacks(
         curated=data.lake.curated,
         curated_extraction_prefix=data.curated_extraction_prefix,
         artifacts=data.lake.artifacts,
+        predictions=data.lake.predictions,
         repository=registry.model_repository,
         training_role=data.training_role,
         alerts=data.alerts_topic,

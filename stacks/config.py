@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from esteira_contracts.batch import MAX_TRANSFORM_BUFFER_MB
+from stacks.dataset_config import DatasetConfig
 from stacks.fanout_config import FanoutConfig
 from stacks.source_database import SourceDatabaseConfig
 
@@ -118,6 +119,8 @@ class StorageConfig(_Strict):
     monitoring_reports_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 180
     # Batch transform outputs and the fan-out's summaries, once delivered to the queue and the tables.
     batch_output_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # The dataset job's rows to score (batch-input/run_id=<run>/): each run's input, scored within days.
+    batch_input_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
 
 
 class RegistryConfig(_Strict):
@@ -276,6 +279,7 @@ class TrainingConfig(_Strict):
     gate: GateConfig = GateConfig()
     approval: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
     tuning: TuningConfig | None = None
+    dataset: DatasetConfig = DatasetConfig()
 
     @model_validator(mode="after")
     def _spot_wait(self) -> Self:

@@ -1,4 +1,4 @@
-"""The part of an extraction spec (glue_jobs/specs/*.json) the stacks need: the table name and its columns.
+"""The part of an extraction spec (glue_jobs/specs/*.json) the stacks need: the table name, its columns and key.
 
 The spec is data, not code: the stacks read it to declare the Athena table, the job reads it to run.
 """
@@ -26,6 +26,8 @@ class ExtractionSpecSummary(BaseModel):
 
     name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
     output_columns: Annotated[tuple[OutputColumn, ...], Field(min_length=1)]
+    # The key the dataset job keeps one version of, and the training job's `id_column` (not a feature).
+    primary_key: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
 
 
 def read_spec_summary(path: Path) -> ExtractionSpecSummary:

@@ -22,6 +22,7 @@ from esteira_contracts.layout import CHECKPOINTS_PREFIX as CHECKPOINTS_PREFIX
 from esteira_contracts.layout import CURATED_EXTRACTION_PREFIX as CURATED_EXTRACTION_PREFIX
 from esteira_contracts.layout import CURRENT_MODEL_PACKAGE as CURRENT_MODEL_PACKAGE
 from esteira_contracts.layout import DATA_CAPTURE_PREFIX as DATA_CAPTURE_PREFIX
+from esteira_contracts.layout import DATASETS_PREFIX as DATASETS_PREFIX
 from esteira_contracts.layout import EXTRACTION_PARTITION_KEY as EXTRACTION_PARTITION_KEY
 from esteira_contracts.layout import EXTRACTION_STATE_PREFIX as EXTRACTION_STATE_PREFIX
 from esteira_contracts.layout import FANOUT_SUMMARY_PREFIX as FANOUT_SUMMARY_PREFIX
@@ -34,6 +35,7 @@ from esteira_contracts.layout import PROJECT as PROJECT
 from esteira_contracts.layout import QUARANTINE_PREFIX as QUARANTINE_PREFIX
 from esteira_contracts.layout import RAW_EXTRACTION_PREFIX as RAW_EXTRACTION_PREFIX
 from esteira_contracts.layout import SPARK_UI_PREFIX as SPARK_UI_PREFIX
+from esteira_contracts.layout import curated_extraction_prefix as curated_extraction_prefix
 
 # ECR repositories, one per image under containers/.
 MODEL_IMAGE_REPOSITORY: Final = "model"
@@ -79,3 +81,6 @@ IAM_ROLE_NAME_MAX_LENGTH: Final = 64
 # The registry env's role that forwards its decisions to the toolchain's bus, `esteira-<env>-forward-decisions`: the
 # only principal the toolchain's bus policy admits.
 DECISION_FORWARDER_ROLE_SUFFIX: Final = "forward-decisions"
+
+# The batch launcher's function name after "<project>-<env>-": the training state machine invokes it by name (dev).
+BATCH_LAUNCHER_FUNCTION: Final = "batch-launcher"

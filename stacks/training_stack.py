@@ -14,11 +14,13 @@ from constructs import Construct
 
 from stacks import names
 from stacks.config import EnvironmentConfig
+from stacks.constructs.dataset_job import DatasetJob, DatasetJobSettings
 from stacks.constructs.job_events import ExtractionEvents
 from stacks.constructs.registry_events import package_state_changes
 from stacks.constructs.retention import retention_days
 from stacks.constructs.training_pipeline import TrainingNetwork, TrainingPipeline, TrainingPipelineSettings
 from stacks.delivery_config import DeliveryLinks
+from stacks.extraction_spec import read_spec_summary
 
 
 class TrainingStack(Stack):
@@ -35,6 +37,7 @@ class TrainingStack(Stack):
         curated: s3.IBucket,
         curated_extraction_prefix: str,
         artifacts: s3.IBucket,
+        predictions: s3.IBucket,
         repository: ecr.IRepository,
         training_role: iam.IRole,
         alerts: sns.ITopic,
@@ -45,16 +48,42 @@ class TrainingStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         group_name = config.resource_name(names.MODEL_PACKAGE_GROUP_SUFFIX)
+        name_prefix = f"{names.PROJECT}-{config.name}"
+        spec = read_spec_summary(config.extraction.spec_path)
+        self.dataset_job = DatasetJob(
+            self,
+            "DatasetJob",
+            settings=DatasetJobSettings(
+                job_name=config.resource_name("dataset"),
+                security_configuration_name=config.resource_name("glue-dataset"),
+                spec_path=config.extraction.spec_path,
+                spec_name=spec.name,
+                dataset=config.training.dataset,
+                hyperparameters=config.training.hyperparameters,
+                log_retention=retention_days(config.log_retention_days),
+                retain=config.retain,
+            ),
+            key=key,
+            curated=curated,
+            artifacts=artifacts,
+            predictions=predictions,
+        )
+        # Packages approved at registration (dev) are scored at once on the run's batch input; elsewhere the
+        # promoted package is, by the batch schedule.
+        launcher = f"{name_prefix}-{names.BATCH_LAUNCHER_FUNCTION}" if config.training.approval == "Approved" else None
         self.pipeline = TrainingPipeline(
             self,
             "Pipeline",
             settings=TrainingPipelineSettings(
                 env_name=config.name,
-                job_name_prefix=f"{names.PROJECT}-{config.name}",
+                job_name_prefix=name_prefix,
                 state_machine_name=config.resource_name("training"),
                 model_package_group_name=group_name,
                 training=config.training,
                 curated_extraction_prefix=curated_extraction_prefix,
+                dataset_job_name=self.dataset_job.job.job_name,
+                id_column=spec.primary_key,
+                batch_launcher_name=launcher,
                 git_commit=git_commit,
                 log_retention=retention_days(config.log_retention_days),
                 powertools_layer_version=config.lambdas.powertools_layer_version,
@@ -63,6 +92,7 @@ class TrainingStack(Stack):
             key=key,
             curated=curated,
             artifacts=artifacts,
+            predictions=predictions,
             repository=repository,
             training_role=training_role,
             alerts=alerts,

@@ -16,9 +16,12 @@ from typing import Any
 
 import pyarrow.dataset as pads
 
+from esteira_contracts import layout
 from esteira_contracts.dataset import DatasetJobArgs
 from esteira_extract import demo_data
+from pipeline import aws, settings
 from pipeline.context import RunContext, need
+from pipeline.lambda_context import new_context
 from pipeline.options import REPO
 from pipeline.report import StageFailedError
 
@@ -33,16 +36,19 @@ class NoNewDataError(StageFailedError):
 
 def run(ctx: RunContext) -> None:
     lake = ctx.out / "lake"
-    datasets = lake / "datasets"
+    datasets = lake / layout.DATASETS_PREFIX.rstrip("/")
+    batch_input = lake / layout.BATCH_INPUT_PREFIX.rstrip("/")
+    prepared = _prepare(ctx)
+    dataset_run = str(prepared["dataset_run_id"])
     params = ctx.config.training.hyperparameters
     drop = tuple(c.strip() for c in str(params.get("drop_columns", "")).split(",") if c.strip())
     job_args = DatasetJobArgs(
         spec_uri=str(ctx.options.spec.resolve()),
         curated_uri=str(need(ctx.curated, "curated lake")),
         datasets_uri=str(datasets),
-        run_id=ctx.run_id,
+        run_id=dataset_run,
         drop_columns=drop,
-        batch_input_uri=str(lake / "batch-input"),
+        batch_input_uri=str(batch_input),
         # The demo database is a snapshot of one day: labels are final, or not yet, as of that day.
         as_of_date=None if ctx.options.source_url else demo_data.REFERENCE_DATE.isoformat(),
     )
@@ -50,7 +56,7 @@ def run(ctx: RunContext) -> None:
     env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
     with ctx.progress.stage("dataset", "the dataset job's main() on local Spark: latest version per key, splits") as st:
         ctx.run_child("dataset", argv, env, ctx.logs / "dataset.log")
-        run_dir = datasets / f"run_id={ctx.run_id}"
+        run_dir = datasets / f"run_id={dataset_run}"
         manifest: dict[str, Any] = json.loads((run_dir / "manifest.json").read_text())
         counts = manifest["counts"]
         ctx.spec_name = str(manifest["spec_name"])
@@ -58,9 +64,9 @@ def run(ctx: RunContext) -> None:
         ctx.target = str(manifest["label_column"])
         ctx.dataset_dir = run_dir
         ctx.batch_input_dir = Path(manifest["outputs"]["batch_input"])
-        previous = _previous_run(datasets, ctx.run_id)
+        previous = _previous_run(datasets, dataset_run)
         report: dict[str, Any] = {
-            "run_id": ctx.run_id,
+            "run_id": dataset_run,
             "status": manifest["status"],
             "reason": manifest.get("reason"),
             "as_of_date": manifest.get("as_of_date"),
@@ -87,6 +93,24 @@ def run(ctx: RunContext) -> None:
                 f"the splits leak: {report['keys_shared_between_splits']} key(s) in more than one split, "
                 f"{report['keys_moved_split']} moved split since the previous run"
             )
+
+
+def _prepare(ctx: RunContext) -> dict[str, Any]:
+    """The Prepare Lambda on the curated lake (uploaded to the local S3 as the stacks lay it out): it names the
+    training job and the dataset run, and finds the champion, as the state machine's first step does."""
+    from training.prepare.handler import handler
+
+    spec_name = str(json.loads(ctx.options.spec.read_text())["name"])
+    s3 = ctx.session.client("s3")
+    ctx.spec_name = spec_name
+    uploaded = aws.upload_tree(
+        s3, need(ctx.curated, "curated lake"), aws.CURATED_BUCKET, settings.curated_prefix(spec_name)
+    )
+    os.environ.update(settings.prepare_settings(spec_name).to_env())
+    prepared: dict[str, Any] = handler({"run_id": ctx.run_id}, new_context("esteira-local-prepare", 60))
+    prepared["curated_objects_uploaded"] = uploaded
+    ctx.prepared = prepared
+    return prepared
 
 
 def _previous_run(datasets: Path, run_id: str) -> Path | None:

@@ -25,6 +25,7 @@ def run(ctx: RunContext) -> None:
             "training_image": TRAINING_IMAGE,
             "train_uri": prepared["train_uri"],
             "manifest_uri": prepared["manifest_uri"],
+            "champion_package_arn": prepared["champion_package_arn"],
             "lineage": {"git_commit": git_commit(), "execution": f"local:{ctx.run_id}"},
         }
         evaluation = handler(event, new_context("esteira-local-evaluate", 60))

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
-from pipeline import aws, model, settings
+from pipeline import aws, model
 from pipeline.context import RunContext, need
-from pipeline.lambda_context import new_context
 from pipeline.options import REPO
 from pipeline.processes import ChildFailedError
 from pipeline.report import StageFailedError
@@ -23,11 +21,8 @@ def run(ctx: RunContext) -> None:
     champion = need(ctx.registry, "registry").champion()
     with ctx.progress.stage("train", "the container's train on the dataset's channels, champion scored alike") as st:
         s3 = ctx.session.client("s3")
-        uploaded = aws.upload_tree(
-            s3, need(ctx.curated, "curated lake"), aws.CURATED_BUCKET, settings.curated_prefix(ctx.spec_name)
-        )
-        ctx.prepared = _invoke_prepare(ctx)
-        job = str(ctx.prepared["training_job_name"])
+        prepared = need(ctx.prepared, "Prepare result")
+        job = str(prepared["training_job_name"])
         params = {str(k): str(v) for k, v in ctx.config.training.hyperparameters.items()}
         params["id_column"] = ctx.key
         channels = {name: dataset_dir / name for name in CHANNELS}
@@ -59,7 +54,7 @@ def run(ctx: RunContext) -> None:
             "holdout": evaluation.get("holdout"),
             "champion_holdout": evaluation.get("champion_holdout"),
             "model_data_url": ctx.model_data_url,
-            "curated_objects_uploaded": uploaded,
+            "curated_objects_uploaded": prepared["curated_objects_uploaded"],
         }
         metric = ctx.config.training.gate.metric
         scored = evaluation.get("holdout") or evaluation.get("validation") or {}
@@ -71,11 +66,3 @@ def run(ctx: RunContext) -> None:
 
 def _number(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, int | float) else "-"
-
-
-def _invoke_prepare(ctx: RunContext) -> dict[str, Any]:
-    from training.prepare.handler import handler
-
-    os.environ.update(settings.prepare_settings(ctx.spec_name).to_env())
-    result: dict[str, Any] = handler({"run_id": ctx.run_id}, new_context("esteira-local-prepare", 60))
-    return result

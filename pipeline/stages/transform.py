@@ -14,7 +14,7 @@ def run(ctx: RunContext) -> None:
     with ctx.progress.stage("transform", "batch transform equivalent over the run's batch input (MultiRecord)") as st:
         s3 = ctx.session.client("s3")
         # The launcher's layout: one folder per training run under the batch input prefix.
-        input_prefix = f"{aws.INPUT_PREFIX}run_id={ctx.run_id}/"
+        input_prefix = f"{aws.INPUT_PREFIX}run_id={need(ctx.prepared, 'Prepare result')['dataset_run_id']}/"
         ctx.output_prefix = f"{aws.OUTPUT_PREFIX}{ctx.run_id}/"
         parts = sorted(batch_input.glob("*.csv")) if batch_input.is_dir() else []
         for part in parts:

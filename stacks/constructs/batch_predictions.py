@@ -131,9 +131,9 @@ class BatchPredictions(Construct):
         settings, batch = self.settings, self.settings.batch
         launcher = self._function(
             "Launcher",
-            "batch-launcher",
+            names.BATCH_LAUNCHER_FUNCTION,
             "batch.launcher.handler.handler",
-            "Starts a batch transform of an input prefix with the latest approved model",
+            "Starts a batch transform of one batch-input run with the approved (or promoted) model",
             LauncherSettings(
                 model_package_group=settings.model_package_group_name,
                 model_package_arn=settings.pinned_model_package_arn,
@@ -185,7 +185,15 @@ class BatchPredictions(Construct):
         ]
         for statement in statements:
             launcher.role.add_to_policy(statement)
+        # It lists the batch input runs to find the one to score, and refuses an empty one.
+        batch_input = f"{names.BATCH_INPUT_PREFIX}*"
+        predictions.grant_read(launcher.role, batch_input)
         policy = launcher.role.node.find_child("DefaultPolicy")
+        acknowledge_bucket_grants(
+            policy,
+            "CDK grant_read limited to batch-input/: the launcher lists the runs there and checks one is not empty.",
+            objects_of(predictions, batch_input, self),
+        )
         acknowledge(
             policy,
             "IAM5[Resource::*]",

@@ -146,16 +146,18 @@ class TrainingRole(Construct):
             log_group="TrainingJobs*",
         )
         self.role = base.role
-        reads = f"{extraction_prefix}*"
+        # The jobs read the dataset job's splits (datasets/run_id=R/), never the curated extraction itself.
+        reads = f"{names.DATASETS_PREFIX}*"
         writes = (f"{names.MODEL_ARTIFACTS_PREFIX}*", f"{names.CHECKPOINTS_PREFIX}*")
-        curated.grant_read(self.role, reads)
+        artifacts.grant_read(self.role, reads)
         for pattern in writes:
             artifacts.grant_read_write(self.role, pattern)
         acknowledge_bucket_grants(
             base.policy,
-            "CDK bucket grants limited to the curated extraction prefix (read: every partition) and the models/ "
-            "and checkpoints/ prefixes (read/write, one folder per job: spot checkpoints are rewritten and pruned).",
-            objects_of(curated, reads),
+            "CDK bucket grants limited to datasets/ (read: the dataset run's train, validation and holdout) and the "
+            "models/ (the champion's model too) and checkpoints/ prefixes (read/write, one folder per job: spot "
+            "checkpoints are rewritten and pruned).",
+            objects_of(artifacts, reads),
             *(objects_of(artifacts, pattern) for pattern in writes),
             extra=("Action::s3:DeleteObject*",),
         )

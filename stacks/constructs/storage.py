@@ -20,6 +20,7 @@ class LifecycleSettings:
     data_capture_expiration_days: int
     monitoring_reports_expiration_days: int
     batch_output_expiration_days: int
+    batch_input_expiration_days: int
 
 
 class DataLake(Construct):
@@ -109,6 +110,11 @@ class DataLake(Construct):
                     ("ExpireBatchOutput", names.BATCH_OUTPUT_PREFIX),
                     ("ExpireFanoutSummaries", names.FANOUT_SUMMARY_PREFIX),
                 )
+            ),
+            s3.LifecycleRule(
+                id="ExpireBatchInput",
+                prefix=names.BATCH_INPUT_PREFIX,
+                expiration=Duration.days(lifecycle.batch_input_expiration_days),
             ),
         )
 

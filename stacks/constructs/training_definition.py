@@ -5,8 +5,10 @@ Built from explicit inputs (functions, topic, names, config) into a chain of sta
 ``training_paths.path`` over the result's class.
 
     Prepare -> NewData? --0 rows--> NothingNew
-                  \\-> Train | Tune -> DescribeBestTrainingJob -> Evaluate -> Gate? --passed--> Register
-                      -> NotifyRegistered -> Registered;  otherwise NotifyRejected -> GateFailed
+      \\-> Dataset (Glue, .sync) -> ReadDatasetManifest -> DatasetStatus? --no_new_data--> NoNewData
+      \\-> Champion? -> ChannelsWithChampion | Channels -> Train | Tune -> DescribeBestTrainingJob -> Evaluate
+      -> Gate? --passed--> Register [-> ScoreBatch (dev)] -> NotifyRegistered -> Registered
+               otherwise NotifyRejected -> GateFailed
 
 Every task is caught (``States.ALL``) into NotifyFailure -> Failed; a timed-out job is stopped first.
 """
@@ -23,6 +25,7 @@ from constructs import Construct
 
 from esteira_contracts.training import MAX_TUNING_JOB_NAME_PREFIX_LENGTH, EvaluateResult, PrepareResult
 from stacks import names
+from stacks.constructs.training_dataset import dataset_states
 from stacks.constructs.training_jobs import (
     SAGEMAKER_TRANSIENT_ERRORS,
     TRAINING_RESULT,
@@ -59,6 +62,10 @@ class TrainingDefinitionInputs:
     prepare: lambda_.IFunction
     evaluate: lambda_.IFunction
     alerts: sns.ITopic
+    dataset_job_name: str  # the Glue dataset job the Dataset step runs
+    datasets_objects_arn: str  # <artifacts bucket ARN>/datasets/*: ReadDatasetManifest's resource
+    # Dev: invoked (asynchronously) after Register, to score this run's batch input with the new package.
+    batch_launcher: lambda_.IFunction | None = None
 
 
 class _Builder:
@@ -187,7 +194,12 @@ class _Builder:
                         "training_image": sfn.JsonPath.string_at(path(trained, "training_image")),
                         "train_uri": sfn.JsonPath.string_at(path(PrepareResult, "train_uri")),
                         "manifest_uri": sfn.JsonPath.string_at(path(PrepareResult, "manifest_uri")),
-                        "lineage": {"execution": sfn.JsonPath.execution_id, "git_commit": self.inputs.git_commit},
+                        "champion_package_arn": sfn.JsonPath.string_at(path(PrepareResult, "champion_package_arn")),
+                        "lineage": {
+                            "execution": sfn.JsonPath.execution_id,
+                            "git_commit": self.inputs.git_commit,
+                            "dataset": sfn.JsonPath.string_at(path(PrepareResult, "dataset_uri")),
+                        },
                     }
                 ),
                 payload_response_only=True,
@@ -234,6 +246,27 @@ class _Builder:
         )
         return register
 
+    def score_batch(self) -> tasks.LambdaInvoke:
+        """The launcher scores this run's batch input with the package just registered; asynchronous, so a
+        transform never holds the execution (its own events report it)."""
+        assert self.inputs.batch_launcher is not None
+        return self.guarded(
+            tasks.LambdaInvoke(
+                self.scope,
+                "ScoreBatch",
+                lambda_function=self.inputs.batch_launcher,
+                invocation_type=tasks.LambdaInvocationType.EVENT,
+                payload=sfn.TaskInput.from_object(
+                    {
+                        "input_run_id": sfn.JsonPath.string_at(path(PrepareResult, "dataset_run_id")),
+                        "model_package_arn": sfn.JsonPath.string_at(path(RegistrationResult, "model_package_arn")),
+                    }
+                ),
+                result_path=sfn.JsonPath.DISCARD,
+                retry_on_service_exceptions=True,
+            )
+        )
+
     def gate(self) -> sfn.Choice:
         """Passed: Register, NotifyRegistered, Registered. Otherwise: NotifyRejected, GateFailed."""
         register = self.register()
@@ -266,12 +299,13 @@ class _Builder:
         )
         for notify in (notify_registered, notify_rejected):
             self.guarded(notify)
+        if self.inputs.batch_launcher is not None:
+            registered: sfn.IChainable = register.next(self.score_batch()).next(notify_registered)
+        else:
+            registered = register.next(notify_registered)
         gate = (
             sfn.Choice(self.scope, "Gate")
-            .when(
-                sfn.Condition.boolean_equals(path(EvaluateResult, "passed"), True),
-                register.next(notify_registered),
-            )
+            .when(sfn.Condition.boolean_equals(path(EvaluateResult, "passed"), True), registered)
             .otherwise(notify_rejected.next(gate_failed))
         )
         notify_registered.next(sfn.Succeed(self.scope, "Registered"))
@@ -282,14 +316,22 @@ def build_training_definition(scope: Construct, inputs: TrainingDefinitionInputs
     """The chain of states, made in ``scope`` (their ids are the state names)."""
     builder = _Builder(scope, inputs)
     prepare = builder.prepare()
-    _, fit_chain = builder.fit()
     evaluate = builder.evaluate()
-    trained = fit_chain.next(evaluate).next(builder.gate())
+    fit, fit_chain = builder.fit()
+    fit_chain.next(evaluate).next(builder.gate())
     # An extraction that added no rows leaves the data as the last training saw it: nothing to do.
     new_data = (
         sfn.Choice(scope, "NewData")
         .when(sfn.Condition.number_equals(path(PrepareResult, "rows"), 0), sfn.Succeed(scope, "NothingNew"))
-        .otherwise(trained)
+        .otherwise(
+            dataset_states(
+                scope,
+                job_name=inputs.dataset_job_name,
+                datasets_objects_arn=inputs.datasets_objects_arn,
+                guarded=builder.guarded,
+                then=fit,
+            )
+        )
     )
     chain: sfn.IChainable = prepare.next(new_data)
     return chain

@@ -10,9 +10,26 @@ from constructs import Construct
 from esteira_contracts.training import PrepareResult
 from stacks import names
 from stacks.config import TrainingConfig, TuningConfig
-from stacks.constructs.training_paths import TrainingJobResult, TuningResult, path, result_path, selector
+from stacks.constructs.training_paths import (
+    TrainingChannels,
+    TrainingJobResult,
+    TuningResult,
+    path,
+    result_path,
+    selector,
+)
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+# The dataset job's splits, which are the container's channel names (containers/model: esteira_model/channels.py).
+DATA_CHANNELS = (
+    ("train", "train_channel_uri"),
+    ("validation", "validation_channel_uri"),
+    ("holdout", "holdout_channel_uri"),
+)
+CHAMPION_CHANNEL = "champion"
+PARQUET_CONTENT_TYPE = "application/x-parquet"
+# The hyperparameter naming the key column the channels carry (never a feature).
+ID_COLUMN_HYPERPARAMETER = "id_column"
 SAGEMAKER_TRANSIENT_ERRORS = [
     "SageMaker.AmazonSageMakerException",
     "SageMaker.ThrottlingException",
@@ -47,6 +64,7 @@ class TrainingJobInputs:
     training_role_arn: str
     key_arn: str  # encrypts the output and the volume
     network: TrainingNetwork | None
+    id_column: str | None = None  # the spec's primary key; None: the `id_column` hyperparameter, if configured
 
 
 def jobs_arn(scope: Construct, job_name_prefix: str, resource: str) -> str:
@@ -65,6 +83,34 @@ def task_timeout_seconds(training: TrainingConfig) -> int:
     return (minutes + 30) * 60
 
 
+def _s3_channel(name: str, uri_path: str, content_type: str | None) -> dict[str, Any]:
+    channel: dict[str, Any] = {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri.$": uri_path, "S3DataDistributionType": "FullyReplicated"}
+        },
+    }
+    if content_type:
+        channel["ContentType"] = content_type
+    return channel
+
+
+def input_channels(*, champion: bool) -> list[dict[str, Any]]:
+    """The dataset run's train, validation and holdout prefixes (Parquet); with ``champion``, the champion's
+    model.tar.gz too, which the container scores on the same holdout rows as the candidate."""
+    channels = [_s3_channel(name, path(PrepareResult, field), PARQUET_CONTENT_TYPE) for name, field in DATA_CHANNELS]
+    if champion:
+        channels.append(_s3_channel(CHAMPION_CHANNEL, path(PrepareResult, "champion_model_uri"), None))
+    return channels
+
+
+def hyperparameters(inputs: TrainingJobInputs) -> dict[str, str]:
+    values = {key: str(value) for key, value in inputs.training.hyperparameters.items()}
+    if inputs.id_column and ID_COLUMN_HYPERPARAMETER not in values:
+        values[ID_COLUMN_HYPERPARAMETER] = inputs.id_column
+    return dict(sorted(values.items()))
+
+
 def job_definition(inputs: TrainingJobInputs, *, static_hyperparameters_key: str) -> dict[str, Any]:
     """CreateTrainingJob's parameters (a tuning job's TrainingJobDefinition), without the job's name."""
     training = inputs.training
@@ -78,19 +124,9 @@ def job_definition(inputs: TrainingJobInputs, *, static_hyperparameters_key: str
             "MetricDefinitions": [dict(definition) for definition in names.TRAINING_METRIC_DEFINITIONS],
         },
         "RoleArn": inputs.training_role_arn,
-        static_hyperparameters_key: {key: str(value) for key, value in sorted(training.hyperparameters.items())},
-        "InputDataConfig": [
-            {
-                "ChannelName": "train",
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri.$": path(PrepareResult, "train_uri"),
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-        ],
+        static_hyperparameters_key: hyperparameters(inputs),
+        # Channels or ChannelsWithChampion made it (input_channels): the same for Train and Tune.
+        "InputDataConfig.$": path(TrainingChannels, "input_data_config"),
         "OutputDataConfig": {"S3OutputPath.$": path(PrepareResult, "output_uri"), "KmsKeyId": inputs.key_arn},
         "ResourceConfig": {
             "InstanceType": training.instance_type,

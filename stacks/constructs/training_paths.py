@@ -30,6 +30,35 @@ class TuningResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class DatasetJobResult:
+    """What Dataset keeps of the finished Glue job run (GetJobRun's JobRun)."""
+
+    job_run_id: str
+    state: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetManifestBody:
+    """The part of the dataset job's manifest.json the state machine reads."""
+
+    status: str  # "ok" or "no_new_data"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetManifest:
+    """ReadDatasetManifest's result: the dataset run's manifest.json, parsed."""
+
+    manifest: DatasetManifestBody
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingChannels:
+    """The training job's InputDataConfig, made by the Channels (or ChannelsWithChampion) state."""
+
+    input_data_config: list[dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
 class RegistrationResult:
     """What Register keeps of CreateModelPackage's response."""
 
@@ -39,6 +68,9 @@ class RegistrationResult:
 # Each result's ResultPath in the execution's state.
 RESULT_PATHS: Mapping[type[Any], str] = {
     PrepareResult: "$.prepare",
+    DatasetJobResult: "$.dataset",
+    DatasetManifest: "$.dataset_manifest",
+    TrainingChannels: "$.channels",
     TrainingJobResult: "$.training",
     TuningResult: "$.tuning",
     EvaluateResult: "$.evaluation",

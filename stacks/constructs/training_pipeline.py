@@ -3,10 +3,11 @@
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -34,6 +35,10 @@ class TrainingPipelineSettings:
     model_package_group_name: str
     training: TrainingConfig
     curated_extraction_prefix: str
+    dataset_job_name: str  # the Glue dataset job (constructs/dataset_job.py) the Dataset step runs
+    id_column: str | None  # the spec's primary key: the training job's `id_column`
+    # Dev: the batch launcher's function name, invoked after Register to score the run's batch input.
+    batch_launcher_name: str | None
     git_commit: str
     log_retention: logs.RetentionDays
     powertools_layer_version: int
@@ -52,6 +57,7 @@ class TrainingPipeline(Construct):
         key: kms.IKey,
         curated: s3.IBucket,
         artifacts: s3.IBucket,
+        predictions: s3.IBucket,
         repository: ecr.IRepository,
         training_role: iam.IRole,
         alerts: sns.ITopic,
@@ -70,6 +76,7 @@ class TrainingPipeline(Construct):
             f"{repository.repository_name}:{settings.training.image_tag}"
         )
         self._alerts = alerts
+        self._artifacts = artifacts
 
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
@@ -82,7 +89,7 @@ class TrainingPipeline(Construct):
         )
         self.model_package_group_name = settings.model_package_group_name
 
-        self.prepare = self._prepare_function(curated, artifacts)
+        self.prepare = self._prepare_function(curated, artifacts, predictions)
         self.evaluate = self._evaluate_function(artifacts, repository)
         self._grant_image_pull(training_role, repository)
 
@@ -104,7 +111,10 @@ class TrainingPipeline(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(self._definition()),
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
-            timeout=Duration.minutes(wait_minutes * (2 if training.tuning else 1) + 120),
+            # The dataset job, then the training (or tuning) job, each bounded by its own timeout; plus slack.
+            timeout=Duration.minutes(
+                training.dataset.timeout_minutes + wait_minutes * (2 if training.tuning else 1) + 120
+            ),
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
         )
         self._grant_state_machine()
@@ -128,18 +138,22 @@ class TrainingPipeline(Construct):
             retain_logs=self.settings.retain,
         )
 
-    def _prepare_function(self, curated: s3.IBucket, artifacts: s3.IBucket) -> PythonFunction:
+    def _prepare_function(self, curated: s3.IBucket, artifacts: s3.IBucket, predictions: s3.IBucket) -> PythonFunction:
         prefix = self.settings.curated_extraction_prefix
         prepare = self._function(
             "PrepareFunction",
             "train-prepare",
             "training.prepare.handler.handler",
-            "Resolves the training input from the extraction manifest and names the training job",
+            "Resolves the training input from the extraction manifest, names the job, its dataset run and champion",
             PrepareSettings(
                 curated_uri=curated.s3_url_for_object(prefix),
                 artifacts_bucket=artifacts.bucket_name,
                 model_prefix=names.MODEL_ARTIFACTS_PREFIX,
                 checkpoint_prefix=names.CHECKPOINTS_PREFIX,
+                datasets_prefix=names.DATASETS_PREFIX,
+                predictions_bucket=predictions.bucket_name,
+                batch_input_prefix=names.BATCH_INPUT_PREFIX,
+                model_package_group=self.settings.model_package_group_name,
                 job_name_prefix=self.settings.job_name_prefix,
             ).to_env(),
         )
@@ -153,6 +167,24 @@ class TrainingPipeline(Construct):
             policy,
             f"IAM5[{objects_of(curated, manifests, self)}]",
             "Prepare reads the manifest of one extraction run, named by its run id.",
+        )
+        prepare.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadChampion", actions=["sagemaker:DescribeModelPackage"], resources=[self._model_packages_arn()]
+            )
+        )
+        prepare.role.add_to_policy(
+            iam.PolicyStatement(sid="ListPackages", actions=["sagemaker:ListModelPackages"], resources=["*"])
+        )
+        acknowledge(
+            policy,
+            f"IAM5[Resource::{self._model_packages_arn()}]",
+            "Any version of this environment's model package group can be the champion scored on the holdout.",
+        )
+        acknowledge(
+            policy,
+            "IAM5[Resource::*]",
+            "sagemaker:ListModelPackages has no resource-level permission; X-Ray tracing neither.",
         )
         return prepare
 
@@ -239,6 +271,16 @@ class TrainingPipeline(Construct):
     def _jobs_arn(self, resource: str) -> str:
         return jobs_arn(self, self.settings.job_name_prefix, resource)
 
+    def _batch_launcher(self) -> lambda_.IFunction | None:
+        """By name, not by reference: the batch stack deploys after this one and owns the function."""
+        name = self.settings.batch_launcher_name
+        if name is None:
+            return None
+        arn = self._stack.format_arn(
+            service="lambda", resource="function", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        return lambda_.Function.from_function_attributes(self, "BatchLauncher", function_arn=arn, same_environment=True)
+
     def _definition(self) -> sfn.IChainable:
         # The states are made in this construct, as before the definition had its own module: their ids are the
         # state names, and nothing in the template moves.
@@ -252,6 +294,7 @@ class TrainingPipeline(Construct):
                     training_role_arn=self._training_role.role_arn,
                     key_arn=self._key.key_arn,
                     network=self._network,
+                    id_column=self.settings.id_column,
                 ),
                 job_name_prefix=self.settings.job_name_prefix,
                 model_package_group_name=self.settings.model_package_group_name,
@@ -259,6 +302,9 @@ class TrainingPipeline(Construct):
                 prepare=self.prepare.function,
                 evaluate=self.evaluate.function,
                 alerts=self._alerts,
+                dataset_job_name=self.settings.dataset_job_name,
+                datasets_objects_arn=self._artifacts.arn_for_objects(f"{names.DATASETS_PREFIX}*"),
+                batch_launcher=self._batch_launcher(),
             ),
         )
 
@@ -336,6 +382,23 @@ class TrainingPipeline(Construct):
             "X-Ray tracing and CloudWatch Logs delivery (CreateLogDelivery and related) have no resource-level "
             "permissions; CDK adds them for tracing_enabled and logging.",
         )
+        acknowledge(
+            policy,
+            f"IAM5[{objects_of(self._artifacts, f'{names.DATASETS_PREFIX}*', self)}]",
+            "ReadDatasetManifest reads the manifest.json of the run's dataset, named at run time under datasets/.",
+        )
+        if self.settings.batch_launcher_name is not None:
+            launcher = self._stack.format_arn(
+                service="lambda",
+                resource="function",
+                resource_name=f"{self.settings.batch_launcher_name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            acknowledge(
+                policy,
+                f"IAM5[Resource::{launcher}]",
+                "CDK's LambdaInvoke grants every version and alias of the batch launcher (ScoreBatch, dev).",
+            )
         acknowledge(
             policy,
             f"IAM5[Resource::<{self._stack.get_logical_id(self.prepare.function.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]

@@ -46,6 +46,10 @@ def test_the_variable_names_are_the_lambdas() -> None:
         "ARTIFACTS_BUCKET",
         "MODEL_PREFIX",
         "CHECKPOINT_PREFIX",
+        "DATASETS_PREFIX",
+        "PREDICTIONS_BUCKET",
+        "BATCH_INPUT_PREFIX",
+        "MODEL_PACKAGE_GROUP",
         "JOB_NAME_PREFIX",
     )
     assert EvaluateSettings.names() == (
@@ -125,6 +129,18 @@ def test_results_are_the_payloads_the_state_machine_reads() -> None:
         rows=10,
         target="churned",
         run_id="jr_1",
+        dataset_run_id="esteira-dev-20250314-020700-a1b2c3",
+        datasets_uri="s3://artifacts/datasets/",
+        batch_input_uri="s3://predictions/batch-input/",
+        dataset_uri="s3://artifacts/datasets/run_id=esteira-dev-20250314-020700-a1b2c3/",
+        dataset_manifest_bucket="artifacts",
+        dataset_manifest_key="datasets/run_id=esteira-dev-20250314-020700-a1b2c3/manifest.json",
+        train_channel_uri="s3://artifacts/datasets/run_id=esteira-dev-20250314-020700-a1b2c3/train/",
+        validation_channel_uri="s3://artifacts/datasets/run_id=esteira-dev-20250314-020700-a1b2c3/validation/",
+        holdout_channel_uri="s3://artifacts/datasets/run_id=esteira-dev-20250314-020700-a1b2c3/holdout/",
+        batch_run_input_uri="s3://predictions/batch-input/run_id=esteira-dev-20250314-020700-a1b2c3/",
+        champion_package_arn=None,
+        champion_model_uri=None,
     )
     assert list(prepared.to_payload()) == [
         "training_job_name",
@@ -136,6 +152,18 @@ def test_results_are_the_payloads_the_state_machine_reads() -> None:
         "rows",
         "target",
         "run_id",
+        "dataset_run_id",
+        "datasets_uri",
+        "batch_input_uri",
+        "dataset_uri",
+        "dataset_manifest_bucket",
+        "dataset_manifest_key",
+        "train_channel_uri",
+        "validation_channel_uri",
+        "holdout_channel_uri",
+        "batch_run_input_uri",
+        "champion_package_arn",
+        "champion_model_uri",
     ]
     evaluated = EvaluateResult(
         passed=True,

@@ -1,5 +1,5 @@
-"""Launcher: model from the registry's latest Approved package or the pinned (promoted) one, transform job request
-shape, settings."""
+"""Launcher: model from the registry's latest Approved package or the pinned (promoted) one, the one batch-input run
+it scores (named, else the newest; refused when empty or outside the prefix), transform job request shape, settings."""
 
 from __future__ import annotations
 
@@ -19,13 +19,20 @@ from tests.lambdas.helpers import lambda_context
 
 ROLE = "arn:aws:iam::123456789012:role/esteira-dev-sagemaker"
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# Dataset runs are named like Prepare's training jobs: <prefix>-YYYYMMDD-HHMMSS-<hex>.
+INPUT_RUN = "esteira-dev-20250101-020000-abc123"
+NEWER_INPUT_RUN = "esteira-dev-20250102-020000-def456"
+
+
+def bucket_for(group: str) -> str:
+    return f"{group}-predictions".lower()
 
 
 def launcher_env(group: str, **overrides: str) -> dict[str, str]:
     return {
         "MODEL_PACKAGE_GROUP": group,
         "SAGEMAKER_ROLE_ARN": ROLE,
-        "PREDICTIONS_BUCKET": "esteira-dev-predictions",
+        "PREDICTIONS_BUCKET": bucket_for(group),
         "INSTANCE_TYPE": "ml.m5.large",
         "INSTANCE_COUNT": "2",
         "MAX_PAYLOAD_MB": "6",
@@ -54,6 +61,11 @@ def registry(aws_env: str) -> tuple[Any, str]:
     sagemaker.create_model_package(
         ModelPackageGroupName=f"{group}-other", InferenceSpecification=spec, ModelApprovalStatus="Approved"
     )
+    # The dataset job's batch input of one run, and a stray object outside any run folder.
+    s3 = clients.s3()
+    s3.create_bucket(Bucket=bucket_for(group))
+    s3.put_object(Bucket=bucket_for(group), Key=f"batch-input/run_id={INPUT_RUN}/part-00000.csv", Body=b"1,2,3\n")
+    s3.put_object(Bucket=bucket_for(group), Key="batch-input/stray.csv", Body=b"9,9,9\n")
     return sagemaker, group
 
 
@@ -94,8 +106,8 @@ def test_launch_creates_the_model_and_the_transform_job(
     sagemaker, group = registry
     use_env(monkeypatch, launcher_env(group, SUBNET_IDS="subnet-a, subnet-b", SECURITY_GROUP_IDS="sg-1"))
     jobs = count_calls(sagemaker, "CreateTransformJob")
-    # WHEN launched on demand for a prefix and run id
-    out = handler({"input_prefix": "batch-input/2025-01-01", "run_id": "esteira-dev-20250101-020000"}, lambda_context())
+    # WHEN launched on demand for one batch-input run
+    out = handler({"input_run_id": INPUT_RUN}, lambda_context())
     # THEN a SageMaker model was created from the approved package, with the role and the VPC
     model = sagemaker.describe_model(ModelName=out["model_name"])
     assert out["model_name"] == f"{group}-v2"
@@ -105,8 +117,12 @@ def test_launch_creates_the_model_and_the_transform_job(
     assert model["VpcConfig"] == {"Subnets": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-1"]}
     # AND the transform job request has the agreed shape
     [job] = jobs
+    run_id = out["run_id"]
+    assert validate_run_id(run_id).startswith("esteira-dev-")
+    assert out["status"] == "started" and out["input_run_id"] == INPUT_RUN
+    bucket = bucket_for(group)
     assert job == {
-        "TransformJobName": "esteira-dev-20250101-020000",
+        "TransformJobName": run_id,
         "ModelName": f"{group}-v2",
         "BatchStrategy": "MultiRecord",
         "MaxPayloadInMB": 6,
@@ -115,7 +131,7 @@ def test_launch_creates_the_model_and_the_transform_job(
             "DataSource": {
                 "S3DataSource": {
                     "S3DataType": "S3Prefix",
-                    "S3Uri": "s3://esteira-dev-predictions/batch-input/2025-01-01/",
+                    "S3Uri": f"s3://{bucket}/batch-input/run_id={INPUT_RUN}/",
                 }
             },
             "ContentType": "text/csv",
@@ -123,7 +139,7 @@ def test_launch_creates_the_model_and_the_transform_job(
             "CompressionType": "None",
         },
         "TransformOutput": {
-            "S3OutputPath": "s3://esteira-dev-predictions/batch-output/esteira-dev-20250101-020000/",
+            "S3OutputPath": f"s3://{bucket}/batch-output/{run_id}/",
             "Accept": "text/csv",
             "AssembleWith": "Line",
             "KmsKeyId": KMS,
@@ -133,7 +149,7 @@ def test_launch_creates_the_model_and_the_transform_job(
         "Tags": [
             {"Key": "project", "Value": "esteira"},
             {"Key": "env", "Value": "dev"},
-            {"Key": "run_id", "Value": "esteira-dev-20250101-020000"},
+            {"Key": "run_id", "Value": run_id},
         ],
     }
     # AND SageMaker (moto) holds the job as requested
@@ -143,20 +159,67 @@ def test_launch_creates_the_model_and_the_transform_job(
     assert described["TransformOutput"]["S3OutputPath"] == out["output_uri"]
 
 
-def test_scheduled_launch_uses_default_prefix_new_run_id_and_reuses_the_model(
+def test_scheduled_launch_scores_the_newest_run_and_reuses_the_model(
     registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a model already created for the approved package
+    # GIVEN a model already created for the approved package, and a newer batch-input run
     _, group = registry
-    use_env(monkeypatch, launcher_env(group, INPUT_PREFIX="batch-input/daily", RUN_ID_PREFIX="esteira-dev"))
-    handler({"run_id": "esteira-dev-20250101-020000"}, lambda_context())
+    use_env(monkeypatch, launcher_env(group, RUN_ID_PREFIX="esteira-dev"))
+    handler({"input_run_id": INPUT_RUN}, lambda_context())
+    key = f"batch-input/run_id={NEWER_INPUT_RUN}/part-00000.csv"
+    clients.s3().put_object(Bucket=bucket_for(group), Key=key, Body=b"4,5,6\n")
     creates = count_calls(clients.sagemaker(), "CreateModel")
     # WHEN the schedule fires (an EventBridge scheduled event, no constant input)
     out = handler({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}, lambda_context())
-    # THEN the default prefix and a fresh timestamped run id are used, and the model is not created again
-    assert out["input_uri"] == "s3://esteira-dev-predictions/batch-input/daily/"
+    # THEN exactly the newest run's folder is scored with a fresh run id, and the model is not created again
+    assert out["input_uri"] == f"s3://{bucket_for(group)}/batch-input/run_id={NEWER_INPUT_RUN}/"
+    assert out["input_run_id"] == NEWER_INPUT_RUN
     assert validate_run_id(out["run_id"]).startswith("esteira-dev-")
     assert creates == []
+
+
+@pytest.mark.parametrize("run", ["esteira-dev-20240101-000000-000000", None], ids=["missing-run", "no-run-at-all"])
+def test_a_missing_or_empty_input_starts_no_transform(
+    registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, run: str | None
+) -> None:
+    # GIVEN a named run with no objects, or (no name) a bucket whose batch-input/ holds no run folder at all
+    sagemaker, group = registry
+    bucket = bucket_for(group)
+    if run is None:
+        clients.s3().delete_object(Bucket=bucket, Key=f"batch-input/run_id={INPUT_RUN}/part-00000.csv")
+    use_env(monkeypatch, launcher_env(group))
+    jobs, models = count_calls(sagemaker, "CreateTransformJob"), count_calls(sagemaker, "CreateModel")
+    # WHEN launched
+    out = handler({"input_run_id": run} if run else {}, lambda_context())
+    # THEN the result says there is nothing to score, and why; no model, no transform job
+    assert out["status"] == "no_input"
+    expected = f"s3://{bucket}/batch-input/run_id={run}/" if run else f"s3://{bucket}/batch-input/"
+    assert out["input_uri"] == expected
+    assert ("holds no rows" if run else "no batch input run") in out["reason"]
+    assert (jobs, models) == ([], [])
+
+
+def test_an_empty_file_is_no_input(registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a run folder holding only an empty part file (a run that selected no rows)
+    sagemaker, group = registry
+    clients.s3().put_object(Bucket=bucket_for(group), Key=f"batch-input/run_id={NEWER_INPUT_RUN}/part-0.csv", Body=b"")
+    use_env(monkeypatch, launcher_env(group))
+    jobs = count_calls(sagemaker, "CreateTransformJob")
+    # WHEN launched for it THEN nothing starts
+    out = handler({"input_run_id": NEWER_INPUT_RUN}, lambda_context())
+    assert out["status"] == "no_input" and jobs == []
+
+
+def test_the_registered_package_named_by_the_event_is_scored(
+    registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an unpinned environment and the state machine naming approved version 1 (not the newest, 2)
+    _, group = registry
+    use_env(monkeypatch, launcher_env(group))
+    # WHEN launched with it
+    out = handler({"input_run_id": INPUT_RUN, "model_package_arn": package_arn(group, 1)}, lambda_context())
+    # THEN that version scores the run
+    assert (out["model_package_arn"], out["source"]) == (package_arn(group, 1), "registered")
 
 
 def package_arn(group: str, version: int) -> str:
@@ -171,7 +234,7 @@ def test_pinned_package_is_used_even_when_a_newer_one_is_approved(
     use_env(monkeypatch, launcher_env(group, MODEL_PACKAGE_ARN=package_arn(group, 1)))
     jobs = count_calls(sagemaker, "CreateTransformJob")
     # WHEN launched
-    out = handler({"run_id": "esteira-dev-20250101-020000"}, lambda_context())
+    out = handler({"input_run_id": INPUT_RUN}, lambda_context())
     # THEN version 1 is scored, not the newer approved version 2, and the result says the pin chose it
     assert out["model_package_arn"] == package_arn(group, 1)
     assert out["source"] == "pinned"
@@ -200,7 +263,7 @@ def test_pinned_package_that_is_not_approved_is_refused(
     models, jobs = count_calls(sagemaker, "CreateModel"), count_calls(sagemaker, "CreateTransformJob")
     # WHEN launched THEN a named error names the ARN and its status
     with pytest.raises(logic.ModelPackageNotApprovedError, match=f"{package_arn(group, version)}.*{message}"):
-        handler({"run_id": "esteira-dev-20250101-020000"}, lambda_context())
+        handler({"input_run_id": INPUT_RUN}, lambda_context())
     # AND neither a model nor a transform job was created
     assert (models, jobs) == ([], [])
 
@@ -212,7 +275,7 @@ def test_unknown_pinned_package_is_a_named_error(registry: tuple[Any, str], monk
     jobs = count_calls(sagemaker, "CreateTransformJob")
     # WHEN launched THEN a named error names the ARN, and no job starts
     with pytest.raises(logic.ModelPackageNotFoundError, match=f"{package_arn(group, 99)} .*was not found"):
-        handler({"run_id": "esteira-dev-20250101-020000"}, lambda_context())
+        handler({"input_run_id": INPUT_RUN}, lambda_context())
     assert jobs == []
 
 
@@ -242,10 +305,14 @@ def test_settings_pin_is_optional() -> None:
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        ({"run_id": "no-timestamp"}, "must be '<prefix>-YYYYMMDD-HHMMSS'"),
-        ({"run_id": "x-20251399-000000"}, "impossible timestamp"),
-        ({"input_prefix": "s3://other/bucket/"}, "must be a key prefix"),
-        ({"prefix": "typo"}, "unknown launch keys"),
+        ({"input_run_id": "../models"}, "must be a dataset run id"),
+        ({"input_run_id": ".."}, "must be a dataset run id"),
+        ({"input_run_id": "a/b"}, "must be a dataset run id"),
+        ({"input_run_id": ""}, "must be a dataset run id"),
+        ({"input_run_id": 7}, "must be a dataset run id"),
+        ({"input_prefix": "batch-output/"}, "unknown launch keys"),
+        ({"run_id": "esteira-dev-20250101-020000"}, "unknown launch keys"),
+        ({"model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/other/1"}, "a version of 'g'"),
     ],
 )
 def test_bad_launch_requests_are_refused(event: dict[str, Any], message: str) -> None:
@@ -287,3 +354,11 @@ def test_run_ids_sort_by_time() -> None:
     assert run_sort_key(early) < run_sort_key(late)
     with pytest.raises(InvalidRunIdError):
         run_sort_key("a" * 60 + "-20250101-020000")
+
+
+def test_a_pinned_environment_refuses_a_package_from_the_event() -> None:
+    # GIVEN an environment pinned to its promoted package
+    settings = LauncherSettings.from_env(launcher_env("g", MODEL_PACKAGE_ARN=package_arn("g", 1)))
+    # WHEN an event names another version THEN it is refused: only the promotion chooses the package
+    with pytest.raises(logic.InvalidLaunchRequestError, match="pinned by MODEL_PACKAGE_ARN"):
+        logic.LaunchRequest.from_event({"model_package_arn": package_arn("g", 2)}, settings)

@@ -147,7 +147,7 @@ def test_second_run_extracts_only_the_changed_rows(two_runs: tuple[Run, Run]) ->
     assert data["keys_latest"] == first["dataset"]["keys_latest"]
     assert data["row_versions_read"] == first["dataset"]["row_versions_read"] + ext["rows_extracted"]
     assert data["keys_shared_between_splits"] == 0 and data["keys_moved_split"] == 0
-    assert data["previous_run"] == first["run_id"]
+    assert data["previous_run"] == first["dataset"]["run_id"]
     # AND the first run's model is the champion the gate compared against (restored from registry.json)
     gate = second["model"]["gate"]
     assert gate["champion"]["arn"] == first["model"]["registered_package_arn"]
@@ -162,7 +162,8 @@ def test_the_splits_on_disk_never_share_duplicate_or_move_a_key(two_runs: tuple[
     # GIVEN the two runs' dataset folders, read back from their Parquet files
     first, second = (run.report for run in two_runs)
     out, key = Path(first["out"]), "matricula"
-    before, after = split_keys(out, first["run_id"], key), split_keys(out, second["run_id"], key)
+    before = split_keys(out, first["dataset"]["run_id"], key)
+    after = split_keys(out, second["dataset"]["run_id"], key)
     for keys in (before, after):
         # THEN no key is duplicated within a split, nor found in two splits
         assert all(len(set(values)) == len(values) for values in keys.values())
@@ -172,7 +173,7 @@ def test_the_splits_on_disk_never_share_duplicate_or_move_a_key(two_runs: tuple[
     assert [k for split, values in after.items() for k in values if where.get(k, split) != split] == []
     # AND each run wrote its batch input
     for report in (first, second):
-        folder = out / "lake" / "batch-input" / f"run_id={report['run_id']}"
+        folder = out / "lake" / "batch-input" / f"run_id={report['dataset']['run_id']}"
         assert sum(1 for part in folder.glob("*.csv") for line in part.read_text().splitlines() if line) > 0
 
 

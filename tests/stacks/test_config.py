@@ -66,6 +66,9 @@ def test_unknown_env_lists_the_valid_ones() -> None:
         ({"source_database.password": "hunter2"}, None, "source_database"),
         ({"log_retention_days": 10}, None, "log_retention_days"),
         ({"unexpected_key": True}, None, "unexpected_key"),
+        ({"training.dataset.holdout_fraction": 0.3}, None, "training.dataset"),
+        ({"training.dataset.train_fraction": 0}, None, "training.dataset.train_fraction"),
+        ({"storage.batch_input_expiration_days": 0}, None, "storage.batch_input_expiration_days"),
     ],
 )
 def test_bad_key_is_named_with_the_file(

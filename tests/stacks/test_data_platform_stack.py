@@ -352,7 +352,11 @@ def test_job_library_asset_holds_the_packages_as_real_files_without_bytecode(syn
     # GIVEN the synthesized dev assembly (a developer machine has __pycache__ folders everywhere)
     assembly = synth("dev").assembly_dir
     # WHEN the library asset is found
-    (library,) = [path for path in assembly.glob("asset.*") if (path / "esteira_extract").is_dir()]
+    (library,) = [
+        path
+        for path in assembly.glob("asset.*")
+        if (path / "esteira_extract").is_dir() and not (path / "esteira_dataset").exists()
+    ]
     # THEN its root is the job's package and the contracts it parses its arguments with, and no bytecode ships
     assert sorted(child.name for child in library.iterdir()) == ["esteira_contracts", "esteira_extract"]
     assert (library / "esteira_extract" / "__init__.py").is_file()
@@ -360,4 +364,18 @@ def test_job_library_asset_holds_the_packages_as_real_files_without_bytecode(syn
     contracts = library / "esteira_contracts"
     assert not contracts.is_symlink() and not any(path.is_symlink() for path in contracts.rglob("*"))
     assert (contracts / "extraction.py").is_file() and (contracts / "_base.py").is_file()
+    assert not list(library.rglob("__pycache__")) and not list(library.rglob("*.pyc"))
+
+
+def test_dataset_job_library_asset_holds_its_package_the_extractions_and_the_contracts(synth: Synth) -> None:
+    # GIVEN the synthesized dev assembly WHEN the dataset job's library asset is found
+    (library,) = [path for path in synth("dev").assembly_dir.glob("asset.*") if (path / "esteira_dataset").is_dir()]
+    # THEN it holds the dataset package, the extraction helpers it reuses and the contracts, as real files
+    assert sorted(child.name for child in library.iterdir()) == [
+        "esteira_contracts",
+        "esteira_dataset",
+        "esteira_extract",
+    ]
+    assert (library / "esteira_contracts" / "dataset.py").is_file()
+    assert not any(path.is_symlink() for path in library.rglob("*"))
     assert not list(library.rglob("__pycache__")) and not list(library.rglob("*.pyc"))

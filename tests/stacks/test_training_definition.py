@@ -17,7 +17,10 @@ from stacks.config import TrainingConfig
 from stacks.constructs.training_definition import TrainingDefinitionInputs, build_training_definition
 from stacks.constructs.training_jobs import SAGEMAKER_TRANSIENT_ERRORS, TrainingJobInputs
 from stacks.constructs.training_paths import (
+    DatasetJobResult,
+    DatasetManifest,
     RegistrationResult,
+    TrainingChannels,
     TrainingJobResult,
     TuningResult,
     path,
@@ -34,7 +37,11 @@ SELECTED_RESULTS: dict[str, type[Any]] = {
     "DescribeBestTrainingJob": TrainingJobResult,
     "Tune": TuningResult,
     "Register": RegistrationResult,
+    "Dataset": DatasetJobResult,
+    "ReadDatasetManifest": DatasetManifest,
 }
+# Pass states that write a result of the definition's own.
+PASS_RESULTS: dict[str, type[Any]] = {"Channels": TrainingChannels, "ChannelsWithChampion": TrainingChannels}
 # Keys whose value is a path the state reads from the execution's state (ResultPath writes; ResultSelector reads
 # the task's response, not the state).
 READING_KEYS = frozenset({"Variable", "InputPath", "OutputPath", "ErrorPath", "CausePath", "ItemsPath"})
@@ -53,7 +60,7 @@ TUNING = {
 }
 
 
-def build(training: dict[str, Any], job_name_prefix: str = "esteira-test") -> dict[str, Any]:
+def build(training: dict[str, Any], job_name_prefix: str = "esteira-test", launcher: bool = False) -> dict[str, Any]:
     """The ASL of the definition built in a bare Stack, CloudFormation intrinsics rendered as ``<ref>``."""
     stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
     function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:esteira-test-train-"
@@ -72,6 +79,11 @@ def build(training: dict[str, Any], job_name_prefix: str = "esteira-test") -> di
         prepare=lambda_.Function.from_function_arn(stack, "Prepare Function", f"{function_arn}prepare"),
         evaluate=lambda_.Function.from_function_arn(stack, "Evaluate Function", f"{function_arn}evaluate"),
         alerts=sns.Topic.from_topic_arn(stack, "Alerts", f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts"),
+        dataset_job_name="esteira-test-dataset",
+        datasets_objects_arn="arn:aws:s3:::artifacts/datasets/*",
+        batch_launcher=(
+            lambda_.Function.from_function_arn(stack, "Launcher", f"{function_arn}launcher") if launcher else None
+        ),
     )
     chain = build_training_definition(stack, inputs)
     sfn.StateMachine(stack, "Machine", definition_body=sfn.DefinitionBody.from_chainable(chain))
@@ -115,8 +127,13 @@ def first_choice(state: dict[str, Any]) -> str | None:
 
 
 def new_data_then_pass(state: dict[str, Any]) -> str | None:
-    """At NewData: there are new rows (the default); at Gate: the evaluation passed (the first choice)."""
-    return first_choice(state) if "BooleanEquals" in state["Choices"][0] else default(state)
+    """At NewData and DatasetStatus: there is data (the default); at Champion: there is none (the first choice);
+    at Gate: the evaluation passed (the first choice)."""
+    first = state["Choices"][0]
+    return first_choice(state) if "BooleanEquals" in first or "IsNull" in first else default(state)
+
+
+DATA_STATES = ["Dataset", "ReadDatasetManifest", "DatasetStatus", "Champion"]
 
 
 def reads(node: Any, key: str = "") -> Iterator[str]:
@@ -148,7 +165,9 @@ def unknown_fields(result: type[Any], field_path: str) -> list[str]:
 def check_result_reads(definition: dict[str, Any]) -> dict[str, int]:
     """Asserts every read of a result names one of its fields; returns how many reads each result had."""
     states = definition["States"]
-    producers = {name: cls for name, cls in (LAMBDA_RESULTS | SELECTED_RESULTS).items() if name in states}
+    producers = {
+        name: cls for name, cls in (LAMBDA_RESULTS | SELECTED_RESULTS | PASS_RESULTS).items() if name in states
+    }
     slots = {states[name]["ResultPath"]: cls for name, cls in producers.items()}
     all_reads = [read for state in states.values() for read in reads(state)]
     counts: dict[str, int] = {}
@@ -176,12 +195,27 @@ def test_states_run_in_order_for_a_training_job(trained: dict[str, Any]) -> None
     # THEN new data trains, evaluates and registers on a pass, is rejected on a fail, and no data ends early
     assert trained["StartAt"] == "Prepare"
     assert walk(trained, "Prepare", first_choice) == ["Prepare", "NewData", "NothingNew"]
-    passed = ["Prepare", "NewData", "Train", "Evaluate", "Gate", "Register", "NotifyRegistered", "Registered"]
+    passed = [
+        "Prepare",
+        "NewData",
+        *DATA_STATES,
+        "Channels",
+        "Train",
+        "Evaluate",
+        "Gate",
+        "Register",
+        "NotifyRegistered",
+        "Registered",
+    ]
     assert walk(trained, "Prepare", new_data_then_pass) == passed
+    assert walk(trained, "Dataset", first_choice)[-2:] == ["DatasetStatus", "NoNewData"]
+    assert walk(trained, "Champion", default)[:3] == ["Champion", "ChannelsWithChampion", "Train"]
     assert walk(trained, "Train", default) == ["Train", "Evaluate", "Gate", "NotifyRejected", "GateFailed"]
-    assert trained["States"]["NewData"]["Default"] == "Train"
+    assert trained["States"]["NewData"]["Default"] == "Dataset"
     assert set(trained["States"]) == {
         *passed,
+        "ChannelsWithChampion",
+        "NoNewData",
         "NothingNew",
         "NotifyRejected",
         "GateFailed",
@@ -194,7 +228,7 @@ def test_states_run_in_order_for_a_training_job(trained: dict[str, Any]) -> None
 def test_tuning_carries_the_best_training_job_on(tuned: dict[str, Any]) -> None:
     states = tuned["States"]
     assert "Train" not in states and "StopTrainingJob" not in states
-    assert states["NewData"]["Default"] == "Tune"
+    assert states["Channels"]["Next"] == states["ChannelsWithChampion"]["Next"] == "Tune"
     assert walk(tuned, "Tune", default) == [
         "Tune",
         "DescribeBestTrainingJob",
@@ -226,7 +260,16 @@ def test_every_task_is_caught_into_the_notified_failure(variant: str, request: p
     # THEN its Catch of States.ALL leads to NotifyFailure (a Stop call keeps the error that made the job stop)
     tasks = [name for name, state in states.items() if state["Type"] == "Task" and name != "NotifyFailure"]
     fit = ["Tune", "StopTuningJob", "DescribeBestTrainingJob"] if variant == "tuned" else ["Train", "StopTrainingJob"]
-    assert set(tasks) == {"Prepare", *fit, "Evaluate", "Register", "NotifyRegistered", "NotifyRejected"}
+    assert set(tasks) == {
+        "Prepare",
+        "Dataset",
+        "ReadDatasetManifest",
+        *fit,
+        "Evaluate",
+        "Register",
+        "NotifyRegistered",
+        "NotifyRejected",
+    }
     for name in tasks:
         catch_all = [c for c in states[name]["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
         assert [c["Next"] for c in catch_all] == ["NotifyFailure"], name
@@ -289,7 +332,11 @@ def test_register_records_the_approval_metrics_and_lineage(trained: dict[str, An
     assert parameters["ModelApprovalStatus"] == "PendingManualApproval"
     assert parameters["CustomerMetadataProperties.$"] == "$.evaluation.customer_metadata"
     lineage = trained["States"]["Evaluate"]["Parameters"]["lineage"]
-    assert lineage == {"execution.$": "$$.Execution.Id", "git_commit": "0123456789ab"}
+    assert lineage == {
+        "execution.$": "$$.Execution.Id",
+        "git_commit": "0123456789ab",
+        "dataset.$": "$.prepare.dataset_uri",
+    }
 
 
 # --- typed result paths -------------------------------------------------------------------------------------------
@@ -333,3 +380,67 @@ def test_tuning_with_a_prefix_too_long_for_tuning_job_names_fails_at_synth() -> 
     with pytest.raises(ValueError, match=r"training\.tuning: the job name prefix 'esteira-production'.*shorten 'name'"):
         build(TRAINING | {"tuning": TUNING}, job_name_prefix="esteira-production")
     assert "Tune" in build(TRAINING | {"tuning": TUNING}, job_name_prefix="esteira-sixteen1")["States"]
+
+
+# --- the dataset step and the channels ----------------------------------------------------------------------------
+
+
+def test_the_dataset_job_runs_synchronously_for_the_run_prepare_named(trained: dict[str, Any]) -> None:
+    dataset = trained["States"]["Dataset"]
+    assert dataset["Resource"].endswith(":states:::glue:startJobRun.sync")
+    assert dataset["Parameters"] == {
+        "JobName": "esteira-test-dataset",
+        "Arguments": {
+            "--run_id.$": "$.prepare.dataset_run_id",
+            "--datasets_uri.$": "$.prepare.datasets_uri",
+            "--batch_input_uri.$": "$.prepare.batch_input_uri",
+        },
+    }
+    read = trained["States"]["ReadDatasetManifest"]
+    assert read["Resource"].endswith(":states:::aws-sdk:s3:getObject")
+    assert read["Parameters"] == {
+        "Bucket.$": "$.prepare.dataset_manifest_bucket",
+        "Key.$": "$.prepare.dataset_manifest_key",
+    }
+    status = trained["States"]["DatasetStatus"]
+    assert status["Choices"] == [
+        {"Variable": "$.dataset_manifest.manifest.status", "StringEquals": "no_new_data", "Next": "NoNewData"}
+    ]
+
+
+@pytest.mark.parametrize("variant", ["trained", "tuned"])
+def test_the_job_gets_the_dataset_runs_channels_and_the_champion_when_there_is_one(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    states = request.getfixturevalue(variant)["States"]
+
+    def channels(state: str) -> dict[str, str]:
+        config = states[state]["Parameters"]["input_data_config"]
+        return {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri.$"] for c in config}
+
+    data = {
+        "train": "$.prepare.train_channel_uri",
+        "validation": "$.prepare.validation_channel_uri",
+        "holdout": "$.prepare.holdout_channel_uri",
+    }
+    assert channels("Channels") == data
+    assert channels("ChannelsWithChampion") == data | {"champion": "$.prepare.champion_model_uri"}
+    assert states["Champion"]["Choices"] == [
+        {"Variable": "$.prepare.champion_model_uri", "IsNull": True, "Next": "Channels"}
+    ]
+    fit = (
+        states["Train"]["Parameters"] if variant == "trained" else states["Tune"]["Parameters"]["TrainingJobDefinition"]
+    )
+    assert fit["InputDataConfig.$"] == "$.channels.input_data_config"
+
+
+def test_registered_packages_score_the_runs_batch_input_when_a_launcher_is_given() -> None:
+    states = build(TRAINING, launcher=True)["States"]
+    assert states["Register"]["Next"] == "ScoreBatch"
+    score = states["ScoreBatch"]
+    assert score["Parameters"]["InvocationType"] == "Event"
+    assert score["Parameters"]["Payload"] == {
+        "input_run_id.$": "$.prepare.dataset_run_id",
+        "model_package_arn.$": "$.registration.model_package_arn",
+    }
+    assert score["Next"] == "NotifyRegistered"

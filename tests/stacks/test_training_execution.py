@@ -1,10 +1,12 @@
 """Runs the synthesized training state machine in moto's Step Functions interpreter.
 
-Only the SageMaker `.sync` state is swapped, for a Pass state carrying a realistic DescribeTrainingJob
-result put through the state's own ResultSelector (moto cannot run `.sync` integrations). Everything else
-is the real definition: the Lambda tasks run our real handlers (moto's Lambda would need docker, so its
-invoke runs the handler in this process with the function's own environment), `createModelPackage` goes
-through moto's SageMaker, notifications through moto's SNS.
+Only the `.sync` states are swapped (moto cannot run them): the SageMaker one for a Pass state carrying a
+realistic DescribeTrainingJob result put through the state's own ResultSelector, the Glue dataset job for a
+Lambda task given the state's own arguments (``dataset_stand_in.py``), which writes the run's manifest and batch
+input as the job would. Everything else is the real definition: the Lambda tasks run our real handlers (moto's
+Lambda would need docker, so its invoke runs the handler in this process with the function's own environment),
+ReadDatasetManifest reads the manifest through moto's S3, `createModelPackage` goes through moto's SageMaker,
+ScoreBatch invokes the real batch launcher (with the Batch stack's environment), notifications go through moto's SNS.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import pytest
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 from tests.stacks.conftest import SynthesizedEnv
 
@@ -40,6 +44,8 @@ DESCRIBE_TRAINING_JOB = FIXTURES / "training_execution" / "describe_training_job
 REGION = "eu-west-1"
 ENV = "dev"
 SYNC_RESOURCE_SUFFIX = ".sync"
+GLUE_SYNC_RESOURCE_SUFFIX = ":states:::glue:startJobRun.sync"
+DATASET_STAND_IN_HANDLER = "tests.stacks.dataset_stand_in.handler"
 _environment_lock = threading.Lock()
 
 
@@ -78,6 +84,32 @@ def _invoke_in_process(self: LambdaFunction, event: Any) -> tuple[str, bool, str
             os.environ.update(saved)
 
 
+class _TextBodies:
+    """A boto3 client whose responses carry ``Body`` as text, as Step Functions' AWS SDK integrations return it
+    (moto's interpreter hands on the unread stream)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+
+        def text_bodies(**kwargs: Any) -> Any:
+            response = call(**kwargs)
+            if isinstance(response, dict) and hasattr(response.get("Body"), "read"):
+                response["Body"] = response["Body"].read().decode()
+            return response
+
+        return text_bodies
+
+
+def _boto_client_with_text_bodies(**kwargs: Any) -> Any:
+    return _TextBodies(_original_boto_client_for(**kwargs))
+
+
+_original_boto_client_for = boto_client_for
+
+
 @pytest.fixture(scope="module")
 def moto_sfn(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
     with socket.socket() as probe:
@@ -87,6 +119,7 @@ def moto_sfn(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch_module.setenv("MOTO_PORT", str(port))
     monkeypatch_module.setitem(default_user_config["stepfunctions"], "execute_state_machine", True)
     monkeypatch_module.setattr(LambdaFunction, "_invoke_lambda", _invoke_in_process)
+    monkeypatch_module.setattr(state_task_service_aws_sdk, "boto_client_for", _boto_client_with_text_bodies)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
@@ -143,7 +176,24 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
     """Creates what the definition references in moto and registers the definition, .sync swapped."""
     suffix = uuid.uuid4().hex[:8]
     template = synthesized.templates["Training"].to_json()
-    resources = template["Resources"]
+    batch_resources = synthesized.templates["Batch"].to_json()["Resources"]
+    (launcher_id,) = [
+        k
+        for k, v in batch_resources.items()
+        if v["Type"] == "AWS::Lambda::Function" and v["Properties"]["Handler"] == "batch.launcher.handler.handler"
+    ]
+    resources = {
+        **template["Resources"],
+        launcher_id: batch_resources[launcher_id],
+        "DatasetStandIn": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "FunctionName": "dataset-stand-in",
+                "Handler": DATASET_STAND_IN_HANDLER,
+                "Environment": {"Variables": {}},
+            },
+        },
+    }
     (machine_id,) = [k for k, v in resources.items() if v["Type"] == "AWS::StepFunctions::StateMachine"]
     machine = resources[machine_id]["Properties"]
 
@@ -177,6 +227,8 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
         environment.update(
             {
                 "ARTIFACTS_BUCKET": bucket,
+                "PREDICTIONS_BUCKET": bucket,
+                "SAGEMAKER_ROLE_ARN": role_arn,
                 "CURATED_URI": f"s3://{bucket}/{curated_prefix}",
                 "MODEL_PACKAGE_GROUP": group,
                 "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
@@ -204,7 +256,13 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
 
     definition = json.loads(_render(machine["DefinitionString"]["Fn::Join"][1], resolve))
     for name, state in list(definition["States"].items()):
-        if state["Type"] == "Task" and state["Resource"].endswith(SYNC_RESOURCE_SUFFIX):
+        if state["Type"] == "Task" and state["Resource"].endswith(GLUE_SYNC_RESOURCE_SUFFIX):
+            definition["States"][name] = state | {
+                "Comment": f"test stand-in for {state['Resource']}",
+                "Resource": function_arns["DatasetStandIn"],
+                "Parameters": state["Parameters"] | {"extraction_run_id.$": "$.prepare.run_id"},
+            }
+        elif state["Type"] == "Task" and state["Resource"].endswith(SYNC_RESOURCE_SUFFIX):
             result = {key.removesuffix(".$"): _select(describe, path) for key, path in state["ResultSelector"].items()}
             definition["States"][name] = {
                 "Type": "Pass",
@@ -213,8 +271,9 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
                 "ResultPath": state["ResultPath"],
                 "Next": state["Next"],
             }
-    # The synthesized group name is per environment; this run uses its own group.
+    # The synthesized group name is per environment; this run uses its own group (and its own launcher).
     definition["States"]["Register"]["Parameters"]["ModelPackageGroupName"] = group
+    definition["States"]["ScoreBatch"]["Parameters"]["FunctionName"] = function_arns[launcher_id]
     state_machine_arn = aws("stepfunctions").create_state_machine(
         name=f"training-{suffix}", definition=json.dumps(definition), roleArn=role_arn
     )["stateMachineArn"]
@@ -280,13 +339,15 @@ def test_gate_pass_registers_a_package_with_lineage_and_notifies(aws: Callable[[
     # WHEN the real definition runs
     execution = run(aws, deployed, "jr_pass")
     # THEN it succeeds, one package is registered (Approved in dev) with metrics and lineage, and SNS says so
-    assert execution["status"] == "SUCCEEDED", execution
+    assert execution["status"] == "SUCCEEDED", (execution.get("error"), execution.get("cause"))
     (package,) = aws("sagemaker").list_model_packages(ModelPackageGroupName=deployed.group)["ModelPackageSummaryList"]
     assert package["ModelApprovalStatus"] == "Approved"
     described = aws("sagemaker").describe_model_package(ModelPackageName=package["ModelPackageArn"])
     metadata = described["CustomerMetadataProperties"]
     assert metadata["metric.auc"].startswith("0.91")
     assert metadata["lineage.data"] == f"s3://{deployed.bucket}/{deployed.curated_prefix}"
+    dataset = f"s3://{deployed.bucket}/datasets/run_id={execution_output(execution)['prepare']['dataset_run_id']}/"
+    assert metadata["lineage.dataset"] == dataset
     assert metadata["lineage.training_job"] == deployed.describe_training_job["TrainingJobName"]
     (message,) = notifications(aws, deployed)
     assert message["outcome"] == "registered"
@@ -317,3 +378,54 @@ def test_task_error_goes_through_the_catch_to_a_notified_failure(aws: Callable[[
     assert execution.get("error") == "ManifestNotFound"
     (message,) = notifications(aws, deployed)
     assert message["outcome"] == "failed" and message["error"] == "ManifestNotFound"
+
+
+def execution_output(execution: dict[str, Any]) -> dict[str, Any]:
+    output: dict[str, Any] = json.loads(execution["output"])
+    return output
+
+
+def test_the_dataset_step_feeds_the_channels_and_the_launcher_scores_its_batch_input(
+    aws: Callable[[str], Any], deployed: Deployed
+) -> None:
+    # GIVEN an extraction run and a model that passes the gate
+    put_extraction(aws, deployed, "jr_data")
+    put_model(aws, deployed, auc=0.91)
+    # WHEN the definition runs
+    execution = run(aws, deployed, "jr_data")
+    # THEN the dataset job ran for the run Prepare named, with the URIs Prepare gave it
+    assert execution["status"] == "SUCCEEDED", (execution.get("error"), execution.get("cause"))
+    output = execution_output(execution)
+    prepared = output["prepare"]
+    run_id = prepared["dataset_run_id"]
+    assert output["dataset"] == {"job_run_id": f"jr_{run_id}", "state": "SUCCEEDED"}
+    assert output["dataset_manifest"]["manifest"]["status"] == "ok"
+    # AND the training job's channels are the dataset run's splits (no champion yet)
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in output["channels"]["input_data_config"]
+    }
+    dataset = f"s3://{deployed.bucket}/datasets/run_id={run_id}/"
+    assert channels == {
+        "train": f"{dataset}train/",
+        "validation": f"{dataset}validation/",
+        "holdout": f"{dataset}holdout/",
+    }
+    # AND after Register, the launcher scored exactly that run's batch input with the registered package
+    (job,) = aws("sagemaker").list_transform_jobs()["TransformJobSummaries"][-1:]
+    described = aws("sagemaker").describe_transform_job(TransformJobName=job["TransformJobName"])
+    source = described["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+    assert source == f"s3://{deployed.bucket}/batch-input/run_id={run_id}/"
+
+
+def test_a_dataset_without_final_labels_ends_as_no_new_data(aws: Callable[[str], Any], deployed: Deployed) -> None:
+    # GIVEN an extraction run whose dataset run finds no row with a final label
+    put_extraction(aws, deployed, "jr_nodata")
+    # WHEN the definition runs
+    execution = run(aws, deployed, "jr_nodata")
+    # THEN it succeeds without training, evaluating or notifying anyone
+    assert execution["status"] == "SUCCEEDED", (execution.get("error"), execution.get("cause"))
+    output = execution_output(execution)
+    assert output["dataset_manifest"]["manifest"]["status"] == "no_new_data"
+    assert "training" not in output and "evaluation" not in output
+    assert aws("sagemaker").list_model_packages(ModelPackageGroupName=deployed.group)["ModelPackageSummaryList"] == []
+    assert notifications(aws, deployed) == []

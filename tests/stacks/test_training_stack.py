@@ -9,6 +9,8 @@ from aws_cdk.assertions import Match, Template
 
 from esteira_model.metrics import METRIC_DEFINITIONS
 from stacks import names
+from stacks.config import HyperparameterValue
+from stacks.constructs.dataset_job import drop_columns
 from tests.stacks.conftest import ENVS, SynthesizedEnv
 
 Synth = Callable[[str], SynthesizedEnv]
@@ -199,12 +201,13 @@ def test_state_machine_may_only_touch_its_own_jobs_and_pass_only_the_training_ro
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_training_role_reads_only_the_extraction_and_writes_only_models_and_checkpoints(synth: Synth, env: str) -> None:
+def test_training_role_reads_only_datasets_and_writes_only_models_and_checkpoints(synth: Synth, env: str) -> None:
     data = synth(env).templates["DataPlatform"]
     policies = data.find_resources("AWS::IAM::Policy")
     (policy,) = [p for logical_id, p in policies.items() if logical_id.startswith("TrainingRole")]
     resources = json.dumps(policy["Properties"]["PolicyDocument"])
-    assert f"/{names.CURATED_EXTRACTION_PREFIX}employees/*" in resources
+    assert f"/{names.DATASETS_PREFIX}*" in resources
+    assert "Curated" not in resources, "training jobs read the dataset run, not the extraction"
     assert f"/{names.MODEL_ARTIFACTS_PREFIX}*" in resources
     assert f"/{names.CHECKPOINTS_PREFIX}*" in resources
     for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -220,5 +223,59 @@ def test_an_extraction_with_no_new_rows_trains_nothing(synth: Synth, env: str) -
     assert states["Prepare"]["Next"] == "NewData"
     choice = states["NewData"]
     assert choice["Choices"] == [{"Variable": "$.prepare.rows", "NumericEquals": 0, "Next": "NothingNew"}]
-    assert choice["Default"] in {"Train", "Tune"}
+    assert choice["Default"] == "Dataset"
     assert states["NothingNew"] == {"Type": "Succeed"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_dataset_job_runs_before_training_and_feeds_train_and_validation(synth: Synth, env: str) -> None:
+    template = training(synth(env))
+    states = definition(template)["States"]
+    # GIVEN the synthesized state machine WHEN read THEN a glue:startJobRun.sync step runs the dataset job
+    dataset = states["Dataset"]
+    assert dataset["Resource"].endswith(":states:::glue:startJobRun.sync")
+    assert dataset["Parameters"]["Arguments"]["--run_id.$"] == "$.prepare.dataset_run_id"
+    # AND training gets the dataset run's train and validation channels (and its holdout)
+    for name in ("Channels", "ChannelsWithChampion"):
+        channels = [c["ChannelName"] for c in states[name]["Parameters"]["input_data_config"]]
+        assert channels[:3] == ["train", "validation", "holdout"], name
+    fit = states.get("Train") or states["Tune"]
+    parameters = fit["Parameters"].get("TrainingJobDefinition", fit["Parameters"])
+    assert parameters["InputDataConfig.$"] == "$.channels.input_data_config"
+    hyperparameters = parameters.get("HyperParameters") or parameters["StaticHyperParameters"]
+    assert hyperparameters["id_column"] == "matricula", "the spec's primary key is no feature"
+    # AND the dataset job is a Glue 5 job whose role writes only datasets/ and batch-input/
+    (job,) = template.find_resources("AWS::Glue::Job").values()
+    assert job["Properties"]["GlueVersion"] == "5.0"
+    assert "--run_id" not in job["Properties"]["DefaultArguments"], "each run names its own"
+    assert job["Properties"]["DefaultArguments"]["--train_fraction"] == "0.7"
+    policies = template.find_resources("AWS::IAM::Policy")
+    (policy,) = [p for logical_id, p in policies.items() if logical_id.startswith("DatasetJobRole")]
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if any(str(a).startswith(("s3:Put", "s3:Delete")) for a in statement["Action"]):
+            written = json.dumps(statement["Resource"])
+            assert f"/{names.DATASETS_PREFIX}*" in written or f"/{names.BATCH_INPUT_PREFIX}*" in written, written
+
+
+def test_dev_scores_the_runs_batch_input_after_register_and_staging_keeps_the_schedule(synth: Synth) -> None:
+    dev = definition(training(synth("dev")))["States"]
+    assert dev["Register"]["Next"] == "ScoreBatch"
+    staging = definition(training(synth("staging")))["States"]
+    assert "ScoreBatch" not in staging and staging["Register"]["Next"] == "NotifyRegistered"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("matricula, cargo,", ("matricula", "cargo")),
+        ('["matricula", "cargo"]', ("matricula", "cargo")),
+        (None, ()),
+    ],
+)
+def test_the_dataset_job_drops_the_columns_the_container_drops(value: str | None, expected: tuple[str, ...]) -> None:
+    # GIVEN the drop_columns hyperparameter as the container reads it (comma-separated or a JSON list)
+    hyperparameters: dict[str, HyperparameterValue] = {"target": "y"}
+    if value is not None:
+        hyperparameters["drop_columns"] = value
+    # WHEN the construct renders the dataset job's argument THEN it names the same columns
+    assert drop_columns(hyperparameters) == expected

@@ -1,4 +1,4 @@
-"""Launcher Lambda: ``batch.launcher.handler.handler`` (schedule or on demand)."""
+"""Launcher Lambda: ``batch.launcher.handler.handler`` (schedule, on demand, or the training state machine in dev)."""
 
 from __future__ import annotations
 
@@ -16,4 +16,4 @@ logger = Logger()
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return launch(event, LauncherSettings.from_env(), clients.sagemaker())
+    return launch(event, LauncherSettings.from_env(), clients.sagemaker(), clients.s3())

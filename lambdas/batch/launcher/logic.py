@@ -4,7 +4,13 @@ Which package: ``MODEL_PACKAGE_ARN`` when set (``source: "pinned"``), the packag
 promoted by the delivery pipeline (possibly from another account's registry, in prod only after its manual
 approval), refused unless it is still Approved; otherwise the newest Approved package of ``MODEL_PACKAGE_GROUP``
 (``source: "latest-approved"``). A pinned environment never falls back to the newest approved package: that would
-bypass the promotion and its approval.
+bypass the promotion and its approval. An unpinned environment may be told the package by its event (the training
+state machine names the one it just registered, in dev): it must belong to the group and be Approved
+(``source: "registered"``).
+
+What: exactly one dataset run's ``<INPUT_PREFIX>run_id=<run>/`` (``inputs.py``), named by the event's
+``input_run_id``, else the newest run. A missing or empty input starts nothing: the result says ``status: "no_input"``
+and why. The transform job always gets a fresh ``<prefix>-YYYYMMDD-HHMMSS`` run id (the consumer orders runs by it).
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from typing import Any, Literal
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from common.runs import new_run_id, validate_run_id
+from batch.launcher.inputs import InvalidInputRunError, resolve_input, validate_input_run_id
+from common.runs import new_run_id
 from esteira_contracts import layout
 from esteira_contracts.batch import LauncherSettings
 
@@ -26,7 +33,9 @@ logger = Logger(child=True)
 DATA_PROCESSING = {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-2,-1]"}
 _MODEL_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9-]+")
 
-PackageSource = Literal["pinned", "latest-approved"]
+PackageSource = Literal["pinned", "latest-approved", "registered"]
+LAUNCH_KEYS = frozenset({"input_run_id", "model_package_arn"})
+_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/(?P<group>[^/]+)/\d+$")
 
 
 class NoApprovedModelPackageError(RuntimeError):
@@ -47,25 +56,39 @@ class InvalidLaunchRequestError(ValueError):
 
 @dataclass(frozen=True)
 class LaunchRequest:
-    run_id: str
-    input_prefix: str
+    run_id: str  # the transform's run (and job name), always fresh
+    input_run_id: str | None  # the dataset run to score; None: the newest
+    model_package_arn: str | None  # named by the event (unpinned environments only)
 
     @classmethod
     def from_event(cls, event: dict[str, Any] | None, settings: LauncherSettings) -> LaunchRequest:
         event = dict(event or {})
         if "detail-type" in event:  # an EventBridge rule/schedule without a constant input: use its detail
             event = dict(event.get("detail") or {})
-        unknown = sorted(set(event) - {"input_prefix", "run_id"})
+        unknown = sorted(set(event) - LAUNCH_KEYS)
         if unknown:
-            raise InvalidLaunchRequestError(f"unknown launch keys {unknown}; expected input_prefix, run_id")
+            raise InvalidLaunchRequestError(
+                f"unknown launch keys {unknown}; expected {sorted(LAUNCH_KEYS)} (the input prefix is "
+                f"{settings.input_prefix!r}: a launch names a run under it, never another prefix)"
+            )
+        input_run_id = event.get("input_run_id")
         try:
-            run_id = validate_run_id(event["run_id"]) if event.get("run_id") else new_run_id(settings.run_id_prefix)
-        except ValueError as exc:
+            input_run_id = validate_input_run_id(input_run_id) if input_run_id is not None else None
+        except InvalidInputRunError as exc:
             raise InvalidLaunchRequestError(str(exc)) from exc
-        prefix = str(event.get("input_prefix") or settings.input_prefix).lstrip("/")
-        if not prefix or prefix.startswith("s3://"):
-            raise InvalidLaunchRequestError(f"input_prefix {prefix!r} must be a key prefix inside {settings.bucket}")
-        return cls(run_id=run_id, input_prefix=prefix if prefix.endswith("/") else prefix + "/")
+        package = event.get("model_package_arn")
+        if package is not None:
+            match = _PACKAGE_ARN.match(package) if isinstance(package, str) else None
+            if match is None or match["group"] != settings.model_package_group:
+                raise InvalidLaunchRequestError(
+                    f"model_package_arn {package!r} must be a version of {settings.model_package_group!r}"
+                )
+            if settings.model_package_arn:
+                raise InvalidLaunchRequestError(
+                    "model_package_arn is pinned by MODEL_PACKAGE_ARN (the promoted package); an event cannot "
+                    "choose another"
+                )
+        return cls(run_id=new_run_id(settings.run_id_prefix), input_run_id=input_run_id, model_package_arn=package)
 
 
 def latest_approved_package(sagemaker: Any, group: str) -> str:
@@ -86,7 +109,7 @@ def latest_approved_package(sagemaker: Any, group: str) -> str:
     return str(summaries[0]["ModelPackageArn"])
 
 
-def pinned_package(sagemaker: Any, package_arn: str) -> str:
+def pinned_package(sagemaker: Any, package_arn: str, origin: str = "MODEL_PACKAGE_ARN") -> str:
     """``package_arn`` once DescribeModelPackage shows it Approved; a named error otherwise."""
     try:
         described = sagemaker.describe_model_package(ModelPackageName=package_arn)
@@ -95,7 +118,7 @@ def pinned_package(sagemaker: Any, package_arn: str) -> str:
         # SageMaker answers an unknown package with ValidationException ("... does not exist"/"not found").
         if error.get("Code") in ("ValidationException", "ResourceNotFound", "ResourceNotFoundException"):
             raise ModelPackageNotFoundError(
-                f"pinned model package {package_arn} (MODEL_PACKAGE_ARN) was not found: "
+                f"pinned model package {package_arn} ({origin}) was not found: "
                 f"{error.get('Message', error.get('Code'))}; redeploy with the package the endpoint serves"
             ) from exc
         raise
@@ -105,12 +128,16 @@ def pinned_package(sagemaker: Any, package_arn: str) -> str:
             "Rejected": "the promoted package was rejected; the pipeline rolls back, then batch follows",
             "PendingManualApproval": "the package awaits approval in the registry; batch scores only approved ones",
         }.get(status, "batch scores only Approved packages")
-        raise ModelPackageNotApprovedError(f"pinned model package {package_arn} (MODEL_PACKAGE_ARN) is {status}: {why}")
+        raise ModelPackageNotApprovedError(f"pinned model package {package_arn} ({origin}) is {status}: {why}")
     return package_arn
 
 
-def resolve_package(sagemaker: Any, settings: LauncherSettings) -> tuple[str, PackageSource]:
+def resolve_package(
+    sagemaker: Any, settings: LauncherSettings, requested: str | None = None
+) -> tuple[str, PackageSource]:
     """The package to score with and the rule that chose it."""
+    if requested:
+        return pinned_package(sagemaker, requested, "the event's model_package_arn"), "registered"
     if settings.model_package_arn:
         return pinned_package(sagemaker, settings.model_package_arn), "pinned"
     return latest_approved_package(sagemaker, settings.model_package_group), "latest-approved"
@@ -156,7 +183,9 @@ def ensure_model(sagemaker: Any, package_arn: str, settings: LauncherSettings) -
     return name
 
 
-def transform_job_request(request: LaunchRequest, model_name: str, settings: LauncherSettings) -> dict[str, Any]:
+def transform_job_request(
+    request: LaunchRequest, input_prefix: str, model_name: str, settings: LauncherSettings
+) -> dict[str, Any]:
     """The ``CreateTransformJob`` parameters (pure; the tests pin its shape)."""
     output: dict[str, Any] = {
         "S3OutputPath": f"s3://{settings.bucket}/{settings.output_prefix}{request.run_id}/",
@@ -177,7 +206,7 @@ def transform_job_request(request: LaunchRequest, model_name: str, settings: Lau
             "DataSource": {
                 "S3DataSource": {
                     "S3DataType": "S3Prefix",
-                    "S3Uri": f"s3://{settings.bucket}/{request.input_prefix}",
+                    "S3Uri": f"s3://{settings.bucket}/{input_prefix}",
                 }
             },
             "ContentType": "text/csv",
@@ -202,19 +231,31 @@ def transform_job_request(request: LaunchRequest, model_name: str, settings: Lau
     return job
 
 
-def launch(event: dict[str, Any] | None, settings: LauncherSettings, sagemaker: Any) -> dict[str, Any]:
+def launch(event: dict[str, Any] | None, settings: LauncherSettings, sagemaker: Any, s3: Any) -> dict[str, Any]:
     request = LaunchRequest.from_event(event, settings)
-    package_arn, source = resolve_package(sagemaker, settings)
+    batch_input = resolve_input(s3, settings.bucket, settings.input_prefix, request.input_run_id)
+    input_uri = f"s3://{settings.bucket}/{batch_input.prefix}"
+    if batch_input.empty:
+        reason = (
+            f"no batch input run under {input_uri}"
+            if batch_input.run_id is None
+            else f"{input_uri} holds no rows to score (missing, expired or empty)"
+        )
+        logger.warning("nothing to score; no transform job started", extra={"input_uri": input_uri, "reason": reason})
+        return {"status": "no_input", "reason": reason, "input_run_id": batch_input.run_id, "input_uri": input_uri}
+    package_arn, source = resolve_package(sagemaker, settings, request.model_package_arn)
     logger.info("model package chosen", extra={"model_package_arn": package_arn, "source": source})
     model_name = ensure_model(sagemaker, package_arn, settings)
-    job = transform_job_request(request, model_name, settings)
+    job = transform_job_request(request, batch_input.prefix, model_name, settings)
     arn = sagemaker.create_transform_job(**job)["TransformJobArn"]
     logger.info(
         "transform job started",
         extra={"run_id": request.run_id, "transform_job_arn": arn, "model_package_arn": package_arn, "source": source},
     )
     return {
+        "status": "started",
         "run_id": request.run_id,
+        "input_run_id": batch_input.run_id,
         "transform_job_name": request.run_id,
         "transform_job_arn": arn,
         "model_name": model_name,

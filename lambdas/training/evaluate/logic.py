@@ -16,15 +16,14 @@ from botocore.exceptions import ClientError
 from esteira_contracts.training import Champion, EvaluateResult, EvaluateSettings
 from training.errors import InvalidEvaluation, InvalidRequest
 from training.evaluate.archive import EVALUATION_FILENAME, find_evaluation
-from training.evaluate.gate import gate
+from training.evaluate.comparison import Scores, scores
+from training.evaluate.gate import GateResult, gate
 from training.s3uri import S3Uri
 
 logger = Logger(child=True)
 
 UNKNOWN_DIGEST = "unknown"
 METRIC_KEY_PREFIX = "metric."
-# evaluation.json's "validation" object holds the metrics; these numeric entries describe the data instead.
-NOT_METRICS = frozenset({"num_classes"})
 # CreateModelPackage CustomerMetadataProperties limits.
 MAX_METADATA_ENTRIES = 50
 MAX_METADATA_KEY = 128
@@ -47,6 +46,7 @@ class EvaluateRequest:
     training_image: str
     train_uri: str
     manifest_uri: str
+    champion_package_arn: str | None  # the champion Prepare had the training job score on the holdout
     lineage: dict[str, str]  # extra "lineage.<key>" metadata from the caller (execution, git commit, ...)
 
     @classmethod
@@ -76,6 +76,10 @@ class EvaluateRequest:
                 S3Uri.parse(event.get(key))
             except ValueError as exc:
                 problems.append(f"{key}: {exc} (pass the prepare step's output through)")
+        champion_arn = event.get("champion_package_arn")
+        if champion_arn is not None and (not isinstance(champion_arn, str) or ":model-package/" not in champion_arn):
+            problems.append(f"champion_package_arn {champion_arn!r} is not a model package ARN")
+            champion_arn = None
         lineage = event.get("lineage") or {}
         if not isinstance(lineage, dict):
             problems.append(f"lineage must be an object of strings, got {type(lineage).__name__}")
@@ -96,14 +100,16 @@ class EvaluateRequest:
             str(image).strip(),
             event["train_uri"],
             event["manifest_uri"],
+            champion_arn,
             {str(key): str(value) for key, value in lineage.items()},
         )
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    metrics: dict[str, float]  # finite numeric metrics only
+    metrics: dict[str, float]  # finite numeric metrics only (of the rows the gate compares)
     value: float  # the gate metric
+    scores: Scores
 
 
 def parse_evaluation(raw: bytes, source: S3Uri, metric: str) -> Evaluation:
@@ -111,46 +117,27 @@ def parse_evaluation(raw: bytes, source: S3Uri, metric: str) -> Evaluation:
         body = json.loads(raw)  # the container writes NaN for undefined metrics, which json accepts
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidEvaluation(f"{EVALUATION_FILENAME} in {source} is not valid JSON: {exc}") from exc
-    validation = body.get("validation") if isinstance(body, dict) else None
-    if not isinstance(validation, dict):
+    if not isinstance(body, dict) or not isinstance(body.get("validation"), dict):
         raise InvalidEvaluation(f"{EVALUATION_FILENAME} in {source} has no 'validation' object of metrics")
-    metrics: dict[str, float] = {}
-    undefined: list[str] = []
-    for name, value in validation.items():
-        if name in NOT_METRICS or isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        if math.isfinite(value):
-            metrics[str(name)] = float(value)
-        else:
-            undefined.append(str(name))
-    if undefined:
-        logger.warning("evaluation.json holds undefined metrics; they are left out", extra={"metrics": undefined})
-    if metric not in validation:
-        raise InvalidEvaluation(
-            f"the gate metric {metric!r} is not in {EVALUATION_FILENAME} of {source} "
-            f"(it has {sorted(map(str, validation))}); set GATE_METRIC to one of its metrics"
-        )
-    if metric not in metrics:
-        raise InvalidEvaluation(
-            f"the gate metric {metric!r} in {EVALUATION_FILENAME} of {source} is {validation[metric]!r}, "
-            "not a finite number"
-        )
-    return Evaluation(metrics=metrics, value=metrics[metric])
+    found = scores(body, metric, f"{EVALUATION_FILENAME} of {source}")
+    return Evaluation(metrics=found.metrics, value=found.value, scores=found)
 
 
-def find_champion(sagemaker: Any, group: str, metric: str) -> Champion | None:
-    """The newest Approved package of ``group`` and its ``metric.<metric>`` customer metadata, if any."""
-    response = sagemaker.list_model_packages(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )
-    summaries = response.get("ModelPackageSummaryList") or []
-    if not summaries:
-        return None
-    arn = summaries[0]["ModelPackageArn"]
+def find_champion(sagemaker: Any, group: str, metric: str, arn: str | None = None) -> Champion | None:
+    """The newest Approved package of ``group`` (or ``arn``, the one Prepare had scored on the holdout) and its
+    ``metric.<metric>`` customer metadata, if any."""
+    if arn is None:
+        response = sagemaker.list_model_packages(
+            ModelPackageGroupName=group,
+            ModelApprovalStatus="Approved",
+            SortBy="CreationTime",
+            SortOrder="Descending",
+            MaxResults=1,
+        )
+        summaries = response.get("ModelPackageSummaryList") or []
+        if not summaries:
+            return None
+        arn = str(summaries[0]["ModelPackageArn"])
     described = sagemaker.describe_model_package(ModelPackageName=arn)
     raw = (described.get("CustomerMetadataProperties") or {}).get(f"{METRIC_KEY_PREFIX}{metric}")
     try:
@@ -233,16 +220,24 @@ def evaluate(
     )
     s3.put_object(Bucket=published.bucket, Key=published.key, Body=raw, ContentType="application/json")
 
-    champion = find_champion(sagemaker, settings.model_package_group, settings.gate_metric)
-    result = gate(
+    champion = find_champion(
+        sagemaker, settings.model_package_group, settings.gate_metric, request.champion_package_arn
+    )
+    compared = evaluation.scores
+    champion_value = compared.champion_value
+    if champion_value is None and champion is not None:
+        champion_value = champion.metric_value
+    verdict = gate(
         metric=settings.gate_metric,
         value=evaluation.value,
         threshold=settings.gate_threshold,
         min_improvement=settings.min_improvement,
         maximize=settings.maximize,
-        has_champion=champion is not None,
-        champion_value=champion.metric_value if champion else None,
+        has_champion=champion is not None or compared.same_rows,
+        champion_value=champion_value,
     )
+    stored = champion is not None and champion.metric_value is not None and not compared.same_rows
+    result = GateResult(verdict.passed, f"{verdict.reason} ({compared.rows_compared(stored)})")
     digest = resolve_image_digest(ecr, request.training_image)
     lineage = {
         "lineage.data": request.train_uri,

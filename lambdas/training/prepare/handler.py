@@ -16,4 +16,4 @@ logger = Logger()
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return prepare(event, PrepareSettings.from_env(), clients.s3()).to_payload()
+    return prepare(event, PrepareSettings.from_env(), clients.s3(), sagemaker=clients.sagemaker()).to_payload()

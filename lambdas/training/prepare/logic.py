@@ -2,7 +2,9 @@
 
 The extraction job writes ``<curated_uri>_manifests/dt=YYYY-MM-DD/<run_id>.json`` (and a copy at
 ``_manifests/latest.json``) only for committed runs, so a manifest is proof of a successful run. Training reads the
-whole curated prefix (every ``dt=/run_id=`` folder); the manifest says which run triggered it and what the label is.
+whole curated prefix (every ``dt=/run_id=`` folder) through the dataset job, which keeps the latest version of each
+key; the manifest says which run triggered it and what the label is. The result also names the dataset run
+(``dataset.py``): its output folders, the training job's channels and the champion scored on the same holdout.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from esteira_contracts.training import (
     PrepareSettings,
 )
 from training.errors import InvalidManifest, InvalidRequest, ManifestNotFound, NoTrainingData
+from training.prepare.dataset import (
+    HOLDOUT_SPLIT,
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
+    dataset_run,
+    find_champion_model,
+)
 from training.s3uri import S3Uri
 
 logger = Logger(child=True)
@@ -227,7 +236,10 @@ def tuning_job_name(prefix: str, now: datetime, token: str) -> str | None:
     return name
 
 
-def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None = None) -> PrepareResult:
+def prepare(
+    event: Any, settings: PrepareSettings, s3: Any, now: datetime | None = None, sagemaker: Any | None = None
+) -> PrepareResult:
+    """``sagemaker`` finds the champion in ``settings.model_package_group``; without it there is no champion."""
     request = PrepareRequest.from_event(event, settings)
     manifest = find_manifest(s3, request.curated_uri, request.run_id)
     if manifest.rows_written == 0:
@@ -244,6 +256,8 @@ def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None
     moment, token = (now or datetime.now(UTC)), secrets.token_hex(3)
     job_name = new_job_name(settings.job_name_prefix, moment, token)
     artifacts = S3Uri(settings.artifacts_bucket, "")
+    dataset = dataset_run(settings, job_name)
+    champion = find_champion_model(sagemaker, settings.model_package_group, settings.artifacts_bucket)
     result = PrepareResult(
         training_job_name=job_name,
         tuning_job_name=tuning_job_name(settings.job_name_prefix, moment, token),
@@ -254,6 +268,18 @@ def prepare(event: Any, settings: PrepareSettings, s3: Any, now: datetime | None
         rows=manifest.rows_written,
         target=manifest.label_column,
         run_id=manifest.run_id,
+        dataset_run_id=dataset.run_id,
+        datasets_uri=str(dataset.datasets_uri),
+        batch_input_uri=str(dataset.batch_input_uri),
+        dataset_uri=str(dataset.dataset_uri),
+        dataset_manifest_bucket=dataset.manifest.bucket,
+        dataset_manifest_key=dataset.manifest.key,
+        train_channel_uri=dataset.split(TRAIN_SPLIT),
+        validation_channel_uri=dataset.split(VALIDATION_SPLIT),
+        holdout_channel_uri=dataset.split(HOLDOUT_SPLIT),
+        batch_run_input_uri=str(dataset.batch_run_input_uri),
+        champion_package_arn=champion.package_arn if champion else None,
+        champion_model_uri=champion.model_uri if champion else None,
     )
     logger.info("prepared training job", extra=result.to_payload())
     return result

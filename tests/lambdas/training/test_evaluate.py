@@ -200,7 +200,9 @@ def test_passes_the_threshold_without_a_champion(aws: TrainingResources) -> None
     # THEN it passes, and reports the flat metrics, the evaluation's new home and the image digest
     assert set(out) == OUTPUT_KEYS
     assert out["passed"] is True
-    assert out["reason"] == f"auc {BINARY_AUC:.6g} >= threshold 0.8 and there is no approved champion"
+    assert out["reason"] == (
+        f"auc {BINARY_AUC:.6g} >= threshold 0.8 and there is no approved champion (the candidate on 80 validation rows)"
+    )
     assert out["metric_name"] == "auc"
     assert out["metric_value"] == BINARY_AUC
     assert set(out["metrics"]) == {"auc", "f1", "accuracy", "precision", "recall"}
@@ -214,7 +216,7 @@ def test_a_failing_threshold_is_a_result_not_an_error(aws: TrainingResources) ->
     aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
     out = run(aws, GATE_THRESHOLD="0.9")
     assert out["passed"] is False
-    assert out["reason"] == f"auc {BINARY_AUC:.6g} < threshold 0.9"
+    assert out["reason"] == f"auc {BINARY_AUC:.6g} < threshold 0.9 (the candidate on 80 validation rows)"
 
 
 def test_the_evaluation_is_published_byte_for_byte(aws: TrainingResources) -> None:
@@ -240,7 +242,9 @@ def test_champion_is_the_latest_approved_package(aws: TrainingResources) -> None
     # THEN it compares against the newest approved package only, and 0.873 beats 0.85 + 0.02
     assert out["champion"] == {"arn": champion, "metric_value": 0.85}
     assert out["passed"] is True
-    assert out["reason"].endswith("and beats champion 0.85 by at least 0.02")
+    assert out["reason"].endswith(
+        "and beats champion 0.85 by at least 0.02 (the candidate on 80 validation rows; the champion's stored metric)"
+    )
 
 
 def test_candidate_that_does_not_beat_the_champion_by_the_margin_fails(aws: TrainingResources) -> None:
@@ -248,7 +252,7 @@ def test_candidate_that_does_not_beat_the_champion_by_the_margin_fails(aws: Trai
     aws.put_tarball("output.tar.gz", {"evaluation.json": BINARY})
     out = run(aws, MIN_IMPROVEMENT="0.05")
     assert out["passed"] is False
-    assert out["reason"].endswith("but does not beat champion 0.85 by at least 0.05 (needs >= 0.9)")
+    assert "but does not beat champion 0.85 by at least 0.05 (needs >= 0.9)" in out["reason"]
 
 
 @pytest.mark.parametrize("metadata", [{}, {"metric.auc": "n/a"}, {"metric.auc": "nan"}, {"metric.f1": "0.99"}])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from esteira_contracts import SettingsError
-from esteira_contracts.training import MAX_JOB_NAME_PREFIX_LENGTH, PrepareSettings
+from esteira_contracts.training import MAX_JOB_NAME_PREFIX_LENGTH, PrepareResult, PrepareSettings, field_names
 from tests.lambdas.training.conftest import SetEnv
 from tests.lambdas.training.helpers import (
     RUN_ID,
@@ -25,17 +25,7 @@ from training.prepare.logic import new_job_name, prepare, tuning_job_name
 
 JOB_NAME = re.compile(r"^esteira-dev-\d{8}-\d{6}-[0-9a-f]{6}$")
 SAGEMAKER_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-OUTPUT_KEYS = {
-    "training_job_name",
-    "tuning_job_name",
-    "train_uri",
-    "manifest_uri",
-    "output_uri",
-    "checkpoint_uri",
-    "rows",
-    "target",
-    "run_id",
-}
+OUTPUT_KEYS = set(field_names(PrepareResult))
 
 
 def settings_for(aws: TrainingResources, **overrides: str) -> PrepareSettings:
@@ -79,6 +69,71 @@ def test_output_has_exactly_the_contract_keys_and_uris(aws: TrainingResources) -
     job = out["training_job_name"]
     assert out["output_uri"] == f"s3://{aws.artifacts_bucket}/models/"
     assert out["checkpoint_uri"] == f"s3://{aws.artifacts_bucket}/checkpoints/{job}/"
+
+
+# --- the dataset run and the champion -----------------------------------------------------------------------------
+
+
+def test_names_one_dataset_run_per_execution_and_its_channels(aws: TrainingResources) -> None:
+    # GIVEN one committed run and a predictions bucket for the batch input
+    aws.put_run(committed())
+    settings = settings_for(aws, PREDICTIONS_BUCKET="predictions-bucket")
+    # WHEN prepare runs
+    out = prepare({"run_id": RUN_ID}, settings, aws.s3).to_payload()
+    # THEN the dataset run is named like the training job, and every URI sits under datasets/run_id=<run>/
+    run = out["training_job_name"]
+    dataset = f"s3://{aws.artifacts_bucket}/datasets/run_id={run}/"
+    assert out["dataset_run_id"] == run
+    assert out["datasets_uri"] == f"s3://{aws.artifacts_bucket}/datasets/"
+    assert out["dataset_uri"] == dataset
+    assert (out["dataset_manifest_bucket"], out["dataset_manifest_key"]) == (
+        aws.artifacts_bucket,
+        f"datasets/run_id={run}/manifest.json",
+    )
+    assert out["train_channel_uri"] == f"{dataset}train/"
+    assert out["validation_channel_uri"] == f"{dataset}validation/"
+    assert out["holdout_channel_uri"] == f"{dataset}holdout/"
+    assert out["batch_input_uri"] == "s3://predictions-bucket/batch-input/"
+    assert out["batch_run_input_uri"] == f"s3://predictions-bucket/batch-input/run_id={run}/"
+    # AND without a package group there is no champion
+    assert out["champion_package_arn"] is None and out["champion_model_uri"] is None
+
+
+def test_without_a_predictions_bucket_the_batch_input_stays_in_the_dataset_run(aws: TrainingResources) -> None:
+    aws.put_run(committed())
+    out = prepare({"run_id": RUN_ID}, settings_for(aws), aws.s3).to_payload()
+    assert out["batch_input_uri"] == f"{out['dataset_uri']}batch-input/"
+
+
+def test_the_newest_approved_package_is_the_champion_scored_on_the_holdout(aws: TrainingResources) -> None:
+    # GIVEN an approved package, then a newer rejected one
+    aws.put_run(committed())
+    approved = aws.create_package("Approved")
+    aws.create_package("Rejected")
+    settings = settings_for(aws, MODEL_PACKAGE_GROUP=aws.package_group)
+    # WHEN prepare runs with the group
+    out = prepare({"run_id": RUN_ID}, settings, aws.s3, sagemaker=aws.sagemaker).to_payload()
+    # THEN the approved package and its model data are the champion
+    assert out["champion_package_arn"] == approved
+    assert out["champion_model_uri"] == f"s3://{aws.artifacts_bucket}/m.tar.gz"
+
+
+def test_a_champion_whose_model_the_training_role_cannot_read_is_not_scored(aws: TrainingResources) -> None:
+    # GIVEN an approved package whose model lives outside the artifacts bucket (another account's registry)
+    aws.put_run(committed())
+    aws.create_package("Approved")
+    settings = settings_for(aws, MODEL_PACKAGE_GROUP=aws.package_group, ARTIFACTS_BUCKET="other-artifacts")
+    # WHEN prepare runs THEN no champion channel is given (Evaluate falls back to the stored metric)
+    out = prepare({"run_id": RUN_ID}, settings, aws.s3, sagemaker=aws.sagemaker).to_payload()
+    assert out["champion_model_uri"] is None
+
+
+def test_no_approved_package_means_no_champion(aws: TrainingResources) -> None:
+    aws.put_run(committed())
+    aws.create_package("PendingManualApproval")
+    settings = settings_for(aws, MODEL_PACKAGE_GROUP=aws.package_group)
+    out = prepare({"run_id": RUN_ID}, settings, aws.s3, sagemaker=aws.sagemaker).to_payload()
+    assert out["champion_model_uri"] is None
 
 
 def test_latest_reads_latest_json_and_reports_the_dated_manifest(aws: TrainingResources) -> None:
