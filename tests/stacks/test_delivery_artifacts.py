@@ -63,11 +63,7 @@ def test_both_buckets_refuse_requests_without_tls(synth_delivery: Delivery) -> N
                 "Bucket": {"Ref": bucket_ref},
                 "PolicyDocument": {
                     "Statement": Match.array_with(
-                        [
-                            Match.object_like(
-                                {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
-                            )
-                        ]
+                        [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
                     )
                 },
             },
