@@ -197,7 +197,9 @@ class BatchPredictions(Construct):
             (self._arn("transform-job", f"{prefix}-*"), "Transform jobs are named per run under this prefix."),
         ):
             acknowledge(policy, f"IAM5[Resource::{resource}]", reason)
-        self.launch_dead_letter_queue = launch_dead_letter_queue(self, launcher.function, self._key, alerts)
+        self.launch_dead_letter_queue = launch_dead_letter_queue(
+            self, f"{prefix}-batch-launch-dlq", launcher.function, self._key, alerts
+        )
         acknowledge_key_grant(policy, "The launcher encrypts its failed launches' records with the data key only.")
         if settings.batch.schedule:
             launch_schedule(self, launcher.function, settings.batch.schedule, self.launch_dead_letter_queue)

@@ -33,12 +33,13 @@ ASYNC_MAX_EVENT_AGE = Duration.hours(6)
 
 
 def launch_dead_letter_queue(
-    scope: Construct, launcher: lambda_.IFunction, key: kms.IKey, alerts: sns.ITopic
+    scope: Construct, queue_name: str, launcher: lambda_.IFunction, key: kms.IKey, alerts: sns.ITopic
 ) -> sqs.Queue:
     """The launcher's failed launches: its async on-failure destination, alarmed on the first message."""
     queue = sqs.Queue(
         scope,
         "LaunchDeadLetterQueue",
+        queue_name=queue_name,
         encryption=sqs.QueueEncryption.KMS,
         encryption_master_key=key,
         enforce_ssl=True,

@@ -42,6 +42,7 @@ class JobNetwork(Construct):
         retain: bool,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._key, self._log_retention, self._retain = key, log_retention, retain
         self.subnets: list[ec2.ISubnet]
         self.security_groups: list[ec2.ISecurityGroup]
         self.workload_groups: dict[str, ec2.ISecurityGroup] = {}
@@ -220,6 +221,13 @@ class JobNetwork(Construct):
             ),
             policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE),
             install_latest_aws_sdk=False,
+            log_group=logs.LogGroup(
+                self,
+                "S3PrefixListLogs",
+                encryption_key=self._key,
+                retention=self._log_retention,
+                removal_policy=RemovalPolicy.RETAIN if self._retain else RemovalPolicy.DESTROY,
+            ),
         )
         acknowledge(
             lookup,
