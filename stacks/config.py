@@ -361,6 +361,14 @@ class EnvironmentConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _database_reachable(self) -> Self:
+        # The job's own group (mode 'create') lets traffic out only to the database port of this network or group.
+        database = self.source_database
+        if self.network.mode == "create" and database.cidr is None and database.security_group_id is None:
+            raise ValueError("network.mode 'create' needs source_database.cidr or source_database.security_group_id")
+        return self
+
+    @model_validator(mode="after")
     def _tuning_name_fits(self) -> Self:
         # SageMaker tuning job names are at most 32 characters: "<esteira-env>-<YYMMDDHHMM>-<4 hex>".
         if self.training.tuning is not None and len(f"esteira-{self.name}") > 16:

@@ -56,7 +56,13 @@ class DataPlatformStack(Stack):
             retain=retain,
         )
         self.network = JobNetwork(
-            self, "Network", config=config.network, key=self.key, log_retention=log_retention, retain=retain
+            self,
+            "Network",
+            config=config.network,
+            database=config.source_database,
+            key=self.key,
+            log_retention=log_retention,
+            retain=retain,
         )
         self.extraction = ExtractionJob(
             self,
@@ -76,10 +82,12 @@ class DataPlatformStack(Stack):
                 timeout=Duration.minutes(config.extraction.timeout_minutes),
                 max_retries=config.extraction.max_retries,
                 log_retention=log_retention,
+                rotation=config.source_database.rotation,
             ),
             key=self.key,
             raw=self.lake.raw,
             curated=self.lake.curated,
+            vpc=self.network.vpc,
             subnets=self.network.subnets,
             security_groups=self.network.security_groups,
             retain=retain,

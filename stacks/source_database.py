@@ -2,9 +2,52 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from datetime import timedelta
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Secrets Manager's limits (RotationRulesType, AWS Secrets Manager API Reference,
+# https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html): ScheduleExpression
+# "can rotate a secret as often as every four hours"; AutomaticallyAfterDays has a valid range of 1 to 1000.
+MIN_ROTATION_INTERVAL = timedelta(hours=4)
+MAX_ROTATION_INTERVAL = timedelta(days=1000)
+_RATE = re.compile(r"^rate\((?P<value>[1-9]\d*) (?P<unit>hours?|days?)\)$")
+
+
+class RotationConfig(BaseModel):
+    """How the source secret's password is rotated.
+
+    `hosted`: Secrets Manager's hosted single-user rotation for PostgreSQL, in the job's network. `external`: the
+    database's owner rotates it and writes the new value into the secret; the job re-reads the secret at every run.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["hosted", "external"]
+    # A rate expression, e.g. "rate(30 days)" or "rate(12 hours)".
+    schedule: str = "rate(30 days)"
+
+    @field_validator("schedule")
+    @classmethod
+    def _rate_within_limits(cls, value: str) -> str:
+        match = _RATE.match(value)
+        if not match:
+            raise ValueError(f"'{value}' is not a rate expression like 'rate(30 days)' or 'rate(12 hours)'")
+        unit = "hours" if match["unit"].startswith("hour") else "days"
+        interval = timedelta(**{unit: int(match["value"])})
+        if not MIN_ROTATION_INTERVAL <= interval <= MAX_ROTATION_INTERVAL:
+            raise ValueError(f"'{value}': Secrets Manager rotates at most every 4 hours and at least every 1000 days")
+        return value
+
+    @property
+    def interval(self) -> timedelta:
+        match = _RATE.match(self.schedule)
+        assert match is not None  # validated above
+        unit = "hours" if match["unit"].startswith("hour") else "days"
+        return timedelta(**{unit: int(match["value"])})
 
 
 class SourceDatabaseConfig(BaseModel):
@@ -22,6 +65,31 @@ class SourceDatabaseConfig(BaseModel):
     tls_ca_bundle: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.(pem|crt|p12|pfx|jks)$")] = (
         "rds-global-bundle.pem"
     )
+    rotation: RotationConfig
+    # Where the database is, for the job's egress rule to its port: its network (CIDR) or its security group.
+    cidr: str | None = None
+    security_group_id: Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")] | None = None
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr_parses(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            return str(ipaddress.ip_network(value, strict=True))
+        except ValueError as exc:
+            raise ValueError(f"'{value}' is not a network in CIDR notation like '10.0.0.0/16': {exc}") from None
+
+    @model_validator(mode="after")
+    def _rotation_fits_engine(self) -> Self:
+        if self.rotation.mode == "hosted" and self.engine != "postgresql":
+            raise ValueError(
+                f"rotation.mode 'hosted' is Secrets Manager's PostgreSQL single-user rotation; engine '{self.engine}'"
+                " needs rotation.mode 'external'"
+            )
+        if self.cidr is not None and self.security_group_id is not None:
+            raise ValueError("give the database's cidr or its security_group_id, not both")
+        return self
 
     @model_validator(mode="after")
     def _bundle_fits_engine(self) -> Self:

@@ -2,26 +2,24 @@
 
 from dataclasses import dataclass
 
-import jsii
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
-from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.fanout import NON_RETRYABLE_ERRORS, FanoutSettings
 from stacks import names
 from stacks.config import BatchConfig
+from stacks.constructs.launch_failures import launch_dead_letter_queue, launch_schedule
 from stacks.constructs.prediction_queue import PredictionQueue
 from stacks.constructs.python_function import PythonFunction
 from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of
@@ -85,7 +83,7 @@ class BatchPredictions(Construct):
             oldest_message_alarm=Duration.minutes(settings.batch.oldest_message_alarm_minutes),
             alerts=alerts,
         )
-        self.launcher = self._launcher(predictions, transform_role)
+        self.launcher = self._launcher(predictions, transform_role, alerts)
         self.fanout = self._fanout(predictions)
         self.consumer = self._consumer()
         self.fanout_state_machine = self._fanout_loop(alerts)
@@ -127,7 +125,7 @@ class BatchPredictions(Construct):
             retain_logs=self.settings.retain,
         )
 
-    def _launcher(self, predictions: s3.IBucket, transform_role: iam.IRole) -> PythonFunction:
+    def _launcher(self, predictions: s3.IBucket, transform_role: iam.IRole, alerts: sns.ITopic) -> PythonFunction:
         settings, batch = self.settings, self.settings.batch
         launcher = self._function(
             "Launcher",
@@ -205,19 +203,12 @@ class BatchPredictions(Construct):
             (self._arn("transform-job", f"{prefix}-*"), "Transform jobs are named per run under this prefix."),
         ):
             acknowledge(policy, f"IAM5[Resource::{resource}]", reason)
+        self.launch_dead_letter_queue = launch_dead_letter_queue(
+            self, f"{prefix}-batch-launch-dlq", launcher.function, self._key, alerts
+        )
+        acknowledge_key_grant(policy, "The launcher encrypts its failed launches' records with the data key only.")
         if settings.batch.schedule:
-            schedule = events.Rule(
-                self,
-                "Schedule",
-                description="Scores the batch input prefix with the latest approved model",
-                schedule=events.Schedule.expression(settings.batch.schedule),
-            )
-            schedule.add_target(_InvokeWithEmptyEvent(launcher.function))
-            launcher.function.add_permission(
-                "InvokedBySchedule",
-                principal=iam.ServicePrincipal("events.amazonaws.com"),
-                source_arn=schedule.rule_arn,
-            )
+            launch_schedule(self, launcher.function, settings.batch.schedule, self.launch_dead_letter_queue)
         return launcher
 
     def _fanout(self, predictions: s3.IBucket) -> PythonFunction:
@@ -391,15 +382,3 @@ class BatchPredictions(Construct):
 
     def _arn(self, resource: str, name: str) -> str:
         return self._stack.format_arn(service="sagemaker", resource=resource, resource_name=name)
-
-
-@jsii.implements(events.IRuleTarget)
-class _InvokeWithEmptyEvent:
-    """targets.LambdaFunction without its permission, whose id embeds the function's path: the permission above has
-    a fixed id, so the stack deployed by hand and as a pipeline stage keep the same resources."""
-
-    def __init__(self, function: lambda_.IFunction) -> None:
-        self._function = function
-
-    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
-        return events.RuleTargetConfig(arn=self._function.function_arn, input=events.RuleTargetInput.from_object({}))

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jsii
-from aws_cdk import Aspects, Duration, IAspect, Stack, pipelines
+from aws_cdk import Aspects, Duration, IAspect, RemovalPolicy, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
 from stacks import names
@@ -30,6 +32,10 @@ SMOKE_TEST_REQUIREMENTS = "pipeline/requirements-smoke.txt"
 # What a package ARN may be before any command uses it: it comes from a pipeline variable (anyone who may start the
 # pipeline sets it) or from SSM. The Makefile checks the same rule again (its `arn` rule).
 PACKAGE_ARN_RULE = "model-package-arn: empty, or arn:aws*:sagemaker:<region>:<account>:model-package/<group>/<version>"
+# Artifacts matter while an execution runs (an approval waits at most 7 days); older ones are only history.
+ARTIFACT_EXPIRATION = Duration.days(90)
+NONCURRENT_ARTIFACT_EXPIRATION = Duration.days(30)
+ACCESS_LOG_EXPIRATION = Duration.days(365)
 GENERATED_POLICY_REASON = (
     "CDK Pipelines generates this policy: wildcards are object keys of its own artifacts bucket, its key's "
     "GenerateDataKey*/ReEncrypt*, its CodeBuild log groups and report groups, and the bootstrap roles it assumes."
@@ -72,6 +78,7 @@ class DeliveryPipeline(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         variable = delivery.promotion.variable
+        self.artifact_bucket = self._artifact_bucket()
         self.code_pipeline = codepipeline.Pipeline(
             self,
             "CodePipeline",
@@ -87,8 +94,8 @@ class DeliveryPipeline(Construct):
                     description="Model package to serve from the registry stage on: an ARN, or 'current'",
                 )
             ],
-            cross_account_keys=True,
-            enable_key_rotation=True,
+            # Our bucket, not CDK's default one: versioned and access-logged like every other bucket of the project.
+            artifact_bucket=self.artifact_bucket,
             restart_execution_on_update=True,
         )
         source = pipelines.CodePipelineSource.connection(
@@ -177,16 +184,65 @@ class DeliveryPipeline(Construct):
             timeout=Duration.minutes(30),
         )
 
+    def _artifact_bucket(self) -> s3.Bucket:
+        """KMS (a key of its own, which the stage accounts' deploy roles are granted), TLS-only, versioned,
+        access-logged, lifecycle-managed, and kept when the stack goes: it holds what each deploy was built from."""
+        key = kms.Key(
+            self,
+            "ArtifactsKey",
+            description="Encrypts the delivery pipeline's artifacts",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+            pending_window=Duration.days(30),
+        )
+        common = {
+            "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+            "enforce_ssl": True,
+            "minimum_tls_version": 1.2,
+            "versioned": True,
+            "removal_policy": RemovalPolicy.RETAIN,
+        }
+        # SSE-S3: S3 server access log delivery cannot write to a KMS-encrypted bucket.
+        access_logs = s3.Bucket(
+            self,
+            "ArtifactsAccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs",
+                    expiration=ACCESS_LOG_EXPIRATION,
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            **common,  # type: ignore[arg-type]
+        )
+        acknowledge(access_logs, "S1", "This bucket receives the artifacts bucket's server access logs.")
+        return s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="artifacts/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireArtifacts",
+                    expiration=ARTIFACT_EXPIRATION,
+                    noncurrent_version_expiration=NONCURRENT_ARTIFACT_EXPIRATION,
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            **common,  # type: ignore[arg-type]
+        )
+
     def acknowledge_generated_policies(self) -> None:
         """After `build_pipeline()`: CDK Pipelines writes these roles and policies, not us."""
         # Some policies only appear while the app synthesizes: an aspect acknowledges them when they do.
         for generated in (self.pipeline, self.code_pipeline, self.smoke_test_step_role):
             Aspects.of(generated).add(_AcknowledgeGeneratedPolicies())
-        acknowledge(
-            self.code_pipeline.artifact_bucket,
-            "S1",
-            "Only this pipeline's roles read and write its artifacts bucket (KMS, TLS only); CloudTrail logs them.",
-        )
 
 
 @jsii.implements(IAspect)

@@ -69,7 +69,11 @@ class ModelEndpoint(Construct):
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
-            kms_key_id=None if serving.serverless else key.key_arn,
+            # Serverless variants too: the CreateEndpointConfig API reference (KmsKeyId,
+            # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html) refuses the key
+            # only for instance types with local (NVMe) storage, and the Serverless Inference feature exclusions
+            # (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html) do not list it.
+            kms_key_id=key.key_arn,
             production_variants=variants,
             data_capture_config=(
                 sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(

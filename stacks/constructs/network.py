@@ -8,10 +8,12 @@ from aws_cdk import Annotations, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.config import NetworkConfig
 from stacks.nag import acknowledge, acknowledge_hardcoded_zones
+from stacks.source_database import SourceDatabaseConfig
 
 # The workloads that join an existing network besides the extraction job, each with its own group.
 VPC_WORKLOADS = {
@@ -34,11 +36,13 @@ class JobNetwork(Construct):
         construct_id: str,
         *,
         config: NetworkConfig,
+        database: SourceDatabaseConfig,
         key: kms.IKey,
         log_retention: logs.RetentionDays,
         retain: bool,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._key, self._log_retention, self._retain = key, log_retention, retain
         self.subnets: list[ec2.ISubnet]
         self.security_groups: list[ec2.ISecurityGroup]
         self.workload_groups: dict[str, ec2.ISecurityGroup] = {}
@@ -65,6 +69,7 @@ class JobNetwork(Construct):
                 vpc_id=config.vpc_id,
                 availability_zones=config.availability_zones(Stack.of(self).region),
             )
+            self.vpc: ec2.IVpc = vpc
             for workload, description in VPC_WORKLOADS.items():
                 # Fixed descriptions: a changed description replaces the group.
                 self.workload_groups[workload] = ec2.SecurityGroup(
@@ -97,6 +102,7 @@ class JobNetwork(Construct):
         acknowledge_hardcoded_zones(vpc)
         # Isolated subnets reach AWS only through endpoints: S3 for data, the rest for the job's API calls.
         vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        endpoint_groups: dict[str, ec2.SecurityGroup] = {}
         for endpoint_id, service in (
             ("SecretsManager", ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER),
             ("Kms", ec2.InterfaceVpcEndpointAwsService.KMS),
@@ -112,6 +118,7 @@ class JobNetwork(Construct):
                 description=f"HTTPS from the VPC to the {endpoint_id} interface endpoint",
                 allow_all_outbound=False,
             )
+            endpoint_groups[endpoint_id] = endpoint_group
             vpc.add_interface_endpoint(
                 endpoint_id, service=service, private_dns_enabled=True, security_groups=[endpoint_group]
             )
@@ -127,8 +134,9 @@ class JobNetwork(Construct):
             "JobSecurityGroup",
             vpc=vpc,
             description="Glue job workers: talk to each other, to the source database and to VPC endpoints",
-            allow_all_outbound=True,
+            allow_all_outbound=False,
         )
+        self._restrict_job_egress(group, database, endpoint_groups)
         # Glue requires a self-referencing rule so the driver and executors can reach each other. An L1 with a fixed
         # id: add_ingress_rule names the rule after the group's path, which differs in a pipeline stage.
         ec2.CfnSecurityGroupIngress(
@@ -144,3 +152,93 @@ class JobNetwork(Construct):
         self.vpc = vpc
         self.subnets = list(vpc.isolated_subnets)
         self.security_groups = [group]
+
+    def _restrict_job_egress(
+        self, group: ec2.SecurityGroup, database: SourceDatabaseConfig, endpoint_groups: dict[str, ec2.SecurityGroup]
+    ) -> None:
+        """Out only to: the other workers (Glue requires it), the database's port, HTTPS to the interface endpoints
+        and HTTPS to S3 through its gateway endpoint (S3's prefix list). Nothing else is reachable anyway: the
+        subnets are isolated. L1 rules with fixed ids for group peers, as for the ingress rule above."""
+        ec2.CfnSecurityGroupEgress(
+            self,
+            "JobWorkersReachEachOther",
+            group_id=group.security_group_id,
+            destination_security_group_id=group.security_group_id,
+            ip_protocol="tcp",
+            from_port=0,
+            to_port=65535,
+            description="Glue workers talk to each other",
+        )
+        if database.security_group_id is not None:
+            ec2.CfnSecurityGroupEgress(
+                self,
+                "JobReachesDatabase",
+                group_id=group.security_group_id,
+                destination_security_group_id=database.security_group_id,
+                ip_protocol="tcp",
+                from_port=database.port,
+                to_port=database.port,
+                description="The source database's port",
+            )
+        elif database.cidr is not None:
+            group.add_egress_rule(
+                ec2.Peer.ipv4(database.cidr), ec2.Port.tcp(database.port), "The source database's port"
+            )
+        for endpoint_id, endpoint_group in endpoint_groups.items():
+            ec2.CfnSecurityGroupEgress(
+                self,
+                f"JobReaches{endpoint_id}Endpoint",
+                group_id=group.security_group_id,
+                destination_security_group_id=endpoint_group.security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description=f"HTTPS to the {endpoint_id} interface endpoint",
+            )
+        ec2.CfnSecurityGroupEgress(
+            self,
+            "JobReachesS3",
+            group_id=group.security_group_id,
+            destination_prefix_list_id=self._s3_prefix_list_id(),
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS to S3 through its gateway endpoint",
+        )
+
+    def _s3_prefix_list_id(self) -> str:
+        """S3's managed prefix list in this region, read at deploy time (synth makes no AWS call)."""
+        region = Stack.of(self).region
+        lookup = cr.AwsCustomResource(
+            self,
+            "S3PrefixList",
+            on_update=cr.AwsSdkCall(
+                service="EC2",
+                action="describeManagedPrefixLists",
+                parameters={"Filters": [{"Name": "prefix-list-name", "Values": [f"com.amazonaws.{region}.s3"]}]},
+                physical_resource_id=cr.PhysicalResourceId.of(f"s3-prefix-list-{region}"),
+                output_paths=["PrefixLists.0.PrefixListId"],
+            ),
+            policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE),
+            install_latest_aws_sdk=False,
+            log_group=logs.LogGroup(
+                self,
+                "S3PrefixListLogs",
+                encryption_key=self._key,
+                retention=self._log_retention,
+                removal_policy=RemovalPolicy.RETAIN if self._retain else RemovalPolicy.DESTROY,
+            ),
+        )
+        acknowledge(
+            lookup,
+            "IAM5[Resource::*]",
+            "ec2:DescribeManagedPrefixLists has no resource-level permission; the call only reads S3's prefix list id.",
+        )
+        # The lookup's function is a stack-wide singleton of CDK's, with CDK's fixed id.
+        provider = Stack.of(self).node.find_child("AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""))
+        acknowledge(
+            provider.node.find_child("ServiceRole"),
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's AwsCustomResource function only writes its own logs with the basic execution policy.",
+        )
+        return lookup.get_response_field("PrefixLists.0.PrefixListId")
