@@ -19,7 +19,7 @@ from constructs import Construct, IConstruct
 
 from stacks import names
 from stacks.delivery_config import DeliveryConfig
-from stacks.nag import acknowledge, wildcard_findings
+from stacks.nag import acknowledge, skip_checkov, wildcard_findings
 
 PACKAGE_JSON = Path(__file__).resolve().parents[2] / "package.json"
 # The synth step's exported variable, read by the smoke test.
@@ -187,6 +187,17 @@ class DeliveryPipeline(Construct):
             "S1",
             "Only this pipeline's roles read and write its artifacts bucket (KMS, TLS only); CloudTrail logs them.",
         )
+        skip_checkov(
+            self.code_pipeline.artifact_bucket,
+            "CKV_AWS_18",
+            "Only this pipeline's roles read and write its artifacts bucket (KMS, TLS only); CloudTrail logs them.",
+        )
+        skip_checkov(
+            self.code_pipeline.artifact_bucket,
+            "CKV_AWS_21",
+            "CodePipeline writes each execution's artifacts under new keys and never overwrites one: versions keep "
+            "nothing; the source of truth is the repository and the deployed stacks.",
+        )
 
 
 @jsii.implements(IAspect)
@@ -195,3 +206,10 @@ class _AcknowledgeGeneratedPolicies:
         if isinstance(node, iam.CfnPolicy):
             for finding in wildcard_findings(node):
                 acknowledge(node, f"IAM5[{finding}]", GENERATED_POLICY_REASON)
+            if node.node.path.endswith("/Pipeline/Assets/FileRole/DefaultPolicy/Resource"):
+                skip_checkov(
+                    node,
+                    "CKV_AWS_111",
+                    "CDK Pipelines' asset-publishing role: CDK writes codebuild:StartBuild/StopBuild/BatchGetBuilds "
+                    "on '*' for the asset projects it names itself; the role is assumed only by this pipeline.",
+                )
