@@ -94,6 +94,7 @@ def test_launch_creates_the_model_and_the_transform_job(
     sagemaker, group = registry
     use_env(monkeypatch, launcher_env(group, SUBNET_IDS="subnet-a, subnet-b", SECURITY_GROUP_IDS="sg-1"))
     jobs = count_calls(sagemaker, "CreateTransformJob")
+    model_requests = count_calls(sagemaker, "CreateModel")
     # WHEN launched on demand for a prefix and run id
     out = handler({"input_prefix": "batch-input/2025-01-01", "run_id": "esteira-dev-20250101-020000"}, lambda_context())
     # THEN a SageMaker model was created from the approved package, with the role and the VPC
@@ -103,6 +104,10 @@ def test_launch_creates_the_model_and_the_transform_job(
     assert model["Containers"] == [{"ModelPackageName": out["model_package_arn"]}]
     assert model["ExecutionRoleArn"] == ROLE
     assert model["VpcConfig"] == {"Subnets": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-1"]}
+    # AND it was asked for with network isolation (moto 5.2.5 accepts the flag but does not store it)
+    [model_request] = model_requests
+    assert model_request["EnableNetworkIsolation"] is True
+    assert model_request["VpcConfig"] == model["VpcConfig"]
     # AND the transform job request has the agreed shape
     [job] = jobs
     assert job == {
@@ -149,14 +154,20 @@ def test_scheduled_launch_uses_default_prefix_new_run_id_and_reuses_the_model(
     # GIVEN a model already created for the approved package
     _, group = registry
     use_env(monkeypatch, launcher_env(group, INPUT_PREFIX="batch-input/daily", RUN_ID_PREFIX="esteira-dev"))
+    sagemaker = clients.sagemaker()
+    first_creates = count_calls(sagemaker, "CreateModel")
     handler({"run_id": "esteira-dev-20250101-020000"}, lambda_context())
-    creates = count_calls(clients.sagemaker(), "CreateModel")
+    creates = count_calls(sagemaker, "CreateModel")
     # WHEN the schedule fires (an EventBridge scheduled event, no constant input)
     out = handler({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}, lambda_context())
     # THEN the default prefix and a fresh timestamped run id are used, and the model is not created again
     assert out["input_uri"] == "s3://esteira-dev-predictions/batch-input/daily/"
     assert validate_run_id(out["run_id"]).startswith("esteira-dev-")
     assert creates == []
+    # AND the model, created once without a VPC (this env has no subnets), runs network-isolated
+    [model_request] = first_creates
+    assert model_request["EnableNetworkIsolation"] is True
+    assert "VpcConfig" not in model_request
 
 
 def package_arn(group: str, version: int) -> str:
