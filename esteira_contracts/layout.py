@@ -26,6 +26,8 @@ EXTRACTION_PARTITION_KEY: Final = "dt"
 # --- the artifacts bucket ----------------------------------------------------------------------------------------
 MODEL_ARTIFACTS_PREFIX: Final = "models/"
 CHECKPOINTS_PREFIX: Final = "checkpoints/"
+# What Evaluate publishes in models/<training job>/ (and the only file its role may write there).
+EVALUATION_FILENAME: Final = "evaluation.json"
 DATA_CAPTURE_PREFIX: Final = "data-capture/"
 MONITORING_BASELINE_PREFIX: Final = "monitoring/baseline/"
 MONITORING_REPORTS_PREFIX: Final = "monitoring/reports/"

@@ -135,6 +135,7 @@ class TrainingRole(Construct):
         curated: s3.IBucket,
         artifacts: s3.IBucket,
         extraction_prefix: str,
+        job_name_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
         base = _SageMakerRole(
@@ -147,16 +148,22 @@ class TrainingRole(Construct):
         )
         self.role = base.role
         reads = f"{extraction_prefix}*"
-        writes = (f"{names.MODEL_ARTIFACTS_PREFIX}*", f"{names.CHECKPOINTS_PREFIX}*")
+        # A job writes only under its own name (models/<job>/, checkpoints/<job>/), and every job is named
+        # <job_name_prefix>-...; it reads any model (the champion's is a channel) but replaces or deletes none.
+        models = f"{names.MODEL_ARTIFACTS_PREFIX}*"
+        own_models = f"{names.MODEL_ARTIFACTS_PREFIX}{job_name_prefix}-*"
+        own_checkpoints = f"{names.CHECKPOINTS_PREFIX}{job_name_prefix}-*"
         curated.grant_read(self.role, reads)
-        for pattern in writes:
-            artifacts.grant_read_write(self.role, pattern)
+        artifacts.grant_read(self.role, models)
+        artifacts.grant_put(self.role, own_models)
+        artifacts.grant_read_write(self.role, own_checkpoints)
         acknowledge_bucket_grants(
             base.policy,
-            "CDK bucket grants limited to the curated extraction prefix (read: every partition) and the models/ "
-            "and checkpoints/ prefixes (read/write, one folder per job: spot checkpoints are rewritten and pruned).",
+            "CDK bucket grants limited to the curated extraction prefix (read: every partition), models/ (read; "
+            "put under this env's job names only) and checkpoints/ of this env's jobs (read/write: spot "
+            "checkpoints are rewritten and pruned). Job names are made per run, so a pattern is the narrowest.",
             objects_of(curated, reads),
-            *(objects_of(artifacts, pattern) for pattern in writes),
+            *(objects_of(artifacts, pattern) for pattern in (models, own_models, own_checkpoints)),
             extra=("Action::s3:DeleteObject*",),
         )
 
