@@ -1,7 +1,7 @@
 """Training: the state machine's definition, its trigger, the registry, and least-privilege roles."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -198,7 +198,7 @@ def test_state_machine_may_only_touch_its_own_jobs_and_pass_only_the_training_ro
     )
 
 
-def write_statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+def write_statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The statements of a policy that put or delete S3 objects."""
     return [
         statement
