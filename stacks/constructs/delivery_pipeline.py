@@ -10,16 +10,16 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-import jsii
-from aws_cdk import Aspects, Duration, IAspect, Stack, pipelines
+from aws_cdk import Aspects, Duration, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from stacks import names
+from stacks.constructs.pipeline_policies import AcknowledgeGeneratedPolicies
 from stacks.delivery_config import DeliveryConfig
-from stacks.nag import acknowledge, skip_checkov, wildcard_findings
+from stacks.nag import acknowledge, skip_checkov
 
 PACKAGE_JSON = Path(__file__).resolve().parents[2] / "package.json"
 # The synth step's exported variable, read by the smoke test.
@@ -30,10 +30,6 @@ SMOKE_TEST_REQUIREMENTS = "pipeline/requirements-smoke.txt"
 # What a package ARN may be before any command uses it: it comes from a pipeline variable (anyone who may start the
 # pipeline sets it) or from SSM. The Makefile checks the same rule again (its `arn` rule).
 PACKAGE_ARN_RULE = "model-package-arn: empty, or arn:aws*:sagemaker:<region>:<account>:model-package/<group>/<version>"
-GENERATED_POLICY_REASON = (
-    "CDK Pipelines generates this policy: wildcards are object keys of its own artifacts bucket, its key's "
-    "GenerateDataKey*/ReEncrypt*, its CodeBuild log groups and report groups, and the bootstrap roles it assumes."
-)
 
 
 def pinned_cdk_cli_version(package_json: Path = PACKAGE_JSON) -> str:
@@ -181,7 +177,7 @@ class DeliveryPipeline(Construct):
         """After `build_pipeline()`: CDK Pipelines writes these roles and policies, not us."""
         # Some policies only appear while the app synthesizes: an aspect acknowledges them when they do.
         for generated in (self.pipeline, self.code_pipeline, self.smoke_test_step_role):
-            Aspects.of(generated).add(_AcknowledgeGeneratedPolicies())
+            Aspects.of(generated).add(AcknowledgeGeneratedPolicies())
         acknowledge(
             self.code_pipeline.artifact_bucket,
             "S1",
@@ -198,18 +194,3 @@ class DeliveryPipeline(Construct):
             "CodePipeline writes each execution's artifacts under new keys and never overwrites one: versions keep "
             "nothing; the source of truth is the repository and the deployed stacks.",
         )
-
-
-@jsii.implements(IAspect)
-class _AcknowledgeGeneratedPolicies:
-    def visit(self, node: IConstruct) -> None:
-        if isinstance(node, iam.CfnPolicy):
-            for finding in wildcard_findings(node):
-                acknowledge(node, f"IAM5[{finding}]", GENERATED_POLICY_REASON)
-            if node.node.path.endswith("/Pipeline/Assets/FileRole/DefaultPolicy/Resource"):
-                skip_checkov(
-                    node,
-                    "CKV_AWS_111",
-                    "CDK Pipelines' asset-publishing role: CDK writes codebuild:StartBuild/StopBuild/BatchGetBuilds "
-                    "on '*' for the asset projects it names itself; the role is assumed only by this pipeline.",
-                )
