@@ -61,7 +61,7 @@ $(if $(value CDK_OUT),,$(error CDK_OUT='' breaks rule $(RULE_path)))
 $(if $(value GIT_COMMIT),,$(error GIT_COMMIT='' breaks rule $(RULE_commit)))
 export ENV DIAGRAM_ENV DELIVERY MODEL_PACKAGE_ARN GIT_COMMIT CDK_OUT ARGS
 
-.PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout tune cost diagram diagram-check clean
+.PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout tune cost diagram diagram-check checkov clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -102,10 +102,31 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: system-deps install lint test-only ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests
+test: system-deps install lint test-only checkov ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests, checkov
 
 test-only:
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+# checkov has many pinned dependencies of its own: it gets its own venv so that .venv stays as pinned.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_ENVS := dev staging prod
+
+$(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip==25.3
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r tools/requirements-checkov.txt
+	touch $@
+
+checkov: install $(CHECKOV_VENV)/.installed ## checkov over every env's synth (serving a model package) and the CD app: 0 failed checks
+	rm -rf -- "$$CDK_OUT/checkov"
+	set -e; for env in $(CHECKOV_ENVS); do \
+	  arn=$$($(PY) -m tools.checkov_model_package "$$env"); \
+	  $(CDK) synth -q -c env="$$env" -c git_commit="$$GIT_COMMIT" -c model_package_arn="$$arn" --output "$$CDK_OUT/checkov/$$env"; \
+	done
+	$(CDK) synth -q -c delivery=pipeline -c git_commit="$$GIT_COMMIT" --output "$$CDK_OUT/checkov/delivery"
+# Only the templates: the assets beside them are code, which the Python tests and linters cover.
+	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --quiet --compact --skip-download \
+	  -f "$$CDK_OUT"/checkov/*/*.template.json "$$CDK_OUT"/checkov/delivery/assembly-*/*.template.json
 
 image: ## Build and push the model image with docker, tagged with the git commit (needs docker and AWS credentials)
 	./containers/build_and_push.sh model "$$ENV"

@@ -28,6 +28,8 @@ MODEL_ARTIFACTS_PREFIX: Final = "models/"
 # The dataset job's output: "datasets/run_id=<run>/{train,validation,holdout,baseline}/" and its manifest.json.
 DATASETS_PREFIX: Final = "datasets/"
 CHECKPOINTS_PREFIX: Final = "checkpoints/"
+# What Evaluate publishes in models/<training job>/ (and the only file its role may write there).
+EVALUATION_FILENAME: Final = "evaluation.json"
 DATA_CAPTURE_PREFIX: Final = "data-capture/"
 MONITORING_BASELINE_PREFIX: Final = "monitoring/baseline/"
 MONITORING_REPORTS_PREFIX: Final = "monitoring/reports/"

@@ -13,6 +13,7 @@ from stacks.constructs.operations_dashboard import Observed
 from stacks.constructs.training_pipeline import TrainingNetwork
 from stacks.data_platform_stack import DataPlatformStack
 from stacks.delivery_config import DeliveryLinks
+from stacks.nag import skip_checkov_on_cdk_providers
 from stacks.operations_stack import OperationsStack
 from stacks.registry_stack import RegistryStack
 from stacks.service_principals import ScopeServicePrincipals
@@ -142,6 +143,7 @@ def build_stacks(
         Tags.of(stack).add("project", names.PROJECT)
         Tags.of(stack).add("environment", config.name)
         Aspects.of(stack).add(ScopeServicePrincipals())
+        skip_checkov_on_cdk_providers(stack)
     if delivery is not None:
         share_model_artifacts(data.lake.artifacts, data.key, delivery.share_models_with)
         share_repository(registry.model_repository, delivery.share_models_with)

@@ -103,6 +103,8 @@ class DataPlatformStack(Stack):
             curated=self.lake.curated,
             artifacts=self.lake.artifacts,
             extraction_prefix=self.curated_extraction_prefix,
+            # As the training stack names its jobs.
+            job_name_prefix=config.resource_name("").rstrip("-"),
         ).role
         self.transform_role = TransformRole(
             self, "TransformRole", key=self.key, artifacts=self.lake.artifacts, predictions=self.lake.predictions

@@ -10,18 +10,18 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-import jsii
-from aws_cdk import Aspects, Duration, IAspect, RemovalPolicy, Stack, pipelines
+from aws_cdk import Aspects, Duration, RemovalPolicy, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from stacks import names
+from stacks.constructs.pipeline_policies import AcknowledgeGeneratedPolicies
 from stacks.delivery_config import DeliveryConfig
-from stacks.nag import acknowledge, wildcard_findings
+from stacks.nag import acknowledge
 
 PACKAGE_JSON = Path(__file__).resolve().parents[2] / "package.json"
 # The synth step's exported variable, read by the smoke test.
@@ -36,10 +36,6 @@ PACKAGE_ARN_RULE = "model-package-arn: empty, or arn:aws*:sagemaker:<region>:<ac
 ARTIFACT_EXPIRATION = Duration.days(90)
 NONCURRENT_ARTIFACT_EXPIRATION = Duration.days(30)
 ACCESS_LOG_EXPIRATION = Duration.days(365)
-GENERATED_POLICY_REASON = (
-    "CDK Pipelines generates this policy: wildcards are object keys of its own artifacts bucket, its key's "
-    "GenerateDataKey*/ReEncrypt*, its CodeBuild log groups and report groups, and the bootstrap roles it assumes."
-)
 
 
 def pinned_cdk_cli_version(package_json: Path = PACKAGE_JSON) -> str:
@@ -242,12 +238,4 @@ class DeliveryPipeline(Construct):
         """After `build_pipeline()`: CDK Pipelines writes these roles and policies, not us."""
         # Some policies only appear while the app synthesizes: an aspect acknowledges them when they do.
         for generated in (self.pipeline, self.code_pipeline, self.smoke_test_step_role):
-            Aspects.of(generated).add(_AcknowledgeGeneratedPolicies())
-
-
-@jsii.implements(IAspect)
-class _AcknowledgeGeneratedPolicies:
-    def visit(self, node: IConstruct) -> None:
-        if isinstance(node, iam.CfnPolicy):
-            for finding in wildcard_findings(node):
-                acknowledge(node, f"IAM5[{finding}]", GENERATED_POLICY_REASON)
+            Aspects.of(generated).add(AcknowledgeGeneratedPolicies())

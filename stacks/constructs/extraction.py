@@ -23,6 +23,7 @@ from stacks.nag import (
     acknowledge_key_grant,
     assets_bucket_objects,
     objects_of,
+    skip_checkov,
 )
 from stacks.source_database import RotationConfig
 
@@ -307,6 +308,12 @@ class ExtractionJob(Construct):
     def _acknowledge_job_policy(self, glue_log_groups: str, raw: s3.IBucket, curated: s3.IBucket) -> None:
         policy = self.role.node.find_child("DefaultPolicy")
         stack = Stack.of(self)
+        skip_checkov(
+            policy,
+            "CKV_AWS_111",
+            "ManageWorkerNetworkInterfaces: Glue creates and deletes the job's worker ENIs in the connection's "
+            "subnet at run time, whose ids are unknown beforehand; ec2:Describe* have no resource-level form.",
+        )
         bucket_access = (
             "CDK grant_read_write on the job's own raw and curated buckets: the job lists, reads, writes and "
             "replaces its partitions, manifests and watermark there, and nowhere else."

@@ -10,7 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks import names
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, skip_checkov
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".mypy_cache", ".pytest_cache"]
@@ -85,12 +85,16 @@ class PythonFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             reserved_concurrent_executions=reserved_concurrency,
             tracing=lambda_.Tracing.ACTIVE,
+            # Settings rest encrypted with the environment's key, as the data they name does.
+            environment_encryption=key,
             environment={
                 "POWERTOOLS_SERVICE_NAME": f"{names.PROJECT}-{function_name}",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **environment,
             },
         )
+        key.grant_decrypt(self.role)
+        self._skip_checkov(reserved_concurrency)
         acknowledge(
             self.function,
             "L1",
@@ -102,3 +106,26 @@ class PythonFunction(Construct):
             "IAM5[Resource::*]",
             "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) have no resource-level permission.",
         )
+
+    def _skip_checkov(self, reserved_concurrency: int | None) -> None:
+        skip_checkov(
+            self.function,
+            "CKV_AWS_117",
+            "Calls only AWS service APIs (S3, SageMaker, SQS, DynamoDB, SSM, CodePipeline) and no resource inside "
+            "a VPC: in one it would need NAT or an endpoint per API and isolate nothing more.",
+        )
+        skip_checkov(
+            self.function,
+            "CKV_AWS_116",
+            "Failed events are kept by the invoker: Step Functions catches a failed task and alerts, the SQS "
+            "mapping redrives to the queue's dead-letter queue, the promoter has an on-failure queue, and the "
+            "launcher's scheduled event is empty (nothing to replay; the next schedule launches again).",
+        )
+        if reserved_concurrency is None:
+            skip_checkov(
+                self.function,
+                "CKV_AWS_115",
+                "Concurrency is bounded by the invoker (one Step Functions task per execution, the SQS mapping's "
+                "maximum concurrency, one scheduled event); a reservation would take from the account's "
+                "unreserved pool, which Lambda keeps at a minimum.",
+            )

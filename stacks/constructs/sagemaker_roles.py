@@ -135,6 +135,7 @@ class TrainingRole(Construct):
         curated: s3.IBucket,
         artifacts: s3.IBucket,
         extraction_prefix: str,
+        job_name_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
         base = _SageMakerRole(
@@ -146,19 +147,24 @@ class TrainingRole(Construct):
             log_group="TrainingJobs*",
         )
         self.role = base.role
-        # The jobs read the dataset job's splits (datasets/run_id=R/), never the curated extraction itself.
+        # The jobs read the dataset job's splits (datasets/run_id=R/), never the curated extraction itself. A job
+        # writes only under its own name (models/<job>/, checkpoints/<job>/), and every job is named
+        # <job_name_prefix>-...; it reads any model (the champion's is a channel) but replaces or deletes none.
         reads = f"{names.DATASETS_PREFIX}*"
-        writes = (f"{names.MODEL_ARTIFACTS_PREFIX}*", f"{names.CHECKPOINTS_PREFIX}*")
+        models = f"{names.MODEL_ARTIFACTS_PREFIX}*"
+        own_models = f"{names.MODEL_ARTIFACTS_PREFIX}{job_name_prefix}-*"
+        own_checkpoints = f"{names.CHECKPOINTS_PREFIX}{job_name_prefix}-*"
         artifacts.grant_read(self.role, reads)
-        for pattern in writes:
-            artifacts.grant_read_write(self.role, pattern)
+        artifacts.grant_read(self.role, models)
+        artifacts.grant_put(self.role, own_models)
+        artifacts.grant_read_write(self.role, own_checkpoints)
         acknowledge_bucket_grants(
             base.policy,
-            "CDK bucket grants limited to datasets/ (read: the dataset run's train, validation and holdout) and the "
-            "models/ (the champion's model too) and checkpoints/ prefixes (read/write, one folder per job: spot "
-            "checkpoints are rewritten and pruned).",
-            objects_of(artifacts, reads),
-            *(objects_of(artifacts, pattern) for pattern in writes),
+            "CDK bucket grants limited to datasets/ (read: the dataset run's train, validation and holdout), models/ "
+            "(read: the champion's model is a channel; put under this env's job names only) and checkpoints/ of "
+            "this env's jobs (read/write: spot checkpoints are rewritten and pruned). Job names are made per run, so "
+            "a pattern is the narrowest.",
+            *(objects_of(artifacts, pattern) for pattern in (reads, models, own_models, own_checkpoints)),
             extra=("Action::s3:DeleteObject*",),
         )
 

@@ -8,6 +8,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks import names
+from stacks.nag import skip_checkov
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class DataLake(Construct):
             "AccessLogs",
             None,
             s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(lifecycle.access_log_expiration_days)),
+        )
+        skip_checkov(
+            self.access_logs,
+            "CKV_AWS_18",
+            "This is the access-log bucket the others log to: logging it into itself would log every log delivery.",
         )
         self.raw = self._bucket(
             "Raw",

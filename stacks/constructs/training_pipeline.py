@@ -15,6 +15,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from esteira_contracts.layout import EVALUATION_FILENAME
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from stacks import names
 from stacks.config import TrainingConfig
@@ -200,8 +201,10 @@ class TrainingPipeline(Construct):
             ).to_env(),
         )
         models = f"{names.MODEL_ARTIFACTS_PREFIX}*"
+        # It publishes only models/<training job>/evaluation.json, for this env's jobs: no model file.
+        evaluations = f"{names.MODEL_ARTIFACTS_PREFIX}{self.settings.job_name_prefix}-*/{EVALUATION_FILENAME}"
         artifacts.grant_read(evaluate.role, models)
-        artifacts.grant_put(evaluate.role, models)
+        artifacts.grant_put(evaluate.role, evaluations)
         self._key.grant_encrypt_decrypt(evaluate.role)
         evaluate.role.add_to_policy(
             iam.PolicyStatement(
@@ -221,8 +224,9 @@ class TrainingPipeline(Construct):
         policy = evaluate.role.node.find_child("DefaultPolicy")
         acknowledge_bucket_grants(
             policy,
-            "CDK grants limited to models/: reads the job's output tarball, writes its evaluation.json.",
+            "CDK grants limited to models/: reads the job's output tarball, writes its evaluation.json only.",
             objects_of(artifacts, models, self),
+            objects_of(artifacts, evaluations, self),
         )
         acknowledge_key_grant(policy)
         acknowledge(

@@ -106,6 +106,7 @@ def test_launch_creates_the_model_and_the_transform_job(
     sagemaker, group = registry
     use_env(monkeypatch, launcher_env(group, SUBNET_IDS="subnet-a, subnet-b", SECURITY_GROUP_IDS="sg-1"))
     jobs = count_calls(sagemaker, "CreateTransformJob")
+    model_requests = count_calls(sagemaker, "CreateModel")
     # WHEN launched on demand for one batch-input run
     out = handler({"input_run_id": INPUT_RUN}, lambda_context())
     # THEN a SageMaker model was created from the approved package, with the role and the VPC
@@ -115,6 +116,10 @@ def test_launch_creates_the_model_and_the_transform_job(
     assert model["Containers"] == [{"ModelPackageName": out["model_package_arn"]}]
     assert model["ExecutionRoleArn"] == ROLE
     assert model["VpcConfig"] == {"Subnets": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-1"]}
+    # AND it was asked for with network isolation (moto 5.2.5 accepts the flag but does not store it)
+    [model_request] = model_requests
+    assert model_request["EnableNetworkIsolation"] is True
+    assert model_request["VpcConfig"] == model["VpcConfig"]
     # AND the transform job request has the agreed shape
     [job] = jobs
     run_id = out["run_id"]
@@ -165,10 +170,12 @@ def test_scheduled_launch_scores_the_newest_run_and_reuses_the_model(
     # GIVEN a model already created for the approved package, and a newer batch-input run
     _, group = registry
     use_env(monkeypatch, launcher_env(group, RUN_ID_PREFIX="esteira-dev"))
+    sagemaker = clients.sagemaker()
+    first_creates = count_calls(sagemaker, "CreateModel")
     handler({"input_run_id": INPUT_RUN}, lambda_context())
     key = f"batch-input/run_id={NEWER_INPUT_RUN}/part-00000.csv"
     clients.s3().put_object(Bucket=bucket_for(group), Key=key, Body=b"4,5,6\n")
-    creates = count_calls(clients.sagemaker(), "CreateModel")
+    creates = count_calls(sagemaker, "CreateModel")
     # WHEN the schedule fires (an EventBridge scheduled event, no constant input)
     out = handler({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}, lambda_context())
     # THEN exactly the newest run's folder is scored with a fresh run id, and the model is not created again
@@ -176,6 +183,10 @@ def test_scheduled_launch_scores_the_newest_run_and_reuses_the_model(
     assert out["input_run_id"] == NEWER_INPUT_RUN
     assert validate_run_id(out["run_id"]).startswith("esteira-dev-")
     assert creates == []
+    # AND the model, created once without a VPC (this env has no subnets), runs network-isolated
+    [model_request] = first_creates
+    assert model_request["EnableNetworkIsolation"] is True
+    assert "VpcConfig" not in model_request
 
 
 @pytest.mark.parametrize("run", ["esteira-dev-20240101-000000-000000", None], ids=["missing-run", "no-run-at-all"])

@@ -1,7 +1,7 @@
 """Training: the state machine's definition, its trigger, the registry, and least-privilege roles."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -200,21 +200,54 @@ def test_state_machine_may_only_touch_its_own_jobs_and_pass_only_the_training_ro
     )
 
 
+def write_statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The statements of a policy that put or delete S3 objects."""
+    return [
+        statement
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(str(action).startswith(("s3:Put", "s3:Delete")) for action in statement["Action"])
+    ]
+
+
 @pytest.mark.parametrize("env", ENVS)
-def test_training_role_reads_only_datasets_and_writes_only_models_and_checkpoints(synth: Synth, env: str) -> None:
+def test_training_role_reads_only_datasets_and_models_and_writes_only_its_jobs_models_and_checkpoints(
+    synth: Synth, env: str
+) -> None:
+    # GIVEN the training role's policy
     data = synth(env).templates["DataPlatform"]
     policies = data.find_resources("AWS::IAM::Policy")
     (policy,) = [p for logical_id, p in policies.items() if logical_id.startswith("TrainingRole")]
     resources = json.dumps(policy["Properties"]["PolicyDocument"])
+    # THEN it reads the dataset runs (not the extraction) and any model (the champion's is a channel)
     assert f"/{names.DATASETS_PREFIX}*" in resources
     assert "Curated" not in resources, "training jobs read the dataset run, not the extraction"
-    assert f"/{names.MODEL_ARTIFACTS_PREFIX}*" in resources
-    assert f"/{names.CHECKPOINTS_PREFIX}*" in resources
-    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-        if any(
-            str(action).startswith("s3:Delete") or str(action).startswith("s3:Put") for action in statement["Action"]
-        ):
-            assert "Curated" not in json.dumps(statement["Resource"]), "training never writes the extraction"
+    assert f'/{names.MODEL_ARTIFACTS_PREFIX}*"' in resources
+    # AND it writes only under this env's job names: models (put, never delete) and checkpoints (rewritten, pruned)
+    own_models = f"/{names.MODEL_ARTIFACTS_PREFIX}esteira-{env}-*"
+    own_checkpoints = f"/{names.CHECKPOINTS_PREFIX}esteira-{env}-*"
+    writes = write_statements(policy)
+    assert writes
+    for statement in writes:
+        targets = json.dumps(statement["Resource"])
+        assert "Curated" not in targets, "training never writes the extraction"
+        assert f'/{names.MODEL_ARTIFACTS_PREFIX}*"' not in targets and f'/{names.CHECKPOINTS_PREFIX}*"' not in targets
+        deletes = any(str(action).startswith("s3:Delete") for action in statement["Action"])
+        assert (own_checkpoints in targets) if deletes else (own_models in targets or own_checkpoints in targets)
+        if deletes:
+            assert own_models not in targets, "training deletes no model artifact"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_evaluate_writes_only_the_evaluation_of_this_envs_jobs(synth: Synth, env: str) -> None:
+    policies = training(synth(env)).find_resources("AWS::IAM::Policy")
+    (policy,) = [p for logical_id, p in policies.items() if logical_id.startswith("PipelineEvaluateFunctionRole")]
+    writes = write_statements(policy)
+    assert writes
+    for statement in writes:
+        targets = json.dumps(statement["Resource"])
+        assert f"/{names.MODEL_ARTIFACTS_PREFIX}esteira-{env}-*/evaluation.json" in targets
+        assert not any(str(action).startswith("s3:Delete") for action in statement["Action"])
+        assert f'/{names.MODEL_ARTIFACTS_PREFIX}*"' not in targets
 
 
 @pytest.mark.parametrize("env", ENVS)

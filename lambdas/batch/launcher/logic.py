@@ -168,6 +168,9 @@ def ensure_model(sagemaker: Any, package_arn: str, settings: LauncherSettings) -
         "ExecutionRoleArn": settings.role_arn,
         "Containers": [{"ModelPackageName": package_arn}],
         "Tags": _tags(settings),
+        # The model server needs no network: SageMaker stages the model and the input, and collects the output.
+        # Isolated, the container cannot send a scored row (or anything) anywhere.
+        "EnableNetworkIsolation": True,
     }
     if settings.subnet_ids:
         request["VpcConfig"] = {

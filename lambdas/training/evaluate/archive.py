@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from esteira_contracts.layout import EVALUATION_FILENAME
 from training.errors import EvaluationNotFound, InvalidEvaluation
 from training.s3uri import S3Uri
 
-EVALUATION_FILENAME = "evaluation.json"
 OUTPUT_TARBALL = "output.tar.gz"
 MAX_EVALUATION_BYTES = 5 * 1024 * 1024
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})

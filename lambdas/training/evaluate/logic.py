@@ -13,9 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from esteira_contracts.layout import EVALUATION_FILENAME
 from esteira_contracts.training import Champion, EvaluateResult, EvaluateSettings
 from training.errors import InvalidEvaluation, InvalidRequest
-from training.evaluate.archive import EVALUATION_FILENAME, find_evaluation
+from training.evaluate.archive import find_evaluation
 from training.evaluate.comparison import Scores, scores
 from training.evaluate.gate import GateResult, gate
 from training.s3uri import S3Uri
