@@ -30,7 +30,7 @@ GENERATED_FINDINGS: Sequence[tuple[str, str, str]] = (
         "artifacts and writes its output artifacts there.",
     ),
     (
-        r"Resource::<DeliveryCodePipelineArtifactsBucket[0-9A-F]{8}\.Arn>/\*",
+        r"Resource::<Delivery(CodePipelineArtifactsBucket|Artifacts)[0-9A-F]{8}\.Arn>/\*",
         "",
         "Objects of the pipeline's own artifacts bucket: CodePipeline names each execution's artifact keys at run "
         "time, so no narrower key pattern exists.",
