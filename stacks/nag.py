@@ -145,10 +145,19 @@ CDK_PROVIDER_HANDLER_SKIPS = {
 }
 
 
+# The singleton function behind every AwsCustomResource of a stack (CDK names it after a fixed UUID).
+AWS_CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+
+
 def skip_checkov_on_cdk_providers(stack: Stack) -> None:
-    """CDK's singleton custom-resource providers (bucket auto-delete, default security group restriction)."""
+    """CDK's singleton custom-resource providers (bucket auto-delete, default security group restriction, the
+    AwsCustomResource function that looks up S3's prefix list at deploy time)."""
     for child in stack.node.children:
         handler = child.node.try_find_child("Handler")
-        if child.node.id.startswith("Custom::") and isinstance(handler, CfnResource):
+        if child.node.id.startswith(AWS_CUSTOM_RESOURCE_PROVIDER_ID):
+            handler = child.node.default_child
+        elif not child.node.id.startswith("Custom::"):
+            continue
+        if isinstance(handler, CfnResource):
             for check_id, reason in CDK_PROVIDER_HANDLER_SKIPS.items():
                 skip_checkov(handler, check_id, reason)

@@ -70,7 +70,7 @@ def test_every_skip_in_the_delivery_app_names_one_check_and_a_reason(
     files = synth_delivery(False).template_files()
     problems = [problem for path in files for problem in checkov_problems(path)]
     assert problems == []
-    assert "CKV_AWS_21" in skipped_checks(files)
+    assert "CKV_AWS_18" in skipped_checks(files)
 
 
 def test_a_skip_without_a_reason_or_without_one_check_is_found(tmp_path: Path) -> None:
