@@ -57,7 +57,7 @@ def test_given_every_setting_as_argv_when_parsed_then_the_same_contract_comes_ba
         ({"run_id": "a/b"}, "run_id='a/b' is not 1-128 letters, digits"),
         ({"as_of_date": "2026-02-30"}, "as_of_date='2026-02-30' is not a calendar date"),
         ({"as_of_date": "06/12/2026"}, "as_of_date='06/12/2026' is not a YYYY-MM-DD date"),
-        ({"drop_columns": "matricula,bad-name"}, "drop_columns: 'bad-name' does not match"),
+        ({"drop_columns": "matricula,bad-name"}, "drop_columns='bad-name' does not match"),
         ({"datasets_uri": "s3://curated/employees/"}, "datasets_uri must differ from curated_uri"),
         ({"spec_uri": ""}, "spec_uri is required"),
     ],
