@@ -48,8 +48,9 @@ REPRESENTATIVE = {
     "ARTIFACTS_BUCKET": "esteira-dev-artifacts-111111111111",
     "CURATED_URI": "s3://esteira-dev-curated-111111111111/extractions/employees/",
 }
-# CDK's own custom resource providers (auto-delete objects, restrict the default security group): CDK's code.
-CDK_PROVIDER_MARK = "CustomResourceProviderHandler"
+# CDK's own custom resource providers (auto-delete objects, restrict the default security group, the
+# AwsCustomResource function that looks up S3's prefix list): CDK's code, in CDK's runtime.
+CDK_PROVIDER_MARKS = ("CustomResourceProviderHandler", "AWS679f53fac002430cb0da5b7982bd2287")
 
 Function = tuple[str, str, dict[str, Any]]  # where (template and logical id), handler, properties
 
@@ -57,7 +58,7 @@ Function = tuple[str, str, dict[str, Any]]  # where (template and logical id), h
 def functions(templates: dict[str, Template], where: str) -> Iterator[Function]:
     for component, template in sorted(templates.items()):
         for logical_id, resource in sorted(template.find_resources("AWS::Lambda::Function").items()):
-            if CDK_PROVIDER_MARK not in logical_id:
+            if not any(mark in logical_id for mark in CDK_PROVIDER_MARKS):
                 props = resource["Properties"]
                 yield f"{where}/{component}/{logical_id}", props["Handler"], props
 

@@ -189,13 +189,21 @@ def test_a_failing_scheduled_launch_lands_in_the_dead_letter_queue_with_its_even
             "KmsMasterKeyId": "alias/esteira-staging-data",
         },
     )["QueueUrl"]
-    # AND a model package group with nothing approved yet: the launch cannot succeed
+    # AND a batch-input run to score, but a model package group with nothing approved yet: the launch cannot succeed
     group = f"esteira-staging-model-{uuid.uuid4().hex[:6]}"
     clients.sagemaker().create_model_package_group(ModelPackageGroupName=group)
+    s3 = boto3.client("s3")
+    bucket = f"esteira-staging-predictions-{uuid.uuid4().hex[:6]}"
+    region = s3.meta.region_name
+    s3.create_bucket(
+        Bucket=bucket,
+        **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}),
+    )
+    s3.put_object(Bucket=bucket, Key="batch-input/run_id=r1/part-00000.csv", Body=b"id-1,1.0\n")
     for name, value in {
         "MODEL_PACKAGE_GROUP": group,
         "SAGEMAKER_ROLE_ARN": "arn:aws:iam::222222222222:role/esteira-staging-transform",
-        "PREDICTIONS_BUCKET": "esteira-staging-predictions",
+        "PREDICTIONS_BUCKET": bucket,
         "INSTANCE_TYPE": "ml.m5.large",
         "INSTANCE_COUNT": "1",
         "MAX_PAYLOAD_MB": "6",

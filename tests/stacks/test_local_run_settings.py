@@ -27,6 +27,7 @@ RESOURCE_FIELDS = frozenset(
         "idempotency_table",
         "queue_url",
         "job_name_prefix",
+        "predictions_bucket",
     }
 )
 URI_FIELDS = frozenset({"curated_uri"})
