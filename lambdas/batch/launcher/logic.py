@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from batch.launcher.inputs import InvalidInputRunError, resolve_input, validate_input_run_id
+from common.registry import newest_approved_package
 from common.runs import new_run_id
 from esteira_contracts import layout
 from esteira_contracts.batch import LauncherSettings
@@ -93,20 +94,13 @@ class LaunchRequest:
 
 def latest_approved_package(sagemaker: Any, group: str) -> str:
     """ARN of the newest Approved package in ``group``, or :class:`NoApprovedModelPackageError`."""
-    response = sagemaker.list_model_packages(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )
-    summaries = response.get("ModelPackageSummaryList", [])
-    if not summaries:
+    arn = newest_approved_package(sagemaker, group)
+    if arn is None:
         raise NoApprovedModelPackageError(
             f"model package group {group!r} has no Approved model package; approve one in the registry "
             "(UpdateModelPackage ModelApprovalStatus=Approved) before running batch predictions"
         )
-    return str(summaries[0]["ModelPackageArn"])
+    return arn
 
 
 def pinned_package(sagemaker: Any, package_arn: str, origin: str = "MODEL_PACKAGE_ARN") -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from common.registry import newest_approved_package
 from esteira_contracts.layout import EVALUATION_FILENAME
 from esteira_contracts.training import Champion, EvaluateResult, EvaluateSettings
 from training.errors import InvalidEvaluation, InvalidRequest
@@ -128,17 +129,9 @@ def find_champion(sagemaker: Any, group: str, metric: str, arn: str | None = Non
     """The newest Approved package of ``group`` (or ``arn``, the one Prepare had scored on the holdout) and its
     ``metric.<metric>`` customer metadata, if any."""
     if arn is None:
-        response = sagemaker.list_model_packages(
-            ModelPackageGroupName=group,
-            ModelApprovalStatus="Approved",
-            SortBy="CreationTime",
-            SortOrder="Descending",
-            MaxResults=1,
-        )
-        summaries = response.get("ModelPackageSummaryList") or []
-        if not summaries:
+        arn = newest_approved_package(sagemaker, group)
+        if arn is None:
             return None
-        arn = str(summaries[0]["ModelPackageArn"])
     described = sagemaker.describe_model_package(ModelPackageName=arn)
     raw = (described.get("CustomerMetadataProperties") or {}).get(f"{METRIC_KEY_PREFIX}{metric}")
     try:

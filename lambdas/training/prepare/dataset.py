@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from common.registry import newest_approved_package
 from esteira_contracts import layout
 from esteira_contracts.training import PrepareSettings
 from training.s3uri import S3Uri
@@ -66,17 +67,9 @@ def find_champion_model(sagemaker: Any, group: str | None, artifacts_bucket: str
     stored metric)."""
     if group is None or sagemaker is None:
         return None
-    response = sagemaker.list_model_packages(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )
-    summaries = response.get("ModelPackageSummaryList") or []
-    if not summaries:
+    arn = newest_approved_package(sagemaker, group)
+    if arn is None:
         return None
-    arn = str(summaries[0]["ModelPackageArn"])
     described = sagemaker.describe_model_package(ModelPackageName=arn)
     containers = (described.get("InferenceSpecification") or {}).get("Containers") or []
     model_uri = containers[0].get("ModelDataUrl") if containers else None
