@@ -32,6 +32,14 @@ CHECKPOINTS_PREFIX: Final = "checkpoints/"
 EVALUATION_FILENAME: Final = "evaluation.json"
 DATA_CAPTURE_PREFIX: Final = "data-capture/"
 MONITORING_BASELINE_PREFIX: Final = "monitoring/baseline/"
+# The baselining job's output, one folder per training run: "monitoring/baselines/run_id=<run>/" holds the Model
+# Monitor analyzer's constraints.json and statistics.json for the dataset run's baseline/ CSV, which the registered
+# package's DriftCheckBaselines name (and the local run writes the same files there).
+MONITORING_BASELINES_PREFIX: Final = "monitoring/baselines/"
+# The dataset run's folder of the headerless feature CSV the baseline is computed from.
+BASELINE_DATASET_DIR: Final = "baseline"
+BASELINE_CONSTRAINTS_FILENAME: Final = "constraints.json"
+BASELINE_STATISTICS_FILENAME: Final = "statistics.json"
 MONITORING_REPORTS_PREFIX: Final = "monitoring/reports/"
 
 # --- the predictions bucket --------------------------------------------------------------------------------------

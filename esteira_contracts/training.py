@@ -74,6 +74,9 @@ class PrepareSettings(EnvContract):
         pattern_help="a bucket name (give the name, not an s3:// URI)",
     )
     batch_input_prefix: str = setting("BATCH_INPUT_PREFIX", default=layout.BATCH_INPUT_PREFIX, prefix=True)
+    # The baselining job writes each run's constraints.json and statistics.json under
+    # <artifacts>/<baselines_prefix>run_id=R/.
+    baselines_prefix: str = setting("BASELINES_PREFIX", default=layout.MONITORING_BASELINES_PREFIX, prefix=True)
     # The group whose newest Approved package is the champion, scored by the training job on the same holdout.
     model_package_group: str | None = setting("MODEL_PACKAGE_GROUP", default=None)
     job_name_prefix: str = setting(
@@ -189,6 +192,12 @@ class PrepareResult(Result):
     validation_channel_uri: str
     holdout_channel_uri: str
     batch_run_input_uri: str  # <batch_input_uri>run_id=R/: what the batch launcher scores for this run
+    # The baselining job (Model Monitor's analyzer) reads the run's baseline/ CSV and writes its constraints and
+    # statistics under <artifacts>/monitoring/baselines/run_id=R/; Register names those files in the package.
+    baseline_input_uri: str  # <dataset_uri>baseline/
+    baseline_uri: str  # the job's output folder
+    baseline_constraints_uri: str
+    baseline_statistics_uri: str
     # The champion (newest Approved package of the group), scored on the same holdout as the candidate.
     champion_package_arn: str | None
     champion_model_uri: str | None  # its model.tar.gz: the training job's "champion" channel

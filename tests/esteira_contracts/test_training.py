@@ -49,6 +49,7 @@ def test_the_variable_names_are_the_lambdas() -> None:
         "DATASETS_PREFIX",
         "PREDICTIONS_BUCKET",
         "BATCH_INPUT_PREFIX",
+        "BASELINES_PREFIX",
         "MODEL_PACKAGE_GROUP",
         "JOB_NAME_PREFIX",
     )
@@ -139,6 +140,10 @@ def test_results_are_the_payloads_the_state_machine_reads() -> None:
         validation_channel_uri="s3://artifacts/datasets/run_id=esteira-dev-20250314-020700-a1b2c3/validation/",
         holdout_channel_uri="s3://artifacts/datasets/run_id=esteira-dev-20250314-020700-a1b2c3/holdout/",
         batch_run_input_uri="s3://predictions/batch-input/run_id=esteira-dev-20250314-020700-a1b2c3/",
+        baseline_input_uri="s3://artifacts/datasets/run_id=esteira-dev-20250314-020700-a1b2c3/baseline/",
+        baseline_uri="s3://artifacts/monitoring/baselines/run_id=esteira-dev-20250314-020700-a1b2c3/",
+        baseline_constraints_uri="s3://artifacts/monitoring/baselines/run_id=esteira-dev-20250314-020700-a1b2c3/constraints.json",
+        baseline_statistics_uri="s3://artifacts/monitoring/baselines/run_id=esteira-dev-20250314-020700-a1b2c3/statistics.json",
         champion_package_arn=None,
         champion_model_uri=None,
     )
@@ -162,6 +167,10 @@ def test_results_are_the_payloads_the_state_machine_reads() -> None:
         "validation_channel_uri",
         "holdout_channel_uri",
         "batch_run_input_uri",
+        "baseline_input_uri",
+        "baseline_uri",
+        "baseline_constraints_uri",
+        "baseline_statistics_uri",
         "champion_package_arn",
         "champion_model_uri",
     ]

@@ -31,6 +31,7 @@ class DatasetRun:
     dataset_uri: S3Uri
     manifest: S3Uri
     batch_run_input_uri: S3Uri
+    baseline_uri: S3Uri  # the baselining job's output folder for this run
 
     def split(self, name: str) -> str:
         return str(self.dataset_uri.join(name).as_prefix())
@@ -52,6 +53,7 @@ def dataset_run(settings: PrepareSettings, run_id: str) -> DatasetRun:
         dataset_uri=dataset,
         manifest=dataset.join(MANIFEST_FILENAME),
         batch_run_input_uri=batch_input.join(f"{layout.RUN_PARTITION_KEY}={run_id}").as_prefix(),
+        baseline_uri=artifacts.join(layout.run_prefix(settings.baselines_prefix, run_id)).as_prefix(),
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from esteira_contracts import layout
 from esteira_contracts.training import (
     MAX_TUNING_JOB_NAME_LENGTH,
     MAX_TUNING_JOB_NAME_PREFIX_LENGTH,
@@ -278,6 +279,10 @@ def prepare(
         validation_channel_uri=dataset.split(VALIDATION_SPLIT),
         holdout_channel_uri=dataset.split(HOLDOUT_SPLIT),
         batch_run_input_uri=str(dataset.batch_run_input_uri),
+        baseline_input_uri=dataset.split(layout.BASELINE_DATASET_DIR),
+        baseline_uri=str(dataset.baseline_uri),
+        baseline_constraints_uri=str(dataset.baseline_uri.join(layout.BASELINE_CONSTRAINTS_FILENAME)),
+        baseline_statistics_uri=str(dataset.baseline_uri.join(layout.BASELINE_STATISTICS_FILENAME)),
         champion_package_arn=champion.package_arn if champion else None,
         champion_model_uri=champion.model_uri if champion else None,
     )

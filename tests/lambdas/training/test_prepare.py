@@ -95,6 +95,12 @@ def test_names_one_dataset_run_per_execution_and_its_channels(aws: TrainingResou
     assert out["holdout_channel_uri"] == f"{dataset}holdout/"
     assert out["batch_input_uri"] == "s3://predictions-bucket/batch-input/"
     assert out["batch_run_input_uri"] == f"s3://predictions-bucket/batch-input/run_id={run}/"
+    # AND the baselining job reads the run's baseline/ CSV and writes under monitoring/baselines/run_id=<run>/
+    baseline = f"s3://{aws.artifacts_bucket}/monitoring/baselines/run_id={run}/"
+    assert out["baseline_input_uri"] == f"{dataset}baseline/"
+    assert out["baseline_uri"] == baseline
+    assert out["baseline_constraints_uri"] == f"{baseline}constraints.json"
+    assert out["baseline_statistics_uri"] == f"{baseline}statistics.json"
     # AND without a package group there is no champion
     assert out["champion_package_arn"] is None and out["champion_model_uri"] is None
 
