@@ -16,6 +16,7 @@ from esteira_contracts.delivery import PROMOTED_PACKAGE_PARAMETER as PROMOTED_PA
 from esteira_contracts.delivery import PROMOTION_DECISIONS as PROMOTION_DECISIONS
 from esteira_contracts.delivery import PROMOTION_HISTORY_PARAMETER as PROMOTION_HISTORY_PARAMETER
 from esteira_contracts.layout import ATHENA_RESULTS_PREFIX as ATHENA_RESULTS_PREFIX
+from esteira_contracts.layout import BASELINE_DATASET_DIR as BASELINE_DATASET_DIR
 from esteira_contracts.layout import BATCH_INPUT_PREFIX as BATCH_INPUT_PREFIX
 from esteira_contracts.layout import BATCH_OUTPUT_PREFIX as BATCH_OUTPUT_PREFIX
 from esteira_contracts.layout import CHECKPOINTS_PREFIX as CHECKPOINTS_PREFIX
@@ -34,6 +35,7 @@ from esteira_contracts.layout import MONITORING_REPORTS_PREFIX as MONITORING_REP
 from esteira_contracts.layout import NO_MODEL_PACKAGE as NO_MODEL_PACKAGE
 from esteira_contracts.layout import PROJECT as PROJECT
 from esteira_contracts.layout import QUARANTINE_PREFIX as QUARANTINE_PREFIX
+from esteira_contracts.layout import RUN_PARTITION_KEY as RUN_PARTITION_KEY
 from esteira_contracts.layout import RAW_EXTRACTION_PREFIX as RAW_EXTRACTION_PREFIX
 from esteira_contracts.layout import SPARK_UI_PREFIX as SPARK_UI_PREFIX
 from esteira_contracts.layout import curated_extraction_prefix as curated_extraction_prefix

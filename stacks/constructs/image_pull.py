@@ -9,6 +9,24 @@ from stacks.nag import acknowledge, skip_checkov
 PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
 
 
+def sagemaker_vpc_access() -> iam.PolicyStatement:
+    """What a SageMaker job's role needs to run in a VPC (the ENIs SageMaker creates for it)."""
+    return iam.PolicyStatement(
+        actions=[
+            "ec2:CreateNetworkInterface",
+            "ec2:CreateNetworkInterfacePermission",
+            "ec2:DeleteNetworkInterface",
+            "ec2:DeleteNetworkInterfacePermission",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeVpcs",
+            "ec2:DescribeDhcpOptions",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups",
+        ],
+        resources=["*"],
+    )
+
+
 def grant_image_pull(
     scope: Construct,
     construct_id: str,

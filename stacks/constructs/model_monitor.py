@@ -13,34 +13,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks import names
-from stacks.config import ConfigError, MonitoringConfig
+from stacks.config import MonitoringConfig
+from stacks.model_monitor_images import analyzer_image
 
-# Account that publishes `sagemaker-model-monitor-analyzer` in each region (SageMaker Python SDK's table).
-MODEL_MONITOR_REGISTRIES = {
-    "us-east-1": "156813124566",
-    "us-east-2": "777275614652",
-    "us-west-1": "890145073186",
-    "us-west-2": "159807026194",
-    "ca-central-1": "536280801234",
-    "sa-east-1": "539772159869",
-    "eu-west-1": "468650794304",
-    "eu-west-2": "749857270468",
-    "eu-west-3": "680080141114",
-    "eu-central-1": "048819808253",
-    "eu-north-1": "895015795356",
-    "ap-south-1": "126357580389",
-    "ap-northeast-1": "574779866223",
-    "ap-northeast-2": "709848358524",
-    "ap-southeast-1": "245545462676",
-    "ap-southeast-2": "563025443158",
-}
 SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
-
-
-def analyzer_image(region: str) -> str:
-    if region not in MODEL_MONITOR_REGISTRIES:
-        raise ConfigError(f"serving.monitoring: no Model Monitor analyzer image known for region {region}")
-    return f"{MODEL_MONITOR_REGISTRIES[region]}.dkr.ecr.{region}.amazonaws.com/sagemaker-model-monitor-analyzer"
 
 
 class DataQualityMonitor(Construct):

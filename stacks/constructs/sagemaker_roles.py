@@ -123,6 +123,35 @@ class MonitorRole(Construct):
         )
 
 
+class BaselineRole(Construct):
+    """Runs the baselining job (Model Monitor's analyzer): reads the dataset runs' baseline/ CSV, writes
+    constraints.json and statistics.json under monitoring/baselines/."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, artifacts: s3.IBucket) -> None:
+        super().__init__(scope, construct_id)
+        base = _SageMakerRole(
+            self,
+            "Base",
+            description="Runs Esteira's Model Monitor baselining jobs",
+            key=key,
+            kind="ProcessingJobs",
+            log_group="ProcessingJobs*",
+        )
+        self.role = base.role
+        self.policy = base.policy
+        reads = f"{names.DATASETS_PREFIX}{names.RUN_PARTITION_KEY}=*/{names.BASELINE_DATASET_DIR}/*"
+        puts = f"{names.MONITORING_BASELINES_PREFIX}*"
+        artifacts.grant_read(self.role, reads)
+        artifacts.grant_put(self.role, puts)
+        acknowledge_bucket_grants(
+            base.policy,
+            "CDK bucket grants limited to the dataset runs' baseline/ CSV (read) and monitoring/baselines/ (put: "
+            "one folder per training run, named at run time).",
+            objects_of(artifacts, reads, self),
+            objects_of(artifacts, puts, self),
+        )
+
+
 class TrainingRole(Construct):
     """Trains: reads only the curated extraction, writes only model artifacts and checkpoints."""
 

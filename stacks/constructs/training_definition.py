@@ -7,7 +7,8 @@ Built from explicit inputs (functions, topic, names, config) into a chain of sta
     Prepare -> NewData? --0 rows--> NothingNew
       \\-> Dataset (Glue, .sync) -> ReadDatasetManifest -> DatasetStatus? --no_new_data--> NoNewData
       \\-> Champion? -> ChannelsWithChampion | Channels -> Train | Tune -> DescribeBestTrainingJob -> Evaluate
-      -> Gate? --passed--> Register [-> ScoreBatch (dev)] -> NotifyRegistered -> Registered
+      -> Gate? --passed--> Baseline (Model Monitor's analyzer, .sync) -> Register [-> ScoreBatch (dev)]
+               -> NotifyRegistered -> Registered
                otherwise NotifyRejected -> GateFailed
 
 Every task is caught (``States.ALL``) into NotifyFailure -> Failed; a timed-out job is stopped first.
@@ -25,6 +26,12 @@ from constructs import Construct
 
 from esteira_contracts.training import MAX_TUNING_JOB_NAME_PREFIX_LENGTH, EvaluateResult, PrepareResult
 from stacks import names
+from stacks.constructs.training_baseline import (
+    BaselineJobInputs,
+    baseline_state,
+    drift_check_baselines,
+    stop_baseline_state,
+)
 from stacks.constructs.training_dataset import dataset_states
 from stacks.constructs.training_jobs import (
     SAGEMAKER_TRANSIENT_ERRORS,
@@ -63,6 +70,7 @@ class TrainingDefinitionInputs:
     evaluate: lambda_.IFunction
     alerts: sns.ITopic
     dataset_job_name: str  # the Glue dataset job the Dataset step runs
+    baseline: BaselineJobInputs  # the baselining job the Baseline step runs (training_baseline.py)
     datasets_objects_arn: str  # <artifacts bucket ARN>/datasets/*: ReadDatasetManifest's resource
     # Dev: invoked (asynchronously) after Register, to score this run's batch input with the new package.
     batch_launcher: lambda_.IFunction | None = None
@@ -235,6 +243,8 @@ class _Builder:
                             }
                         }
                     },
+                    # What the endpoint's data-quality monitor compares capture with, once this package serves.
+                    "DriftCheckBaselines": drift_check_baselines(),
                     "CustomerMetadataProperties": sfn.JsonPath.object_at(path(EvaluateResult, "customer_metadata")),
                 },
                 result_selector={"model_package_arn.$": "$.ModelPackageArn"},
@@ -245,6 +255,19 @@ class _Builder:
             errors=SAGEMAKER_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4
         )
         return register
+
+    def baseline(self) -> sfn.CustomState:
+        """The baselining job, retried on SageMaker's transient errors; a timed-out job is stopped first."""
+        baseline = baseline_state(self.scope, self.inputs.baseline)
+        baseline.add_retry(
+            errors=SAGEMAKER_TRANSIENT_ERRORS, interval=Duration.seconds(30), backoff_rate=2, max_attempts=3
+        )
+        stop = stop_baseline_state(self.scope, self.inputs.job_name_prefix)
+        stop.add_catch(self.notify_failure, errors=CATCH_ALL, result_path=STOP_ERROR_PATH)
+        stop.next(self.notify_failure)
+        baseline.add_catch(stop, errors=["States.Timeout"], result_path=ERROR_PATH)
+        baseline.add_catch(self.notify_failure, errors=CATCH_ALL, result_path=ERROR_PATH)
+        return baseline
 
     def score_batch(self) -> tasks.LambdaInvoke:
         """The launcher scores this run's batch input with the package just registered; asynchronous, so a
@@ -268,7 +291,8 @@ class _Builder:
         )
 
     def gate(self) -> sfn.Choice:
-        """Passed: Register, NotifyRegistered, Registered. Otherwise: NotifyRejected, GateFailed."""
+        """Passed: Baseline, Register, NotifyRegistered, Registered. Otherwise: NotifyRejected, GateFailed."""
+        baseline = self.baseline()
         register = self.register()
         reason = sfn.JsonPath.string_at(path(EvaluateResult, "reason"))
         notify_registered = self._notify(
@@ -305,7 +329,7 @@ class _Builder:
             registered = register.next(notify_registered)
         gate = (
             sfn.Choice(self.scope, "Gate")
-            .when(sfn.Condition.boolean_equals(path(EvaluateResult, "passed"), True), registered)
+            .when(sfn.Condition.boolean_equals(path(EvaluateResult, "passed"), True), baseline.next(registered))
             .otherwise(notify_rejected.next(gate_failed))
         )
         notify_registered.next(sfn.Succeed(self.scope, "Registered"))

@@ -59,6 +59,13 @@ class TrainingChannels:
 
 
 @dataclasses.dataclass(frozen=True)
+class BaselineJobResult:
+    """What Baseline keeps of the finished processing job (DescribeProcessingJob)."""
+
+    processing_job_arn: str
+
+
+@dataclasses.dataclass(frozen=True)
 class RegistrationResult:
     """What Register keeps of CreateModelPackage's response."""
 
@@ -74,6 +81,7 @@ RESULT_PATHS: Mapping[type[Any], str] = {
     TrainingJobResult: "$.training",
     TuningResult: "$.tuning",
     EvaluateResult: "$.evaluation",
+    BaselineJobResult: "$.baseline",
     RegistrationResult: "$.registration",
 }
 # A Catch's ResultPath: Step Functions puts {"Error": <name>, "Cause": <message>} there.

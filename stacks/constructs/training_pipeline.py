@@ -19,8 +19,10 @@ from esteira_contracts.layout import EVALUATION_FILENAME
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from stacks import names
 from stacks.config import TrainingConfig
-from stacks.constructs.image_pull import grant_image_pull
+from stacks.constructs.image_pull import grant_image_pull, sagemaker_vpc_access
 from stacks.constructs.python_function import PythonFunction
+from stacks.constructs.training_baseline import Baselining, grant_baselining
+from stacks.constructs.training_baseline import task_timeout_seconds as baseline_timeout_seconds
 from stacks.constructs.training_definition import TrainingDefinitionInputs, build_training_definition
 from stacks.constructs.training_jobs import TrainingJobInputs, TrainingNetwork, jobs_arn, model_packages_arn
 from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of, skip_checkov
@@ -93,6 +95,9 @@ class TrainingPipeline(Construct):
         self.prepare = self._prepare_function(curated, artifacts, predictions)
         self.evaluate = self._evaluate_function(artifacts, repository)
         self._grant_image_pull(training_role, repository)
+        self.baselining = Baselining(
+            self, "Baselining", env_name=settings.env_name, key=key, artifacts=artifacts, network=network
+        )
 
         self.log_group = logs.LogGroup(
             self,
@@ -112,9 +117,12 @@ class TrainingPipeline(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(self._definition()),
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
-            # The dataset job, then the training (or tuning) job, each bounded by its own timeout; plus slack.
+            # The dataset job, the training (or tuning) job and the baselining job, each bounded by its own timeout.
             timeout=Duration.minutes(
-                training.dataset.timeout_minutes + wait_minutes * (2 if training.tuning else 1) + 120
+                training.dataset.timeout_minutes
+                + wait_minutes * (2 if training.tuning else 1)
+                + baseline_timeout_seconds() // 60
+                + 120
             ),
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
         )
@@ -154,6 +162,7 @@ class TrainingPipeline(Construct):
                 datasets_prefix=names.DATASETS_PREFIX,
                 predictions_bucket=predictions.bucket_name,
                 batch_input_prefix=names.BATCH_INPUT_PREFIX,
+                baselines_prefix=names.MONITORING_BASELINES_PREFIX,
                 model_package_group=self.settings.model_package_group_name,
                 job_name_prefix=self.settings.job_name_prefix,
             ).to_env(),
@@ -242,26 +251,12 @@ class TrainingPipeline(Construct):
         return evaluate
 
     def _grant_image_pull(self, role: iam.IRole, repository: ecr.IRepository) -> None:
-        vpc_access = iam.PolicyStatement(
-            actions=[
-                "ec2:CreateNetworkInterface",
-                "ec2:CreateNetworkInterfacePermission",
-                "ec2:DeleteNetworkInterface",
-                "ec2:DeleteNetworkInterfacePermission",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeVpcs",
-                "ec2:DescribeDhcpOptions",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeSecurityGroups",
-            ],
-            resources=["*"],
-        )
         grant_image_pull(
             self,
             "TrainingImagePull",
             role=role,
             repository=repository,
-            extra=vpc_access if self._network else None,
+            extra=sagemaker_vpc_access() if self._network else None,
             extra_reason="Training in the VPC: SageMaker creates ENIs whose ids are unknown beforehand."
             if self._network
             else "",
@@ -307,6 +302,7 @@ class TrainingPipeline(Construct):
                 evaluate=self.evaluate.function,
                 alerts=self._alerts,
                 dataset_job_name=self.settings.dataset_job_name,
+                baseline=self.baselining.job,
                 datasets_objects_arn=self._artifacts.arn_for_objects(f"{names.DATASETS_PREFIX}*"),
                 batch_launcher=self._batch_launcher(),
             ),
@@ -371,6 +367,7 @@ class TrainingPipeline(Construct):
                 ],
             )
         )
+        grant_baselining(role, scope=self, job_name_prefix=self.settings.job_name_prefix, role=self.baselining.role)
         policy = role.node.find_child("DefaultPolicy")
         acknowledge(
             policy,

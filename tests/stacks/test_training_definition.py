@@ -14,9 +14,11 @@ from aws_cdk.assertions import Template
 
 from esteira_contracts.training import EvaluateResult, PrepareResult, field_names
 from stacks.config import TrainingConfig
+from stacks.constructs.training_baseline import BaselineJobInputs
 from stacks.constructs.training_definition import TrainingDefinitionInputs, build_training_definition
-from stacks.constructs.training_jobs import SAGEMAKER_TRANSIENT_ERRORS, TrainingJobInputs
+from stacks.constructs.training_jobs import SAGEMAKER_TRANSIENT_ERRORS, TrainingJobInputs, TrainingNetwork
 from stacks.constructs.training_paths import (
+    BaselineJobResult,
     DatasetJobResult,
     DatasetManifest,
     RegistrationResult,
@@ -37,6 +39,7 @@ SELECTED_RESULTS: dict[str, type[Any]] = {
     "DescribeBestTrainingJob": TrainingJobResult,
     "Tune": TuningResult,
     "Register": RegistrationResult,
+    "Baseline": BaselineJobResult,
     "Dataset": DatasetJobResult,
     "ReadDatasetManifest": DatasetManifest,
 }
@@ -60,7 +63,17 @@ TUNING = {
 }
 
 
-def build(training: dict[str, Any], job_name_prefix: str = "esteira-test", launcher: bool = False) -> dict[str, Any]:
+ANALYZER = f"468650794304.dkr.ecr.{REGION}.amazonaws.com/sagemaker-model-monitor-analyzer"
+BASELINE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/baseline"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0000"
+
+
+def build(
+    training: dict[str, Any],
+    job_name_prefix: str = "esteira-test",
+    launcher: bool = False,
+    network: TrainingNetwork | None = None,
+) -> dict[str, Any]:
     """The ASL of the definition built in a bare Stack, CloudFormation intrinsics rendered as ``<ref>``."""
     stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
     function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:esteira-test-train-"
@@ -70,8 +83,11 @@ def build(training: dict[str, Any], job_name_prefix: str = "esteira-test", launc
             training=TrainingConfig.model_validate(training),
             image=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/esteira-model:1.4.0",
             training_role_arn=f"arn:aws:iam::{ACCOUNT}:role/training",
-            key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0000",
+            key_arn=KEY,
             network=None,
+        ),
+        baseline=BaselineJobInputs(
+            env_name="test", image=ANALYZER, role_arn=BASELINE_ROLE, key_arn=KEY, network=network
         ),
         job_name_prefix=job_name_prefix,
         model_package_group_name="esteira-test-model",
@@ -203,6 +219,7 @@ def test_states_run_in_order_for_a_training_job(trained: dict[str, Any]) -> None
         "Train",
         "Evaluate",
         "Gate",
+        "Baseline",
         "Register",
         "NotifyRegistered",
         "Registered",
@@ -220,6 +237,7 @@ def test_states_run_in_order_for_a_training_job(trained: dict[str, Any]) -> None
         "NotifyRejected",
         "GateFailed",
         "StopTrainingJob",
+        "StopBaselineJob",
         "NotifyFailure",
         "Failed",
     }
@@ -266,6 +284,8 @@ def test_every_task_is_caught_into_the_notified_failure(variant: str, request: p
         "ReadDatasetManifest",
         *fit,
         "Evaluate",
+        "Baseline",
+        "StopBaselineJob",
         "Register",
         "NotifyRegistered",
         "NotifyRejected",
@@ -281,7 +301,12 @@ def test_every_task_is_caught_into_the_notified_failure(variant: str, request: p
 
 
 @pytest.mark.parametrize(
-    ("variant", "fit", "stop"), [("trained", "Train", "StopTrainingJob"), ("tuned", "Tune", "StopTuningJob")]
+    ("variant", "fit", "stop"),
+    [
+        ("trained", "Train", "StopTrainingJob"),
+        ("tuned", "Tune", "StopTuningJob"),
+        ("trained", "Baseline", "StopBaselineJob"),
+    ],
 )
 def test_a_timed_out_job_is_stopped_before_the_failure(
     variant: str, fit: str, stop: str, request: pytest.FixtureRequest
@@ -298,7 +323,7 @@ def test_a_timed_out_job_is_stopped_before_the_failure(
 
 def test_the_gate_chooses_register_only_when_the_evaluation_passed(trained: dict[str, Any]) -> None:
     gate = trained["States"]["Gate"]
-    assert gate["Choices"] == [{"Variable": "$.evaluation.passed", "BooleanEquals": True, "Next": "Register"}]
+    assert gate["Choices"] == [{"Variable": "$.evaluation.passed", "BooleanEquals": True, "Next": "Baseline"}]
     assert gate["Default"] == "NotifyRejected"
     assert trained["States"]["GateFailed"] == {
         "Type": "Fail",
@@ -436,6 +461,7 @@ def test_the_job_gets_the_dataset_runs_channels_and_the_champion_when_there_is_o
 
 def test_registered_packages_score_the_runs_batch_input_when_a_launcher_is_given() -> None:
     states = build(TRAINING, launcher=True)["States"]
+    assert states["Baseline"]["Next"] == "Register"
     assert states["Register"]["Next"] == "ScoreBatch"
     score = states["ScoreBatch"]
     assert score["Parameters"]["InvocationType"] == "Event"
@@ -444,3 +470,71 @@ def test_registered_packages_score_the_runs_batch_input_when_a_launcher_is_given
         "model_package_arn.$": "$.registration.model_package_arn",
     }
     assert score["Next"] == "NotifyRegistered"
+
+
+# --- the baselining job -------------------------------------------------------------------------------------------
+
+
+def test_the_baselining_job_runs_the_analyzer_on_the_runs_baseline_csv(trained: dict[str, Any]) -> None:
+    # GIVEN the definition; WHEN the gate passes, the Baseline step runs before Register
+    baseline = trained["States"]["Baseline"]
+    assert baseline["Resource"] == "arn:<ref>:states:::sagemaker:createProcessingJob.sync"
+    assert baseline["Next"] == "Register"
+    parameters = baseline["Parameters"]
+    # THEN it is the region's analyzer image under the baselining role, named like the run's training job
+    assert parameters["AppSpecification"] == {"ImageUri": ANALYZER}
+    assert parameters["RoleArn"] == BASELINE_ROLE
+    assert parameters["ProcessingJobName.$"] == "$.prepare.training_job_name"
+    # AND the environment is what DefaultModelMonitor.suggest_baseline sets for a headerless CSV
+    assert parameters["Environment"] == {
+        "dataset_format": '{"csv": {"header": false, "output_columns_position": "START"}}',
+        "dataset_source": "/opt/ml/processing/input/baseline_dataset_input",
+        "output_path": "/opt/ml/processing/output",
+        "publish_cloudwatch_metrics": "Disabled",
+    }
+    # AND it reads the dataset run's baseline/ prefix and writes the run's monitoring/baselines/ folder, KMS-encrypted
+    (job_input,) = parameters["ProcessingInputs"]
+    assert job_input["InputName"] == "baseline_dataset_input"
+    assert job_input["S3Input"]["S3Uri.$"] == "$.prepare.baseline_input_uri"
+    assert job_input["S3Input"]["LocalPath"] == "/opt/ml/processing/input/baseline_dataset_input"
+    assert job_input["S3Input"]["S3DataType"] == "S3Prefix"
+    (output,) = parameters["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"] == {
+        "S3Uri.$": "$.prepare.baseline_uri",
+        "LocalPath": "/opt/ml/processing/output",
+        "S3UploadMode": "EndOfJob",
+    }
+    assert parameters["ProcessingOutputConfig"]["KmsKeyId"] == KEY
+    assert parameters["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KEY
+    assert parameters["NetworkConfig"] == {
+        "EnableNetworkIsolation": True,
+        "EnableInterContainerTrafficEncryption": True,
+    }
+    assert baseline["ResultSelector"] == {"processing_job_arn.$": "$.ProcessingJobArn"}
+    assert baseline["ResultPath"] == "$.baseline"
+    assert baseline["Retry"][0]["ErrorEquals"] == SAGEMAKER_TRANSIENT_ERRORS
+
+
+def test_in_a_vpc_the_baselining_job_runs_in_the_training_subnets() -> None:
+    network = TrainingNetwork(subnet_ids=["subnet-a", "subnet-b"], security_group_ids=["sg-1"])
+    parameters = build(TRAINING, network=network)["States"]["Baseline"]["Parameters"]
+    assert parameters["NetworkConfig"]["VpcConfig"] == {
+        "Subnets": ["subnet-a", "subnet-b"],
+        "SecurityGroupIds": ["sg-1"],
+    }
+    assert parameters["NetworkConfig"]["EnableNetworkIsolation"] is True
+
+
+def test_register_attaches_the_runs_data_quality_baseline(trained: dict[str, Any]) -> None:
+    drift = trained["States"]["Register"]["Parameters"]["DriftCheckBaselines"]
+    assert drift == {
+        "ModelDataQuality": {
+            "Constraints": {"ContentType": "application/json", "S3Uri.$": "$.prepare.baseline_constraints_uri"},
+            "Statistics": {"ContentType": "application/json", "S3Uri.$": "$.prepare.baseline_statistics_uri"},
+        }
+    }
+    # AND the rest of the package is as before: the evaluation is its model quality statistics
+    assert trained["States"]["Register"]["Parameters"]["ModelMetrics"]["ModelQuality"]["Statistics"] == {
+        "ContentType": "application/json",
+        "S3Uri.$": "$.evaluation.evaluation_uri",
+    }
