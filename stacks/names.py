@@ -35,8 +35,8 @@ from esteira_contracts.layout import MONITORING_REPORTS_PREFIX as MONITORING_REP
 from esteira_contracts.layout import NO_MODEL_PACKAGE as NO_MODEL_PACKAGE
 from esteira_contracts.layout import PROJECT as PROJECT
 from esteira_contracts.layout import QUARANTINE_PREFIX as QUARANTINE_PREFIX
-from esteira_contracts.layout import RUN_PARTITION_KEY as RUN_PARTITION_KEY
 from esteira_contracts.layout import RAW_EXTRACTION_PREFIX as RAW_EXTRACTION_PREFIX
+from esteira_contracts.layout import RUN_PARTITION_KEY as RUN_PARTITION_KEY
 from esteira_contracts.layout import SPARK_UI_PREFIX as SPARK_UI_PREFIX
 from esteira_contracts.layout import curated_extraction_prefix as curated_extraction_prefix
 
