@@ -1,7 +1,8 @@
 """Runs the synthesized training state machine in moto's Step Functions interpreter.
 
-Only the `.sync` states are swapped (moto cannot run them): the SageMaker one for a Pass state carrying a
-realistic DescribeTrainingJob result put through the state's own ResultSelector, the Glue dataset job for a
+Only the `.sync` states are swapped (moto cannot run them): the SageMaker ones for a Pass state carrying a
+realistic DescribeTrainingJob (or, for Baseline, DescribeProcessingJob) result put through the state's own
+ResultSelector, the Glue dataset job for a
 Lambda task given the state's own arguments (``dataset_stand_in.py``), which writes the run's manifest and batch
 input as the job would. Everything else is the real definition: the Lambda tasks run our real handlers (moto's
 Lambda would need docker, so its invoke runs the handler in this process with the function's own environment),
@@ -41,6 +42,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MANIFEST = FIXTURES / "training" / "manifests" / "committed_run.json"
 EVALUATION = FIXTURES / "training" / "evaluation" / "binary.json"
 DESCRIBE_TRAINING_JOB = FIXTURES / "training_execution" / "describe_training_job.json"
+DESCRIBE_PROCESSING_JOB = FIXTURES / "training_execution" / "describe_processing_job.json"
+PROCESSING_SYNC_RESOURCE_SUFFIX = ":states:::sagemaker:createProcessingJob.sync"
 REGION = "eu-west-1"
 ENV = "dev"
 SYNC_RESOURCE_SUFFIX = ".sync"
@@ -199,6 +202,7 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
 
     bucket = f"esteira-test-{suffix}"
     describe = json.loads(DESCRIBE_TRAINING_JOB.read_text().replace("BUCKET", bucket))
+    processing = json.loads(DESCRIBE_PROCESSING_JOB.read_text())
     aws("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     topic_arn: str = aws("sns").create_topic(Name=f"alerts-{suffix}")["TopicArn"]
     queue_url = aws("sqs").create_queue(QueueName=f"alerts-{suffix}")["QueueUrl"]
@@ -263,7 +267,8 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
                 "Parameters": state["Parameters"] | {"extraction_run_id.$": "$.prepare.run_id"},
             }
         elif state["Type"] == "Task" and state["Resource"].endswith(SYNC_RESOURCE_SUFFIX):
-            result = {key.removesuffix(".$"): _select(describe, path) for key, path in state["ResultSelector"].items()}
+            response = processing if state["Resource"].endswith(PROCESSING_SYNC_RESOURCE_SUFFIX) else describe
+            result = {key.removesuffix(".$"): _select(response, path) for key, path in state["ResultSelector"].items()}
             definition["States"][name] = {
                 "Type": "Pass",
                 "Comment": f"test stand-in for {state['Resource']}",
@@ -349,6 +354,16 @@ def test_gate_pass_registers_a_package_with_lineage_and_notifies(aws: Callable[[
     dataset = f"s3://{deployed.bucket}/datasets/run_id={execution_output(execution)['prepare']['dataset_run_id']}/"
     assert metadata["lineage.dataset"] == dataset
     assert metadata["lineage.training_job"] == deployed.describe_training_job["TrainingJobName"]
+    # AND the package names the run's data-quality baseline, which the Baseline step wrote before Register
+    output = execution_output(execution)
+    baseline = f"s3://{deployed.bucket}/monitoring/baselines/run_id={output['prepare']['dataset_run_id']}/"
+    assert described["DriftCheckBaselines"] == {
+        "ModelDataQuality": {
+            "Constraints": {"ContentType": "application/json", "S3Uri": f"{baseline}constraints.json"},
+            "Statistics": {"ContentType": "application/json", "S3Uri": f"{baseline}statistics.json"},
+        }
+    }
+    assert output["baseline"]["processing_job_arn"].endswith(":processing-job/esteira-dev-20250314-020700-a1b2c3")
     (message,) = notifications(aws, deployed)
     assert message["outcome"] == "registered"
     assert message["model_package_arn"] == package["ModelPackageArn"]
