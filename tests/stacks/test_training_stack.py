@@ -118,7 +118,8 @@ def test_every_task_is_caught_into_a_notified_failure(synth: Synth, env: str) ->
 def test_gate_decides_and_register_carries_metrics_lineage_and_approval(synth: Synth, env: str, approval: str) -> None:
     states = definition(training(synth(env)))["States"]
     gate = states["Gate"]
-    assert gate["Choices"] == [{"Variable": "$.evaluation.passed", "BooleanEquals": True, "Next": "Register"}]
+    assert gate["Choices"] == [{"Variable": "$.evaluation.passed", "BooleanEquals": True, "Next": "Baseline"}]
+    assert states["Baseline"]["Next"] == "Register", "a passed model is baselined, then registered"
     assert gate["Default"] == "NotifyRejected"
     assert states["NotifyRejected"]["Next"] == "GateFailed"
     assert states["GateFailed"] == {"Type": "Fail", "Error": "QualityGateFailed", "CausePath": "$.evaluation.reason"}
@@ -129,6 +130,9 @@ def test_gate_decides_and_register_carries_metrics_lineage_and_approval(synth: S
     assert parameters["ModelApprovalStatus"] == approval
     assert parameters["CustomerMetadataProperties.$"] == "$.evaluation.customer_metadata"
     assert parameters["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri.$"] == "$.evaluation.evaluation_uri"
+    quality = parameters["DriftCheckBaselines"]["ModelDataQuality"]
+    assert quality["Constraints"]["S3Uri.$"] == "$.prepare.baseline_constraints_uri"
+    assert quality["Statistics"]["S3Uri.$"] == "$.prepare.baseline_statistics_uri"
     evaluate = states["Evaluate"]["Parameters"]
     assert evaluate["lineage"]["execution.$"] == "$$.Execution.Id"
 
