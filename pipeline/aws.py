@@ -159,6 +159,7 @@ class Registry:
                 record["model_data_url"],
                 record["customer_metadata"],
                 record.get("approval", "Approved"),
+                record.get("drift_check_baselines"),
             )
             if arn != record["arn"]:
                 raise RuntimeError(f"registry replay gave {arn}, expected {record['arn']}; use --fresh")
@@ -176,10 +177,18 @@ class Registry:
 
 
 def create_package(
-    sagemaker: Any, image: str, model_data_url: str, metadata: dict[str, str], approval: str = "Approved"
+    sagemaker: Any,
+    image: str,
+    model_data_url: str,
+    metadata: dict[str, str],
+    approval: str = "Approved",
+    drift_check_baselines: dict[str, Any] | None = None,
 ) -> str:
-    """A package with the config's `training.approval` status, as the training state machine's Register step."""
+    """A package with the config's `training.approval` status, as the training state machine's Register step
+    (with the run's data-quality baseline as its DriftCheckBaselines, when the baseline stage made one)."""
+    extra = {"DriftCheckBaselines": drift_check_baselines} if drift_check_baselines else {}
     response = sagemaker.create_model_package(
+        **extra,
         ModelPackageGroupName=MODEL_PACKAGE_GROUP,
         ModelApprovalStatus=approval,
         CustomerMetadataProperties=metadata,

@@ -53,6 +53,8 @@ class RunContext:
     layout: Any = None
     model_data_url: str = ""
     evaluation: dict[str, Any] | None = None
+    # baseline: the package's DriftCheckBaselines (the run's constraints.json and statistics.json), for register.
+    drift_check_baselines: dict[str, Any] | None = None
     champion: dict[str, Any] | None = None
     # serve / transform: the running model server and its client.
     serve: Child | None = None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as pads
 
 CHAMPION_CHANNEL = "champion"
@@ -73,10 +74,23 @@ def write_train_layout(
 
 
 def read_parquet_dir(folder: Path) -> pd.DataFrame:
-    """A split the dataset job wrote (Parquet part files; Spark's checksum and marker files are skipped)."""
+    """A split the dataset job wrote (Parquet part files; Spark's checksum and marker files are skipped).
+
+    Integer columns stay integers when they hold nulls (pandas' nullable types), so that CSV lines made from them
+    read ``4`` as the dataset job's baseline CSV does, not ``4.0``: the monitor would take that for another type.
+    """
     files = sorted(str(p) for p in folder.glob("*.parquet"))
-    frame: pd.DataFrame = pads.dataset(files, format="parquet").to_table().to_pandas()
+    table = pads.dataset(files, format="parquet").to_table()
+    frame: pd.DataFrame = table.to_pandas(types_mapper=_nullable_integers.get)
     return frame
+
+
+_nullable_integers = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+}
 
 
 def train_argv(repo: Path) -> list[str]:

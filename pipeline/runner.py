@@ -15,6 +15,7 @@ from pipeline.options import Options
 from pipeline.processes import Children, processes_with_marker
 from pipeline.report import REPORT_FILENAME, summary_table, write_report
 from pipeline.stages import (
+    baseline,
     consume,
     dataset,
     evaluate,
@@ -37,6 +38,7 @@ STAGES: tuple[Callable[[RunContext], None], ...] = (
     dataset.run,
     train.run,
     evaluate.run,
+    baseline.run,
     register.run,
     serve.run,
     transform.run,

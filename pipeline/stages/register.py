@@ -23,6 +23,7 @@ def run(ctx: RunContext) -> None:
                 ctx.model_data_url,
                 evaluation["customer_metadata"],
                 approval,
+                ctx.drift_check_baselines,
             )
             keep = ctx.out / "models" / job
             if keep.exists():
@@ -40,6 +41,7 @@ def run(ctx: RunContext) -> None:
                     "model_dir": str(keep / "model"),
                     "metrics": evaluation["metrics"],
                     "customer_metadata": evaluation["customer_metadata"],
+                    "drift_check_baselines": ctx.drift_check_baselines,
                 }
             )
             model_report["registered_package_arn"] = arn
