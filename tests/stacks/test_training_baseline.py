@@ -64,9 +64,9 @@ def test_the_baselining_role_reads_only_baseline_csvs_and_writes_only_baselines(
     text = json.dumps(document)
     # THEN it reads the dataset runs' baseline/ CSV only, and puts (never deletes) under monitoring/baselines/
     reads = [s for s in statements if "s3:GetObject*" in s["Action"]]
-    assert reads and all(
-        f"/{names.DATASETS_PREFIX}run_id=*/baseline/*" in json.dumps(s["Resource"]) for s in reads
-    ), "reads nothing but the baseline CSVs"
+    assert reads and all(f"/{names.DATASETS_PREFIX}run_id=*/baseline/*" in json.dumps(s["Resource"]) for s in reads), (
+        "reads nothing but the baseline CSVs"
+    )
     writes = [s for s in statements if any(str(a).startswith(("s3:Put", "s3:Delete")) for a in s["Action"])]
     assert writes
     for statement in writes:
@@ -116,7 +116,9 @@ def test_the_state_machine_runs_and_stops_only_this_envs_baselining_jobs(synth: 
 
 def test_a_region_without_an_analyzer_image_fails_naming_the_region_key() -> None:
     assert analyzer_image("eu-west-1") == f"468650794304.dkr.ecr.eu-west-1.amazonaws.com/{ANALYZER_REPOSITORY}"
-    assert analyzer_image("cn-north-1").endswith(".dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-model-monitor-analyzer")
+    assert analyzer_image("cn-north-1").endswith(
+        ".dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-model-monitor-analyzer"
+    )
     with pytest.raises(ConfigError, match=r"^region: .*'xx-nowhere-9'"):
         analyzer_image("xx-nowhere-9")
 
