@@ -19,6 +19,7 @@ STAGES = (
     "dataset",
     "train",
     "evaluate",
+    "baseline",
     "register",
     "serve",
     "transform",

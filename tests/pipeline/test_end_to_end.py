@@ -120,13 +120,20 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     assert report["model"]["served_package_arn"] == report["model"]["registered_package_arn"]
     assert report["smoke_test"]["rows"] == splits["holdout"]["rows"]
     assert report["smoke_test"]["match_rate"] >= report["smoke_test"]["min_match_rate"] == 0.8
+    # AND the registered package's baseline was computed from the train split's features and written where the
+    # analyzer's job writes it; the holdout rows as serve is sent them (capture's format) parse against it
+    baseline = report["baseline"]
+    assert baseline["rows"] == splits["train"]["rows"]
+    assert baseline["uri"].endswith(f"/monitoring/baselines/run_id={data['run_id']}/")
+    assert [f["feature"] for f in baseline["features"]] == report["model"]["features"]
+    assert baseline["capture_check"] == {"records": splits["holdout"]["rows"], "passed": True, "problems": []}
     # AND every row to score was predicted, delivered and stored: none lost
     assert batch["input_rows"] == batch["predicted"] == data["batch_input_rows"]
     assert batch["predicted"] == batch["delivered"] == batch["stored"]
     assert batch["lost"] == 0 and batch["dead_lettered"] == 0
     assert batch["fanout"]["sent"] == batch["predicted"] and batch["fanout"]["quarantined"] == 0
     # AND every stage ran and took measurable time; the summary table was printed
-    assert [stage["status"] for stage in report["stages"]] == ["ok"] * 11
+    assert [stage["status"] for stage in report["stages"]] == ["ok"] * 12
     assert "predictions lost" in two_runs[0].stdout
 
 
