@@ -52,12 +52,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from esteira_model.errors import ModelLoadError
 from esteira_model.predictor import Predictor
 from esteira_model.schema import MODEL_FILENAME, SCHEMA_FILENAME
-from pipeline.smoke_check import Gate, SmokeInputError, SmokeResult, read_holdout, smoke_test, split_rows
+from pipeline.smoke_check import (
+    LINEAGE_DATASET,
+    Gate,
+    SmokeInputError,
+    SmokeResult,
+    read_holdout,
+    smoke_test,
+    split_rows,
+)
 
-# The package's customer metadata naming its dataset run (s3://<artifacts>/datasets/run_id=<run>/): the training
-# state machine's Evaluate step gets it as lineage.dataset (stacks/constructs/training_definition.py), Register
-# records it.
-LINEAGE_DATASET = "lineage.dataset"
 # The only members read from model.tar.gz: the model and its feature schema.
 MODEL_MEMBERS = (MODEL_FILENAME, SCHEMA_FILENAME)
 SESSION_NAME = "esteira-smoke-test"

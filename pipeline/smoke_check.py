@@ -43,6 +43,10 @@ from esteira_model.prepare import labels as label_values
 from esteira_model.prepare import matrix, unseen_labels
 from pipeline.serving import CsvInvoker
 
+# The package's customer metadata naming its dataset run (s3://<artifacts>/datasets/run_id=<run>/): the training
+# state machine's Evaluate step gets it as lineage.dataset (stacks/constructs/training_definition.py), Register
+# records it; the local run's evaluate stage passes the same.
+LINEAGE_DATASET = "lineage.dataset"
 # Served scores are XGBoost's float32, written as the shortest text that reads back as the same float32.
 SCORE_RTOL = 1e-5
 SCORE_ATOL = 1e-6
