@@ -180,9 +180,9 @@ def test_the_local_run_reads_the_dataset_run_the_package_names(tmp_path: Path) -
     # WHEN the serve stage locates it THEN it is the same keys under the local lake
     assert local_dataset_dir(package, tmp_path / "lake") == tmp_path / "lake" / "datasets" / "run_id=esteira-local-1"
     # AND a package without it (registered by an older run) is a clear stage failure
-    with pytest.raises(StageFailedError, match="records no lineage.dataset"):
+    with pytest.raises(StageFailedError, match=r"records no lineage\.dataset"):
         local_dataset_dir({"arn": "arn:p", "customer_metadata": {}}, tmp_path / "lake")
-    with pytest.raises(StageFailedError, match="records no lineage.dataset"):
+    with pytest.raises(StageFailedError, match=r"records no lineage\.dataset"):
         local_dataset_dir(
             {"arn": "arn:p", "customer_metadata": {"lineage.dataset": "s3://other/datasets/x/"}}, tmp_path
         )
