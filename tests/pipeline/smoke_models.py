@@ -1,13 +1,17 @@
 """Small models of each task for the smoke test's tests: trained by the real ``bin/train`` on train, validation
 and holdout channels, with the holdout written as a dataset run's ``holdout/`` split (Parquet part files and
-Spark's marker files), and served by the real ``bin/serve``."""
+Spark's marker files), and served by the real ``bin/serve``, behind :class:`RuntimeAdapter` (SageMaker Runtime's
+InvokeEndpoint)."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -18,6 +22,8 @@ OBJECTIVES = {"binary": "binary:logistic", "multiclass": "multi:softprob", "regr
 # Each task's gate metric, as a config's training.gate.metric would name it.
 GATE_METRICS = {"binary": "auc", "multiclass": "accuracy", "regression": "r2"}
 SPLITS = ("train", "validation", "holdout")
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
 
 
 @dataclass(frozen=True)
@@ -65,3 +71,70 @@ def train_task_model(base: Path, task: str, num_round: int = 15) -> TaskModel:
     dataset_dir = base / "datasets" / f"run_id=smoke-{task}"
     write_split(dataset_dir / "holdout", frames["holdout"])
     return TaskModel(task, root, frames["holdout"], dataset_dir)
+
+
+class RuntimeAdapter(ThreadingHTTPServer):
+    """SageMaker Runtime's InvokeEndpoint in front of model servers: endpoint name -> server port."""
+
+    daemon_threads = True
+
+    def __init__(self, endpoints: dict[str, int]) -> None:
+        super().__init__(("127.0.0.1", 0), RuntimeHandler)
+        self.endpoints = endpoints
+        self.invocations = 0
+
+
+class RuntimeHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        adapter = cast(RuntimeAdapter, self.server)
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        match = re.fullmatch(r"/endpoints/([^/]+)/invocations", self.path)
+        name = match.group(1) if match else self.path
+        port = adapter.endpoints.get(name)
+        if port is None:
+            message = f"Endpoint {name} of account {ACCOUNT} not found."
+            self._answer(400, {"message": message}, error_type="ValidationError")
+            return
+        headers = {"Content-Type": self.headers["Content-Type"], "Accept": self.headers["Accept"]}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("POST", "/invocations", body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+        finally:
+            conn.close()
+        adapter.invocations += 1
+        if response.status == 200:
+            self.send_response(200)
+            self.send_header("Content-Type", response.getheader("Content-Type", "text/csv"))
+            self.send_header("x-Amzn-Invoked-Production-Variant", "champion")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        text = payload.decode(errors="replace")
+        self._answer(
+            424,
+            {
+                "ErrorCode": "CLIENT_ERROR_FROM_MODEL",
+                "LogStreamArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{name}",
+                "Message": f'Received client error ({response.status}) from primary with message "{text}".',
+                "OriginalMessage": text,
+                "OriginalStatusCode": response.status,
+            },
+            error_type="ModelError",
+        )
+
+    def _answer(self, status: int, document: dict[str, Any], error_type: str) -> None:
+        payload = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-amzn-ErrorType", error_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

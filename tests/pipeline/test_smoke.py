@@ -8,19 +8,16 @@ Parquet files are in the moto bucket.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import re
 import subprocess
 import sys
 import tarfile
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import boto3
 import pytest
@@ -28,12 +25,10 @@ import pytest
 from esteira_model.schema import MODEL_FILENAME, SCHEMA_FILENAME
 from pipeline import model, smoke
 from tests.containers.model.conftest import Server
-from tests.pipeline.smoke_models import GATE_METRICS, OBJECTIVES, TaskModel
+from tests.pipeline.smoke_models import ACCOUNT, GATE_METRICS, OBJECTIVES, REGION, RuntimeAdapter, TaskModel
 from tests.servers import module_server
 
 REPO = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 ENDPOINTS = {task: f"esteira-staging-{task}" for task in OBJECTIVES}
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/esteira-staging-smoke-test"
 BUCKET = "esteira-staging-artifacts"
@@ -48,73 +43,6 @@ def moto_endpoint() -> Iterator[str]:
     """``python -m pipeline.moto_server`` (the local pipeline's AWS stand-in) in a process of its own."""
     with module_server("pipeline.moto_server") as url:
         yield url
-
-
-class RuntimeAdapter(ThreadingHTTPServer):
-    """SageMaker Runtime's InvokeEndpoint in front of model servers: endpoint name -> server port."""
-
-    daemon_threads = True
-
-    def __init__(self, endpoints: dict[str, int]) -> None:
-        super().__init__(("127.0.0.1", 0), RuntimeHandler)
-        self.endpoints = endpoints
-        self.invocations = 0
-
-
-class RuntimeHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        adapter = cast(RuntimeAdapter, self.server)
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        match = re.fullmatch(r"/endpoints/([^/]+)/invocations", self.path)
-        name = match.group(1) if match else self.path
-        port = adapter.endpoints.get(name)
-        if port is None:
-            message = f"Endpoint {name} of account {ACCOUNT} not found."
-            self._answer(400, {"message": message}, error_type="ValidationError")
-            return
-        headers = {"Content-Type": self.headers["Content-Type"], "Accept": self.headers["Accept"]}
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request("POST", "/invocations", body=body, headers=headers)
-            response = conn.getresponse()
-            payload = response.read()
-        finally:
-            conn.close()
-        adapter.invocations += 1
-        if response.status == 200:
-            self.send_response(200)
-            self.send_header("Content-Type", response.getheader("Content-Type", "text/csv"))
-            self.send_header("x-Amzn-Invoked-Production-Variant", "champion")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            return
-        text = payload.decode(errors="replace")
-        self._answer(
-            424,
-            {
-                "ErrorCode": "CLIENT_ERROR_FROM_MODEL",
-                "LogStreamArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{name}",
-                "Message": f'Received client error ({response.status}) from primary with message "{text}".',
-                "OriginalMessage": text,
-                "OriginalStatusCode": response.status,
-            },
-            error_type="ModelError",
-        )
-
-    def _answer(self, status: int, document: dict[str, Any], error_type: str) -> None:
-        payload = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("x-amzn-ErrorType", error_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
