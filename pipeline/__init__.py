@@ -20,16 +20,16 @@ train      ``training.prepare`` Lambda, then ``containers/model/bin/train`` in  
 evaluate   ``training.evaluate`` Lambda handler: gate vs threshold + champion   the Evaluate step
 register   ``CreateModelPackage`` (Approved) + ``<out>/registry.json``          the Register step
 serve      ``containers/model/bin/serve`` on a loopback port; smoke test:        the endpoint and the CD smoke test
-           held-out rows, match rate of predicted vs true labels
+           served = the package's own predictions, gate metric on holdout
 transform  held-out rows as ``record_id,features`` CSV through /invocations     the batch transform job
            with MultiRecord + the job's input/output filters (``serving``)
 fanout     ``batch.fanout`` Lambda handler, looped until done                   the Step Functions loop
 consume    ``batch.consumer`` Lambda handler on received SQS batches            the SQS event source mapping
 =========  ===================================================================  ====================================
 
-The serve stage's smoke test (:func:`pipeline.serving.smoke_test`) is also the CD pipeline's, against a real
-endpoint: ``python -m pipeline.smoke`` (:mod:`pipeline.smoke`) sends the held-out rows ``train`` packs into
-``model.tar.gz`` (``smoke/holdout.csv``) to ``InvokeEndpoint``.
+The serve stage's smoke test (:func:`pipeline.smoke_check.smoke_test`) is also the CD pipeline's, against a real
+endpoint: ``python -m pipeline.smoke`` (:mod:`pipeline.smoke`) reads the held-out rows of the dataset run the
+package names (``lineage.dataset``) and sends them to ``InvokeEndpoint``; no data rows travel in ``model.tar.gz``.
 
 What is emulated rather than run: the Step Functions loops and the SQS event source mapping (small loops in
 :mod:`pipeline.delivery`), SageMaker's batch transform data path (:mod:`pipeline.serving`), the training job's

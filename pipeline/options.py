@@ -70,7 +70,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--min-match-rate",
         type=float,
         default=0.8,
-        help="smoke test: least share of held-out rows whose predicted label matches (default 0.8)",
+        help="smoke test, classification only: least share of held-out rows whose served label is the true one "
+        "(default 0.8); the gate's metric and threshold apply to every task",
     )
     args = parser.parse_args(argv)
     if args.rows < 100:

@@ -1,6 +1,6 @@
-"""Talk to ``serve`` over HTTP: the CD smoke test and a SageMaker batch transform equivalent.
+"""Talk to ``serve`` over HTTP: the smoke test's invokers and a SageMaker batch transform equivalent.
 
-:func:`smoke_test` takes any :class:`CsvInvoker`: :class:`ServeClient` (the local run) or
+:func:`pipeline.smoke_check.smoke_test` takes any :class:`CsvInvoker`: :class:`ServeClient` (the local run) or
 :class:`pipeline.smoke.EndpointInvoker` (a SageMaker endpoint, the CD pipeline's smoke-test step).
 
 The transform emulates what SageMaker does for the batch stack's job (``MULTI_RECORD``, ``SplitType=Line``,
@@ -58,30 +58,6 @@ class ServeClient:
         if len(out) != len(lines):
             raise ServeError(f"/invocations returned {len(out)} lines for {len(lines)} records")
         return out
-
-
-@dataclass(frozen=True)
-class SmokeResult:
-    rows: int
-    matches: int
-    requests: int
-
-    @property
-    def match_rate(self) -> float:
-        return self.matches / self.rows if self.rows else 0.0
-
-
-def smoke_test(
-    client: CsvInvoker, features: Sequence[str], labels: Sequence[float], rows_per_request: int
-) -> SmokeResult:
-    """Predict the held-out rows and count predicted labels equal to the true ones."""
-    matches = 0
-    for start in range(0, len(features), rows_per_request):
-        chunk = features[start : start + rows_per_request]
-        for line, truth in zip(client.invoke_csv(chunk), labels[start : start + len(chunk)], strict=True):
-            if float(line.split(",")[0]) == float(truth):
-                matches += 1
-    return SmokeResult(rows=len(features), matches=matches, requests=client.requests)
 
 
 # ------------------------------------------------------------------------------------------- transform

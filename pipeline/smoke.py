@@ -1,45 +1,69 @@
 """``python -m pipeline.smoke``: the CD pipeline's smoke test of a deployed SageMaker endpoint.
 
-The model package's ``model.tar.gz`` carries its own held-out rows (``smoke/holdout.csv``, written by ``train``
-from validation rows it never trained on: the label as ``serve`` spells a predicted label, then the features in
-request order). This sends them to the endpoint as ``text/csv`` through :func:`pipeline.serving.smoke_test`, the
-code the local run uses, and compares the predicted labels with the true ones::
+The model package names the dataset run it was trained on (customer metadata ``lineage.dataset``, recorded by the
+training state machine's Evaluate and Register steps). The test reads that run's held-out rows
+(``<dataset run>/holdout/``, Parquet, in the artifacts bucket: restricted and KMS-encrypted; no data rows travel in
+``model.tar.gz``), loads the package's own model from its ``model.tar.gz`` (only the model and its feature
+schema are read from the archive), and runs :func:`pipeline.smoke_check.smoke_test`, the code the local run's
+serve stage runs::
 
     python -m pipeline.smoke --endpoint-name esteira-staging-endpoint \\
         --model-package-arn arn:aws:sagemaker:<region>:<account>:model-package/esteira-staging-model/<version> \\
+        --gate-metric auc --gate-threshold 0.8 \\
         [--min-match-rate 0.8] [--rows-per-request 500] [--role-arn <role in the endpoint's account>] [--region R]
 
+It passes when (1) the endpoint's predictions equal the package's offline predictions on every held-out row (the
+endpoint serves this package), (2) the gate's metric on those rows (``training.gate.metric`` of the registry
+environment's config: auc/accuracy/f1/... for classification, r2/rmse/mae for regression) clears
+``--gate-threshold`` in the metric's direction (rmse, mae: at most; the others: at least), and (3) for
+classification only, when ``--min-match-rate`` is given, the share of rows whose served label equals the true one
+reaches it (it does not apply to a regression, and is reported as such).
+
 Steps: assume ``--role-arn`` when given (session ``esteira-smoke-test``); ``DescribeModelPackage``; stream
-``InferenceSpecification.Containers[0].ModelDataUrl`` from S3 into a temporary file; read ``smoke/holdout.csv``
-from it; ``InvokeEndpoint`` in chunks of ``--rows-per-request``. The region is ``--region``, else the package
-ARN's, else the SDK's default.
+``InferenceSpecification.Containers[0].ModelDataUrl`` into a temporary file; list and read the holdout's Parquet
+files; ``InvokeEndpoint`` in chunks of ``--rows-per-request``. The region is ``--region``, else the package ARN's,
+else the SDK's default.
 
-Prints one JSON line (rows, matches, match_rate, min_match_rate, endpoint, package, ...) on stdout, a sentence
-on stderr. Exit status: 0 when the match rate is at least ``--min-match-rate``, 1 below it, 2 when the test could
-not run (bad arguments, unknown package, no model data, no held-out rows, endpoint or AWS errors).
+Prints one JSON line (task, rows, serves_package, metric, value, threshold, match_rate, passed, endpoint, package,
+dataset, ...) on stdout, a sentence on stderr. Exit status: 0 when every check passes, 1 when one fails, 2 when the
+test could not run (bad arguments, unknown package, no model data, no ``lineage.dataset``, a missing dataset run or
+no held-out rows, a gate metric the task lacks, endpoint or AWS errors).
 
-Only boto3 is needed (no pandas, no model code). Clients are created when ``main`` runs, so ``AWS_ENDPOINT_URL``
-and ``AWS_ENDPOINT_URL_<SERVICE>`` set before then are honoured.
+Needs ``pipeline/requirements-smoke.txt`` (boto3 and the model code's runtime: xgboost, numpy, pandas, pyarrow) and
+``containers/model/src`` on ``PYTHONPATH``. Clients are created when ``main`` runs, so ``AWS_ENDPOINT_URL`` and
+``AWS_ENDPOINT_URL_<SERVICE>`` set before then are honoured.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tarfile
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.serving import SmokeResult, smoke_test
+from esteira_model.errors import ModelLoadError
+from esteira_model.predictor import Predictor
+from esteira_model.schema import MODEL_FILENAME, SCHEMA_FILENAME
+from pipeline.smoke_check import (
+    LINEAGE_DATASET,
+    Gate,
+    SmokeInputError,
+    SmokeResult,
+    read_holdout,
+    smoke_test,
+    split_rows,
+)
 
-HOLDOUT_MEMBER = "smoke/holdout.csv"  # esteira_model.train.SMOKE_HOLDOUT, inside model.tar.gz
+# The only members read from model.tar.gz: the model and its feature schema.
+MODEL_MEMBERS = (MODEL_FILENAME, SCHEMA_FILENAME)
 SESSION_NAME = "esteira-smoke-test"
 CSV = "text/csv"
 
@@ -65,6 +89,16 @@ def _rate(text: str) -> float:
     return value
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be finite, not {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -84,14 +118,21 @@ def _non_empty(text: str) -> str:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.smoke",
-        description="Smoke-test a SageMaker endpoint with the held-out rows inside a model package's model.tar.gz.",
+        description="Smoke-test a SageMaker endpoint on the held-out rows of the dataset run its package was "
+        "trained on: it must serve that package's predictions, and the gate's metric must clear its threshold.",
     )
     parser.add_argument("--endpoint-name", required=True, type=_non_empty, help="the endpoint to invoke")
+    parser.add_argument("--model-package-arn", required=True, type=_non_empty, help="the package it should serve")
     parser.add_argument(
-        "--model-package-arn", required=True, type=_non_empty, help="the package whose held-out rows to send"
+        "--gate-metric", required=True, type=_non_empty, help="the config's training.gate.metric (auc, r2, rmse, ...)"
     )
+    parser.add_argument("--gate-threshold", required=True, type=_finite, help="the config's training.gate.threshold")
     parser.add_argument(
-        "--min-match-rate", type=_rate, default=0.8, help="least share of rows predicted right (default 0.8)"
+        "--min-match-rate",
+        type=_rate,
+        default=None,
+        help="classification only: least share of held-out rows whose served label is the true one (default: "
+        "not checked; a regression reports it as not applicable)",
     )
     parser.add_argument(
         "--rows-per-request", type=_positive_int, default=500, help="rows per InvokeEndpoint (default 500)"
@@ -141,7 +182,14 @@ def make_session(region: str | None, role_arn: str | None) -> boto3.session.Sess
     )
 
 
-def model_data_url(sagemaker: Any, package_arn: str) -> str:
+@dataclass(frozen=True)
+class Package:
+    arn: str
+    model_data_url: str
+    dataset_uri: str  # the dataset run it was trained on
+
+
+def describe_package(sagemaker: Any, package_arn: str) -> Package:
     try:
         package = sagemaker.describe_model_package(ModelPackageName=package_arn)
     except (ClientError, BotoCoreError) as err:
@@ -151,9 +199,15 @@ def model_data_url(sagemaker: Any, package_arn: str) -> str:
     if not url:
         raise SmokeError(
             f"model package {package_arn} has no InferenceSpecification.Containers[0].ModelDataUrl: "
-            "no model.tar.gz to read the held-out rows from"
+            "no model.tar.gz to predict the held-out rows with"
         )
-    return str(url)
+    dataset = (package.get("CustomerMetadataProperties") or {}).get(LINEAGE_DATASET, "")
+    if not dataset.startswith("s3://"):
+        raise SmokeError(
+            f"model package {package_arn} records no {LINEAGE_DATASET} (the S3 dataset run it was trained on, "
+            f"got {dataset!r}): it was registered by an older training pipeline; retrain it to smoke-test it"
+        )
+    return Package(package_arn, str(url), dataset)
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -163,76 +217,39 @@ def split_s3_url(url: str) -> tuple[str, str]:
     return bucket, key
 
 
-def read_holdout_member(archive_file: IO[bytes], url: str) -> str:
-    """``smoke/holdout.csv`` from a model tarball (gzip or not; members named ``x`` or ``./x``)."""
+def extract_model(archive_file: IO[bytes], url: str, into: Path) -> None:
+    """The model and its feature schema from a model tarball (gzip or not; members ``x`` or ``./x``), nothing else."""
     try:
         with tarfile.open(fileobj=archive_file, mode="r:*") as archive:
             for member in archive:
                 name = member.name
                 while name.startswith("./"):
                     name = name[2:]
-                if name == HOLDOUT_MEMBER and member.isfile():
+                if name in MODEL_MEMBERS and member.isfile():
                     extracted = archive.extractfile(member)
-                    if extracted is None:
-                        break
-                    return extracted.read().decode("utf-8")
+                    if extracted is not None:
+                        (into / name).write_bytes(extracted.read())
     except (tarfile.TarError, EOFError, OSError) as err:
         raise SmokeError(f"{url} is not a readable tar archive: {err}") from None
-    except UnicodeDecodeError as err:
-        raise SmokeError(f"{HOLDOUT_MEMBER} in {url} is not UTF-8 text: {err}") from None
-    raise SmokeError(
-        f"{url} has no {HOLDOUT_MEMBER}: the model was trained before train wrote held-out rows, or with "
-        "smoke_rows=0, or is a regression model (which has none). Retrain it to smoke-test it."
-    )
+    missing = [name for name in MODEL_MEMBERS if not (into / name).is_file()]
+    if missing:
+        raise SmokeError(f"{url} has no {' and no '.join(missing)}: it is not a model this project's train wrote")
 
 
-def download_holdout(s3: Any, url: str) -> str:
-    """Stream the tarball into a temporary file (never whole in memory) and read the held-out rows from it."""
+def load_package_model(s3: Any, url: str) -> Predictor:
+    """The package's own model, in-process: stream model.tar.gz into a temporary file, read the two model files."""
     bucket, key = split_s3_url(url)
-    with tempfile.TemporaryFile() as archive_file:
+    with tempfile.TemporaryDirectory(prefix="esteira-smoke-") as tmp, tempfile.TemporaryFile() as archive_file:
         try:
             s3.download_fileobj(Bucket=bucket, Key=key, Fileobj=archive_file)
         except (ClientError, BotoCoreError) as err:
             raise SmokeError(f"cannot download {url}: {_describe(err)}") from None
         archive_file.seek(0)
-        return read_holdout_member(archive_file, url)
-
-
-# ------------------------------------------------------------------------------------------------ rows
-
-
-@dataclass(frozen=True)
-class Holdout:
-    columns: tuple[str, ...]  # the label column, then the features in request order
-    features: list[str]  # headerless CSV records, as the endpoint takes them
-    labels: list[float]
-
-
-def parse_holdout(text: str, source: str = HOLDOUT_MEMBER) -> Holdout:
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise SmokeError(f"{source} is empty: no header and no rows")
-    columns = tuple(next(csv.reader([lines[0]])))
-    if len(columns) < 2:
-        raise SmokeError(f"{source} header {lines[0]!r} needs the label column and at least one feature")
-    features: list[str] = []
-    labels: list[float] = []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        label, _, record = line.partition(",")
+        extract_model(archive_file, url, Path(tmp))
         try:
-            labels.append(float(label))
-        except ValueError:
-            raise SmokeError(f"{source} line {number}: the label {label!r} is not a number") from None
-        if record.count(",") != len(columns) - 2:
-            raise SmokeError(
-                f"{source} line {number} has {record.count(',') + 2} fields; the header has {len(columns)}"
-            )
-        features.append(record)
-    if not features:
-        raise SmokeError(f"{source} has a header but no rows: nothing to smoke-test with")
-    return Holdout(columns, features, labels)
+            return Predictor.load(Path(tmp), nthread=0)
+        except ModelLoadError as err:
+            raise SmokeError(f"the model in {url} cannot be loaded: {err}") from None
 
 
 # ------------------------------------------------------------------------------------------------ endpoint
@@ -265,7 +282,7 @@ class EndpointInvoker:
 # ------------------------------------------------------------------------------------------------ main
 
 
-def run(args: argparse.Namespace) -> SmokeResult:
+def run(args: argparse.Namespace) -> tuple[SmokeResult, Package]:
     region = args.region or arn_region(args.model_package_arn)
     session = make_session(region, args.role_arn)
     try:
@@ -274,10 +291,26 @@ def run(args: argparse.Namespace) -> SmokeResult:
         runtime = session.client("sagemaker-runtime")
     except BotoCoreError as err:
         raise SmokeError(f"cannot create AWS clients: {err} (pass --region or set AWS_REGION)") from None
-    url = model_data_url(sagemaker, args.model_package_arn)
-    holdout = parse_holdout(download_holdout(s3, url), f"{HOLDOUT_MEMBER} in {url}")
-    invoker = EndpointInvoker(runtime, args.endpoint_name)
-    return smoke_test(invoker, holdout.features, holdout.labels, rows_per_request=args.rows_per_request)
+    package = describe_package(sagemaker, args.model_package_arn)
+    predictor = load_package_model(s3, package.model_data_url)
+    try:
+        try:
+            frame = read_holdout(package.dataset_uri, s3)
+        except (ClientError, BotoCoreError) as err:
+            raise SmokeError(f"cannot read the held-out rows of {package.dataset_uri}: {_describe(err)}") from None
+        features, labels = split_rows(frame, predictor)
+        result = smoke_test(
+            features,
+            labels,
+            predictor,
+            EndpointInvoker(runtime, args.endpoint_name),
+            Gate(args.gate_metric, args.gate_threshold),
+            rows_per_request=args.rows_per_request,
+            min_match_rate=args.min_match_rate,
+        )
+    except SmokeInputError as err:
+        raise SmokeError(f"{err} (dataset run {package.dataset_uri}, package {package.arn})") from None
+    return result, package
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -286,30 +319,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse has printed usage and the error (or --help)
         return exit_.code if isinstance(exit_.code, int) else EXIT_ERROR
     try:
-        result = run(args)
+        result, package = run(args)
     except SmokeError as err:
         print(f"smoke test error: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_ERROR
-    passed = result.match_rate >= args.min_match_rate
     summary = {
-        "rows": result.rows,
-        "matches": result.matches,
-        "match_rate": round(result.match_rate, 6),
-        "min_match_rate": args.min_match_rate,
-        "requests": result.requests,
-        "passed": passed,
+        **result.to_json(),
         "endpoint": args.endpoint_name,
-        "package": args.model_package_arn,
+        "package": package.arn,
+        "dataset": package.dataset_uri,
     }
     print(json.dumps(summary), flush=True)
-    comparison = ">=" if passed else "<"
-    verdict = "passed" if passed else "FAILED"
     print(
-        f"smoke test {verdict}: match rate {result.match_rate:.4f} {comparison} {args.min_match_rate:g} on "
-        f"{result.rows} held-out rows of {args.model_package_arn} sent to endpoint {args.endpoint_name}",
+        f"{result.sentence()} (package {package.arn}, endpoint {args.endpoint_name}, dataset {package.dataset_uri})",
         file=sys.stderr,
     )
-    return EXIT_PASSED if passed else EXIT_FAILED
+    return EXIT_PASSED if result.passed else EXIT_FAILED
 
 
 if __name__ == "__main__":

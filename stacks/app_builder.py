@@ -10,6 +10,7 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.endpoint import EndpointNetwork
 from stacks.constructs.model_sharing import share_model_artifacts, share_model_package_group, share_repository
 from stacks.constructs.operations_dashboard import Observed
+from stacks.constructs.smoke_test_role import share_holdouts_with_smoke_test
 from stacks.constructs.training_pipeline import TrainingNetwork
 from stacks.data_platform_stack import DataPlatformStack
 from stacks.delivery_config import DeliveryLinks
@@ -146,6 +147,7 @@ def build_stacks(
         skip_checkov_on_cdk_providers(stack)
     if delivery is not None:
         share_model_artifacts(data.lake.artifacts, data.key, delivery.share_models_with)
+        share_holdouts_with_smoke_test(data.lake.artifacts, delivery.smoke_test_holdout_reader)
         share_repository(registry.model_repository, delivery.share_models_with)
         share_model_package_group(training.pipeline.model_package_group, delivery.share_models_with)
     return stacks

@@ -151,6 +151,7 @@ class DeliveryConfig(_Strict):
             return None
         promoted = self.promoted_envs()
         is_registry = env.name == registry.name
+        smoke_env = load_config(self.smoke_test.env)
         return DeliveryLinks(
             toolchain_account=self.account,
             toolchain_region=self.region,
@@ -165,6 +166,11 @@ class DeliveryConfig(_Strict):
             serves_foreign_models=env.name in promoted and env.account != registry.account,
             hosts_smoke_test=env.name == self.smoke_test.env,
             smoke_test_step_role_name=self.smoke_test_step_role_name,
+            smoke_test_holdout_reader=(
+                (smoke_env.account, smoke_env.resource_name(names.SMOKE_TEST_ROLE_SUFFIX))
+                if is_registry and smoke_env.account != env.account
+                else None
+            ),
         )
 
     def _account_of(self, env: str) -> str:
@@ -192,6 +198,9 @@ class DeliveryLinks:
     hosts_smoke_test: bool
     # ...which trusts only the pipeline's smoke-test step role, by name, in the toolchain account.
     smoke_test_step_role_name: str
+    # The registry's artifacts bucket lets the smoke-test role of another account read the dataset runs' holdouts:
+    # (account, role name); None when the smoke test runs in the registry's account, or for other environments.
+    smoke_test_holdout_reader: tuple[str, str] | None = None
 
 
 def available_deliveries(delivery_dir: Path = DELIVERY_DIR) -> list[str]:

@@ -55,6 +55,7 @@ class DeliveryStack(Stack):
                     f"{smoke_env.resource_name(names.SMOKE_TEST_ROLE_SUFFIX)}"
                 ),
                 step_role_name=delivery.smoke_test_step_role_name,
+                gate=registry.training.gate,
             ),
         )
         self.stages: list[EnvironmentStage] = []

@@ -26,7 +26,12 @@ def run(ctx: RunContext) -> None:
             "train_uri": prepared["train_uri"],
             "manifest_uri": prepared["manifest_uri"],
             "champion_package_arn": prepared["champion_package_arn"],
-            "lineage": {"git_commit": git_commit(), "execution": f"local:{ctx.run_id}"},
+            # As the state machine's Evaluate payload: the dataset run is what the smoke test reads its rows from.
+            "lineage": {
+                "git_commit": git_commit(),
+                "execution": f"local:{ctx.run_id}",
+                "dataset": prepared["dataset_uri"],
+            },
         }
         evaluation = handler(event, new_context("esteira-local-evaluate", 60))
         ctx.evaluation = evaluation

@@ -1,20 +1,48 @@
-"""Stage serve: the container's `serve` with the champion, smoke-tested on held-out rows (the CD pipeline's gate)."""
+"""Stage serve: the container's `serve` with the champion, smoke-tested as the CD pipeline's step tests an endpoint.
+
+The smoke test is :func:`pipeline.smoke_check.smoke_test`, the CD step's own: the held-out rows of the dataset run
+the served package was trained on (its ``lineage.dataset``; the local dataset job writes that run under
+``<out>/lake/`` with the keys it has in the artifacts bucket), the package's model loaded in-process, and the
+config's gate (``training.gate``, with this run's ``--gate-threshold``).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pipeline import model, serving
+from esteira_contracts import layout
+from esteira_model.predictor import Predictor
+from pipeline import aws, model, serving
 from pipeline.context import RunContext, need
 from pipeline.options import REPO
 from pipeline.processes import free_port, wait_for_http
 from pipeline.report import StageFailedError
+from pipeline.smoke_check import LINEAGE_DATASET, Gate, SmokeInputError, read_holdout, smoke_test, split_rows
+
+ROWS_PER_REQUEST = 1000
+
+
+def local_dataset_dir(package: dict[str, Any], lake: Path) -> Path:
+    """Where the local run keeps the dataset run a package names as ``lineage.dataset`` (an artifacts-bucket URI)."""
+    uri = str((package.get("customer_metadata") or {}).get(LINEAGE_DATASET, ""))
+    prefix = f"s3://{aws.ARTIFACTS_BUCKET}/"
+    key = uri.removeprefix(prefix)
+    if not uri.startswith(prefix) or not key.startswith(layout.DATASETS_PREFIX):
+        raise StageFailedError(
+            f"smoke test: package {package.get('arn')} records no {LINEAGE_DATASET} under "
+            f"{prefix}{layout.DATASETS_PREFIX} (got {uri!r}): it was registered by an older run; run with --fresh"
+        )
+    return lake / key
 
 
 def run(ctx: RunContext) -> None:
     champion = need(ctx.champion, "champion")
     min_match_rate = ctx.options.min_match_rate
+    gate_config = ctx.config.training.gate
+    threshold = gate_config.threshold if ctx.options.gate_threshold is None else ctx.options.gate_threshold
+    gate = Gate(gate_config.metric, threshold)
     with ctx.progress.stage("serve", "the container's serve, smoke test on the dataset's holdout rows") as st:
         model_dir = Path(champion["model_dir"])
         port = free_port()
@@ -29,22 +57,26 @@ def run(ctx: RunContext) -> None:
         wait_for_http(f"http://127.0.0.1:{port}/ping", ctx.serve, timeout=90)
         ctx.features = model.feature_names(model_dir)
         ctx.client = serving.ServeClient(port)
-        held_out = model.read_parquet_dir(need(ctx.dataset_dir, "dataset run") / "holdout")
-        lines = model.csv_lines(held_out, ctx.features)
-        result = serving.smoke_test(
-            ctx.client, lines, held_out[ctx.target].astype(float).tolist(), rows_per_request=1000
-        )
-        ctx.report["smoke_test"] = {
-            "rows": result.rows,
-            "matches": result.matches,
-            "match_rate": round(result.match_rate, 6),
-            "min_match_rate": min_match_rate,
-            "requests": result.requests,
-            "passed": result.match_rate >= min_match_rate,
-            "model_package_arn": champion["arn"],
-        }
-        st.summary = f"match rate {result.match_rate:.4f} on {result.rows} held-out rows (min {min_match_rate:g})"
-        if result.match_rate < min_match_rate:
-            raise StageFailedError(
-                f"smoke test: match rate {result.match_rate:.4f} < {min_match_rate:g} on {result.rows} held-out rows"
+        dataset_dir = local_dataset_dir(champion, ctx.out / "lake")
+        predictor = Predictor.load(model_dir, nthread=0)
+        try:
+            features, labels = split_rows(read_holdout(str(dataset_dir)), predictor)
+            result = smoke_test(
+                features,
+                labels,
+                predictor,
+                ctx.client,
+                gate,
+                rows_per_request=ROWS_PER_REQUEST,
+                min_match_rate=min_match_rate,
             )
+        except SmokeInputError as err:
+            raise StageFailedError(f"smoke test cannot run: {err} (dataset run {dataset_dir})") from None
+        ctx.report["smoke_test"] = {
+            **result.to_json(),
+            "model_package_arn": champion["arn"],
+            "dataset": str(dataset_dir),
+        }
+        st.summary = result.sentence()
+        if not result.passed:
+            raise StageFailedError(result.sentence())

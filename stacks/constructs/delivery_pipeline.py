@@ -18,6 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from esteira_contracts.training import GateLike
 from stacks import names
 from stacks.constructs.pipeline_policies import AcknowledgeGeneratedPolicies
 from stacks.delivery_config import DeliveryConfig
@@ -29,6 +30,7 @@ RESOLVED_PACKAGE_VARIABLE = "MODEL_PACKAGE_ARN"
 PYTHON_VERSION = "3.11"
 NODE_VERSION = "20"
 SMOKE_TEST_REQUIREMENTS = "pipeline/requirements-smoke.txt"
+SMOKE_TEST_PYTHONPATH = "containers/model/src"
 # What a package ARN may be before any command uses it: it comes from a pipeline variable (anyone who may start the
 # pipeline sets it) or from SSM. The Makefile checks the same rule again (its `arn` rule).
 PACKAGE_ARN_RULE = "model-package-arn: empty, or arn:aws*:sagemaker:<region>:<account>:model-package/<group>/<version>"
@@ -65,6 +67,8 @@ class SmokeTarget:
     role_arn: str
     # The step's own role, named so that the smoke-test role can trust exactly it.
     step_role_name: str
+    # The registry environment's `training.gate`: the smoke test's quality bar is the gate the package passed.
+    gate: GateLike
 
 
 class DeliveryPipeline(Construct):
@@ -163,12 +167,18 @@ class DeliveryPipeline(Construct):
                 "python -m pipeline.smoke"
                 f" --endpoint-name {shlex.quote(smoke.endpoint_name)}"
                 ' --model-package-arn "$MODEL_PACKAGE_ARN"'
+                f" --gate-metric {shlex.quote(smoke.gate.metric)}"
+                f" --gate-threshold {smoke.gate.threshold!r}"
                 f" --min-match-rate {smoke_settings.min_match_rate}"
                 f" --rows-per-request {smoke_settings.rows_per_request}"
                 f" --role-arn {shlex.quote(smoke.role_arn)}"
                 f" --region {shlex.quote(smoke.region)}; fi",
             ],
-            env={RESOLVED_PACKAGE_VARIABLE: self.synth.exported_variable(RESOLVED_PACKAGE_VARIABLE)},
+            env={
+                RESOLVED_PACKAGE_VARIABLE: self.synth.exported_variable(RESOLVED_PACKAGE_VARIABLE),
+                # The package's own model is loaded in-process with the model code (esteira_model).
+                "PYTHONPATH": SMOKE_TEST_PYTHONPATH,
+            },
             role_policy_statements=[
                 iam.PolicyStatement(sid="AssumeSmokeTestRole", actions=["sts:AssumeRole"], resources=[smoke.role_arn])
             ],

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,8 +119,15 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     gate = report["model"]["gate"]
     assert gate["passed"] is True and gate["champion"] is None and gate["threshold"] == 0.8
     assert report["model"]["served_package_arn"] == report["model"]["registered_package_arn"]
-    assert report["smoke_test"]["rows"] == splits["holdout"]["rows"]
-    assert report["smoke_test"]["match_rate"] >= report["smoke_test"]["min_match_rate"] == 0.8
+    smoke = report["smoke_test"]
+    assert smoke["rows"] == splits["holdout"]["rows"]
+    assert smoke["match_rate"] >= smoke["min_match_rate"] == 0.8
+    # AND the smoke test read the served package's dataset run, which serves the package's own predictions, and the
+    # gate's metric clears the gate's threshold on its held-out rows
+    assert smoke["dataset"].endswith(f"datasets/run_id={data['run_id']}")
+    assert smoke["serves_package"] is True and smoke["mismatched_rows"] == 0
+    assert (smoke["metric"], smoke["threshold"], smoke["metric_passed"]) == ("auc", 0.8, True)
+    assert smoke["value"] >= 0.8 and smoke["passed"] is True
     # AND the registered package's baseline was computed from the train split's features and written where the
     # analyzer's job writes it; the holdout rows as serve is sent them (capture's format) parse against it
     baseline = report["baseline"]
@@ -182,6 +190,18 @@ def test_the_splits_on_disk_never_share_duplicate_or_move_a_key(two_runs: tuple[
     for report in (first, second):
         folder = out / "lake" / "batch-input" / f"run_id={report['dataset']['run_id']}"
         assert sum(1 for part in folder.glob("*.csv") for line in part.read_text().splitlines() if line) > 0
+
+
+def test_no_model_tarball_holds_data_rows(two_runs: tuple[Run, Run]) -> None:
+    # GIVEN every model.tar.gz the two runs wrote (what the local S3 and the registry received)
+    out = Path(two_runs[0].report["out"])
+    tarballs = sorted(out.glob("runs/*/artifacts/model.tar.gz"))
+    assert len(tarballs) == 2
+    for path in tarballs:
+        with tarfile.open(path) as archive:
+            members = [m.name.lower() for m in archive.getmembers() if m.isfile()]
+        # THEN none holds a CSV, Parquet or JSONL member, or anything named holdout
+        assert members and not [m for m in members if m.endswith((".csv", ".parquet", ".jsonl")) or "holdout" in m]
 
 
 def test_no_process_is_left_running_after_either_run(two_runs: tuple[Run, Run]) -> None:

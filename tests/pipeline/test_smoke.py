@@ -1,40 +1,35 @@
 """``python -m pipeline.smoke`` with real parts: real boto3, moto in server mode over HTTP for STS, S3 and the
 SageMaker registry, and the real model server (``containers/model/bin/serve``) behind a small adapter that answers
 SageMaker Runtime's ``POST /endpoints/<name>/invocations`` the way SageMaker does (``ModelError`` for a model's
-4xx, ``ValidationError`` for an unknown endpoint). The model is trained once per module on the checked-in fixture.
+4xx, ``ValidationError`` for an unknown endpoint). One small model per task (binary, multiclass, regression),
+trained by the real ``bin/train``; each package names its dataset run (``lineage.dataset``), whose ``holdout/``
+Parquet files are in the moto bucket.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tarfile
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import boto3
 import pytest
 
-from esteira_model.schema import EVALUATION_FILENAME
-from esteira_model.train import SMOKE_HOLDOUT
+from esteira_model.schema import MODEL_FILENAME, SCHEMA_FILENAME
 from pipeline import model, smoke
-from tests.containers.model.conftest import Server, start_server, stop_server
-from tests.containers.model.helpers import FIXTURES, TRAIN_BIN, MLRoot, run_bin
+from tests.containers.model.conftest import Server
+from tests.pipeline.smoke_models import ACCOUNT, GATE_METRICS, OBJECTIVES, REGION, RuntimeAdapter, TaskModel
 from tests.servers import module_server
 
 REPO = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-ENDPOINT = "esteira-staging-endpoint"
+ENDPOINTS = {task: f"esteira-staging-{task}" for task in OBJECTIVES}
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/esteira-staging-smoke-test"
 BUCKET = "esteira-staging-artifacts"
 CLI = [sys.executable, "-m", "pipeline.smoke"]
@@ -51,98 +46,8 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> MLRoot:
-    """bin/train on the fixture's CSV channels: 300 rows to train on, 100 validation rows in smoke/holdout.csv."""
-    root = MLRoot(tmp_path_factory.mktemp("smoke-model") / "ml")
-    (root.channel("train") / "train.csv").write_bytes((FIXTURES / "train.csv").read_bytes())
-    (root.channel("validation") / "validation.csv").write_bytes((FIXTURES / "validation.csv").read_bytes())
-    root.write_hyperparameters({"drop_columns": "customer_id", "num_round": "20"})
-    result = run_bin(TRAIN_BIN, root.root)
-    assert result.returncode == 0, result.stderr
-    return root
-
-
-@pytest.fixture(scope="module")
-def model_server(trained: MLRoot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(
-        trained, tmp_path_factory.mktemp("smoke-serve") / "serve.log", {"ESTEIRA_SERVER_WORKERS": "1"}
-    )
-    try:
-        yield running
-    finally:
-        stop_server(running)
-
-
-class RuntimeAdapter(ThreadingHTTPServer):
-    """SageMaker Runtime's InvokeEndpoint in front of model servers: endpoint name -> server port."""
-
-    daemon_threads = True
-
-    def __init__(self, endpoints: dict[str, int]) -> None:
-        super().__init__(("127.0.0.1", 0), RuntimeHandler)
-        self.endpoints = endpoints
-        self.invocations = 0
-
-
-class RuntimeHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        adapter = cast(RuntimeAdapter, self.server)
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        match = re.fullmatch(r"/endpoints/([^/]+)/invocations", self.path)
-        name = match.group(1) if match else self.path
-        port = adapter.endpoints.get(name)
-        if port is None:
-            message = f"Endpoint {name} of account {ACCOUNT} not found."
-            self._answer(400, {"message": message}, error_type="ValidationError")
-            return
-        headers = {"Content-Type": self.headers["Content-Type"], "Accept": self.headers["Accept"]}
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request("POST", "/invocations", body=body, headers=headers)
-            response = conn.getresponse()
-            payload = response.read()
-        finally:
-            conn.close()
-        adapter.invocations += 1
-        if response.status == 200:
-            self.send_response(200)
-            self.send_header("Content-Type", response.getheader("Content-Type", "text/csv"))
-            self.send_header("x-Amzn-Invoked-Production-Variant", "champion")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            return
-        text = payload.decode(errors="replace")
-        self._answer(
-            424,
-            {
-                "ErrorCode": "CLIENT_ERROR_FROM_MODEL",
-                "LogStreamArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{name}",
-                "Message": f'Received client error ({response.status}) from primary with message "{text}".',
-                "OriginalMessage": text,
-                "OriginalStatusCode": response.status,
-            },
-            error_type="ModelError",
-        )
-
-    def _answer(self, status: int, document: dict[str, Any], error_type: str) -> None:
-        payload = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("x-amzn-ErrorType", error_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def runtime(model_server: Server) -> Iterator[RuntimeAdapter]:
-    adapter = RuntimeAdapter({ENDPOINT: model_server.port})
+def runtime(task_servers: dict[str, Server]) -> Iterator[RuntimeAdapter]:
+    adapter = RuntimeAdapter({ENDPOINTS[task]: server.port for task, server in task_servers.items()})
     thread = threading.Thread(target=adapter.serve_forever, daemon=True)
     thread.start()
     try:
@@ -166,7 +71,7 @@ def aws_env(moto_endpoint: str, runtime: RuntimeAdapter, monkeypatch: pytest.Mon
 
 
 class Registry:
-    """Model tarballs in the moto bucket, packages in a moto model package group."""
+    """Model tarballs and dataset runs in the moto bucket, packages in a moto model package group."""
 
     def __init__(self, tmp_path: Path) -> None:
         session = boto3.session.Session(region_name=REGION)
@@ -177,8 +82,17 @@ class Registry:
         self.s3.create_bucket(Bucket=BUCKET)
         self.sagemaker.create_model_package_group(ModelPackageGroupName=self.group)
 
-    def package(self, model_dir: Path | None, raw: bytes | None = None) -> str:
-        """A version whose ModelDataUrl is ``model_dir`` as SageMaker's model.tar.gz (or ``raw`` bytes)."""
+    def dataset_run(self, holdout: Path | None) -> str:
+        """A dataset run in the bucket: the files of a local ``holdout/`` folder (None: the run has no objects)."""
+        prefix = f"datasets/run_id=run-{uuid.uuid4().hex[:8]}/"
+        if holdout is not None:
+            for path in sorted(holdout.iterdir()):
+                self.s3.upload_file(str(path), BUCKET, f"{prefix}holdout/{path.name}")
+        return f"s3://{BUCKET}/{prefix}"
+
+    def package(self, model_dir: Path | None, dataset: str | None, raw: bytes | None = None) -> str:
+        """A version whose ModelDataUrl is ``model_dir`` as SageMaker's model.tar.gz (or ``raw`` bytes), and whose
+        customer metadata names ``dataset`` as its lineage.dataset, as Register records it."""
         container: dict[str, str] = {"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/esteira-model:abc"}
         if model_dir is not None or raw is not None:
             key = f"models/{uuid.uuid4().hex}/output/model.tar.gz"
@@ -189,6 +103,7 @@ class Registry:
                 model.make_tarball(model_dir, tarball)
                 self.s3.upload_file(str(tarball), BUCKET, key)
             container["ModelDataUrl"] = f"s3://{BUCKET}/{key}"
+        metadata = {"lineage.training_job": "job-1"} | ({} if dataset is None else {"lineage.dataset": dataset})
         arn: str = self.sagemaker.create_model_package(
             ModelPackageGroupName=self.group,
             ModelApprovalStatus="Approved",
@@ -197,8 +112,12 @@ class Registry:
                 "SupportedContentTypes": ["text/csv"],
                 "SupportedResponseMIMETypes": ["text/csv"],
             },
+            CustomerMetadataProperties=metadata,
         )["ModelPackageArn"]
         return arn
+
+    def task_package(self, trained: TaskModel) -> str:
+        return self.package(trained.model_dir, self.dataset_run(trained.dataset_dir / "holdout"))
 
 
 @pytest.fixture
@@ -206,183 +125,213 @@ def registry(aws_env: None, tmp_path: Path) -> Registry:
     return Registry(tmp_path)
 
 
-def copy_model(trained: MLRoot, target: Path, holdout: str | None) -> Path:
-    """The trained model directory with smoke/holdout.csv replaced by ``holdout`` (None: removed)."""
-    shutil.copytree(trained.model_dir, target)
-    path = target / SMOKE_HOLDOUT
-    if holdout is None:
-        shutil.rmtree(path.parent)
-    else:
-        path.write_text(holdout)
-    return target
+def gate_args(task: str, threshold: float) -> list[str]:
+    return ["--gate-metric", GATE_METRICS[task], "--gate-threshold", str(threshold)]
 
 
 def run_smoke(
-    capsys: pytest.CaptureFixture[str], package: str, *extra: str, endpoint: str = ENDPOINT
+    capsys: pytest.CaptureFixture[str], package: str, *extra: str, task: str = "binary", endpoint: str | None = None
 ) -> tuple[int, dict[str, Any] | None, str]:
-    code = smoke.main(["--endpoint-name", endpoint, "--model-package-arn", package, *extra])
+    args = ["--endpoint-name", endpoint or ENDPOINTS[task], "--model-package-arn", package]
+    code = smoke.main([*args, *(extra or gate_args(task, 0.5))])
     out, err = capsys.readouterr()
     lines = out.splitlines()
     return code, json.loads(lines[-1]) if lines else None, err
 
 
-def accuracy(trained: MLRoot) -> float:
-    evaluation = json.loads((trained.model_dir / EVALUATION_FILENAME).read_text())
-    return float(evaluation["validation"]["accuracy"])
-
-
 # ------------------------------------------------------------------------------------------------ tests
 
 
-def test_passes_with_the_packages_own_held_out_rows(
-    registry: Registry, trained: MLRoot, runtime: RuntimeAdapter
+def test_the_cd_step_passes_with_the_packages_own_model_and_dataset(
+    registry: Registry, task_models: dict[str, TaskModel], runtime: RuntimeAdapter
 ) -> None:
-    # GIVEN an approved package whose model.tar.gz is the real trained model with its 100 held-out rows
-    package = registry.package(trained.model_dir)
+    # GIVEN an approved binary package: the real trained model, and its dataset run's 400 held-out rows in S3
+    trained = task_models["binary"]
+    package = registry.task_package(trained)
+    auc = trained.holdout_metric("auc")
     before = runtime.invocations
     # WHEN the command runs as the CD step runs it: its own process, assuming the staging role
-    args = ["--endpoint-name", ENDPOINT, "--model-package-arn", package, "--role-arn", ROLE_ARN]
+    args = ["--endpoint-name", ENDPOINTS["binary"], "--model-package-arn", package, "--role-arn", ROLE_ARN]
     done = subprocess.run(
-        [*CLI, *args, "--rows-per-request", "30"],
+        [*CLI, *args, *gate_args("binary", 0.8), "--min-match-rate", "0.8", "--rows-per-request", "150"],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
-    # THEN it passes, and its one JSON line reports the validation accuracy train measured on those rows
+    # THEN it passes, and its one JSON line reports both checks with the holdout auc train measured
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
+    dataset = summary.pop("dataset")
+    assert dataset.startswith(f"s3://{BUCKET}/datasets/run_id=")
     assert summary == {
-        "rows": 100,
-        "matches": round(accuracy(trained) * 100),
-        "match_rate": pytest.approx(accuracy(trained), abs=1e-6),
+        "task": "binary",
+        "rows": 400,
+        "requests": 3,
+        "serves_package": True,
+        "mismatched_rows": 0,
+        "max_score_difference": pytest.approx(0.0, abs=1e-6),
+        "metric": "auc",
+        "value": pytest.approx(auc, abs=1e-6),
+        "threshold": 0.8,
+        "direction": "maximize",
+        "metric_passed": True,
+        "match_rate": pytest.approx(trained.evaluation["holdout"]["accuracy"], abs=1e-6),
         "min_match_rate": 0.8,
-        "requests": 4,
         "passed": True,
-        "endpoint": ENDPOINT,
+        "endpoint": ENDPOINTS["binary"],
         "package": package,
     }
-    assert "smoke test passed: match rate" in done.stderr and "Traceback" not in done.stderr
-    # AND the rows went through the real server, 30 per InvokeEndpoint
-    assert runtime.invocations - before == 4
+    assert "smoke test passed on 400 held-out binary rows" in done.stderr and "Traceback" not in done.stderr
+    # AND the rows went through the real server, 150 per InvokeEndpoint
+    assert runtime.invocations - before == 3
 
 
-def test_fails_below_the_configured_match_rate(
-    registry: Registry, trained: MLRoot, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_multiclass_and_regression_pass_on_their_gate_metric(
+    registry: Registry, task_models: dict[str, TaskModel], capsys: pytest.CaptureFixture[str], task: str
 ) -> None:
-    # GIVEN the real model and rows, and a bar above what the model achieves on them
-    package = registry.package(trained.model_dir)
-    assert accuracy(trained) < 0.95
-    # WHEN the smoke test runs
-    code, summary, err = run_smoke(capsys, package, "--min-match-rate", "0.95")
-    # THEN it exits 1, says why, and still prints the numbers
+    # GIVEN a package of the task WHEN the smoke test runs with its gate metric and a threshold it clears
+    trained = task_models[task]
+    measured = trained.holdout_metric(GATE_METRICS[task])
+    code, summary, err = run_smoke(
+        capsys, registry.task_package(trained), *gate_args(task, measured - 0.05), "--min-match-rate", "0.5", task=task
+    )
+    # THEN it passes on both checks; a regression reports the match rate as not applicable
+    assert code == 0, err
+    assert summary is not None and summary["serves_package"] and summary["metric"] == GATE_METRICS[task]
+    assert summary["value"] == pytest.approx(measured, abs=1e-6)
+    if task == "regression":
+        assert summary["match_rate"] is None and "does not apply to a regression" in err
+    else:
+        assert summary["match_rate"] == pytest.approx(trained.evaluation["holdout"]["accuracy"], abs=1e-6)
+
+
+def test_a_regression_gate_on_rmse_fails_above_the_threshold(
+    registry: Registry, task_models: dict[str, TaskModel], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a regression package and a gate on rmse below what the model achieves (lower is better)
+    trained = task_models["regression"]
+    rmse = trained.holdout_metric("rmse")
+    package = registry.task_package(trained)
+    args = ["--gate-metric", "rmse", "--gate-threshold", str(rmse * 0.9)]
+    # WHEN the smoke test runs THEN it exits 1 on quality, still printing the numbers
+    code, summary, err = run_smoke(capsys, package, *args, task="regression")
     assert code == smoke.EXIT_FAILED == 1
-    assert summary is not None and summary["passed"] is False and summary["min_match_rate"] == 0.95
-    assert f"smoke test FAILED: match rate {accuracy(trained):.4f} < 0.95 on 100 held-out rows of {package}" in err
+    assert summary is not None and summary["direction"] == "minimize" and summary["metric_passed"] is False
+    assert summary["serves_package"] is True
+    assert "smoke test FAILED" in err and "MISSES the gate's <=" in err
 
 
-def test_wrong_labels_fail_at_the_default_rate(
-    registry: Registry, trained: MLRoot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_an_endpoint_serving_another_package_fails(
+    registry: Registry, task_models: dict[str, TaskModel], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN a package whose held-out labels are flipped (a model that predicts the opposite of the truth)
-    header, *rows = (trained.model_dir / SMOKE_HOLDOUT).read_text().splitlines()
-    flipped = [("0" if row[0] == "1" else "1") + row[1:] for row in rows]
-    package = registry.package(copy_model(trained, tmp_path / "flipped", "\n".join([header, *flipped]) + "\n"))
-    # WHEN the smoke test runs with the default bar THEN it fails with the complementary match rate
-    code, summary, _ = run_smoke(capsys, package)
+    # GIVEN the binary package, deployed to an endpoint that serves the regression model
+    package = registry.task_package(task_models["binary"])
+    # WHEN the smoke test targets that endpoint THEN it exits 1: the endpoint does not serve this package
+    code, summary, err = run_smoke(capsys, package, endpoint=ENDPOINTS["regression"])
     assert code == 1
-    assert summary is not None and summary["match_rate"] == pytest.approx(1 - accuracy(trained), abs=1e-6)
+    assert summary is not None and summary["serves_package"] is False and summary["mismatched_rows"] > 0
+    assert "the endpoint does NOT serve this package" in err
 
 
-@pytest.mark.parametrize(
-    ("holdout", "expected"),
-    [
-        (
-            None,
-            "has no smoke/holdout.csv: the model was trained before train wrote held-out rows, or with smoke_rows=0",
-        ),
-        ("label,f0,f1,f2,f3,f4,f5\n", "has a header but no rows"),
-        ("", "is empty"),
-        ("label,f0,f1,f2,f3,f4,f5\nyes,1,2,3,4,5,6\n", "line 2: the label 'yes' is not a number"),
-        ("label,f0,f1,f2,f3,f4,f5\n1,1,2,3\n", "line 2 has 4 fields; the header has 7"),
-    ],
-    ids=["missing", "header-only", "empty", "bad-label", "short-row"],
-)
-def test_unusable_held_out_rows_are_clear_errors(
-    registry: Registry,
-    trained: MLRoot,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    holdout: str | None,
-    expected: str,
+def test_classification_below_the_match_rate_fails(
+    registry: Registry, task_models: dict[str, TaskModel], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN a package whose model.tar.gz lacks usable held-out rows
-    package = registry.package(copy_model(trained, tmp_path / "model", holdout))
-    # WHEN the smoke test runs THEN it exits 2 with a one-line reason and no traceback, invoking nothing
-    code, summary, err = run_smoke(capsys, package)
-    assert (code, summary) == (smoke.EXIT_ERROR, None)
-    assert err.startswith("smoke test error: ") and expected in err and "Traceback" not in err
+    trained = task_models["binary"]
+    assert trained.evaluation["holdout"]["accuracy"] < 0.99
+    code, summary, err = run_smoke(
+        capsys, registry.task_package(trained), *gate_args("binary", 0.5), "--min-match-rate", "0.99"
+    )
+    assert code == 1 and summary is not None and summary["min_match_rate"] == 0.99
+    assert summary["serves_package"] and summary["metric_passed"] and not summary["passed"]
+    assert "< 0.99" in err
+
+
+def empty_holdout(tmp_path: Path, trained: TaskModel) -> Path:
+    folder = tmp_path / "holdout"
+    folder.mkdir()
+    trained.holdout.iloc[:0].to_parquet(folder / "part-00000.snappy.parquet", index=False)
+    return folder
 
 
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("unknown", "cannot describe model package"),
+        ("no-lineage", "records no lineage.dataset (the S3 dataset run it was trained on"),
+        ("missing-dataset-run", "holds no Parquet files (missing dataset run?)"),
+        ("no-rows", "no held-out rows: the Parquet files under"),
+        ("metric-of-another-task", "training.gate.metric 'r2' is not a metric of a binary model"),
+        ("unknown-package", "cannot describe model package"),
         ("no-model-data", "has no InferenceSpecification.Containers[0].ModelDataUrl"),
         ("not-a-tarball", "is not a readable tar archive"),
+        ("no-model-files", f"has no {MODEL_FILENAME} and no {SCHEMA_FILENAME}"),
     ],
 )
-def test_package_problems_are_clear_errors(
-    registry: Registry, capsys: pytest.CaptureFixture[str], case: str, expected: str
+def test_bad_input_exits_2_with_a_clear_message(
+    registry: Registry,
+    task_models: dict[str, TaskModel],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    expected: str,
 ) -> None:
-    # GIVEN a package ARN that does not exist, a package without model data, or model data that is not a tarball
-    if case == "unknown":
+    # GIVEN a package that cannot be smoke-tested
+    trained = task_models["binary"]
+    good_run = registry.dataset_run(trained.dataset_dir / "holdout")
+    extra = gate_args("binary", 0.5)
+    if case == "no-lineage":
+        package = registry.package(trained.model_dir, None)
+    elif case == "missing-dataset-run":
+        package = registry.package(trained.model_dir, registry.dataset_run(None))
+    elif case == "no-rows":
+        package = registry.package(trained.model_dir, registry.dataset_run(empty_holdout(tmp_path, trained)))
+    elif case == "metric-of-another-task":
+        package = registry.package(trained.model_dir, good_run)
+        extra = ["--gate-metric", "r2", "--gate-threshold", "0.5"]
+    elif case == "unknown-package":
         package = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{registry.group}/99"
+    elif case == "no-model-files":
+        archive = tmp_path / "other.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(trained.model_dir / "evaluation.json", arcname="evaluation.json")
+        package = registry.package(None, good_run, raw=archive.read_bytes())
     else:
-        package = registry.package(None, raw=b"not a tarball" if case == "not-a-tarball" else None)
-    # WHEN the smoke test runs THEN it exits 2 naming the package problem
-    code, summary, err = run_smoke(capsys, package)
-    assert (code, summary) == (2, None)
-    assert expected in err and "Traceback" not in err
-    if case == "unknown":
+        package = registry.package(None, good_run, raw=b"not a tarball" if case == "not-a-tarball" else None)
+    # WHEN the smoke test runs THEN it exits 2 with a one-line reason and no traceback
+    code, summary, err = run_smoke(capsys, package, *extra)
+    assert (code, summary) == (smoke.EXIT_ERROR, None)
+    assert err.startswith("smoke test error: ") and expected in err and "Traceback" not in err
+    if case == "unknown-package":
         assert package in err
 
 
-def test_endpoint_rejecting_the_rows_is_a_clear_error(
-    registry: Registry, trained: MLRoot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # GIVEN held-out rows with one feature fewer than the served model takes
-    header, *rows = (trained.model_dir / SMOKE_HOLDOUT).read_text().splitlines()
-    short = [line.rsplit(",", 1)[0] for line in [header, *rows]]
-    package = registry.package(copy_model(trained, tmp_path / "short", "\n".join(short) + "\n"))
-    # WHEN the smoke test runs
-    code, summary, err = run_smoke(capsys, package)
-    # THEN the server's 400 comes back as SageMaker's ModelError, with the server's own message
-    assert (code, summary) == (2, None)
-    assert f"endpoint {ENDPOINT}: ModelError (HTTP 424)" in err
-    assert "record 1 has 5 columns; the model expects 6" in err and "Traceback" not in err
-
-
 def test_unknown_endpoint_is_a_clear_error(
-    registry: Registry, trained: MLRoot, capsys: pytest.CaptureFixture[str]
+    registry: Registry, task_models: dict[str, TaskModel], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a good package WHEN the smoke test targets an endpoint that does not exist
-    package = registry.package(trained.model_dir)
+    package = registry.task_package(task_models["binary"])
     code, summary, err = run_smoke(capsys, package, endpoint="esteira-staging-nope")
     # THEN SageMaker's 400 ValidationError is the reason
     assert (code, summary) == (2, None)
     assert "endpoint esteira-staging-nope: ValidationError (HTTP 400): Endpoint esteira-staging-nope" in err
 
 
+REQUIRED = ["--endpoint-name", "e", "--model-package-arn", "p", "--gate-metric", "auc", "--gate-threshold", "0.8"]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--endpoint-name", ENDPOINT], "the following arguments are required: --model-package-arn"),
-        (["--endpoint-name", ENDPOINT, "--model-package-arn", "p", "--min-match-rate", "1.5"], "between 0 and 1"),
-        (["--endpoint-name", ENDPOINT, "--model-package-arn", "p", "--min-match-rate", "x"], "not a number"),
-        (["--endpoint-name", ENDPOINT, "--model-package-arn", "p", "--rows-per-request", "0"], "at least 1"),
-        (["--endpoint-name", " ", "--model-package-arn", "p"], "--endpoint-name: must not be empty"),
+        (["--endpoint-name", "e"], "the following arguments are required: --model-package-arn, --gate-metric"),
+        (REQUIRED[:6], "the following arguments are required: --gate-threshold"),
+        ([*REQUIRED[:7], "x"], "--gate-threshold: not a number"),
+        ([*REQUIRED[:7], "nan"], "--gate-threshold: must be finite"),
+        ([*REQUIRED, "--min-match-rate", "1.5"], "between 0 and 1"),
+        ([*REQUIRED, "--min-match-rate", "x"], "not a number"),
+        ([*REQUIRED, "--rows-per-request", "0"], "at least 1"),
+        (["--endpoint-name", " ", *REQUIRED[2:]], "--endpoint-name: must not be empty"),
     ],
 )
 def test_bad_arguments_exit_2_with_usage(capsys: pytest.CaptureFixture[str], args: list[str], expected: str) -> None:
@@ -405,30 +354,47 @@ def test_region_comes_from_the_package_arn() -> None:
     assert smoke.arn_region("esteira-staging-model") is None
 
 
-def test_holdout_path_is_the_one_train_writes_and_the_step_needs_boto3_only() -> None:
-    # GIVEN the member name smoke.py reads and train's path THEN they agree
-    assert SMOKE_HOLDOUT.as_posix() == smoke.HOLDOUT_MEMBER
-    # AND importing the command loads no model, data or CDK libraries (the CD step installs boto3 only)
+def pins(path: Path) -> dict[str, str]:
+    """name -> 'name==version' of a requirements file's pins (its -r includes followed)."""
+    found: dict[str, str] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            found |= pins(path.parent / line[3:].strip())
+        elif "==" in line:
+            found[line.split("==")[0]] = line
+    return found
+
+
+def test_the_steps_requirements_are_the_model_codes_own_pins_and_small() -> None:
+    # GIVEN what the CD step installs
+    smoke_pins = pins(REPO / "pipeline" / "requirements-smoke.txt")
+    # THEN boto3 and the model code's runtime for an in-process prediction, nothing more (no SageMaker SDK, no
+    # server), each pinned as the dev environment the tests run in and the model image pin them
+    assert sorted(smoke_pins) == ["boto3", "numpy", "pandas", "pyarrow", "scipy", "xgboost-cpu"]
+    dev = pins(REPO / "requirements-dev.txt")
+    assert all(dev[name] == pin for name, pin in smoke_pins.items())
+    image = pins(REPO / "containers" / "model" / "requirements.txt")
+    assert all(image[name] == pin for name, pin in smoke_pins.items() if name != "boto3")
+    # AND the command imports no CDK and no server code
     probe = (
-        "import sys, pipeline.smoke; print([m for m in ('numpy', 'pandas', 'xgboost', 'aws_cdk') if m in sys.modules])"
+        "import sys, pipeline.smoke; "
+        "print([m for m in ('aws_cdk', 'sagemaker', 'gunicorn', 'uvicorn', 'orjson', 'simdjson') if m in sys.modules])"
     )
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    env = {**os.environ, "PYTHONPATH": "containers/model/src"}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True, env=env)
     assert done.stdout.strip() == "[]"
-    # AND its requirements pin the same boto3 as the dev environment the tests run in
-    pins = {line.strip() for line in (REPO / "requirements-dev.txt").read_text().splitlines()}
-    smoke_pins = [line.strip() for line in (REPO / "pipeline" / "requirements-smoke.txt").read_text().splitlines()]
-    required = [p for p in smoke_pins if p and not p.startswith("#")]
-    assert [p.split("==")[0] for p in required] == ["boto3"]
-    assert set(required) <= pins
 
 
-def test_tarball_members_may_carry_a_leading_dot_slash(tmp_path: Path) -> None:
-    # GIVEN a tarball made with `tar czf model.tar.gz -C model .` (members named ./smoke/holdout.csv)
+def test_tarball_members_may_carry_a_leading_dot_slash(tmp_path: Path, task_models: dict[str, TaskModel]) -> None:
+    # GIVEN a tarball made with `tar czf model.tar.gz -C model .` (members named ./xgboost-model.ubj, ...)
     archive_path = tmp_path / "model.tar.gz"
-    source = tmp_path / "holdout.csv"
-    source.write_text("label,a\n1,2\n")
     with tarfile.open(archive_path, "w:gz") as archive:
-        archive.add(source, arcname="./smoke/holdout.csv")
-    # WHEN the member is read THEN it is found
+        for name in (MODEL_FILENAME, SCHEMA_FILENAME, "evaluation.json"):
+            archive.add(task_models["binary"].model_dir / name, arcname=f"./{name}")
+    # WHEN the model files are extracted THEN exactly those two are, under their plain names
+    into = tmp_path / "into"
+    into.mkdir()
     with archive_path.open("rb") as handle:
-        assert smoke.read_holdout_member(handle, "s3://b/k") == "label,a\n1,2\n"
+        smoke.extract_model(handle, "s3://b/k", into)
+    assert sorted(p.name for p in into.iterdir()) == sorted([MODEL_FILENAME, SCHEMA_FILENAME])

@@ -115,9 +115,15 @@ def test_the_smoke_test_runs_after_every_staging_deploy_against_the_staging_endp
     assert f"--endpoint-name {staging.resource_name('endpoint')}" in spec
     assert "--min-match-rate 0.8" in spec
     assert f"arn:aws:iam::{staging.account}:role/esteira-staging-smoke-test" in spec
-    # It checks the package the synth step resolved, not the raw variable.
+    # Its quality bar is the registry environment's gate, from that environment's typed config.
+    gate = load_config(load_delivery_config().promotion.registry_env).training.gate
+    assert f"--gate-metric {gate.metric} --gate-threshold {gate.threshold!r}" in spec
+    # It checks the package the synth step resolved, not the raw variable, with the model code importable.
     variables = json.loads(smoke["Configuration"]["EnvironmentVariables"])
     assert [v["value"] for v in variables if v["name"] == "MODEL_PACKAGE_ARN"] == ["#{Build@Synth.MODEL_PACKAGE_ARN}"]
+    (project,) = [p for p in template.find_resources("AWS::CodeBuild::Project").values() if "pipeline.smoke" in str(p)]
+    project_variables = project["Properties"]["Environment"]["EnvironmentVariables"]
+    assert [v["Value"] for v in project_variables if v["Name"] == "PYTHONPATH"] == ["containers/model/src"]
 
 
 def test_the_smoke_test_may_only_assume_the_staging_smoke_test_role(delivery: Delivery) -> None:

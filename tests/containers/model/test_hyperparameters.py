@@ -56,7 +56,6 @@ def test_objective_sets_task_and_metric(objective: str, task: str, metric: str, 
         {"objective": "binary:hinge"},
         {"objective": "rank:pairwise"},
         {"drop_columns": "[1"},
-        {"smoke_rows": "-1"},
         {"unknown": "1"},
     ],
 )

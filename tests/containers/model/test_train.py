@@ -13,7 +13,6 @@ from esteira_model import METRIC_DEFINITIONS
 from esteira_model.metrics import METRIC_NAMES
 from esteira_model.predictor import Predictor
 from esteira_model.schema import EVALUATION_FILENAME, MODEL_FILENAME, SCHEMA_FILENAME
-from esteira_model.train import SMOKE_HOLDOUT
 from tests.containers.model.helpers import FEATURES, FIXTURES, TRAIN_BIN, MLRoot, make_frame, run_bin
 
 
@@ -81,8 +80,8 @@ def test_model_directory_loads_without_pickle(ml_root: MLRoot) -> None:
     assert run_bin(TRAIN_BIN, ml_root.root).returncode == 0
     # WHEN its files are inspected and loaded
     files = sorted(p.relative_to(ml_root.model_dir).as_posix() for p in ml_root.model_dir.rglob("*") if p.is_file())
-    # THEN they are XGBoost's UBJSON model, JSON documents and the smoke test's CSV only (no pickle protocol header)
-    assert files == sorted([MODEL_FILENAME, SCHEMA_FILENAME, EVALUATION_FILENAME, SMOKE_HOLDOUT.as_posix()])
+    # THEN they are XGBoost's UBJSON model and JSON documents only (no pickle protocol header, no data rows)
+    assert files == sorted([MODEL_FILENAME, SCHEMA_FILENAME, EVALUATION_FILENAME])
     assert not (ml_root.model_dir / MODEL_FILENAME).read_bytes().startswith(b"\x80")
     predictor = Predictor.load(ml_root.model_dir)
     assert predictor.num_features == len(FEATURES)

@@ -14,7 +14,6 @@ import pytest
 from esteira_model.metrics import classification_metrics
 from esteira_model.predictor import Predictor
 from esteira_model.schema import EVALUATION_FILENAME, MODEL_FILENAME, SCHEMA_FILENAME
-from esteira_model.train import SMOKE_HOLDOUT
 from tests.containers.model.helpers import FEATURES, TRAIN_BIN, MLRoot, make_frame, run_bin
 
 ID = "employee_id"
@@ -108,9 +107,6 @@ def test_id_column_is_kept_out_of_the_features(ml_root: MLRoot) -> None:
     # THEN the key is no feature: the schema lists the six features only
     schema = json.loads((ml_root.model_dir / SCHEMA_FILENAME).read_text())
     assert [f["name"] for f in schema["features"]] == list(FEATURES)
-    # AND the smoke rows carry no key either
-    header = (ml_root.model_dir / SMOKE_HOLDOUT).read_text().splitlines()[0]
-    assert ID not in header
 
 
 def test_a_key_in_two_channels_fails_naming_the_id_column(ml_root: MLRoot) -> None:
@@ -176,19 +172,18 @@ def test_holdout_rows_never_enter_the_model_directory(ml_root: MLRoot) -> None:
     train_ok(ml_root)
     archive = ml_root.root / "model.tar.gz"
     make_tarball(ml_root.model_dir, archive)
-    # THEN the archive holds the model, schema, evaluation and smoke rows only
+    # THEN the archive holds the model, schema and evaluation only: no data rows (no CSV, Parquet or JSONL member)
     with tarfile.open(archive) as tar:
         members = {m.name: tar.extractfile(m) for m in tar.getmembers() if m.isfile()}
         texts = {name: handle.read() for name, handle in members.items() if handle is not None}
-    assert sorted(texts) == sorted([MODEL_FILENAME, SCHEMA_FILENAME, EVALUATION_FILENAME, SMOKE_HOLDOUT.as_posix()])
-    # AND no holdout key or feature value is in any of its text files
-    for name in (SCHEMA_FILENAME, EVALUATION_FILENAME, SMOKE_HOLDOUT.as_posix()):
+    assert sorted(texts) == sorted([MODEL_FILENAME, SCHEMA_FILENAME, EVALUATION_FILENAME])
+    assert not [name for name in texts if name.endswith((".csv", ".parquet", ".jsonl"))]
+    # AND no holdout, validation or train key or feature value is in any of its text files
+    for name in (SCHEMA_FILENAME, EVALUATION_FILENAME):
         text = texts[name].decode()
-        assert not any(key in text for key in holdout[ID]), name
+        for split in ("train", "validation", "holdout"):
+            assert not any(key in text for key in frames[split][ID]), (name, split)
         assert not any(repr(float(v)) in text for v in holdout["f0"]), name
-    # AND the smoke rows are validation rows
-    smoke = pd.read_csv(ml_root.model_dir / SMOKE_HOLDOUT)
-    assert smoke["f0"].isin(frames["validation"]["f0"]).all()
 
 
 def test_a_champion_the_holdout_cannot_feed_is_reported_not_scored(ml_root: MLRoot, tmp_path: Path) -> None:

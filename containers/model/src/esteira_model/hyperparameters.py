@@ -65,7 +65,6 @@ class Hyperparameters:
     threshold: float = 0.5
     checkpoint_frequency: int = 10
     keep_checkpoints: int = 2
-    smoke_rows: int = 1000  # validation rows written to smoke/holdout.csv for the CD smoke test; 0: none
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any]) -> Hyperparameters:
@@ -141,8 +140,6 @@ class Hyperparameters:
             problems.append("checkpoint_frequency must be at least 1")
         if self.keep_checkpoints < 1:
             problems.append("keep_checkpoints must be at least 1")
-        if self.smoke_rows < 0:
-            problems.append("smoke_rows must be 0 (off) or more")
         if not self.target:
             problems.append("target must name the label column")
         if self.id_column and self.id_column == self.target:

@@ -2,8 +2,9 @@
 
 Reads the channels (`channels`), prepares the data (`columns`, `prepare`), boosts with early stopping and
 checkpoints (`boosting`, `checkpoints`), then writes the model directory: the model, its feature schema,
-`evaluation.json` (`evaluation`, with the champion of `champion` scored on the same holdout rows) and the smoke
-test's rows (`smoke`). Any bad input ends in `output/failure` and a non-zero exit.
+`evaluation.json` (`evaluation`, with the champion of `champion` scored on the same holdout rows). No data row goes
+into the model directory (so none into model.tar.gz): the smoke test reads the dataset run's holdout at test time.
+Any bad input ends in `output/failure` and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from esteira_model.metrics import metric_lines
 from esteira_model.paths import MLPaths
 from esteira_model.prepare import prepare, prepare_holdout
 from esteira_model.schema import EVALUATION_FILENAME, MODEL_FILENAME, FeatureSchema
-from esteira_model.smoke import SMOKE_HOLDOUT, write_smoke_holdout
 
 __all__ = [
     "CHAMPION_CHANNEL",
@@ -40,7 +40,6 @@ __all__ = [
     "INTERRUPT_ENV",
     "INTERRUPT_EXIT_CODE",
     "LEGACY_TRAIN_CHANNEL",
-    "SMOKE_HOLDOUT",
     "TRAIN_CHANNEL",
     "VALIDATION_CHANNEL",
     "main",
@@ -81,7 +80,6 @@ def run(paths: MLPaths) -> dict[str, Any]:
         best_iteration=best,
     )
     schema.save(paths.model_dir)
-    write_smoke_holdout(paths.model_dir, data, params)
     evaluation = evaluate(booster, data, params, best)
     if holdout is not None:
         add_holdout(evaluation, booster, holdout, params, champion)
