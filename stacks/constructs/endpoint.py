@@ -140,7 +140,7 @@ class ModelEndpoint(Construct):
             skip_checkov(
                 model,
                 "CKV_AWS_370",
-                "Serverless Inference refuses network isolation and VPC configs: this model serves a serverless variant",
+                "Serverless Inference refuses network isolation and VPC configs: this model is served serverless",
             )
         return model
 
