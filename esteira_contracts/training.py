@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Protocol, Self
+from typing import Any, ClassVar, Final, Literal, Protocol, Self
 
 from esteira_contracts import layout
 from esteira_contracts._base import EnvContract, setting
@@ -209,6 +209,12 @@ class Champion:
 
     arn: str
     metric_value: float | None
+
+
+# How a training execution (and the local run's evaluate stage) ends when the gate decides: a rejection is an outcome,
+# not a failure. The state machine's output and its notifications carry it as "outcome".
+OUTCOME_REGISTERED: Final = "registered"
+OUTCOME_GATE_REJECTED: Final = "gate_rejected"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

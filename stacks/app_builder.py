@@ -127,6 +127,7 @@ def build_stacks(
             extraction_succeeded=data.extraction_events.succeeded_rule,
             extraction_failed=data.extraction_events.failed_rule,
             training=training.pipeline.state_machine,
+            gate_rejections=training.pipeline.gate_rejections,
             fanout=batch.batch.fanout_state_machine,
             endpoint_name=serving.endpoint.endpoint_name if serving.endpoint else None,
             variant_names=[variant.name for variant in config.serving.variants],

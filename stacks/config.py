@@ -13,13 +13,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from esteira_contracts.batch import MAX_TRANSFORM_BUFFER_MB
+from stacks import aws_rules
+from stacks.aws_rules import CHAMPION_VARIANT as CHAMPION_VARIANT
 from stacks.dataset_config import DatasetConfig
 from stacks.fanout_config import FanoutConfig
 from stacks.source_database import SourceDatabaseConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_ENV = "dev"
-CHAMPION_VARIANT = "champion"
 
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
 Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
@@ -369,10 +370,9 @@ class EnvironmentConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _tuning_name_fits(self) -> Self:
-        # SageMaker tuning job names are at most 32 characters: "<esteira-env>-<YYMMDDHHMM>-<4 hex>".
-        if self.training.tuning is not None and len(f"esteira-{self.name}") > 16:
-            raise ValueError(f"training.tuning needs an environment name of at most 8 characters, not '{self.name}'")
+    def _aws_rules(self) -> Self:  # AWS's documented rules across keys: stacks/aws_rules.py, docs/aws-rules.md
+        if problems := aws_rules.violations(self):
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -407,7 +407,13 @@ def _format_errors(path: Path, error: ValidationError) -> str:
     lines = [f"{path}: invalid configuration"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  - {key}: {item['msg']}")
+        # A whole-config rule (stacks/aws_rules.py) names its own keys, one "<key>: <problem>" per line.
+        whole = not item["loc"] and item["type"] == "value_error"
+        lines += (
+            [f"  - {line}" for line in str(item["ctx"]["error"]).splitlines()]
+            if whole
+            else [f"  - {key}: {item['msg']}"]
+        )
     return "\n".join(lines)
 
 

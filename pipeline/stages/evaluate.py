@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from esteira_contracts.training import OUTCOME_GATE_REJECTED, OUTCOME_REGISTERED
 from pipeline import settings
 from pipeline.context import TRAINING_IMAGE, RunContext, git_commit, need
 from pipeline.lambda_context import new_context
@@ -45,6 +46,8 @@ def run(ctx: RunContext) -> None:
             "min_improvement": gate.min_improvement,
             "value": evaluation["metric_value"],
             "passed": passed,
+            # As the training state machine ends: a rejection is an outcome (GateRejected), not a failure.
+            "outcome": OUTCOME_REGISTERED if passed else OUTCOME_GATE_REJECTED,
             "decision": decision,
             "reason": evaluation["reason"],
             "champion": champion,

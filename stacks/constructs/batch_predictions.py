@@ -18,6 +18,7 @@ from constructs import Construct
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.fanout import NON_RETRYABLE_ERRORS, FanoutSettings
 from stacks import names
+from stacks.aws_rules import check_visibility_timeout, minimum_visibility_timeout_seconds
 from stacks.config import BatchConfig
 from stacks.constructs.launch_failures import launch_dead_letter_queue, launch_schedule
 from stacks.constructs.prediction_queue import PredictionQueue
@@ -25,6 +26,8 @@ from stacks.constructs.python_function import PythonFunction
 from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of
 
 CONSUMER_TIMEOUT = Duration.minutes(1)
+# Lambda's SQS guidance: the queue's visibility timeout is at least six times its consumer's timeout.
+QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(minimum_visibility_timeout_seconds(CONSUMER_TIMEOUT.to_seconds()))
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class BatchPredictions(Construct):
             queue_name=f"{settings.name_prefix}-{names.PREDICTIONS_QUEUE}",
             key=key,
             max_receive_count=settings.batch.max_receive_count,
-            visibility_timeout=CONSUMER_TIMEOUT.plus(Duration.seconds(30)),
+            visibility_timeout=QUEUE_VISIBILITY_TIMEOUT,
             oldest_message_alarm=Duration.minutes(settings.batch.oldest_message_alarm_minutes),
             alerts=alerts,
         )
@@ -259,6 +262,9 @@ class BatchPredictions(Construct):
         # A mapping with a fixed id, not SqsEventSource, whose id embeds the queue's full path: the same stack
         # deployed by hand and as a pipeline stage must not swap its event source mapping.
         self.queue.queue.grant_consume_messages(consumer.role)
+        timeout = consumer.function.timeout
+        assert timeout is not None, "the consumer is given CONSUMER_TIMEOUT"
+        check_visibility_timeout("the predictions queue", QUEUE_VISIBILITY_TIMEOUT.to_seconds(), timeout.to_seconds())
         consumer.function.add_event_source_mapping(
             "QueueEvents",
             event_source_arn=self.queue.queue.queue_arn,

@@ -17,6 +17,7 @@ from constructs import Construct
 from stacks import names
 from stacks.config import ServingConfig, VariantConfig
 from stacks.constructs.image_pull import grant_image_pull
+from stacks.nag import skip_checkov
 
 MICROSECONDS_PER_MS = 1000
 
@@ -54,12 +55,14 @@ class ModelEndpoint(Construct):
         self.serving = serving
         self.role = role
         grant_image_pull(self, "PullModelImage", role=role, repository=repository)
+        # Serverless Inference supports neither a VPC nor network isolation (stacks/aws_rules.py, SERVERLESS_DOCS).
+        self.isolated = serving.serverless is None
         vpc_config = (
             sagemaker.CfnModel.VpcConfigProperty(
                 subnets=[subnet.subnet_id for subnet in network.subnets],
                 security_group_ids=[group.security_group_id for group in network.security_groups],
             )
-            if network
+            if network and self.isolated
             else None
         )
         variants = [
@@ -125,14 +128,21 @@ class ModelEndpoint(Construct):
             container = sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=variant.image, model_data_url=variant.model_data_url
             )
-        return sagemaker.CfnModel(
+        model = sagemaker.CfnModel(
             self,
             f"Model-{variant.name}",
             execution_role_arn=self.role.role_arn,
             primary_container=container,
-            enable_network_isolation=True,
+            enable_network_isolation=self.isolated,
             vpc_config=vpc_config,
         )
+        if not self.isolated:
+            skip_checkov(
+                model,
+                "CKV_AWS_370",
+                "Serverless Inference refuses network isolation and VPC configs: this model is served serverless",
+            )
+        return model
 
     def _production_variant(
         self, variant: VariantConfig, model: sagemaker.CfnModel, serving: ServingConfig

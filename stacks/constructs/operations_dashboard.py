@@ -25,6 +25,7 @@ class Observed:
     extraction_succeeded: events.IRule
     extraction_failed: events.IRule
     training: sfn.IStateMachine
+    gate_rejections: cloudwatch.IMetric  # executions the gate rejected (they succeed: not in ExecutionsFailed)
     fanout: sfn.IStateMachine
     endpoint_name: str | None
     variant_names: list[str]
@@ -111,8 +112,9 @@ class OperationsDashboard(Construct):
                 title="Training executions",
                 left=[
                     machine.metric_started(period=ONE_DAY, label="started"),
-                    machine.metric_succeeded(period=ONE_DAY, label="registered or skipped"),
-                    machine.metric_failed(period=ONE_DAY, label="failed (incl. gate)"),
+                    machine.metric_succeeded(period=ONE_DAY, label="succeeded (registered, gate-rejected or skipped)"),
+                    observed.gate_rejections,
+                    machine.metric_failed(period=ONE_DAY, label="failed"),
                 ],
                 width=12,
             ),
@@ -198,7 +200,7 @@ class OperationsDashboard(Construct):
             (
                 "TrainingFailed",
                 "training-failed",
-                "A training execution failed (a gate rejection also counts): see the alerts topic",
+                "A training execution failed (a gate rejection is not a failure: see the gate rejections metric)",
                 observed.training.metric_failed(period=FIVE_MINUTES, statistic="Sum"),
                 1,
             ),

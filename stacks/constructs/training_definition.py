@@ -9,9 +9,12 @@ Built from explicit inputs (functions, topic, names, config) into a chain of sta
       \\-> Champion? -> ChannelsWithChampion | Channels -> Train | Tune -> DescribeBestTrainingJob -> Evaluate
       -> Gate? --passed--> Baseline (Model Monitor's analyzer, .sync) -> Register [-> ScoreBatch (dev)]
                -> NotifyRegistered -> Registered
-               otherwise NotifyRejected -> GateFailed
+               otherwise NotifyRejected -> GateRejected
 
-Every task is caught (``States.ALL``) into NotifyFailure -> Failed; a timed-out job is stopped first.
+A gate rejection is an outcome, not a failure: GateRejected ends the execution as succeeded, with output
+``{"outcome": "gate_rejected", ...}``, counted by its own metric (``alerts.gate_rejection_metric``), so the
+"training failed" alarm (ExecutionsFailed) counts failures only. Every task is caught (``States.ALL``) into
+NotifyFailure -> Failed; a timed-out job is stopped first.
 """
 
 from dataclasses import dataclass
@@ -24,7 +27,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from esteira_contracts.training import MAX_TUNING_JOB_NAME_PREFIX_LENGTH, EvaluateResult, PrepareResult
+from esteira_contracts.training import (
+    MAX_TUNING_JOB_NAME_PREFIX_LENGTH,
+    OUTCOME_GATE_REJECTED,
+    OUTCOME_REGISTERED,
+    EvaluateResult,
+    PrepareResult,
+)
 from stacks import names
 from stacks.constructs.training_baseline import (
     BaselineJobInputs,
@@ -55,6 +64,8 @@ from stacks.constructs.training_paths import (
 )
 
 CATCH_ALL = ["States.ALL"]
+# The state a gate rejection ends in; its entries in the execution log are the gate-rejection metric.
+GATE_REJECTED_STATE = "GateRejected"
 Task = TypeVar("Task", bound=sfn.TaskStateBase | sfn.CustomState)
 
 
@@ -291,7 +302,7 @@ class _Builder:
         )
 
     def gate(self) -> sfn.Choice:
-        """Passed: Baseline, Register, NotifyRegistered, Registered. Otherwise: NotifyRejected, GateFailed."""
+        """Passed: Baseline, Register, NotifyRegistered, Registered. Otherwise: NotifyRejected, GateRejected."""
         baseline = self.baseline()
         register = self.register()
         reason = sfn.JsonPath.string_at(path(EvaluateResult, "reason"))
@@ -299,7 +310,7 @@ class _Builder:
             "NotifyRegistered",
             "model registered",
             {
-                "outcome": "registered",
+                "outcome": OUTCOME_REGISTERED,
                 "environment": self.env_name,
                 "model_package_arn": sfn.JsonPath.string_at(path(RegistrationResult, "model_package_arn")),
                 "approval": self.inputs.job.training.approval,
@@ -311,15 +322,25 @@ class _Builder:
             "NotifyRejected",
             "model rejected by the quality gate",
             {
-                "outcome": "rejected",
+                "outcome": OUTCOME_GATE_REJECTED,
                 "environment": self.env_name,
                 "reason": reason,
                 "training_job_name": sfn.JsonPath.string_at(path(TrainingJobResult, "training_job_name")),
                 "execution": sfn.JsonPath.execution_id,
             },
         )
-        gate_failed = sfn.Fail(
-            self.scope, "GateFailed", error="QualityGateFailed", cause_path=path(EvaluateResult, "reason")
+        # Ends the execution as succeeded (a Pass state with no next), its output saying why.
+        gate_rejected = sfn.Pass(
+            self.scope,
+            GATE_REJECTED_STATE,
+            comment="The gate rejected the model: an outcome, not a failure (its own metric counts it)",
+            parameters={
+                "outcome": OUTCOME_GATE_REJECTED,
+                "reason": reason,
+                "metric": sfn.JsonPath.string_at(path(EvaluateResult, "metric_name")),
+                "value": sfn.JsonPath.number_at(path(EvaluateResult, "metric_value")),
+                "training_job_name": sfn.JsonPath.string_at(path(TrainingJobResult, "training_job_name")),
+            },
         )
         for notify in (notify_registered, notify_rejected):
             self.guarded(notify)
@@ -330,7 +351,7 @@ class _Builder:
         gate = (
             sfn.Choice(self.scope, "Gate")
             .when(sfn.Condition.boolean_equals(path(EvaluateResult, "passed"), True), baseline.next(registered))
-            .otherwise(notify_rejected.next(gate_failed))
+            .otherwise(notify_rejected.next(gate_rejected))
         )
         notify_registered.next(sfn.Succeed(self.scope, "Registered"))
         return gate

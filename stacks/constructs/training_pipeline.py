@@ -19,11 +19,16 @@ from esteira_contracts.layout import EVALUATION_FILENAME
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from stacks import names
 from stacks.config import TrainingConfig
+from stacks.constructs.alerts import gate_rejection_metric
 from stacks.constructs.image_pull import grant_image_pull, sagemaker_vpc_access
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.training_baseline import Baselining, grant_baselining
 from stacks.constructs.training_baseline import task_timeout_seconds as baseline_timeout_seconds
-from stacks.constructs.training_definition import TrainingDefinitionInputs, build_training_definition
+from stacks.constructs.training_definition import (
+    GATE_REJECTED_STATE,
+    TrainingDefinitionInputs,
+    build_training_definition,
+)
 from stacks.constructs.training_jobs import TrainingJobInputs, TrainingNetwork, jobs_arn, model_packages_arn
 from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of, skip_checkov
 
@@ -127,6 +132,9 @@ class TrainingPipeline(Construct):
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
         )
         self._grant_state_machine()
+        self.gate_rejections = gate_rejection_metric(
+            self, self.log_group, env_name=settings.env_name, state_name=GATE_REJECTED_STATE
+        )
 
     # --- Lambdas -------------------------------------------------------------------------------------
 

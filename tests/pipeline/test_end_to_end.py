@@ -118,6 +118,7 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     # AND the model passed the shipped gate, was registered and served
     gate = report["model"]["gate"]
     assert gate["passed"] is True and gate["champion"] is None and gate["threshold"] == 0.8
+    assert gate["outcome"] == "registered"
     assert report["model"]["served_package_arn"] == report["model"]["registered_package_arn"]
     smoke = report["smoke_test"]
     assert smoke["rows"] == splits["holdout"]["rows"]
@@ -167,6 +168,8 @@ def test_second_run_extracts_only_the_changed_rows(two_runs: tuple[Run, Run]) ->
     gate = second["model"]["gate"]
     assert gate["champion"]["arn"] == first["model"]["registered_package_arn"]
     assert gate["decision"] in ("approved", "rejected, champion kept")
+    # AND it reports the outcome the state machine ends with: a rejection is not a failure
+    assert gate["outcome"] == ("registered" if gate["passed"] else "gate_rejected")
     # AND the predictions reconcile again
     batch = second["batch"]
     assert batch["predicted"] == batch["delivered"] == batch["stored"] == data["batch_input_rows"]

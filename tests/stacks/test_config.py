@@ -180,5 +180,5 @@ def test_tuning_needs_a_short_environment_name(tmp_path: Path) -> None:
     source = (CONFIG_DIR / "staging.yaml").read_text()
     (tmp_path / "preprod01.yaml").write_text(source)
     # WHEN loaded THEN the error says why
-    with pytest.raises(ConfigError, match=r"training\.tuning needs an environment name of at most 8 characters"):
+    with pytest.raises(ConfigError, match=r"training\.tuning: needs an environment name of at most 8 characters"):
         load_config("preprod01", tmp_path)

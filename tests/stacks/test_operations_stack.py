@@ -54,3 +54,42 @@ def test_operational_alarms_notify_the_alerts_topic(synth: Synth, env: str) -> N
             "AWS::CloudWatch::Alarm",
             {"AlarmName": f"esteira-{env}-{name}", "AlarmActions": [Match.any_value()]},
         )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_training_failed_counts_failed_executions_and_gate_rejections_have_their_own_metric(
+    synth: Synth, env: str
+) -> None:
+    synthesized = synth(env)
+    operations, training = synthesized.templates["Operations"], synthesized.templates["Training"]
+    # GIVEN the training-failed alarm THEN it counts the state machine's failed executions, which no rejection is
+    operations.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"esteira-{env}-training-failed",
+            "Namespace": "AWS/States",
+            "MetricName": "ExecutionsFailed",
+            "Threshold": 1,
+            "AlarmActions": [Match.any_value()],
+        },
+    )
+    states = json.dumps(training.find_resources("AWS::StepFunctions::StateMachine"))
+    assert "QualityGateFailed" not in states and '\\"GateRejected\\":{\\"Type\\":\\"Pass\\"' in states
+    # AND each execution that enters GateRejected counts once in esteira/<env> TrainingGateRejections
+    training.has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {
+            "FilterPattern": '{ ($.type = "PassStateEntered") && ($.details.name = "GateRejected") }',
+            "MetricTransformations": [
+                {
+                    "MetricNamespace": f"esteira/{env}",
+                    "MetricName": "TrainingGateRejections",
+                    "MetricValue": "1",
+                    "DefaultValue": 0,
+                }
+            ],
+        },
+    )
+    # AND the dashboard shows rejections apart from failures
+    body = dashboard_body(operations)
+    assert "TrainingGateRejections" in body and "rejected by the gate" in body

@@ -212,7 +212,7 @@ def test_data_capture_is_sampled_encrypted_and_lands_in_the_artifacts_bucket(syn
     assert f"/{names.DATA_CAPTURE_PREFIX}esteira-{env}-endpoint" in destination
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ["staging", "prod"])
 def test_model_comes_from_the_registry_isolated_from_the_network(synth_with_model: Synth, env: str) -> None:
     synthesized = synth_with_model(env)
     serving(synthesized).has_resource_properties(
@@ -220,7 +220,20 @@ def test_model_comes_from_the_registry_isolated_from_the_network(synth_with_mode
         {
             "PrimaryContainer": {"ModelPackageName": model_package_arn(synthesized.config)},
             "EnableNetworkIsolation": True,
-            "VpcConfig": Match.absent() if env == "dev" else Match.object_like({"Subnets": Match.any_value()}),
+            "VpcConfig": Match.object_like({"Subnets": Match.any_value()}),
+        },
+    )
+
+
+def test_a_serverless_model_has_no_network_isolation_and_no_vpc(synth_with_model: Synth) -> None:
+    # GIVEN dev, which serves serverless WHEN it serves a package THEN its model asks for neither (AWS refuses both)
+    synthesized = synth_with_model("dev")
+    serving(synthesized).has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "PrimaryContainer": {"ModelPackageName": model_package_arn(synthesized.config)},
+            "EnableNetworkIsolation": False,
+            "VpcConfig": Match.absent(),
         },
     )
 

@@ -227,7 +227,7 @@ def test_states_run_in_order_for_a_training_job(trained: dict[str, Any]) -> None
     assert walk(trained, "Prepare", new_data_then_pass) == passed
     assert walk(trained, "Dataset", first_choice)[-2:] == ["DatasetStatus", "NoNewData"]
     assert walk(trained, "Champion", default)[:3] == ["Champion", "ChannelsWithChampion", "Train"]
-    assert walk(trained, "Train", default) == ["Train", "Evaluate", "Gate", "NotifyRejected", "GateFailed"]
+    assert walk(trained, "Train", default) == ["Train", "Evaluate", "Gate", "NotifyRejected", "GateRejected"]
     assert trained["States"]["NewData"]["Default"] == "Dataset"
     assert set(trained["States"]) == {
         *passed,
@@ -235,7 +235,7 @@ def test_states_run_in_order_for_a_training_job(trained: dict[str, Any]) -> None
         "NoNewData",
         "NothingNew",
         "NotifyRejected",
-        "GateFailed",
+        "GateRejected",
         "StopTrainingJob",
         "StopBaselineJob",
         "NotifyFailure",
@@ -253,7 +253,7 @@ def test_tuning_carries_the_best_training_job_on(tuned: dict[str, Any]) -> None:
         "Evaluate",
         "Gate",
         "NotifyRejected",
-        "GateFailed",
+        "GateRejected",
     ]
     assert states["DescribeBestTrainingJob"]["Parameters"] == {
         "TrainingJobName.$": path(TuningResult, "best_training_job_name")
@@ -325,10 +325,18 @@ def test_the_gate_chooses_register_only_when_the_evaluation_passed(trained: dict
     gate = trained["States"]["Gate"]
     assert gate["Choices"] == [{"Variable": "$.evaluation.passed", "BooleanEquals": True, "Next": "Baseline"}]
     assert gate["Default"] == "NotifyRejected"
-    assert trained["States"]["GateFailed"] == {
-        "Type": "Fail",
-        "Error": "QualityGateFailed",
-        "CausePath": "$.evaluation.reason",
+    # A rejection is an outcome, not a failure: the execution succeeds with the reason in its output
+    assert trained["States"]["GateRejected"] == {
+        "Type": "Pass",
+        "Comment": "The gate rejected the model: an outcome, not a failure (its own metric counts it)",
+        "Parameters": {
+            "outcome": "gate_rejected",
+            "reason.$": "$.evaluation.reason",
+            "metric.$": "$.evaluation.metric_name",
+            "value.$": "$.evaluation.metric_value",
+            "training_job_name.$": "$.training.training_job_name",
+        },
+        "End": True,
     }
     new_data = trained["States"]["NewData"]
     assert new_data["Choices"] == [{"Variable": "$.prepare.rows", "NumericEquals": 0, "Next": "NothingNew"}]

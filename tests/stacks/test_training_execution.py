@@ -369,19 +369,20 @@ def test_gate_pass_registers_a_package_with_lineage_and_notifies(aws: Callable[[
     assert message["model_package_arn"] == package["ModelPackageArn"]
 
 
-def test_gate_fail_notifies_and_fails_without_registering(aws: Callable[[str], Any], deployed: Deployed) -> None:
+def test_gate_rejection_is_an_outcome_not_a_failure(aws: Callable[[str], Any], deployed: Deployed) -> None:
     # GIVEN a model below the gate
     put_extraction(aws, deployed, "jr_fail")
     put_model(aws, deployed, auc=0.62)
     # WHEN the definition runs
     execution = run(aws, deployed, "jr_fail")
-    # THEN the execution fails on the gate, nothing is registered, and the rejection is announced with its reason
-    assert execution["status"] == "FAILED"
-    assert execution.get("error") == "QualityGateFailed"
-    assert "0.62" in execution.get("cause", "")
+    # THEN the execution succeeds (ExecutionsFailed, the "training failed" alarm, does not count it) with the
+    # rejection as its output, nothing is registered, and the rejection is announced with its reason
+    assert execution["status"] == "SUCCEEDED"
+    output = json.loads(execution["output"])
+    assert output["outcome"] == "gate_rejected" and "0.62" in output["reason"]
     assert aws("sagemaker").list_model_packages(ModelPackageGroupName=deployed.group)["ModelPackageSummaryList"] == []
     (message,) = notifications(aws, deployed)
-    assert message["outcome"] == "rejected" and "0.62" in message["reason"]
+    assert message["outcome"] == "gate_rejected" and "0.62" in message["reason"]
 
 
 def test_task_error_goes_through_the_catch_to_a_notified_failure(aws: Callable[[str], Any], deployed: Deployed) -> None:

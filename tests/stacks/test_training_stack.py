@@ -121,8 +121,9 @@ def test_gate_decides_and_register_carries_metrics_lineage_and_approval(synth: S
     assert gate["Choices"] == [{"Variable": "$.evaluation.passed", "BooleanEquals": True, "Next": "Baseline"}]
     assert states["Baseline"]["Next"] == "Register", "a passed model is baselined, then registered"
     assert gate["Default"] == "NotifyRejected"
-    assert states["NotifyRejected"]["Next"] == "GateFailed"
-    assert states["GateFailed"] == {"Type": "Fail", "Error": "QualityGateFailed", "CausePath": "$.evaluation.reason"}
+    assert states["NotifyRejected"]["Next"] == "GateRejected"
+    assert states["GateRejected"]["Type"] == "Pass" and states["GateRejected"]["End"] is True
+    assert not any(state["Type"] == "Fail" and state.get("Error") == "QualityGateFailed" for state in states.values())
     register = states["Register"]
     assert register["Resource"].endswith(":states:::aws-sdk:sagemaker:createModelPackage")
     parameters = register["Parameters"]

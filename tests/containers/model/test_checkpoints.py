@@ -76,3 +76,37 @@ def test_checkpoint_from_other_data_is_ignored(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Ignoring checkpoint" in result.stdout
     assert "Resuming" not in result.stdout
+
+
+def test_tuning_trials_sharing_one_checkpoint_uri_keep_their_own_checkpoints(tmp_path: Path) -> None:
+    # GIVEN two trials of one tuning job: one CheckpointConfig.S3Uri, synced into each trial's /opt/ml/checkpoints
+    shared = tmp_path / "shared-checkpoint-uri"
+    shared.mkdir()
+    trials = {
+        "esteira-staging-2512060800-ab12-001-1f2e3d4c": "0.3",
+        "esteira-staging-2512060800-ab12-002-5a6b7c8d": "0.1",
+    }
+    roots = {}
+    for name, eta in trials.items():
+        root = MLRoot(tmp_path / name)
+        root.write_parquet_tree("train", make_frame(1500, seed=5))
+        root.write_hyperparameters({**HYPERPARAMETERS, "eta": eta})
+        (root.root / "checkpoints").symlink_to(shared)
+        roots[name] = root
+    first, second = trials
+
+    # WHEN both are interrupted (the first after its round-20 checkpoint, the second after round 10), the first reruns
+    assert run_bin(TRAIN_BIN, roots[first].root, {INTERRUPT_ENV: "23", "TRAINING_JOB_NAME": first}).returncode == (
+        INTERRUPT_EXIT_CODE
+    )
+    assert run_bin(TRAIN_BIN, roots[second].root, {INTERRUPT_ENV: "13", "TRAINING_JOB_NAME": second}).returncode == (
+        INTERRUPT_EXIT_CODE
+    )
+    resumed = run_bin(TRAIN_BIN, roots[first].root, {"TRAINING_JOB_NAME": first})
+
+    # THEN each trial's checkpoints sit under its own job name, and the first resumes from its own round 20
+    assert sorted(path.name for path in shared.iterdir()) == sorted(trials)
+    assert sorted(p.name for p in (shared / second).glob("*.json")) == ["checkpoint-0000010.json"]
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming from checkpoint after 20 round(s)" in resumed.stdout
+    assert "Ignoring checkpoint" not in resumed.stdout

@@ -44,6 +44,7 @@ def test_requirements_are_pinned() -> None:
 def test_paths_default_to_opt_ml_and_follow_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN no override THEN /opt/ml; GIVEN ESTEIRA_ML_ROOT THEN everything hangs off it
     monkeypatch.delenv("ESTEIRA_ML_ROOT", raising=False)
+    monkeypatch.delenv("TRAINING_JOB_NAME", raising=False)
     assert MLPaths.from_env().model_dir == Path("/opt/ml/model")
     monkeypatch.setenv("ESTEIRA_ML_ROOT", "/tmp/x")
     paths = MLPaths.from_env()
