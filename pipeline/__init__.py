@@ -37,9 +37,9 @@ channel download (the channel is written locally) and the Register state (one ``
 
 State between runs (so a second run is incremental): everything lives in ``--out`` (default ``.out/pipeline``)::
 
-    source/hr.db                     the SQLite source
-    lake/{raw,curated,quarantine}/   the extraction's outputs (the job writes local paths)
-    lake/state/employees.json        the watermark
+    source/hr.db                     the demo SQLite source (a user's source is only read, never copied here)
+    lake/{raw,curated,quarantine}/<spec name>/   the extraction's outputs per spec (the job writes local paths)
+    lake/state/<spec name>.json      the spec's watermark: two specs never share state
     registry.json                    registered model packages (replayed into moto's registry at start)
     models/<training job>/model/     approved models (what serve loads)
     runs/<run id>/                   logs, the SageMaker layout, tarballs, this run's report
