@@ -148,3 +148,23 @@ def test_rows_after_the_watermark_are_counted_through_the_specs_select(tmp_path:
     assert source.sqlite_rows_after(db, select, spec.watermark_column, newest) == 0
     source.sqlite_source(db, 120, 42, 7, DEMO_SELECT)
     assert source.sqlite_rows_after(db, select, spec.watermark_column, newest) == 7
+
+
+@pytest.mark.parametrize(
+    ("task", "metrics", "shown", "absent"),
+    [
+        ("regression", {"r2": 0.98, "rmse": 1.5, "mae": 1.1}, "r2 0.9800, rmse 1.5000, mae 1.1000", "auc"),
+        ("multiclass", {"accuracy": 0.9, "f1": 0.8, "auc": 0.95}, "accuracy 0.9000, f1 macro 0.8000", "auc"),
+        ("binary", {"auc": 0.9, "accuracy": 0.8, "f1": 0.5}, "auc 0.9000, accuracy 0.8000, f1 0.5000", "r2"),
+    ],
+)
+def test_the_summary_shows_the_metrics_of_the_task_that_ran(
+    task: str, metrics: dict[str, float], shown: str, absent: str
+) -> None:
+    # GIVEN a recorded report of a run of this task
+    report = json.loads((FIXTURES / "report.json").read_text())
+    report["task"] = task
+    report["model"]["metrics"] = metrics
+    # WHEN rendered THEN the model line names the task and shows its metrics, and no other task's
+    line = next(line for line in summary_table(report).splitlines() if line.strip().startswith("model ("))
+    assert f"model ({task})" in line and shown in line and absent not in line
