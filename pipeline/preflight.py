@@ -6,12 +6,11 @@ from pathlib import Path
 
 from esteira_contracts.tasks import REGRESSION, task_of_objective
 from esteira_dataset.spec import NUMERIC_TYPES, DatasetSpec, DatasetSpecError, load_dataset_spec
+from esteira_model.columns import NON_NUMERIC_FIX
 from stacks.config import EnvironmentConfig
 
-FIX_FEATURE = (
-    "drop it by listing it in training.hyperparameters.drop_columns, or encode it as a number with a rule of the "
-    "spec (binary_map, map_values, flag or derive) and drop the original"
-)
+# The container's own advice, so the local run and SageMaker's `train` say the same; plus where the key lives here.
+FIX_FEATURE = f"{NON_NUMERIC_FIX} In the config: training.hyperparameters.drop_columns."
 
 
 class PreflightError(ValueError):
@@ -56,7 +55,7 @@ def check_spec(spec_path: Path, config: EnvironmentConfig) -> DatasetSpec:
         problems.append(f"training.hyperparameters.drop_columns: {unknown} are not among spec.output_columns")
     for name in spec.features(drop):
         if types[name] not in NUMERIC_TYPES:
-            problems.append(f"feature column {name!r} is {types[name]!r}, not numeric: {FIX_FEATURE}")
+            problems.append(f"feature column {name!r} is {types[name]!r}, not numeric. {FIX_FEATURE}")
     if spec.key not in drop:
         problems.append(
             f"training.hyperparameters.drop_columns must list the primary key {spec.key!r}: the model must not "

@@ -89,7 +89,7 @@ def test_a_text_feature_column_is_named_with_both_fixes(
     err = refused(capsys, "--config", str(config), "--source-sqlite", user_sqlite)
     # THEN the column is named, with both ways out: drop it, or encode it with a spec rule
     assert "feature column 'cargo' is 'string', not numeric" in err
-    assert "training.hyperparameters.drop_columns" in err and "rule of the spec" in err
+    assert "training.hyperparameters.drop_columns" in err and "with a rule of the extraction spec" in err
 
 
 def test_change_rows_applies_only_to_the_demo(user_sqlite: str, capsys: pytest.CaptureFixture[str]) -> None:
