@@ -31,7 +31,7 @@ from pipeline.stages import (
 )
 
 # Folders and files this tool owns in --out; --fresh deletes only these.
-OWNED = ("source", "lake", "models", "runs", aws.REGISTRY_FILENAME, REPORT_FILENAME)
+OWNED = ("source", "lake", "models", "registry", "runs", aws.REGISTRY_FILENAME, REPORT_FILENAME)
 STAGES: tuple[tuple[str, Callable[[RunContext], None]], ...] = tuple(
     zip(
         REPORT_STAGES,

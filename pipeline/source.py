@@ -54,7 +54,7 @@ class PostgresUrl:
         """A session that cannot write unless ``read_only`` is False (the demo only); TLS verify-full with a bundle."""
         import psycopg
 
-        tls: dict[str, str] = {"sslmode": "verify-full", "sslrootcert": str(ca_bundle)} if ca_bundle else {}
+        tls: dict[str, Any] = {"sslmode": "verify-full", "sslrootcert": str(ca_bundle)} if ca_bundle else {}
         conn = psycopg.connect(
             host=self.host, port=self.port, dbname=self.database, user=self.username, password=self.password, **tls
         )

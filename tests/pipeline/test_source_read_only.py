@@ -48,7 +48,9 @@ def snapshot(server: PostgresServer, db: str) -> dict[str, str]:
         found = {"relations": ",".join(r[0] for r in relations)}
         for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"):
             digest = conn.execute(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t")
-            found[table] = str(digest.fetchone()[0])
+            row = digest.fetchone()
+            assert row is not None
+            found[table] = str(row[0])
     return found
 
 

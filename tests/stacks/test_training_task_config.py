@@ -42,6 +42,6 @@ def test_a_gate_metric_the_task_has_not_is_refused_naming_the_key(
     [("reg:squarederror", "r2"), ("reg:squarederror", "rmse"), ("multi:softprob", "accuracy"), (None, "auc")],
 )
 def test_a_gate_metric_of_the_task_loads(tmp_path: Path, objective: str | None, metric: str) -> None:
-    hyperparameters = {"objective": objective} if objective else {}
+    hyperparameters: dict[str, object] = {"objective": objective} if objective else {}
     config = load_config("dev", write_dev(tmp_path, hyperparameters, metric))
     assert config.training.gate.metric == metric
