@@ -80,7 +80,7 @@ def rent(
     value *= 1.0 + 0.004 * (year - 1970)
     value += 250 if furnished else 0
     value += 80 if elevator else 0
-    return round(max(350.0, value * rng.gauss(1.0, 0.06)), 2)
+    return round(max(350.0, value * rng.gauss(1.0, 0.04)), 2)
 
 
 def listings(n: int, rng: random.Random, hoods: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
