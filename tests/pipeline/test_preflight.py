@@ -37,6 +37,12 @@ def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return capsys.readouterr().err
 
 
+@pytest.fixture(autouse=True)
+def no_source_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCE_URL", raising=False)
+    monkeypatch.delenv("SOURCE_CA_BUNDLE", raising=False)
+
+
 @pytest.fixture()
 def user_sqlite(tmp_path: Path) -> str:
     path = tmp_path / "user.db"
@@ -111,3 +117,18 @@ def test_a_user_spec_needs_a_user_source(tmp_path: Path, capsys: pytest.CaptureF
     other = spec_file(tmp_path, {"name": "employees_copy"})
     err = refused(capsys, "--spec", str(other))
     assert "needs its own source" in err
+
+
+def test_load_demo_needs_a_database_named_for_it(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN --load-demo without a database WHEN the run starts THEN it asks for the database to load
+    err = refused(capsys, "--load-demo")
+    assert "--load-demo needs --source-url" in err
+    # AND with one, the run is a demo run: --change-rows is allowed there
+    options = parse_args(["--load-demo", "--source-url", "postgresql://r:p@127.0.0.1:5432/demo", "--change-rows", "3"])
+    assert options.demo_source and options.change_rows == 3
+
+
+def test_a_named_source_is_never_the_demo(user_sqlite: str) -> None:
+    assert not parse_args(["--source-sqlite", user_sqlite]).demo_source
+    assert not parse_args(["--source-url", "postgresql://r:p@127.0.0.1:5432/db"]).demo_source
+    assert parse_args([]).demo_source
