@@ -18,7 +18,7 @@ dataset    the curated Parquet, latest version per key, minus a held-out slice  
 train      ``training.prepare`` Lambda, then ``containers/model/bin/train`` in   the training job
            a SageMaker directory layout; model.tar.gz / output.tar.gz to S3
 evaluate   ``training.evaluate`` Lambda handler: gate vs threshold + champion   the Evaluate step
-register   ``CreateModelPackage`` (Approved) + ``<out>/registry.json``          the Register step
+register   ``CreateModelPackage`` (Approved) + ``registry/<spec>.json``         the Register step
 serve      ``containers/model/bin/serve`` on a loopback port; smoke test:        the endpoint and the CD smoke test
            served = the package's own predictions, gate metric on holdout
 transform  held-out rows as ``record_id,features`` CSV through /invocations     the batch transform job
@@ -37,10 +37,10 @@ channel download (the channel is written locally) and the Register state (one ``
 
 State between runs (so a second run is incremental): everything lives in ``--out`` (default ``.out/pipeline``)::
 
-    source/hr.db                     the SQLite source
-    lake/{raw,curated,quarantine}/   the extraction's outputs (the job writes local paths)
-    lake/state/employees.json        the watermark
-    registry.json                    registered model packages (replayed into moto's registry at start)
+    source/hr.db                     the demo SQLite source (a user's source is only read, never copied here)
+    lake/{raw,curated,quarantine}/<spec name>/   the extraction's outputs per spec (the job writes local paths)
+    lake/state/<spec name>.json      the spec's watermark: two specs never share state
+    registry/<spec name>.json        the spec's registered model packages (replayed into moto's registry at start)
     models/<training job>/model/     approved models (what serve loads)
     runs/<run id>/                   logs, the SageMaker layout, tarballs, this run's report
     pipeline-report.json             the last run's report

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from esteira_contracts.tasks import DEFAULT_OBJECTIVE, task_of_objective
 from pipeline import aws
 from pipeline.options import REPO, Options
 from pipeline.processes import Child, ChildFailedError, Children, tail
@@ -32,6 +33,8 @@ class RunContext:
     children: Children
     progress: Progress = field(default_factory=Progress)
     report: dict[str, Any] = field(default_factory=dict)
+    # The spec (esteira_dataset.spec.DatasetSpec), checked against the config before any stage.
+    spec: Any = None
     # Set by the aws stage.
     session: Any = None
     resources: aws.Resources | None = None
@@ -61,6 +64,11 @@ class RunContext:
     client: Any = None
     features: list[str] = field(default_factory=list)
     output_prefix: str = ""
+
+    @property
+    def task(self) -> str:
+        """binary, multiclass or regression, from the config's objective (esteira_contracts.tasks)."""
+        return task_of_objective(str(self.config.training.hyperparameters.get("objective", DEFAULT_OBJECTIVE)))
 
     @property
     def logs(self) -> Path:

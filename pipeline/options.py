@@ -1,4 +1,4 @@
-"""The local run's command line: which environment's config, where the output goes, the demo source's size."""
+"""The local run's command line: which environment's config and spec, where the output goes, which source to read."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.report import STAGES
 from stacks.config import CONFIG_DIR, DEFAULT_ENV, ConfigError, EnvironmentConfig, load_config
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SPEC = REPO / "glue_jobs" / "specs" / "employees.json"
+DEMO_SPEC = REPO / "glue_jobs" / "specs" / "employees.json"
+DEMO_SQLITE = Path("source") / "hr.db"  # inside --out
 
 
 @dataclass(frozen=True)
@@ -25,17 +27,35 @@ class Options:
     spec: Path
     gate_threshold: float | None
     min_match_rate: float
+    source_sqlite: Path | None = None
+    source_ca_bundle: Path | None = None
+    load_demo: bool = False
+    stop_after: str | None = None
 
     def load_config(self) -> EnvironmentConfig:
         """`config/<env>.yaml` through the stacks' typed config: the same checks and messages as `make synth`."""
         return load_config(self.config.stem, self.config.parent)
 
+    @property
+    def demo_source(self) -> bool:
+        """The run creates or changes the demo tables: only the embedded SQLite file, or a database named for
+        that with --load-demo. Every other source is only read."""
+        return self.load_demo or (self.source_url is None and self.source_sqlite is None)
 
-def parse_args(argv: list[str] | None = None) -> Options:
+    def sqlite_path(self, out: Path) -> Path | None:
+        """The SQLite file the run reads (the user's, or the embedded demo file), None for PostgreSQL."""
+        if self.source_url:
+            return None
+        return self.source_sqlite if self.source_sqlite is not None else out / DEMO_SQLITE
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
-        description="Run Esteira end to end on this machine: demo source -> extraction -> train -> evaluate -> "
-        "register -> serve + smoke test -> batch transform -> fan-out -> consumer. No AWS account needed.",
+        description="Run Esteira end to end on this machine: source -> extraction -> train -> evaluate -> "
+        "register -> serve + smoke test -> batch transform -> fan-out -> consumer. No AWS account needed. "
+        "A source given by --source-url or --source-sqlite is only read; the demo tables are generated only into "
+        "the embedded SQLite file, or with --load-demo.",
     )
     parser.add_argument("--rows", type=int, default=100_000, help="demo employees in the source (default 100000)")
     parser.add_argument("--out", type=Path, default=Path(".out/pipeline"), help="output and state folder")
@@ -44,22 +64,40 @@ def parse_args(argv: list[str] | None = None) -> Options:
         type=int,
         default=0,
         metavar="N",
-        help="before extracting, change N existing source rows (data and atualizado_em): the extraction picks up "
-        "only those when a previous run exists",
+        help="demo source only: before extracting, change N existing demo rows (data and atualizado_em); the "
+        "extraction picks up only those when a previous run exists",
     )
-    parser.add_argument("--fresh", action="store_true", help="delete the source, lake, registry and runs first")
+    parser.add_argument("--fresh", action="store_true", help="delete the demo source, lake, registry and runs first")
     parser.add_argument("--seed", type=int, default=42, help="demo data seed (default 42)")
     parser.add_argument(
         "--source-url",
         default=os.environ.get("SOURCE_URL") or None,
-        help="postgresql://user:password@host:port/db instead of the embedded SQLite source (env SOURCE_URL); "
-        "the demo tables are created and loaded there if missing",
+        help="postgresql://user:password@host:port/db to read instead of the embedded demo SQLite source (env "
+        "SOURCE_URL); read only: a SELECT-only role is enough",
+    )
+    parser.add_argument(
+        "--source-sqlite", type=Path, default=None, help="an existing SQLite file to read (read only) instead"
+    )
+    parser.add_argument(
+        "--source-ca-bundle",
+        type=Path,
+        default=os.environ.get("SOURCE_CA_BUNDLE") or None,
+        help="PEM CA bundle the PostgreSQL server's certificate must chain to (env SOURCE_CA_BUNDLE): the run and "
+        "the extraction then connect with TLS, verify-full; without it only a loopback server is read in plain text",
+    )
+    parser.add_argument(
+        "--load-demo",
+        action="store_true",
+        help="create and load the demo tables into the --source-url database if they are missing (a database you "
+        "name for the demo: never your data's); allows --change-rows there",
     )
     parser.add_argument(
         "--env", default=DEFAULT_ENV, help=f"environment whose config/<env>.yaml the run uses (default {DEFAULT_ENV})"
     )
     parser.add_argument("--config", type=Path, default=None, help="an environment config file instead of --env's")
-    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="extraction spec")
+    parser.add_argument(
+        "--spec", type=Path, default=None, help="extraction spec (default: the config's extraction.spec)"
+    )
     parser.add_argument(
         "--gate-threshold",
         type=float,
@@ -73,25 +111,66 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="smoke test, classification only: least share of held-out rows whose served label is the true one "
         "(default 0.8); the gate's metric and threshold apply to every task",
     )
+    parser.add_argument(
+        "--stop-after",
+        choices=STAGES[1:],
+        default=None,
+        help="end the run (status 'stopped', exit 0) after this stage; the later stages are skipped",
+    )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    from pipeline.preflight import PreflightError, check_spec
+
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.rows < 100:
         parser.error("--rows must be at least 100")
     if args.change_rows < 0:
         parser.error("--change-rows must be >= 0")
-    options = Options(
+    if args.source_url and args.source_sqlite:
+        parser.error("give --source-url or --source-sqlite, not both")
+    if args.source_sqlite and not args.source_sqlite.is_file():
+        parser.error(f"--source-sqlite {args.source_sqlite}: no such file (the run never creates a user's source)")
+    if args.load_demo and not args.source_url:
+        parser.error("--load-demo needs --source-url: the database to load the demo tables into")
+    demo = args.load_demo or (not args.source_url and not args.source_sqlite)
+    if args.change_rows and not demo:
+        parser.error(
+            "--change-rows changes demo rows: it applies only to the demo source (the embedded SQLite file, or "
+            "--load-demo); a source you name is only read"
+        )
+    if args.source_ca_bundle and not args.source_ca_bundle.is_file():
+        parser.error(f"--source-ca-bundle {args.source_ca_bundle}: no such file")
+    config_path = args.config or CONFIG_DIR / f"{args.env}.yaml"
+    try:
+        config = load_config(config_path.stem, config_path.parent)
+    except ConfigError as error:
+        parser.exit(2, f"error: {error}\n")
+    spec = args.spec or config.extraction.spec_path
+    if demo and spec.resolve() != DEMO_SPEC.resolve():
+        parser.error(
+            f"the demo source holds the demo spec's tables only; spec {spec} needs its own source: "
+            "--source-url or --source-sqlite"
+        )
+    try:
+        check_spec(spec, config)
+    except PreflightError as error:
+        parser.exit(2, f"error: {error}\n")
+    return Options(
         rows=args.rows,
         out=args.out,
         change_rows=args.change_rows,
         fresh=args.fresh,
         seed=args.seed,
         source_url=args.source_url,
-        config=args.config or CONFIG_DIR / f"{args.env}.yaml",
-        spec=args.spec,
+        config=config_path,
+        spec=spec,
         gate_threshold=args.gate_threshold,
         min_match_rate=args.min_match_rate,
+        source_sqlite=args.source_sqlite.resolve() if args.source_sqlite else None,
+        source_ca_bundle=args.source_ca_bundle.resolve() if args.source_ca_bundle else None,
+        load_demo=args.load_demo,
+        stop_after=args.stop_after,
     )
-    try:
-        options.load_config()
-    except ConfigError as error:
-        parser.exit(2, f"error: {error}\n")
-    return options

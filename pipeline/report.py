@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from esteira_contracts.tasks import BINARY, REPORTED_METRICS, metric_label
+
 REPORT_FILENAME = "pipeline-report.json"
 STAGES = (
     "aws",
@@ -90,6 +92,16 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def metrics_text(task: str, metrics: dict[str, Any]) -> str:
+    """The task's own metrics, e.g. ``r2 0.9812, rmse 1.2034, mae 0.8123`` for a regression."""
+    names = REPORTED_METRICS.get(task, REPORTED_METRICS[BINARY])
+    return ", ".join(f"{metric_label(task, name)} {_fmt(_number(metrics.get(name)))}" for name in names)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def summary_table(report: dict[str, Any]) -> str:
     """The human summary: counts, model and gate, deliveries, then the time per stage."""
     ext = report.get("extraction") or {}
@@ -99,6 +111,7 @@ def summary_table(report: dict[str, Any]) -> str:
     smoke = report.get("smoke_test") or {}
     batch = report.get("batch") or {}
     metrics = model.get("metrics") or {}
+    task = str(report.get("task") or BINARY)
     rows: list[tuple[str, Any]] = [
         ("source rows", ext.get("source_rows")),
         ("source rows changed before extracting", ext.get("source_changed")),
@@ -115,7 +128,7 @@ def summary_table(report: dict[str, Any]) -> str:
         ("  keys shared between splits", data.get("keys_shared_between_splits")),
         ("  keys moved split since last run", data.get("keys_moved_split")),
         ("  rows to score (label not final)", data.get("batch_input_rows")),
-        ("model auc / accuracy / f1", " / ".join(_fmt(metrics.get(k)) for k in ("auc", "accuracy", "f1"))),
+        (f"model ({task})", metrics_text(task, metrics) if metrics else None),
         ("gate", f"{_fmt(gate.get('decision'))}: {_fmt(gate.get('reason'))}"),
         ("model served", model.get("served_package_arn")),
         ("smoke test match rate", f"{_fmt(smoke.get('match_rate'))} (min {_fmt(smoke.get('min_match_rate'))})"),

@@ -12,8 +12,10 @@ from pathlib import Path
 from pipeline import aws
 from pipeline.context import RunContext, new_run_id
 from pipeline.options import Options
+from pipeline.preflight import check_spec
 from pipeline.processes import Children, processes_with_marker
 from pipeline.report import REPORT_FILENAME, summary_table, write_report
+from pipeline.report import STAGES as REPORT_STAGES
 from pipeline.stages import (
     baseline,
     consume,
@@ -30,20 +32,26 @@ from pipeline.stages import (
 )
 
 # Folders and files this tool owns in --out; --fresh deletes only these.
-OWNED = ("source", "lake", "models", "runs", aws.REGISTRY_FILENAME, REPORT_FILENAME)
-STAGES: tuple[Callable[[RunContext], None], ...] = (
-    local_aws.run,
-    source.run,
-    extract.run,
-    dataset.run,
-    train.run,
-    evaluate.run,
-    baseline.run,
-    register.run,
-    serve.run,
-    transform.run,
-    fanout.run,
-    consume.run,
+OWNED = ("source", "lake", "models", "registry", "runs", aws.REGISTRY_FILENAME, REPORT_FILENAME)
+STAGES: tuple[tuple[str, Callable[[RunContext], None]], ...] = tuple(
+    zip(
+        REPORT_STAGES,
+        (
+            local_aws.run,
+            source.run,
+            extract.run,
+            dataset.run,
+            train.run,
+            evaluate.run,
+            baseline.run,
+            register.run,
+            serve.run,
+            transform.run,
+            fanout.run,
+            consume.run,
+        ),
+        strict=True,
+    )
 )
 
 
@@ -75,6 +83,7 @@ class Pipeline:
             run_dir=runs / run_id,
             children=Children(marker),
         )
+        ctx.spec = check_spec(opts.spec, ctx.config)
         ctx.report = {
             "run_id": run_id,
             "status": "running",
@@ -82,15 +91,22 @@ class Pipeline:
             "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items() if k != "source_url"},
             "env": ctx.config.name,
             "source_kind": "postgresql" if opts.source_url else "sqlite",
+            "spec_name": ctx.spec.extraction.name,
+            "task": ctx.task,
             "out": str(self.out),
             "process_marker": marker,
         }
         ctx.progress.say(f"Esteira local pipeline, run {run_id} (config {opts.config}); output in {self.out}")
         code = 1
         try:
-            for stage in STAGES:
+            for name, stage in STAGES:
                 stage(ctx)
-            ctx.report["status"] = "succeeded"
+                if name == opts.stop_after:
+                    ctx.report["status"] = "stopped"  # --stop-after: what ran succeeded, the rest is skipped
+                    ctx.report["stopped_after"] = name
+                    break
+            else:
+                ctx.report["status"] = "succeeded"
             code = 0
         except dataset.NoNewDataError as exc:
             ctx.report["status"] = "no_new_data"  # as the state machine's NoNewData: a clean end, nothing trained

@@ -1,7 +1,9 @@
-"""The source database: an embedded SQLite file with the demo data, or a PostgreSQL server from ``SOURCE_URL``.
+"""The source database: the embedded demo SQLite file, a user's SQLite file, or a PostgreSQL server (``SOURCE_URL``).
 
-Both hold the demo spec's tables (``pessoas_fisicas``, ``funcionarios``) loaded by ``esteira_extract.demo_data``;
-the extraction job reads either over JDBC. ``change_rows`` updates existing employees and moves their
+A user's source is only read: the run counts the rows of the spec's own query in a read-only session, and the
+extraction job reads it over JDBC. Only the demo source (the embedded SQLite file, or a PostgreSQL database named
+with ``--load-demo``) is written: its tables (``pessoas_fisicas``, ``funcionarios``) are loaded by
+``esteira_extract.demo_data`` when missing, and ``change_rows`` updates existing employees and moves their
 ``atualizado_em`` to now, which is what the next incremental extraction picks up.
 """
 
@@ -48,12 +50,16 @@ class PostgresUrl:
     def jdbc_url(self) -> str:
         return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
 
-    def connect(self) -> Any:
+    def connect(self, ca_bundle: Path | None = None, read_only: bool = True) -> Any:
+        """A session that cannot write unless ``read_only`` is False (the demo only); TLS verify-full with a bundle."""
         import psycopg
 
-        return psycopg.connect(
-            host=self.host, port=self.port, dbname=self.database, user=self.username, password=self.password
+        tls: dict[str, Any] = {"sslmode": "verify-full", "sslrootcert": str(ca_bundle)} if ca_bundle else {}
+        conn = psycopg.connect(
+            host=self.host, port=self.port, dbname=self.database, user=self.username, password=self.password, **tls
         )
+        conn.read_only = read_only
+        return conn
 
     def __repr__(self) -> str:  # never show the password
         return f"PostgresUrl({self.username}@{self.host}:{self.port}/{self.database})"
@@ -62,7 +68,7 @@ class PostgresUrl:
 @dataclass(frozen=True)
 class SourceState:
     kind: str  # "sqlite" | "postgresql"
-    rows: int  # employees in the source
+    rows: int  # rows of the spec's query
     created: bool  # loaded by this run
     changed: int  # rows changed by this run (--change-rows)
     jdbc_url: str
@@ -84,7 +90,19 @@ def _changed_ids(total: int, count: int, salt: int) -> list[int]:
 # ------------------------------------------------------------------------------------------------ sqlite
 
 
-def sqlite_source(path: Path, rows: int, seed: int, change: int) -> SourceState:
+def count_query(conn: Any, select_sql: str, where: str) -> int:
+    """Rows of the spec's own SELECT: what the extraction reads, whatever the tables are called."""
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM ({select_sql}) esteira_source").fetchone()[0])
+    except Exception as error:  # sqlite3 and psycopg errors alike: the spec and the source do not match
+        raise SourceError(
+            f"the spec's query cannot be read from {where}: {str(error).splitlines()[0]}. "
+            "Check spec.source (tables, columns) against the database"
+        ) from None
+
+
+def sqlite_source(path: Path, rows: int, seed: int, change: int, select_sql: str) -> SourceState:
+    """The embedded demo file: created when missing, ``change`` rows changed before the extraction."""
     created = False
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,16 +131,42 @@ def sqlite_source(path: Path, rows: int, seed: int, change: int) -> SourceState:
             )
             conn.commit()
             changed = len(ids)
+        counted = count_query(conn, select_sql, str(path))
     finally:
         conn.close()
-    return SourceState("sqlite", total, created, changed, f"jdbc:sqlite:{path.resolve()}")
+    return SourceState("sqlite", counted, created, changed, f"jdbc:sqlite:{path.resolve()}")
+
+
+def read_only_sqlite(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write: SQLite's read-only open mode (the file must exist)."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def user_sqlite_source(path: Path, select_sql: str) -> SourceState:
+    """A user's SQLite file: only read, its rows counted through the spec's query."""
+    conn = read_only_sqlite(path)
+    try:
+        counted = count_query(conn, select_sql, str(path))
+    finally:
+        conn.close()
+    return SourceState("sqlite", counted, False, 0, f"jdbc:sqlite:{path.resolve()}")
 
 
 # -------------------------------------------------------------------------------------------- postgresql
 
 
-def postgres_source(url: PostgresUrl, rows: int, seed: int, change: int) -> SourceState:
-    with url.connect() as conn:
+def postgres_source(url: PostgresUrl, select_sql: str, ca_bundle: Path | None = None) -> SourceState:
+    """A user's PostgreSQL database: a read-only session counts the spec's query; nothing is created or changed."""
+    with url.connect(ca_bundle, read_only=True) as conn:
+        counted = count_query(conn, select_sql, repr(url))
+    return SourceState("postgresql", counted, False, 0, url.jdbc_url)
+
+
+def postgres_demo_source(
+    url: PostgresUrl, rows: int, seed: int, change: int, select_sql: str, ca_bundle: Path | None = None
+) -> SourceState:
+    """--load-demo: the demo tables loaded into the named database if missing, ``change`` rows changed."""
+    with url.connect(ca_bundle, read_only=False) as conn:
         exists = conn.execute("SELECT to_regclass('public.funcionarios') IS NOT NULL").fetchone()[0]
         created = False
         if not exists:
@@ -143,12 +187,13 @@ def postgres_source(url: PostgresUrl, rows: int, seed: int, change: int) -> Sour
                 )
             conn.commit()
             changed = len(ids)
-    return SourceState("postgresql", total, created, changed, url.jdbc_url)
+        counted = count_query(conn, select_sql, repr(url))
+    return SourceState("postgresql", counted, created, changed, url.jdbc_url)
 
 
 def sqlite_rows_after(path: Path, select_sql: str, column: str, value: str) -> int:
     """Rows of the spec's SELECT whose watermark column is greater than ``value`` (what the next run will read)."""
-    conn = sqlite3.connect(str(path))
+    conn = read_only_sqlite(path)
     try:
         query = f"SELECT count(*) FROM ({select_sql}) esteira_base WHERE {column} > ?"
         return int(conn.execute(query, (value,)).fetchone()[0])

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from esteira_contracts.batch import MAX_TRANSFORM_BUFFER_MB
+from esteira_contracts.tasks import DEFAULT_OBJECTIVE, TASK_METRICS, task_of_objective
 from stacks import aws_rules
 from stacks.aws_rules import CHAMPION_VARIANT as CHAMPION_VARIANT
 from stacks.dataset_config import DatasetConfig
@@ -291,6 +292,23 @@ class TrainingConfig(_Strict):
             )
         if "target" not in self.hyperparameters:
             raise ValueError("hyperparameters need 'target', the label column")
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_fit_the_objective(self) -> Self:
+        # The gate (and a tuner) can only compare a metric `train` computes for the objective's task.
+        objective = str(self.hyperparameters.get("objective", DEFAULT_OBJECTIVE))
+        task = task_of_objective(objective)
+        known = TASK_METRICS[task]
+        chosen = {"gate.metric": self.gate.metric}
+        if self.tuning is not None:
+            chosen["tuning.objective_metric"] = self.tuning.objective_metric.removeprefix("validation:")
+        for key, metric in chosen.items():
+            if metric not in known:
+                raise ValueError(
+                    f"training.{key} '{metric}' does not fit training.hyperparameters.objective '{objective}' "
+                    f"(a {task} task): use one of {', '.join(known)}"
+                )
         return self
 
 

@@ -102,7 +102,8 @@ class DatasetSpec:
         if text:
             problems.append(
                 f"--drop_columns: features {', '.join(text)} are not numeric; the model takes numbers only, "
-                "so list them in drop_columns (and in the training hyperparameter of the same name)"
+                "so list them in drop_columns (and in the training hyperparameter of the same name), or encode them "
+                "as numbers with a rule of the spec (binary_map, map_values, flag or derive) and drop the originals"
             )
         return problems
 

@@ -50,7 +50,7 @@ def run(ctx: RunContext) -> None:
         drop_columns=drop,
         batch_input_uri=str(batch_input),
         # The demo database is a snapshot of one day: labels are final, or not yet, as of that day.
-        as_of_date=None if ctx.options.source_url else demo_data.REFERENCE_DATE.isoformat(),
+        as_of_date=demo_data.REFERENCE_DATE.isoformat() if ctx.options.demo_source else None,
     )
     argv = [sys.executable, str(DATASET_SCRIPT), *(item for pair in job_args.to_args().items() for item in pair)]
     env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
@@ -64,7 +64,7 @@ def run(ctx: RunContext) -> None:
         ctx.target = str(manifest["label_column"])
         ctx.dataset_dir = run_dir
         ctx.batch_input_dir = Path(manifest["outputs"]["batch_input"])
-        previous = _previous_run(datasets, dataset_run)
+        previous = _previous_run(datasets, dataset_run, ctx.spec_name)
         report: dict[str, Any] = {
             "run_id": dataset_run,
             "status": manifest["status"],
@@ -113,12 +113,15 @@ def _prepare(ctx: RunContext) -> dict[str, Any]:
     return prepared
 
 
-def _previous_run(datasets: Path, run_id: str) -> Path | None:
-    """The newest earlier dataset run with a manifest (run ids sort by time)."""
+def _previous_run(datasets: Path, run_id: str, spec_name: str) -> Path | None:
+    """The newest earlier dataset run of the same spec with a manifest (run ids sort by time)."""
     earlier = sorted(
         path
         for path in datasets.glob("run_id=*")
-        if path.name < f"run_id={run_id}" and (path / "manifest.json").exists() and (path / "train").is_dir()
+        if path.name < f"run_id={run_id}"
+        and (path / "manifest.json").exists()
+        and (path / "train").is_dir()
+        and json.loads((path / "manifest.json").read_text()).get("spec_name") == spec_name
     )
     return earlier[-1] if earlier else None
 

@@ -8,7 +8,7 @@ from esteira_contracts.training import OUTCOME_GATE_REJECTED, OUTCOME_REGISTERED
 from pipeline import settings
 from pipeline.context import TRAINING_IMAGE, RunContext, git_commit, need
 from pipeline.lambda_context import new_context
-from pipeline.report import StageFailedError
+from pipeline.report import StageFailedError, metrics_text
 
 
 def run(ctx: RunContext) -> None:
@@ -52,7 +52,9 @@ def run(ctx: RunContext) -> None:
             "reason": evaluation["reason"],
             "champion": champion,
         }
-        ctx.progress.stages["evaluate"].summary = f"{decision}: {evaluation['reason']}"
+        ctx.progress.stages[
+            "evaluate"
+        ].summary = f"{decision}: {evaluation['reason']} ({metrics_text(ctx.task, evaluation['metrics'])})"
         if not passed and champion is None:
             raise StageFailedError(
                 f"the gate rejected the model ({evaluation['reason']}) and no approved model exists to "

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from esteira_contracts.extraction import ExtractionJobArgs
-from pipeline import source as demo
-from pipeline.context import RunContext
+from pipeline import source as sources
+from pipeline.context import RunContext, need
 from pipeline.options import REPO
 from pipeline.report import StageFailedError
 
@@ -18,21 +18,33 @@ EXTRACT_SCRIPT = REPO / "glue_jobs" / "extract_job.py"
 EMPTY_WINDOW_NOTE = "spec read with 1 JDBC partition (esteira_extract.jdbc.read_bounds fails on an empty SQLite window)"
 
 
+def lake_paths(lake: Path, spec_name: str) -> dict[str, Path]:
+    """Each spec's own raw / curated / quarantine folders and watermark file, as the stacks lay them out per spec:
+    two specs in one --out never share state."""
+    return {
+        "raw": lake / "raw" / spec_name,
+        "curated": lake / "curated" / spec_name,
+        "quarantine": lake / "quarantine" / spec_name,
+        "state": lake / "state" / f"{spec_name}.json",
+    }
+
+
 def run(ctx: RunContext) -> None:
-    lake = ctx.out / "lake"
-    curated = lake / "curated"
-    state_path = lake / "state" / "employees.json"
+    paths = lake_paths(ctx.out / "lake", need(ctx.spec, "loaded spec").extraction.name)
+    curated, state_path = paths["curated"], paths["state"]
     spec_path = ctx.options.spec.resolve()
     workaround = _empty_sqlite_window_spec(ctx, state_path)
+    ca_bundle = ctx.options.source_ca_bundle
     job_args = ExtractionJobArgs(
         spec_uri=str(workaround or spec_path),
         secret_id=ctx.secret_id or None,
         jdbc_url=ctx.jdbc_url,
-        raw_uri=str(lake / "raw"),
+        raw_uri=str(paths["raw"]),
         curated_uri=str(curated),
-        quarantine_uri=str(lake / "quarantine"),
+        quarantine_uri=str(paths["quarantine"]),
         state_uri=str(state_path),
         run_id=ctx.run_id,
+        tls_ca_bundle=str(ca_bundle) if ca_bundle else None,
     )
     args = [sys.executable, str(EXTRACT_SCRIPT), *(item for pair in job_args.to_args().items() for item in pair)]
     env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
@@ -76,15 +88,15 @@ def _empty_sqlite_window_spec(ctx: RunContext, state_path: Path) -> Path | None:
     """
     from esteira_extract.spec import load_spec
 
-    if ctx.options.source_url or not state_path.exists():
+    db = ctx.options.sqlite_path(ctx.out)
+    if db is None or not state_path.exists():
         return None
     state = json.loads(state_path.read_text())
     value = (state.get("watermark") or {}).get("value")
     spec = load_spec(str(ctx.options.spec.resolve()))
     if value is None or spec.num_partitions <= 1:
         return None
-    db = ctx.out / "source" / "hr.db"
-    if demo.sqlite_rows_after(db, spec.source.select_sql(), spec.watermark_column, str(value)) > 0:
+    if sources.sqlite_rows_after(db, spec.source.select_sql(), spec.watermark_column, str(value)) > 0:
         return None
     raw = json.loads(ctx.options.spec.read_text())
     raw["partitioning"]["num_partitions"] = 1

@@ -19,7 +19,8 @@ def run(ctx: RunContext) -> None:
         os.environ["POWERTOOLS_LOG_LEVEL"] = os.environ.get("ESTEIRA_PIPELINE_LAMBDA_LOG_LEVEL", "ERROR")
         ctx.session = boto3.session.Session()
         ctx.resources = aws.create_resources(ctx.session, ctx.config.batch.max_receive_count)
-        ctx.registry = aws.Registry(ctx.out / aws.REGISTRY_FILENAME)
+        # One registry file per spec: a spec's champion is never another spec's model.
+        ctx.registry = aws.Registry(ctx.out / "registry" / f"{ctx.spec.extraction.name}.json")
         ctx.registry.replay(ctx.session.client("sagemaker"))
         ctx.report["aws"] = {"endpoint": endpoint, "registry_packages": len(ctx.registry.packages)}
         st.summary = f"{endpoint}; {len(ctx.registry.packages)} registered model(s) restored"

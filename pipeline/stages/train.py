@@ -10,7 +10,7 @@ from pipeline import aws, model
 from pipeline.context import RunContext, need
 from pipeline.options import REPO
 from pipeline.processes import ChildFailedError
-from pipeline.report import StageFailedError
+from pipeline.report import StageFailedError, metrics_text
 
 # The dataset's splits, as the training state machine gives them to SageMaker.
 CHANNELS = ("train", "validation", "holdout")
@@ -56,13 +56,9 @@ def run(ctx: RunContext) -> None:
             "model_data_url": ctx.model_data_url,
             "curated_objects_uploaded": prepared["curated_objects_uploaded"],
         }
-        metric = ctx.config.training.gate.metric
-        scored = evaluation.get("holdout") or evaluation.get("validation") or {}
-        st.summary = f"job {job}: holdout {metric} {_number(scored.get(metric))}"
+        split = "holdout" if evaluation.get("holdout") else "validation"
+        scored = evaluation.get(split) or {}
+        st.summary = f"job {job} ({ctx.task}): {split} {metrics_text(ctx.task, scored)}"
         if evaluation.get("champion_holdout"):
-            st.summary += f" (champion {_number(evaluation['champion_holdout'].get(metric))})"
+            st.summary += f" (champion {metrics_text(ctx.task, evaluation['champion_holdout'])})"
         st.summary += f", {len(ctx.report['model']['features'])} features"
-
-
-def _number(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, int | float) else "-"

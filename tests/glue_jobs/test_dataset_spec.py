@@ -133,6 +133,14 @@ def test_given_drop_columns_that_misfit_the_spec_when_checked_then_the_argument_
     assert any(p.startswith(expected) for p in problems), problems
 
 
+def test_given_a_text_feature_when_checked_then_both_fixes_are_named() -> None:
+    # GIVEN drop_columns that leave text columns as features WHEN checked
+    problems = parse_dataset_spec(demo_document()).check_features(("matricula", "funcionario_id"))
+    # THEN the message says to drop them or to encode them with a spec rule, as the container's train says
+    text = next(p for p in problems if "not numeric" in p)
+    assert "list them in drop_columns" in text and "encode them as numbers with a rule of the spec" in text
+
+
 def test_given_a_missing_or_non_json_spec_file_when_loaded_then_the_error_says_so(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
 

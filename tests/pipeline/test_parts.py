@@ -10,11 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from esteira_extract.spec import load_spec
 from pipeline import model, serving, source
+from pipeline.options import DEMO_SPEC
 from pipeline.report import STAGES, summary_table
 from pipeline.stages import dataset as dataset_stage
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline"
+DEMO_SELECT = load_spec(str(DEMO_SPEC)).source.select_sql()
 
 
 def test_transform_filters_strip_the_record_id_and_keep_id_label_score() -> None:
@@ -88,14 +91,14 @@ def test_keys_that_changed_split_between_two_dataset_runs_are_counted(tmp_path: 
 def test_change_rows_updates_distinct_rows_and_moves_their_watermark_forward(tmp_path: Path) -> None:
     # GIVEN a demo source of 200 employees
     db = tmp_path / "hr.db"
-    created = source.sqlite_source(db, 200, 42, 0)
+    created = source.sqlite_source(db, 200, 42, 0, DEMO_SELECT)
     with sqlite3.connect(db) as conn:
         before = dict(conn.execute("SELECT id, atualizado_em FROM funcionarios").fetchall())
     # WHEN 15 rows are changed, then 15 more
-    first = source.sqlite_source(db, 200, 42, 15)
+    first = source.sqlite_source(db, 200, 42, 15, DEMO_SELECT)
     with sqlite3.connect(db) as conn:
         after_first = dict(conn.execute("SELECT id, atualizado_em FROM funcionarios").fetchall())
-    second = source.sqlite_source(db, 200, 42, 15)
+    second = source.sqlite_source(db, 200, 42, 15, DEMO_SELECT)
     with sqlite3.connect(db) as conn:
         after_second = dict(conn.execute("SELECT id, atualizado_em FROM funcionarios").fetchall())
     # THEN exactly 15 rows carry a newer watermark than any demo row, each time, and the source was created once
@@ -108,9 +111,9 @@ def test_change_rows_updates_distinct_rows_and_moves_their_watermark_forward(tmp
 
 def test_a_source_of_another_size_is_refused_rather_than_silently_reused(tmp_path: Path) -> None:
     db = tmp_path / "hr.db"
-    source.sqlite_source(db, 150, 42, 0)
+    source.sqlite_source(db, 150, 42, 0, DEMO_SELECT)
     with pytest.raises(source.SourceError, match="holds 150 employees but --rows is 300"):
-        source.sqlite_source(db, 300, 42, 0)
+        source.sqlite_source(db, 300, 42, 0, DEMO_SELECT)
 
 
 def test_postgres_url_is_parsed_and_never_shows_the_password() -> None:
@@ -136,12 +139,32 @@ def test_rows_after_the_watermark_are_counted_through_the_specs_select(tmp_path:
     from esteira_extract.spec import load_spec
 
     db = tmp_path / "hr.db"
-    source.sqlite_source(db, 120, 42, 0)
+    source.sqlite_source(db, 120, 42, 0, DEMO_SELECT)
     spec = load_spec(str(Path(__file__).resolve().parents[2] / "glue_jobs" / "specs" / "employees.json"))
     with sqlite3.connect(db) as conn:
         newest = conn.execute("SELECT max(atualizado_em) FROM funcionarios").fetchone()[0]
     select = spec.source.select_sql()
     # WHEN nothing changed THEN no row is past the watermark; after changing 7 rows, those 7 are
     assert source.sqlite_rows_after(db, select, spec.watermark_column, newest) == 0
-    source.sqlite_source(db, 120, 42, 7)
+    source.sqlite_source(db, 120, 42, 7, DEMO_SELECT)
     assert source.sqlite_rows_after(db, select, spec.watermark_column, newest) == 7
+
+
+@pytest.mark.parametrize(
+    ("task", "metrics", "shown", "absent"),
+    [
+        ("regression", {"r2": 0.98, "rmse": 1.5, "mae": 1.1}, "r2 0.9800, rmse 1.5000, mae 1.1000", "auc"),
+        ("multiclass", {"accuracy": 0.9, "f1": 0.8, "auc": 0.95}, "accuracy 0.9000, f1 macro 0.8000", "auc"),
+        ("binary", {"auc": 0.9, "accuracy": 0.8, "f1": 0.5}, "auc 0.9000, accuracy 0.8000, f1 0.5000", "r2"),
+    ],
+)
+def test_the_summary_shows_the_metrics_of_the_task_that_ran(
+    task: str, metrics: dict[str, float], shown: str, absent: str
+) -> None:
+    # GIVEN a recorded report of a run of this task
+    report = json.loads((FIXTURES / "report.json").read_text())
+    report["task"] = task
+    report["model"]["metrics"] = metrics
+    # WHEN rendered THEN the model line names the task and shows its metrics, and no other task's
+    line = next(line for line in summary_table(report).splitlines() if line.strip().startswith("model ("))
+    assert f"model ({task})" in line and shown in line and absent not in line
