@@ -165,6 +165,7 @@ class DeliveryConfig(_Strict):
             serves_foreign_models=env.name in promoted and env.account != registry.account,
             hosts_smoke_test=env.name == self.smoke_test.env,
             smoke_test_step_role_name=self.smoke_test_step_role_name,
+            retains_data=env.name in promoted,
         )
 
     def _account_of(self, env: str) -> str:
@@ -192,6 +193,15 @@ class DeliveryLinks:
     hosts_smoke_test: bool
     # ...which trusts only the pipeline's smoke-test step role, by name, in the toolchain account.
     smoke_test_step_role_name: str
+    # What prod serves depends on this environment: it serves the promoted package, or holds the registry (package
+    # group, artifacts, images, key) it comes from. Its stateful resources are kept whatever its `removal` says.
+    retains_data: bool = False
+
+    def applied_to(self, config: EnvironmentConfig) -> EnvironmentConfig:
+        """`config` as this environment's stacks must build it: `removal: retain` when `retains_data`."""
+        if self.retains_data and not config.retain:
+            return config.model_copy(update={"removal": "retain"})
+        return config
 
 
 def available_deliveries(delivery_dir: Path = DELIVERY_DIR) -> list[str]:

@@ -18,6 +18,7 @@ from esteira_contracts.delivery import PROMOTION_HISTORY_PARAMETER as PROMOTION_
 from esteira_contracts.layout import ATHENA_RESULTS_PREFIX as ATHENA_RESULTS_PREFIX
 from esteira_contracts.layout import BATCH_INPUT_PREFIX as BATCH_INPUT_PREFIX
 from esteira_contracts.layout import BATCH_OUTPUT_PREFIX as BATCH_OUTPUT_PREFIX
+from esteira_contracts.layout import CANDIDATE_IMAGE_TAG_PREFIX as CANDIDATE_IMAGE_TAG_PREFIX
 from esteira_contracts.layout import CHECKPOINTS_PREFIX as CHECKPOINTS_PREFIX
 from esteira_contracts.layout import CURATED_EXTRACTION_PREFIX as CURATED_EXTRACTION_PREFIX
 from esteira_contracts.layout import CURRENT_MODEL_PACKAGE as CURRENT_MODEL_PACKAGE
@@ -32,6 +33,7 @@ from esteira_contracts.layout import MONITORING_BASELINE_PREFIX as MONITORING_BA
 from esteira_contracts.layout import MONITORING_REPORTS_PREFIX as MONITORING_REPORTS_PREFIX
 from esteira_contracts.layout import NO_MODEL_PACKAGE as NO_MODEL_PACKAGE
 from esteira_contracts.layout import PROJECT as PROJECT
+from esteira_contracts.layout import PROMOTED_IMAGE_TAG_PREFIX as PROMOTED_IMAGE_TAG_PREFIX
 from esteira_contracts.layout import QUARANTINE_PREFIX as QUARANTINE_PREFIX
 from esteira_contracts.layout import RAW_EXTRACTION_PREFIX as RAW_EXTRACTION_PREFIX
 from esteira_contracts.layout import SPARK_UI_PREFIX as SPARK_UI_PREFIX
