@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from esteira_contracts.served import served_state_path
 from stacks import names
 from stacks.config import EnvironmentConfig
 from stacks.constructs.endpoint import EndpointNetwork, EndpointVariant, ModelEndpoint
@@ -26,7 +27,6 @@ from stacks.constructs.model_sharing import RegistryModelAccess
 from stacks.constructs.served_state import ServedStateReader, only_when, served_variants
 from stacks.constructs.smoke_test_role import SmokeTestRole
 from stacks.delivery_config import DeliveryLinks
-
 
 NOT_PROMOTED = (
     "none: no model promoted yet, so no endpoint. Promote one (approve a package in the registry), or deploy with "
@@ -75,20 +75,20 @@ class ServingStack(Stack):
                 artifacts=artifacts,
                 key=key,
             )
-        # Always present: what this environment's config and deploy asked to serve, for operators and CD.
+        state_variants = served_variants(serving)
+        # Always present, so the stack is never empty: where to find what this environment serves. The same with or
+        # without -c model_package_arn (the served state has the packages and weights).
         ssm.StringParameter(
             self,
             "ServedVariants",
             parameter_name=f"/{names.PROJECT}/{config.name}/serving/variants",
-            description="Variants as config names them (name, weight, model); the served state has what serves",
+            description="Variants the endpoint serves, and where their packages and weights are kept",
             string_value=json.dumps(
-                [
-                    {"name": v.name, "weight": v.weight, "model": v.model_package_arn or v.model_data_url}
-                    for v in serving.variants
-                ]
+                {"variants": [v.name for v in state_variants], "served_state": served_state_path(config.name)}
+                if state_variants is not None
+                else [{"name": v.name, "weight": v.weight, "model": v.model_data_url} for v in serving.variants]
             ),
         )
-        state_variants = served_variants(serving)
         reader = None
         if state_variants is None:
             variants = [
@@ -133,7 +133,7 @@ class ServingStack(Stack):
             network=network,
             retain=config.retain,
         )
-        scoped = [self.endpoint]
+        scoped: list[Construct] = [self.endpoint]
         if serving.serverless is None:
             for variant in variants:
                 scoped.append(

@@ -83,7 +83,7 @@ def record(
         _create_if_absent(ssm, variant_parameter(env, variant.name, "weight"), variant.initial_weight)
         _create_if_absent(ssm, variant_parameter(env, variant.name, "model-package-arn"), UNSET)
     for kind in ("constraints", "statistics"):
-        _create_if_absent(ssm, baseline_parameter(env, kind), UNSET)  # type: ignore[arg-type]
+        _create_if_absent(ssm, baseline_parameter(env, kind), UNSET)
     champion = variants[0]
     if champion.model_package_arn is not None:
         _promote_champion(settings, champion, champion.model_package_arn, ssm=ssm, sagemaker=sagemaker, ecr=ecr)
