@@ -34,10 +34,11 @@ class RegistryStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        repository_name = f"{names.PROJECT}-{config.name}/{names.MODEL_IMAGE_REPOSITORY}"
         self.model_repository = ImageRepository(
             self,
             "ModelImage",
-            repository_name=f"{names.PROJECT}-{config.name}/{names.MODEL_IMAGE_REPOSITORY}",
+            repository_name=repository_name,
             key=key,
             keep_images=config.registry.keep_images,
             untagged_expiration_days=config.registry.untagged_expiration_days,
@@ -63,6 +64,7 @@ class RegistryStack(Stack):
                     for region, account, group in sorted(groups)
                 ),
                 repository=self.model_repository,
+                repository_name=repository_name,
             ),
             key=key,
             log_retention=retention_days(config.log_retention_days),

@@ -56,6 +56,8 @@ class RecorderGrants:
 
     package_arns: tuple[str, ...]
     repository: ecr.IRepository
+    # The repository's name as a literal, so that the recorder's contract checks it at synth.
+    repository_name: str
 
 
 class ServedStateRecorder(Construct):
@@ -85,9 +87,7 @@ class ServedStateRecorder(Construct):
             function_name=function_name,
             handler="delivery.promote.served_handler.handler",
             description=f"Records what {env_name} serves (SSM {served_state_path(env_name)}) and tags promoted images",
-            environment=RecorderSettings(
-                env_name=env_name, image_repository=grants.repository.repository_name
-            ).to_env(),
+            environment=RecorderSettings(env_name=env_name, image_repository=grants.repository_name).to_env(),
             key=key,
             log_retention=log_retention,
             powertools_layer_version=powertools_layer_version,
