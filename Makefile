@@ -61,7 +61,7 @@ $(if $(value CDK_OUT),,$(error CDK_OUT='' breaks rule $(RULE_path)))
 $(if $(value GIT_COMMIT),,$(error GIT_COMMIT='' breaks rule $(RULE_commit)))
 export ENV DIAGRAM_ENV DELIVERY MODEL_PACKAGE_ARN GIT_COMMIT CDK_OUT ARGS
 
-.PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout tune cost diagram diagram-check checkov clean
+.PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout tune cost swap-weights diagram diagram-check checkov clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -144,6 +144,9 @@ tune: install ## Launch a tuning job by hand from ENV's config with the SageMake
 
 cost: install ## Estimated monthly cost of ENV from config + the dated table tools/prices.yaml (ARGS=--json)
 	$(PY) -m tools.cost --env "$$ENV" $$ARGS
+
+swap-weights: install ## Set ENV's variant weights in its served state and live endpoint; later deploys keep them (ARGS="champion=90 challenger=10 [--state-only]")
+	$(PY) -m tools.swap_weights --env "$$ENV" $$ARGS
 
 diagram: system-deps install ## Redraw docs/architecture.{dot,png} from the synthesized app (DIAGRAM_ENV, default prod)
 	$(PY) -m tools.diagram --env "$$DIAGRAM_ENV"

@@ -56,6 +56,13 @@ FANOUT_SUMMARY_PREFIX: Final = "_fanout/"
 NO_MODEL_PACKAGE: Final = "none"
 CURRENT_MODEL_PACKAGE: Final = "current"
 
+# --- the model image repository ---------------------------------------------------------------------------------
+# The only tagged images the ECR lifecycle may expire: scratch builds pushed as "candidate-<anything>". A training
+# config never names such a tag (stacks/config.py), so no registered package uses one.
+CANDIDATE_IMAGE_TAG_PREFIX: Final = "candidate-"
+# The tag promotion adds to a promoted package's image ("promoted-<package version>"): what serves, made visible.
+PROMOTED_IMAGE_TAG_PREFIX: Final = "promoted-"
+
 
 def curated_extraction_prefix(spec_name: str) -> str:
     """Where the extraction of ``spec_name`` lands in the curated bucket, and what training reads."""

@@ -35,6 +35,8 @@ def build_stacks(
     scope: Construct, config: EnvironmentConfig, git_commit: str = "unknown", delivery: DeliveryLinks | None = None
 ) -> list[Stack]:
     """Stack names are fixed, so an environment deployed by hand and one deployed by the pipeline are the same."""
+    if delivery is not None:
+        config = delivery.applied_to(config)
     env = Environment(account=config.account, region=config.region)
     data = DataPlatformStack(
         scope,
@@ -50,8 +52,9 @@ def build_stacks(
         stack_name=stack_id(config, "Registry"),
         config=config,
         key=data.key,
+        delivery=delivery,
         env=env,
-        description="Esteira registry: ECR repositories for the model image",
+        description="Esteira registry: ECR repositories for the model image, and what the environment serves",
     )
     serving = ServingStack(
         scope,
@@ -129,8 +132,8 @@ def build_stacks(
             training=training.pipeline.state_machine,
             gate_rejections=training.pipeline.gate_rejections,
             fanout=batch.batch.fanout_state_machine,
-            endpoint_name=serving.endpoint.endpoint_name if serving.endpoint else None,
-            variant_names=[variant.name for variant in config.serving.variants],
+            endpoint_name=serving.endpoint.endpoint_name,
+            variant_names=serving.endpoint.variant_names,
             queue=batch.batch.queue.queue,
             dead_letter_queue=batch.batch.queue.dead_letter_queue,
             consumer=batch.batch.consumer.function,

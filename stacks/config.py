@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from esteira_contracts.batch import MAX_TRANSFORM_BUFFER_MB
+from esteira_contracts.layout import CANDIDATE_IMAGE_TAG_PREFIX
 from esteira_contracts.tasks import DEFAULT_OBJECTIVE, TASK_METRICS, task_of_objective
 from stacks import aws_rules
 from stacks.aws_rules import CHAMPION_VARIANT as CHAMPION_VARIANT
@@ -282,6 +283,17 @@ class TrainingConfig(_Strict):
     approval: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
     tuning: TuningConfig | None = None
     dataset: DatasetConfig = DatasetConfig()
+
+    @field_validator("image_tag")
+    @classmethod
+    def _not_a_candidate(cls, value: str) -> str:
+        # The ECR lifecycle expires candidate images; a registered package must never name one.
+        if value.startswith(CANDIDATE_IMAGE_TAG_PREFIX):
+            raise ValueError(
+                f"'{value}' is a candidate image tag ({CANDIDATE_IMAGE_TAG_PREFIX}*), which the ECR lifecycle "
+                "expires: train with a commit or release tag"
+            )
+        return value
 
     @model_validator(mode="after")
     def _spot_wait(self) -> Self:

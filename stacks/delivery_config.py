@@ -171,6 +171,7 @@ class DeliveryConfig(_Strict):
                 if is_registry and smoke_env.account != env.account
                 else None
             ),
+            retains_data=env.name in promoted,
         )
 
     def _account_of(self, env: str) -> str:
@@ -201,6 +202,15 @@ class DeliveryLinks:
     # The registry's artifacts bucket lets the smoke-test role of another account read the dataset runs' holdouts:
     # (account, role name); None when the smoke test runs in the registry's account, or for other environments.
     smoke_test_holdout_reader: tuple[str, str] | None = None
+    # What prod serves depends on this environment: it serves the promoted package, or holds the registry (package
+    # group, artifacts, images, key) it comes from. Its stateful resources are kept whatever its `removal` says.
+    retains_data: bool = False
+
+    def applied_to(self, config: EnvironmentConfig) -> EnvironmentConfig:
+        """`config` as this environment's stacks must build it: `removal: retain` when `retains_data`."""
+        if self.retains_data and not config.retain:
+            return config.model_copy(update={"removal": "retain"})
+        return config
 
 
 def available_deliveries(delivery_dir: Path = DELIVERY_DIR) -> list[str]:

@@ -19,6 +19,7 @@ from esteira_contracts.layout import ATHENA_RESULTS_PREFIX as ATHENA_RESULTS_PRE
 from esteira_contracts.layout import BASELINE_DATASET_DIR as BASELINE_DATASET_DIR
 from esteira_contracts.layout import BATCH_INPUT_PREFIX as BATCH_INPUT_PREFIX
 from esteira_contracts.layout import BATCH_OUTPUT_PREFIX as BATCH_OUTPUT_PREFIX
+from esteira_contracts.layout import CANDIDATE_IMAGE_TAG_PREFIX as CANDIDATE_IMAGE_TAG_PREFIX
 from esteira_contracts.layout import CHECKPOINTS_PREFIX as CHECKPOINTS_PREFIX
 from esteira_contracts.layout import CURATED_EXTRACTION_PREFIX as CURATED_EXTRACTION_PREFIX
 from esteira_contracts.layout import CURRENT_MODEL_PACKAGE as CURRENT_MODEL_PACKAGE
@@ -34,6 +35,7 @@ from esteira_contracts.layout import MONITORING_BASELINES_PREFIX as MONITORING_B
 from esteira_contracts.layout import MONITORING_REPORTS_PREFIX as MONITORING_REPORTS_PREFIX
 from esteira_contracts.layout import NO_MODEL_PACKAGE as NO_MODEL_PACKAGE
 from esteira_contracts.layout import PROJECT as PROJECT
+from esteira_contracts.layout import PROMOTED_IMAGE_TAG_PREFIX as PROMOTED_IMAGE_TAG_PREFIX
 from esteira_contracts.layout import QUARANTINE_PREFIX as QUARANTINE_PREFIX
 from esteira_contracts.layout import RAW_EXTRACTION_PREFIX as RAW_EXTRACTION_PREFIX
 from esteira_contracts.layout import RUN_PARTITION_KEY as RUN_PARTITION_KEY

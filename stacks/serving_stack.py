@@ -1,9 +1,14 @@
-"""Serving: the endpoint (when config names a model), its autoscaling, alarms and data-quality monitor."""
+"""Serving: the endpoint, its autoscaling, alarms and data-quality monitor, serving what the served state holds.
+
+The template reads the served state (SSM, in this account) when CloudFormation deploys it, so every deploy, with or
+without `-c model_package_arn=`, serves what was last promoted; the endpoint exists once a champion is promoted
+(a template condition). Only a config that serves model artifacts directly (`model_data_url`, dev) names them here.
+"""
 
 import json
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Fn, Stack, Token
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -12,18 +17,25 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from esteira_contracts.served import served_state_path
 from stacks import names
 from stacks.config import EnvironmentConfig
-from stacks.constructs.endpoint import EndpointNetwork, ModelEndpoint
+from stacks.constructs.endpoint import EndpointNetwork, EndpointVariant, ModelEndpoint
 from stacks.constructs.endpoint_autoscaling import VariantAutoscaling
 from stacks.constructs.model_monitor import DataQualityMonitor
 from stacks.constructs.model_sharing import RegistryModelAccess
+from stacks.constructs.served_state import ServedStateReader, only_when, served_variants
 from stacks.constructs.smoke_test_role import SmokeTestRole
 from stacks.delivery_config import DeliveryLinks
 
+NOT_PROMOTED = (
+    "none: no model promoted yet, so no endpoint. Promote one (approve a package in the registry), or deploy with "
+    "-c model_package_arn=<arn> (make ... MODEL_PACKAGE_ARN=<arn>)"
+)
+
 
 class ServingStack(Stack):
-    """With no variant configured this stack is empty: the first deploy of an environment creates no endpoint."""
+    """Exposes `endpoint`; its resources exist only once the served state holds a champion (`ServedModel` output)."""
 
     def __init__(
         self,
@@ -63,46 +75,79 @@ class ServingStack(Stack):
                 artifacts=artifacts,
                 key=key,
             )
-        # Always present, so the stack is never empty: what this environment serves, for operators and CD.
+        state_variants = served_variants(serving)
+        # Always present, so the stack is never empty: where to find what this environment serves. The same with or
+        # without -c model_package_arn (the served state has the packages and weights).
         ssm.StringParameter(
             self,
             "ServedVariants",
             parameter_name=f"/{names.PROJECT}/{config.name}/serving/variants",
-            description="Variants the endpoint serves (name, weight, model), as deployed by this stack",
+            description="Variants the endpoint serves, and where their packages and weights are kept",
             string_value=json.dumps(
-                [
-                    {"name": v.name, "weight": v.weight, "model": v.model_package_arn or v.model_data_url}
-                    for v in serving.variants
-                ]
+                {"variants": [v.name for v in state_variants], "served_state": served_state_path(config.name)}
+                if state_variants is not None
+                else [{"name": v.name, "weight": v.weight, "model": v.model_data_url} for v in serving.variants]
             ),
         )
-        self.endpoint: ModelEndpoint | None = None
-        if not serving.variants:
-            return
+        reader = None
+        if state_variants is None:
+            variants = [
+                EndpointVariant(
+                    name=v.name,
+                    weight=v.weight,
+                    model_data_url=v.model_data_url,
+                    image=v.image,
+                    instance_type=v.instance_type,
+                    initial_instance_count=v.initial_instance_count,
+                )
+                for v in serving.variants
+            ]
+        else:
+            # The state is recorded by the Registry stack: it must be deployed first.
+            self.add_stack_dependency(Stack.of(repository))
+            reader = ServedStateReader(self, env_name=config.name, variants=state_variants)
+            configured = {v.name: v for v in serving.variants}
+            variants = [
+                EndpointVariant(
+                    name=v.name,
+                    weight=Token.as_number(reader.weight[v.name]),
+                    model_package_arn=reader.model_package_arn[v.name],
+                    instance_type=configured[v.name].instance_type if v.name in configured else None,
+                    initial_instance_count=(
+                        configured[v.name].initial_instance_count if v.name in configured else None
+                    ),
+                )
+                for v in state_variants
+            ]
         self.endpoint = ModelEndpoint(
             self,
             "Endpoint",
             endpoint_name=endpoint_name,
             serving=serving,
+            variants=variants,
             role=model_role,
             key=key,
             artifacts=artifacts,
             repository=repository,
             alerts=alerts,
             network=network,
+            retain=config.retain,
         )
+        scoped: list[Construct] = [self.endpoint]
         if serving.serverless is None:
-            for variant in serving.variants:
-                VariantAutoscaling(
-                    self,
-                    f"Autoscaling-{variant.name}",
-                    endpoint=self.endpoint.endpoint,
-                    endpoint_name=endpoint_name,
-                    variant_name=variant.name,
-                    config=serving.autoscaling,
+            for variant in variants:
+                scoped.append(
+                    VariantAutoscaling(
+                        self,
+                        f"Autoscaling-{variant.name}",
+                        endpoint=self.endpoint.endpoint,
+                        endpoint_name=endpoint_name,
+                        variant_name=variant.name,
+                        config=serving.autoscaling,
+                    )
                 )
         if serving.monitoring is not None:
-            DataQualityMonitor(
+            monitor = DataQualityMonitor(
                 self,
                 "DataQuality",
                 endpoint_name=endpoint_name,
@@ -111,5 +156,20 @@ class ServingStack(Stack):
                 artifacts=artifacts,
                 key=key,
                 alerts=alerts,
-            ).node.add_dependency(self.endpoint.endpoint)
-        CfnOutput(self, "EndpointName", value=endpoint_name)
+            )
+            monitor.node.add_dependency(self.endpoint.endpoint)
+            scoped.append(monitor)
+        endpoint_output = CfnOutput(self, "EndpointName", value=endpoint_name)
+        if reader is None:
+            return
+        only_when(reader.promoted, *scoped)
+        endpoint_output.condition = reader.promoted
+        champion = state_variants[0].name if state_variants else ""
+        CfnOutput(
+            self,
+            "ServedModel",
+            description="The champion's model package, from the served state; 'none...' until one is promoted",
+            value=Fn.condition_if(
+                reader.promoted.logical_id, reader.model_package_arn[champion], NOT_PROMOTED
+            ).to_string(),
+        )

@@ -17,6 +17,8 @@ VARIABLES = [
     ("GIT_COMMIT", "synth", "rule commit"),
     ("CDK_OUT", "synth", "rule path"),
     ("ARGS", "pipeline", "rule args"),
+    ("ARGS", "swap-weights", "rule args"),
+    ("ENV", "swap-weights", "rule name"),
 ]
 # Each payload would create MARKER if a shell (or make's own $(shell)) ever ran it.
 PAYLOADS = [
@@ -136,6 +138,13 @@ def test_args_may_hold_several_plain_words() -> None:
     result = dry_run("pipeline", "ARGS=--rows 20000 --change-rows 500")
     assert result.returncode == 0, result.stderr
     assert "-m pipeline $ARGS" in result.stdout
+
+
+def test_swap_weights_passes_env_quoted_and_the_weights_as_checked_words() -> None:
+    result = dry_run("swap-weights", "ENV=prod", "ARGS=champion=90 challenger=10.5 --state-only")
+    assert result.returncode == 0, result.stderr
+    assert '-m tools.swap_weights --env "$ENV" $ARGS' in result.stdout
+    assert "champion=90" not in result.stdout
 
 
 @pytest.mark.parametrize("value", ["-rf", ""])

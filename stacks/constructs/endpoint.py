@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Acknowledgment, CfnDeletionPolicy, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
@@ -15,11 +15,25 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks import names
-from stacks.config import ServingConfig, VariantConfig
+from stacks.config import ServingConfig
 from stacks.constructs.image_pull import grant_image_pull
 from stacks.nag import skip_checkov
 
 MICROSECONDS_PER_MS = 1000
+
+
+@dataclass(frozen=True)
+class EndpointVariant:
+    """One production variant: a model package (an ARN, or the served state's template parameter), or a model
+    artifact with its image; its weight, a number or the served state's parameter."""
+
+    name: str
+    weight: float
+    model_package_arn: str | None = None
+    model_data_url: str | None = None
+    image: str | None = None
+    instance_type: str | None = None
+    initial_instance_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -43,17 +57,21 @@ class ModelEndpoint(Construct):
         *,
         endpoint_name: str,
         serving: ServingConfig,
+        variants: list[EndpointVariant],
         role: iam.IRole,
         key: kms.IKey,
         artifacts: s3.IBucket,
         repository: ecr.IRepository,
         alerts: sns.ITopic,
         network: EndpointNetwork | None,
+        retain: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         self.endpoint_name = endpoint_name
+        self.variant_names = [variant.name for variant in variants]
         self.serving = serving
         self.role = role
+        self.models: list[sagemaker.CfnModel] = []
         grant_image_pull(self, "PullModelImage", role=role, repository=repository)
         # Serverless Inference supports neither a VPC nor network isolation (stacks/aws_rules.py, SERVERLESS_DOCS).
         self.isolated = serving.serverless is None
@@ -65,8 +83,8 @@ class ModelEndpoint(Construct):
             if network and self.isolated
             else None
         )
-        variants = [
-            self._production_variant(variant, self._model(variant, vpc_config), serving) for variant in serving.variants
+        production_variants = [
+            self._production_variant(variant, self._model(variant, vpc_config), serving) for variant in variants
         ]
         capture_uri = artifacts.s3_url_for_object(f"{names.DATA_CAPTURE_PREFIX}{endpoint_name}")
         self.endpoint_config = sagemaker.CfnEndpointConfig(
@@ -77,7 +95,7 @@ class ModelEndpoint(Construct):
             # only for instance types with local (NVMe) storage, and the Serverless Inference feature exclusions
             # (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html) do not list it.
             kms_key_id=key.key_arn,
-            production_variants=variants,
+            production_variants=production_variants,
             data_capture_config=(
                 sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
                     enable_capture=True,
@@ -96,7 +114,7 @@ class ModelEndpoint(Construct):
                 else None
             ),
         )
-        self.rollback_alarms = [alarm for variant in serving.variants for alarm in self._alarms(variant.name, alerts)]
+        self.rollback_alarms = [alarm for variant in variants for alarm in self._alarms(variant.name, alerts)]
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
@@ -118,9 +136,27 @@ class ModelEndpoint(Construct):
                 sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DesiredWeight")
             ],
         )
+        if retain:
+            self._retain()
+
+    def _retain(self) -> None:
+        """The endpoint outlives its stack and any replacement: Retain on delete and on replace.
+
+        Its endpoint config and models are kept on stack deletion too: a retained endpoint whose config or model
+        were deleted serves on, but SageMaker can no longer scale it out or describe what it runs, and it can only
+        be deleted. On replacement (every model change: they have no physical names) they are deleted as usual:
+        CloudFormation deletes the old ones in the cleanup phase, once the endpoint has moved to the new config, so a
+        retained endpoint never points at a deleted config while its stack exists.
+        """
+        self.endpoint.apply_removal_policy(RemovalPolicy.RETAIN)
+        reason = "Deleted on replacement by design: only after the endpoint has moved to their successor."
+        for resource in (self.endpoint_config, *self.models):
+            resource.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN
+            Validations.of(resource).acknowledge(Acknowledgment(id="CloudFormation-Validate::W3011", reason=reason))
+            resource.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3011"]}, "reason": reason})
 
     def _model(
-        self, variant: VariantConfig, vpc_config: sagemaker.CfnModel.VpcConfigProperty | None
+        self, variant: EndpointVariant, vpc_config: sagemaker.CfnModel.VpcConfigProperty | None
     ) -> sagemaker.CfnModel:
         if variant.model_package_arn:
             container = sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=variant.model_package_arn)
@@ -142,10 +178,11 @@ class ModelEndpoint(Construct):
                 "CKV_AWS_370",
                 "Serverless Inference refuses network isolation and VPC configs: this model is served serverless",
             )
+        self.models.append(model)
         return model
 
     def _production_variant(
-        self, variant: VariantConfig, model: sagemaker.CfnModel, serving: ServingConfig
+        self, variant: EndpointVariant, model: sagemaker.CfnModel, serving: ServingConfig
     ) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
         if serving.serverless:
             return sagemaker.CfnEndpointConfig.ProductionVariantProperty(

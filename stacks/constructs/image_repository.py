@@ -5,9 +5,18 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from stacks import names
+
 
 class ImageRepository(Construct):
-    """Scanned on push, immutable tags, KMS-encrypted, bounded by a lifecycle policy."""
+    """Scanned on push, immutable tags, KMS-encrypted, bounded by a lifecycle policy.
+
+    The lifecycle expires only untagged images and scratch builds tagged `candidate-...`. Every other tagged image
+    (a commit or release tag that training names, and the `promoted-<version>` tag promotion adds) stays: a model
+    package names its image by tag, so expiring one would break every endpoint, rollback and transform job that
+    creates a model from that package. ECR selects an image when any of its tags matches a rule's prefix, which is
+    why no rule names a prefix a served image can carry, and why no rule has tagStatus "any".
+    """
 
     def __init__(
         self,
@@ -40,8 +49,9 @@ class ImageRepository(Construct):
                 ),
                 ecr.LifecycleRule(
                     rule_priority=2,
-                    description=f"Keep the newest {keep_images} images",
-                    tag_status=ecr.TagStatus.ANY,
+                    description=f"Keep the newest {keep_images} candidate images ({names.CANDIDATE_IMAGE_TAG_PREFIX}*)",
+                    tag_status=ecr.TagStatus.TAGGED,
+                    tag_prefix_list=[names.CANDIDATE_IMAGE_TAG_PREFIX],
                     max_image_count=keep_images,
                 ),
             ],

@@ -182,3 +182,10 @@ def test_tuning_needs_a_short_environment_name(tmp_path: Path) -> None:
     # WHEN loaded THEN the error says why
     with pytest.raises(ConfigError, match=r"training\.tuning: needs an environment name of at most 8 characters"):
         load_config("preprod01", tmp_path)
+
+
+def test_training_may_not_name_a_candidate_image_which_the_ecr_lifecycle_expires(tmp_path: Path) -> None:
+    # GIVEN a training image tag with the candidate prefix  WHEN loaded  THEN refused, naming the key and the rule
+    config_dir = write_env(tmp_path, "staging", {"training.image_tag": "candidate-0123abcd"})
+    with pytest.raises(ConfigError, match=r"  - training\.image_tag: .*candidate image tag .*ECR lifecycle"):
+        load_config("staging", config_dir)

@@ -79,7 +79,8 @@ def test_every_bucket_denies_plain_http_and_old_tls(synth: Synth, env: str) -> N
 
 @pytest.mark.parametrize(
     ("env", "deletion_policy", "auto_delete"),
-    [("dev", "Delete", True), ("staging", "Delete", True), ("prod", "Retain", False)],
+    # staging holds the registry prod serves from: it retains whatever its `removal` says (DeliveryLinks.retains_data)
+    [("dev", "Delete", True), ("staging", "Retain", False), ("prod", "Retain", False)],
 )
 def test_removal_policy_follows_config(synth: Synth, env: str, deletion_policy: str, auto_delete: bool) -> None:
     template = data_platform(synth, env)

@@ -264,14 +264,20 @@ def test_the_registry_environment_forwards_decisions_and_shares_models_with_prod
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_an_approved_package_is_served_from_the_registry_stage_on(delivery: Delivery, env: str) -> None:
+    # The stage's Registry stack records it in the served state, which its Serving stack reads when deployed.
     arn = model_package_arn(load_config("staging"), 7)
+    delivery(True).stages[env]["Registry"].has_resource_properties(
+        "Custom::ServedState", {"Variants": [{"Name": "champion", "InitialWeight": "1.0", "ModelPackageArn": arn}]}
+    )
     delivery(True).stages[env]["Serving"].has_resource_properties(
-        "AWS::SageMaker::Model", {"PrimaryContainer": {"ModelPackageName": arn}}
+        "AWS::SageMaker::Model", {"PrimaryContainer": {"ModelPackageName": {"Ref": "ServedChampionModelPackageArn"}}}
     )
 
 
 def test_dev_keeps_its_own_config_when_a_package_is_promoted(delivery: Delivery) -> None:
-    delivery(True).stages["dev"]["Serving"].resource_count_is("AWS::SageMaker::Model", 0)
+    delivery(True).stages["dev"]["Registry"].has_resource_properties(
+        "Custom::ServedState", {"Variants": [{"Name": "champion", "InitialWeight": "1.0"}]}
+    )
     launcher = launcher_environment(delivery(True).stages["dev"]["Batch"])
     assert "MODEL_PACKAGE_ARN" not in launcher
 

@@ -11,6 +11,7 @@ from aws_cdk.assertions import Template
 
 from stacks import names
 from stacks.config import ConfigError, load_config
+from stacks.delivery_config import delivery_links
 from tests.stacks.conftest import ENVS, SynthesizedEnv
 from tests.stacks.test_config import write_env
 
@@ -34,8 +35,10 @@ def test_prod_tables_have_deletion_protection(synth: Callable[[str], Synthesized
     assert len(tables) == 2
     for table in tables.values():
         protections = {replica.get("DeletionProtectionEnabled") for replica in table["Properties"]["Replicas"]}
-        # THEN an environment that retains its data (prod) protects them; a throwaway one does not
-        assert protections == {synthesized.config.retain}
+        # THEN an environment that retains its data (prod, and staging which prod depends on) protects them; a
+        # throwaway one does not
+        links = delivery_links(synthesized.config)
+        assert protections == {(links.applied_to(synthesized.config) if links else synthesized.config).retain}
     assert synth("prod").config.retain
 
 

@@ -18,6 +18,7 @@ from esteira_contracts import EnvContract, SettingsError
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.delivery import PromoterSettings
 from esteira_contracts.fanout import FanoutSettings
+from esteira_contracts.served import RecorderSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from stacks.constructs.python_function import LAMBDAS_DIR
 from tests.stacks.conftest import ENVS, SynthesizedDelivery, SynthesizedEnv
@@ -28,6 +29,7 @@ CONTRACTS: dict[str, type[EnvContract]] = {
     "batch.consumer.handler.handler": ConsumerSettings,
     "batch.fanout.handler.handler": FanoutSettings,
     "delivery.promote.handler.handler": PromoterSettings,
+    "delivery.promote.served_handler.handler": RecorderSettings,
     "training.prepare.handler.handler": PrepareSettings,
     "training.evaluate.handler.handler": EvaluateSettings,
 }

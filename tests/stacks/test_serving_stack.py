@@ -1,10 +1,12 @@
-"""Serving: no endpoint until a model is configured; then canary rollout, rollback alarms, variants, autoscaling."""
+"""Serving: what the served state holds, with or without the model flag; canary rollout, rollback alarms, variants,
+autoscaling; the prod endpoint retained."""
 
 from collections.abc import Callable
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from esteira_contracts.served import variant_parameter
 from stacks import names
 from stacks.config import load_config
 from tests.stacks.conftest import ENVS, SynthesizedEnv, model_package_arn, synthesize
@@ -16,11 +18,75 @@ def serving(synthesized: SynthesizedEnv) -> Template:
     return synthesized.templates["Serving"]
 
 
+ENDPOINT_TYPES = ("AWS::SageMaker::Endpoint", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Model")
+
+
+def recorded_variants(synthesized: SynthesizedEnv) -> list[dict[str, str]]:
+    """What the Registry stack's served-state recorder is given to record."""
+    (recorder,) = synthesized.templates["Registry"].find_resources("Custom::ServedState").values()
+    variants: list[dict[str, str]] = recorder["Properties"]["Variants"]
+    return variants
+
+
 @pytest.mark.parametrize("env", ENVS)
-def test_no_model_configured_means_no_endpoint(synth: Synth, env: str) -> None:
+def test_without_the_flag_the_endpoint_serves_the_served_state_once_a_champion_is_promoted(
+    synth: Synth, env: str
+) -> None:
+    # GIVEN an environment synthesized with no model flag
     template = serving(synth(env))
-    for resource_type in ("AWS::SageMaker::Endpoint", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Model"):
-        template.resource_count_is(resource_type, 0)
+    # THEN the endpoint, its config and model are there, reading the champion's package from the served state
+    template.has_parameter(
+        "ServedChampionModelPackageArn",
+        {
+            "Type": "AWS::SSM::Parameter::Value<String>",
+            "Default": variant_parameter(env, "champion", "model-package-arn"),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SageMaker::Model", {"PrimaryContainer": {"ModelPackageName": {"Ref": "ServedChampionModelPackageArn"}}}
+    )
+    # AND every resource of the endpoint exists only once the state holds a champion; until then the stack says so
+    template.has_condition(
+        "ChampionPromoted", {"Fn::Not": [{"Fn::Equals": [{"Ref": "ServedChampionModelPackageArn"}, "none"]}]}
+    )
+    for resource_type in (*ENDPOINT_TYPES, "AWS::CloudWatch::Alarm"):
+        resources = template.find_resources(resource_type)
+        assert resources, resource_type
+        assert {resource.get("Condition") for resource in resources.values()} == {"ChampionPromoted"}
+    output = template.find_outputs("ServedModel")["ServedModel"]["Value"]["Fn::If"]
+    assert output[:2] == ["ChampionPromoted", {"Ref": "ServedChampionModelPackageArn"}]
+    assert output[2].startswith("none: no model promoted yet, so no endpoint")
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_a_synth_without_the_flag_holds_the_endpoint_a_synth_with_the_flag_holds(
+    synth: Synth, synth_with_model: Synth, env: str
+) -> None:
+    # GIVEN the environment synthesized without and with -c model_package_arn
+    without, with_flag = synth(env), synth_with_model(env)
+    # THEN the Serving templates are the same: the flag only makes the Registry stack record the package first
+    assert serving(without).to_json() == serving(with_flag).to_json()
+    assert serving(without).find_resources("AWS::SageMaker::Endpoint")
+    assert recorded_variants(with_flag) == [
+        {"Name": "champion", "InitialWeight": "1.0", "ModelPackageArn": model_package_arn(with_flag.config)}
+    ]
+    assert recorded_variants(without) == [{"Name": "champion", "InitialWeight": "1.0"}]
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_the_endpoint_is_retained_and_so_are_its_config_and_models_on_stack_deletion(synth: Synth, env: str) -> None:
+    template = serving(synth(env))
+    template.has_resource("AWS::SageMaker::Endpoint", {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+    # Replaced ones are deleted (after the endpoint moved on); on stack deletion the endpoint keeps what it runs.
+    for resource_type in ("AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Model"):
+        template.has_resource(resource_type, {"DeletionPolicy": "Retain", "UpdateReplacePolicy": Match.absent()})
+
+
+def test_dev_endpoint_is_destroyed_with_its_stack(synth: Synth) -> None:
+    # CloudFormation's default: deleted with the stack.
+    serving(synth("dev")).has_resource(
+        "AWS::SageMaker::Endpoint", {"DeletionPolicy": Match.absent(), "UpdateReplacePolicy": Match.absent()}
+    )
 
 
 @pytest.mark.parametrize(("env", "percent", "wait_seconds"), [("staging", 20, 300), ("prod", 10, 600)])
@@ -89,8 +155,8 @@ def test_variant_properties_survive_config_replacement_except_weights(synth_with
     )
 
 
-def test_champion_and_challenger_variants_carry_configured_weights(tmp_path_factory: pytest.TempPathFactory) -> None:
-    # GIVEN prod with two named variants weighted 95/5
+def test_champion_and_challenger_weights_come_from_the_served_state(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # GIVEN prod with two named variants weighted 95/5 (their initial weights; `make swap-weights` changes the state)
     base = load_config("prod")
     data = base.model_dump()
     data["serving"]["variants"] = [
@@ -99,18 +165,31 @@ def test_champion_and_challenger_variants_carry_configured_weights(tmp_path_fact
     ]
     config = type(base).model_validate(data)
     # WHEN synthesized
-    template = serving(synthesize("prod", tmp_path_factory.mktemp("cdk-prod-ab"), config))
-    # THEN one model each, both variants at their weights, each autoscaled and alarmed on its own
+    synthesized = synthesize("prod", tmp_path_factory.mktemp("cdk-prod-ab"), config)
+    template = serving(synthesized)
+    # THEN one model each; the weights and packages are read from the served state, never literals, so the next
+    # deploy keeps a swap
     template.resource_count_is("AWS::SageMaker::Model", 2)
     template.has_resource_properties(
         "AWS::SageMaker::EndpointConfig",
         {
             "ProductionVariants": [
-                Match.object_like({"VariantName": "champion", "InitialVariantWeight": 95}),
-                Match.object_like({"VariantName": "challenger", "InitialVariantWeight": 5}),
+                Match.object_like({"VariantName": "champion", "InitialVariantWeight": {"Ref": "ServedChampionWeight"}}),
+                Match.object_like(
+                    {"VariantName": "challenger", "InitialVariantWeight": {"Ref": "ServedChallengerWeight"}}
+                ),
             ]
         },
     )
+    template.has_parameter("ServedChallengerWeight", {"Default": variant_parameter("prod", "challenger", "weight")})
+    template.has_resource_properties(
+        "AWS::SageMaker::Model", {"PrimaryContainer": {"ModelPackageName": {"Ref": "ServedChallengerModelPackageArn"}}}
+    )
+    # AND the Registry stack records the configured packages, and the weights only as initial values
+    assert recorded_variants(synthesized) == [
+        {"Name": "champion", "InitialWeight": "95.0", "ModelPackageArn": model_package_arn(base, 7)},
+        {"Name": "challenger", "InitialWeight": "5.0", "ModelPackageArn": model_package_arn(base, 8)},
+    ]
     template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 2)
     template.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalableTarget",
@@ -166,7 +245,7 @@ def test_dev_serves_serverless_with_no_idle_instances(synth_with_model: Synth) -
                 {
                     "VariantName": "champion",
                     "ModelName": Match.any_value(),
-                    "InitialVariantWeight": 1,
+                    "InitialVariantWeight": {"Ref": "ServedChampionWeight"},
                     "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
                 }
             ],
@@ -215,10 +294,11 @@ def test_data_capture_is_sampled_encrypted_and_lands_in_the_artifacts_bucket(syn
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_model_comes_from_the_registry_isolated_from_the_network(synth_with_model: Synth, env: str) -> None:
     synthesized = synth_with_model(env)
+    assert recorded_variants(synthesized)[0]["ModelPackageArn"] == model_package_arn(synthesized.config)
     serving(synthesized).has_resource_properties(
         "AWS::SageMaker::Model",
         {
-            "PrimaryContainer": {"ModelPackageName": model_package_arn(synthesized.config)},
+            "PrimaryContainer": {"ModelPackageName": {"Ref": "ServedChampionModelPackageArn"}},
             "EnableNetworkIsolation": True,
             "VpcConfig": Match.object_like({"Subnets": Match.any_value()}),
         },

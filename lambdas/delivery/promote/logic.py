@@ -9,7 +9,8 @@ The pipeline's variable is an ARN (deploy it), ``current`` (a git push: deploy `
   promoted package; then ``StartPipelineExecution`` with X. A redelivered approval changes nothing and starts X
   again with the same client request token (derived from the event id), which CodePipeline deduplicates.
 * Rejected X, the promoted package: roll back to the first history entry, or ``none`` when the history is empty
-  (a warning: the promoted stages then serve no endpoint). ``StartPipelineExecution`` with that value comes
+  (a warning: the promoted stages keep serving their served state, which only an operator sets to none).
+  ``StartPipelineExecution`` with that value comes
   first, then the promoted parameter and the history are written: had the parameters been written first, a failed
   start would leave a retry finding X no longer promoted, and nothing would ever deploy the rollback.
 * Rejected X, not the promoted package: X leaves the history (it must never be rolled back to); nothing starts.
@@ -258,7 +259,8 @@ def _reject(
     target = history[0] if history else NO_PACKAGE
     if target == NO_PACKAGE:
         logger.warning(
-            "rolling back to no model package: the promoted stages will serve no endpoint until one is approved",
+            "rolling back to no model package: the promoted stages keep serving their served state's champion "
+            "until an operator sets it to none (README: taking a model out of service)",
             extra=keys,
         )
     # Start first: should it fail, nothing is written and a retry of the event redoes the whole rollback.

@@ -1,6 +1,7 @@
 """What is promoted, kept in two SSM String parameters that this Lambda owns.
 
-* ``PROMOTED_PARAMETER``: the ARN of the promoted model package, or ``none`` (promoted stages serve no endpoint).
+* ``PROMOTED_PARAMETER``: the ARN of the promoted model package, or ``none`` (nothing promoted: a push
+  deploys no new package, and each stage keeps its served state).
   The delivery pipeline's synth step reads it when the pipeline variable is ``current`` (a git push).
 * ``HISTORY_PARAMETER``: a JSON list of the packages promoted before it, newest first, at most
   :data:`HISTORY_LIMIT`: a rejection of the promoted package rolls back to the first one.

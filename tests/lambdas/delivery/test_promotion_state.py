@@ -177,14 +177,15 @@ def test_rejecting_the_only_promoted_package_deploys_no_model(
     handler(approved_event(), lambda_context())
     # WHEN the realistic rejection of package 7 arrives
     out = handler(rejected_event(), lambda_context())
-    # THEN nothing is promoted, and an execution deploys "none" (the promoted stages serve no endpoint)
+    # THEN nothing is promoted, and an execution deploys "none" (the promoted stages keep their served state)
     assert (promotion.promoted(), promotion.history()) == ("none", [])
     assert (out["rolledBackFrom"], out["modelPackageArn"]) == (C, "none")
     assert deployed(pipeline) == [C, "none"]
     # AND a warning says so
     warnings = [message for level, message, _ in recorders[0].records if level == "warning"]
     assert warnings == [
-        "rolling back to no model package: the promoted stages will serve no endpoint until one is approved"
+        "rolling back to no model package: the promoted stages keep serving their served state's champion "
+        "until an operator sets it to none (README: taking a model out of service)"
     ]
 
 
