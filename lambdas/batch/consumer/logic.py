@@ -44,7 +44,7 @@ class PredictionMessage:
 
     @classmethod
     def from_body(cls, body: str) -> dict[str, Any]:
-        """Validate a body and return it as the plain dict the idempotency layer hashes."""
+        """Validate a body and return it as the plain dict that is stored (its keys hashed for idempotency)."""
         try:
             raw = json.loads(body)
             message = cls(
