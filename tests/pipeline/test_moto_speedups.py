@@ -71,12 +71,14 @@ def test_a_cancelled_transaction_changes_nothing_and_says_why(session_clients: d
 def test_concurrent_transactions_lose_no_write_and_pass_a_condition_once(session_clients: dict[str, Any]) -> None:
     dynamodb = session_clients["dynamodb"]
     make_table(dynamodb, "race")
+    rounds, own = 10, 40
 
-    # GIVEN 8 threads, each putting its own 25 keys and, in the same transaction, the shared key "x" once
+    # GIVEN 8 threads, each transaction putting 40 keys of its own and, on a condition, a key all threads race for
+    # (long transactions, so the server's threads interleave inside them)
     def worker(n: int) -> int:
         wins = 0
-        for i in range(25):
-            actions = [put("race", f"{n}-{i}", condition=False), put("race", f"x{i}")]
+        for i in range(rounds):
+            actions = [put("race", f"{n}-{i}-{j}", condition=False) for j in range(own)] + [put("race", f"x{i}")]
             try:
                 dynamodb.transact_write_items(TransactItems=actions)
                 wins += 1
@@ -87,11 +89,11 @@ def test_concurrent_transactions_lose_no_write_and_pass_a_condition_once(session
     # WHEN they run at once
     with ThreadPoolExecutor(8) as pool:
         wins = sum(pool.map(worker, range(8)))
-    # THEN each shared key was won exactly once, and every winner's own key is there (no rollback undid it)
-    assert wins == 25
+    # THEN each raced key was won exactly once, and every winner's own keys are there (no rollback undid them)
+    assert wins == rounds
     stored = keys(dynamodb, "race")
-    assert [k for k in stored if k.startswith("x")] == sorted(f"x{i}" for i in range(25))
-    assert len(stored) == 25 + 25
+    assert [k for k in stored if k.startswith("x")] == sorted(f"x{i}" for i in range(rounds))
+    assert len(stored) == rounds + rounds * own
 
 
 def test_delete_message_by_current_and_old_receipt_handles(session_clients: dict[str, Any]) -> None:
