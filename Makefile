@@ -61,7 +61,7 @@ $(if $(value CDK_OUT),,$(error CDK_OUT='' breaks rule $(RULE_path)))
 $(if $(value GIT_COMMIT),,$(error GIT_COMMIT='' breaks rule $(RULE_commit)))
 export ENV DIAGRAM_ENV DELIVERY MODEL_PACKAGE_ARN GIT_COMMIT CDK_OUT ARGS
 
-.PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout tune cost swap-weights diagram diagram-check checkov clean
+.PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout bench-consumer tune cost swap-weights diagram diagram-check checkov clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -136,6 +136,9 @@ bench-serving: install ## Serving benchmark: ours vs in-process predict vs MLflo
 
 bench-fanout: install ## Fan-out benchmark: ours vs the seed's loop on a local SQS (the 1M run takes ~15 min)
 	PYTHONPATH=.:lambdas $(PY) bench/fanout.py
+
+bench-consumer: install ## Consumer benchmark: batched transactions vs the per-message baseline on the local run's moto
+	$(PY) bench/consumer.py
 
 tune: install ## Launch a tuning job by hand from ENV's config with the SageMaker SDK (ARGS="--role-arn .. --train-uri .. --output-uri .. [--launch]")
 	test -x .venv-ops/bin/python || python3 -m venv .venv-ops

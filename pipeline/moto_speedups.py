@@ -14,21 +14,45 @@ to deduplicate: sending n FIFO messages costs O(n^2) with a large constant (30 b
 * approximate counts are computed only inside ``GetQueueAttributes``, where a client can see them;
 * FIFO deduplication uses an index of first-send times per deduplication id. This is also closer to SQS, which
   keeps deduplicating for 5 minutes after a message was deleted (moto forgets once it is deleted);
-* ``Queue.messages`` is lazy, so a receive stops scanning once it has its batch.
+* ``Queue.messages`` is lazy, so a receive stops scanning once it has its batch;
+* a receipt handle is 185 random letters drawn in one call (moto drew them one by one: ~2 ms per receive);
+* ``DeleteMessage`` finds the message through an index of receipt handles (moto scanned every message's
+  handles twice per delete: O(n) per message);
+* a receive's retention check reads the queue's ``message_retention_period`` (moto read all queue attributes,
+  approximate counts included, once per received message);
+* DynamoDB condition expressions are parsed once per (expression, names, values): moto parsed each ``Put`` of a
+  transaction three times, and lexed the same expression text for every call;
+* DynamoDB ``TransactWriteItems`` backs up each table it touches for its rollback with a deep copy of the whole
+  table (O(table) per call). The backup is a shallow copy of the table's item index instead, with deep copies of
+  only the items an ``Update`` changes in place (``Put`` and ``Delete`` replace or drop items, never mutate them).
+  moto does not isolate a transaction from the server's other threads: a rollback restored a whole table over
+  writes made meanwhile, and two transactions could both pass a condition on one item. DynamoDB's writes
+  (transactions, PutItem, UpdateItem, DeleteItem, BatchWriteItem) therefore take one lock, as DynamoDB serializes
+  them per item.
 
 Apply with :func:`apply` in the process that runs the moto server, before it serves requests.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import string
 import threading
 import time
+import types
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from typing import Any
 
 from moto import backends
+from moto.dynamodb import comparisons
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+from moto.moto_api._internal import mock_random
 from moto.sqs import models
+from moto.sqs.exceptions import ReceiptHandleIsInvalid
 from werkzeug.serving import WSGIRequestHandler
 
 _state = threading.local()
@@ -117,6 +141,139 @@ def apply() -> None:
             self._messages_lock.notify_all()
 
     queue_cls.add_message = add_message
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > time.time())
+
+    backend_cls.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    _namespace["generate_receipt_handle"] = lambda: "".join(mock_random.choices(string.ascii_lowercase, k=185))
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        if receipt_handle in self.deleted_messages:
+            return  # already deleted: SQS accepts deleting again
+        with self._messages_lock:
+            index: dict[str, Any] = self.__dict__.setdefault("_receipt_index", {})
+            message = index.get(receipt_handle)
+            if message is None:  # handles issued since the last rebuild: index every message's handles again
+                index.clear()
+                index.update((handle, m) for m in self._messages for handle in m.all_receipt_handles)
+                message = index.get(receipt_handle)
+            if message is None:
+                raise ReceiptHandleIsInvalid()
+            self.pending_messages.discard(message)
+            self.deleted_messages.update(message.all_receipt_handles)
+            for handle in message.all_receipt_handles:
+                index.pop(handle, None)
+            self._messages = [m for m in self._messages if m is not message]
+
+    queue_cls.delete_message = delete_message
+    _patch_transactions()
+    _patch_condition_parser()
+
+
+def _patch_condition_parser() -> None:
+    parser_cls: Any = comparisons.ConditionExpressionParser
+    original_lex = parser_cls._lex_condition_expression
+    original_parse = parser_cls.parse
+    lexed: dict[str, Any] = {}
+    parsed: dict[tuple[str, str, str], tuple[Any, list[str], list[str]]] = {}
+
+    def lex(self: Any) -> Any:
+        nodes = lexed.get(self.condition_expression)
+        if nodes is None:
+            if len(lexed) >= 4096:
+                lexed.clear()
+            nodes = lexed[self.condition_expression] = tuple(original_lex(self))
+        return deque(nodes)  # the parser consumes its deque: a fresh one per call
+
+    def parse(self: Any) -> Any:
+        key = (
+            self.condition_expression,
+            repr(sorted((self.expression_attribute_names or {}).items())),
+            repr(sorted((self.expression_attribute_values or {}).items())),
+        )
+        hit = parsed.get(key)
+        if hit is None:
+            op = original_parse(self)
+            if len(parsed) >= 4096:  # bounded: values differ per item
+                parsed.clear()
+            parsed[key] = (op, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+            return op
+        op, names, values = hit
+        self.expr_attr_names_found.extend(names)
+        self.expr_attr_values_found.extend(values)
+        return op
+
+    parser_cls._lex_condition_expression = lex
+    parser_cls.parse = parse
+
+
+def _table_backup(table: Any, updated_keys: list[dict[str, Any]]) -> Any:
+    """What moto's rollback needs of ``table``: its items as they are now, without copying every item."""
+    backup = copy.copy(table)
+    if table.range_key_attr is None:
+        backup.items = defaultdict(dict, table.items)
+    else:
+        backup.items = defaultdict(dict, {h: dict(rows) for h, rows in table.items.items()})
+    for key in updated_keys:
+        hash_value = DynamoType(key[table.hash_key_attr])
+        if table.range_key_attr is None:
+            if hash_value in backup.items:
+                backup.items[hash_value] = copy.deepcopy(backup.items[hash_value])
+        else:
+            range_value = DynamoType(key[table.range_key_attr])
+            rows = backup.items.get(hash_value, {})
+            if range_value in rows:
+                rows[range_value] = copy.deepcopy(rows[range_value])
+    return backup
+
+
+def _patch_transactions() -> None:
+    backend_cls: Any = dynamodb_models.DynamoDBBackend
+    original = backend_cls.transact_write_items
+    namespace = vars(dynamodb_models)
+    real_copy = namespace["copy"]
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        backups = getattr(_state, "table_backups", None)
+        if backups is not None and isinstance(value, Table) and value.name in backups:
+            return backups[value.name]
+        return real_copy.deepcopy(value, memo)
+
+    # The module's ``copy.deepcopy`` calls: the transaction's table backups come from ``_state``.
+    namespace["copy"] = types.SimpleNamespace(deepcopy=deepcopy, copy=real_copy.copy)
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        updated: dict[str, list[dict[str, Any]]] = {}
+        for entry in transact_items:
+            for op_type, op in entry.items():
+                name = op.get("TableName") if isinstance(op, dict) else None
+                if isinstance(name, str) and name in self.tables:
+                    keys = updated.setdefault(name, [])
+                    if op_type == "Update" and isinstance(op.get("Key"), dict):
+                        keys.append(op["Key"])
+        _state.table_backups = {name: _table_backup(self.tables[name], keys) for name, keys in updated.items()}
+        try:
+            return original(self, transact_items)
+        finally:
+            _state.table_backups = None
+
+    backend_cls.transact_write_items = transact_write_items
+    for name in ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item"):
+        setattr(backend_cls, name, _serialized(getattr(backend_cls, name)))
+
+
+_write_lock = threading.RLock()
+
+
+def _serialized(method: Any) -> Any:
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _write_lock:
+            return method(*args, **kwargs)
+
+    return locked
 
 
 def serve(port: int) -> None:

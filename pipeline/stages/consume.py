@@ -25,6 +25,7 @@ def run(ctx: RunContext) -> None:
         sqs = ctx.session.client("sqs")
         expected = ctx.report["batch"]["fanout"]["sent"]
         workers = []
+        started = time.monotonic()
         if not expected:
             concurrency = 0  # nothing queued: no consumer to start
 
@@ -56,6 +57,7 @@ def run(ctx: RunContext) -> None:
             delivered.update(worker_stats.pop("delivered_ids"))
             for name in counts:
                 counts[name] += int(worker_stats[name])
+        drain_seconds = time.monotonic() - started  # worker start-up included, as in the stage's time
         stored = delivery.count_stored(ctx.session.client("dynamodb"), aws.PREDICTIONS_TABLE, ctx.run_id)
         dead = delivery.queue_depth(sqs, resources.dlq_url)
         report = ctx.report["batch"]
@@ -63,8 +65,15 @@ def run(ctx: RunContext) -> None:
         report["stored"] = stored
         report["lost"] = report["predicted"] - stored
         report["dead_lettered"] = dead
-        report["consumer"] = {"concurrency": concurrency, **counts}
+        rate = round(len(delivered) / drain_seconds, 1) if delivered and drain_seconds > 0 else 0.0
+        report["consumer"] = {
+            "concurrency": concurrency,
+            **counts,
+            "seconds": round(drain_seconds, 2),
+            "messages_per_second": rate,
+        }
         st.summary = f"delivered {len(delivered)}, stored {stored}, lost {report['lost']}, dead-lettered {dead}"
+        st.summary += f"; {rate:,.0f} messages/s"
         if report["lost"] != 0 or len(delivered) != report["predicted"]:
             raise StageFailedError(
                 f"predictions do not reconcile: predicted {report['predicted']}, delivered {len(delivered)}, "

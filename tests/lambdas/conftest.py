@@ -9,7 +9,6 @@ from pathlib import Path
 import boto3
 import pytest
 
-from batch.consumer import logic as consumer_logic
 from common import clients
 from tests.lambdas.helpers import REGION, AwsResources
 from tests.servers import module_server
@@ -37,10 +36,8 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "esteira-batch-tests")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     clients.reset_clients()
-    consumer_logic.idempotent_writer.cache_clear()
     yield moto_endpoint
     clients.reset_clients()
-    consumer_logic.idempotent_writer.cache_clear()
 
 
 @pytest.fixture

@@ -44,17 +44,46 @@ def send(aws: AwsResources, run_id: str, entities: list[str], group: str | None 
 
 
 def fail_puts_for(entities: set[str], table: str) -> dict[str, int]:
-    """Make the consumer's PutItem on the predictions table fail for ``entities`` (a hook on its real client)."""
+    """Make the consumer's TransactWriteItems fail as a whole whenever it puts a prediction of ``entities`` in
+    ``table`` (throttled after botocore's retries): a hook on its real client."""
     seen = {"failed": 0}
 
     def hook(params: dict[str, Any], **_: Any) -> None:
-        if params.get("TableName") == table and params["Item"]["entity_id"]["S"] in entities:
+        puts = [action["Put"] for action in params["TransactItems"] if "Put" in action]
+        if any(put["TableName"] == table and put["Item"]["entity_id"]["S"] in entities for put in puts):
             seen["failed"] += 1
             raise ClientError(
-                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}}, "PutItem"
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}},
+                "TransactWriteItems",
             )
 
-    clients.dynamodb().meta.events.register("provide-client-params.dynamodb.PutItem", hook)
+    clients.dynamodb().meta.events.register("provide-client-params.dynamodb.TransactWriteItems", hook)
+    return seen
+
+
+def cancel_items_for(entities: set[str], table: str) -> dict[str, int]:
+    """Make DynamoDB cancel the consumer's transactions that put a prediction of ``entities``, blaming those puts
+    alone (``ThrottlingError``) in ``CancellationReasons``, as DynamoDB does."""
+    seen = {"cancelled": 0}
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        actions = params["TransactItems"]
+        blamed = [
+            "Put" in a and a["Put"]["TableName"] == table and a["Put"]["Item"]["entity_id"]["S"] in entities
+            for a in actions
+        ]
+        if any(blamed):
+            seen["cancelled"] += 1
+            reasons = [{"Code": "ThrottlingError", "Message": "injected"} if b else {"Code": "None"} for b in blamed]
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "injected"},
+                    "CancellationReasons": reasons,
+                },
+                "TransactWriteItems",
+            )
+
+    clients.dynamodb().meta.events.register("provide-client-params.dynamodb.TransactWriteItems", hook)
     return seen
 
 
@@ -86,11 +115,13 @@ def test_failed_records_are_exactly_the_reported_ones_and_are_redelivered(consum
     # WHEN the consumer handles the batch
     messages = consumer.receive()
     response = handler(consumer.lambda_event(messages), lambda_context())
-    # THEN exactly those two records are reported as failures
+    # THEN exactly those two records are reported as failures (the batch's transaction and their own retries
+    # failed; the other eight were stored one by one)
     ids = bodies_by_id(messages)
     reported = {item["itemIdentifier"] for item in response["batchItemFailures"]}
     assert {ids[i] for i in reported} == {"cust-002", "cust-007"}
-    assert fault["failed"] == 2
+    assert fault["failed"] == 3
+    assert sorted(consumer.scan_predictions()) == sorted(set(entities) - {"cust-002", "cust-007"})
     # AND once Lambda deletes the others, only those two come back after the visibility timeout
     consumer.delete(m for m in messages if m["MessageId"] not in reported)
     time.sleep(1.2)
@@ -124,14 +155,15 @@ def test_a_replayed_batch_writes_nothing(consumer: AwsResources) -> None:
     send(consumer, RUN_ID, entities)
     consumer.poll_once(handler)
     before = consumer.scan_predictions()
-    puts = count_calls(clients.dynamodb(), "PutItem")
+    transactions = count_calls(clients.dynamodb(), "TransactWriteItems")
     # WHEN the same predictions arrive again as new messages (new message ids, new dedup ids)
     send(consumer, RUN_ID, entities, tag="replay")
     delivered, failed = consumer.poll_once(handler)
-    # THEN they are acknowledged, and no prediction was written again (idempotency answered from its table)
+    # THEN they are acknowledged, and no prediction was written again (idempotency answered from its table:
+    # the one transaction was cancelled by the idempotency records' conditions, so it wrote nothing)
     assert (len(delivered), failed) == (8, [])
-    assert [p for p in puts if p["TableName"] == consumer.predictions_table] == []
-    assert consumer.scan_predictions() == before
+    assert len(transactions) == 1
+    assert consumer.scan_predictions() == before  # the same updated_at: not rewritten
 
 
 def test_newer_run_overwrites_and_an_older_late_message_does_not(consumer: AwsResources) -> None:
@@ -161,3 +193,68 @@ def test_malformed_message_fails_alone(consumer: AwsResources) -> None:
     bad = next(m["MessageId"] for m in messages if m["Body"] == "{not json")
     assert response["batchItemFailures"] == [{"itemIdentifier": bad}]
     assert sorted(consumer.scan_predictions()) == ["cust-1", "cust-2"]
+
+
+def test_a_batch_is_stored_in_one_transaction(consumer: AwsResources) -> None:
+    # GIVEN a full batch of 10 predictions
+    entities = [f"cust-{i:03d}" for i in range(10)]
+    send(consumer, RUN_ID, entities)
+    transactions = count_calls(clients.dynamodb(), "TransactWriteItems")
+    # WHEN the consumer handles it
+    delivered, failed = consumer.poll_once(handler)
+    # THEN one transaction stored all ten, each with its idempotency record, every put conditional
+    assert (len(delivered), failed) == (10, [])
+    assert len(transactions) == 1
+    puts = [action["Put"] for action in transactions[0]["TransactItems"]]
+    assert sorted(p["TableName"] for p in puts) == sorted([consumer.predictions_table, consumer.idempotency_table] * 10)
+    assert all(p["ConditionExpression"] for p in puts)
+    assert sorted(consumer.scan_predictions()) == entities
+    records = consumer.dynamodb.scan(TableName=consumer.idempotency_table)["Items"]
+    assert len(records) == 10
+    assert {r["status"]["S"] for r in records} == {"COMPLETED"}
+
+
+def test_a_duplicate_within_a_batch_is_stored_once_and_acknowledged(consumer: AwsResources) -> None:
+    # GIVEN a batch holding the same prediction twice (new dedup id: SQS cannot tell), between two others
+    send(consumer, RUN_ID, ["cust-1", "cust-2"])
+    send(consumer, RUN_ID, ["cust-1"], tag="again")
+    send(consumer, RUN_ID, ["cust-3"])
+    messages = consumer.receive()
+    assert len(messages) == 4
+    # WHEN the consumer handles the batch
+    response = handler(consumer.lambda_event(messages), lambda_context())
+    # THEN every record is acknowledged, each entity is stored, and only one idempotency record exists per prediction
+    assert response["batchItemFailures"] == []
+    assert sorted(consumer.scan_predictions()) == ["cust-1", "cust-2", "cust-3"]
+    assert len(consumer.dynamodb.scan(TableName=consumer.idempotency_table)["Items"]) == 3
+
+
+def test_a_cancelled_item_fails_alone_and_the_rest_is_stored(consumer: AwsResources) -> None:
+    # GIVEN 10 messages in 10 groups, and DynamoDB cancelling any transaction with cust-004's put, blaming it alone
+    entities = [f"cust-{i:03d}" for i in range(10)]
+    send(consumer, RUN_ID, entities)
+    fault = cancel_items_for({"cust-004"}, consumer.predictions_table)
+    # WHEN the consumer handles the batch
+    messages = consumer.receive()
+    response = handler(consumer.lambda_event(messages), lambda_context())
+    # THEN only cust-004 is reported, after one cancelled transaction, and the nine others are stored
+    ids = bodies_by_id(messages)
+    assert [ids[i["itemIdentifier"]] for i in response["batchItemFailures"]] == ["cust-004"]
+    assert fault["cancelled"] == 1
+    assert sorted(consumer.scan_predictions()) == [e for e in entities if e != "cust-004"]
+    # AND its idempotency record was not written either, so its redelivery stores it
+    assert len(consumer.dynamodb.scan(TableName=consumer.idempotency_table)["Items"]) == 9
+
+
+def test_an_older_run_in_a_batch_is_skipped_while_the_rest_is_stored(consumer: AwsResources) -> None:
+    # GIVEN cust-1 stored by a newer run, then a batch with an older run's cust-1 and this run's cust-2
+    send(consumer, NEWER_RUN, ["cust-1"])
+    consumer.poll_once(handler)
+    send(consumer, OLDER_RUN, ["cust-1"])
+    send(consumer, RUN_ID, ["cust-2"])
+    # WHEN the consumer handles the batch
+    delivered, failed = consumer.poll_once(handler)
+    # THEN both are acknowledged; the newer prediction is kept, and cust-2 is stored
+    assert (len(delivered), failed) == (2, [])
+    items = consumer.scan_predictions()
+    assert (items["cust-1"]["run_id"], items["cust-2"]["run_id"]) == (NEWER_RUN, RUN_ID)

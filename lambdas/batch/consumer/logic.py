@@ -4,43 +4,31 @@
   record is reported together with the later records *of its message group* (so order per group holds), while
   other groups in the batch proceed. With ``MESSAGE_GROUP_STRATEGY=entity`` every entity is its own group, so
   exactly the failing records come back; with ``single`` everything after the first failure does.
-* Powertools idempotency on DynamoDB keyed by the body's ``[run_id, entity_id]``: a replayed message (even with a
-  new SQS message id) returns the stored result and writes nothing.
+* Idempotency on DynamoDB keyed by the body's ``[run_id, entity_id]`` (Powertools' record format): a replayed
+  message (even with a new SQS message id) returns the stored result and writes nothing.
 * The put is conditional on run order: an item is written only if the entity has no prediction or one from an
   older run (``run_key`` = run timestamp + run id). A late message from an older run is acknowledged and dropped.
+* A batch is stored in one ``TransactWriteItems`` (prediction and idempotency record together, both conditional,
+  see :mod:`batch.consumer.store`) instead of three calls per message.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
+from batch.consumer.store import BatchStore, Pending, StoreError
 from common.runs import run_sort_key
-from esteira_contracts.batch import IDEMPOTENCY_TABLE_KEY, IDEMPOTENCY_TTL_ATTRIBUTE, ConsumerSettings
+from esteira_contracts.batch import ConsumerSettings
 
-logger = Logger(child=True)
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-
-IDEMPOTENCY_KEY_JMESPATH = "[run_id, entity_id]"
-IDEMPOTENCY_KEY_PREFIX = "esteira-batch-prediction"
-
-Writer = Callable[..., dict[str, Any]]
 
 
 class InvalidMessageError(ValueError):
@@ -56,7 +44,7 @@ class PredictionMessage:
 
     @classmethod
     def from_body(cls, body: str) -> dict[str, Any]:
-        """Validate a body and return it as the plain dict the idempotency layer hashes."""
+        """Validate a body and return it as the plain dict that is stored (its keys hashed for idempotency)."""
         try:
             raw = json.loads(body)
             message = cls(
@@ -78,71 +66,34 @@ class PredictionMessage:
         }
 
 
-def write_prediction(dynamodb: Any, table: str, message: dict[str, Any]) -> dict[str, Any]:
-    """Put the prediction unless the table holds one from the same or a newer run."""
-    run_key = run_sort_key(message["run_id"])
-    outcome = {"entity_id": message["entity_id"], "run_id": message["run_id"], "written": True}
-    try:
-        dynamodb.put_item(
-            TableName=table,
-            Item={
-                "entity_id": {"S": message["entity_id"]},
-                "run_id": {"S": message["run_id"]},
-                "run_key": {"S": run_key},
-                "predicted_label": {"S": message["predicted_label"]},
-                "score": {"N": message["score"]},
-                "updated_at": {"S": datetime.now(UTC).isoformat()},
-            },
-            ConditionExpression="attribute_not_exists(entity_id) OR run_key < :run_key",
-            ExpressionAttributeValues={":run_key": {"S": run_key}},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        logger.info("prediction not newer than the stored one; skipped", extra=outcome)
-        outcome["written"] = False
-    return outcome
-
-
-@functools.cache
-def idempotent_writer(settings: ConsumerSettings, dynamodb: Any) -> tuple[Writer, IdempotencyConfig]:
-    """The idempotent write function for these settings (built on first use, reused while warm)."""
-    config = IdempotencyConfig(
-        event_key_jmespath=IDEMPOTENCY_KEY_JMESPATH,
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=settings.idempotency_ttl_seconds,
-    )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.idempotency_table,
-        key_attr=IDEMPOTENCY_TABLE_KEY,
-        expiry_attr=IDEMPOTENCY_TTL_ATTRIBUTE,
-        boto3_client=dynamodb,
-    )
-
-    def write(message: dict[str, Any]) -> dict[str, Any]:
-        return write_prediction(dynamodb, settings.predictions_table, message)
-
-    writer: Writer = idempotent_function(
-        write,
-        data_keyword_argument="message",
-        persistence_store=persistence,
-        config=config,
-        key_prefix=IDEMPOTENCY_KEY_PREFIX,
-    )
-    return writer, config
-
-
-def handle_record(record: SQSRecord, writer: Writer) -> dict[str, Any]:
-    return writer(message=PredictionMessage.from_body(record.body))
-
-
 def consume(event: dict[str, Any], context: LambdaContext, settings: ConsumerSettings, dynamodb: Any) -> dict[str, Any]:
-    writer, config = idempotent_writer(settings, dynamodb)
-    config.register_lambda_context(context)
+    """Validate the batch, store it in as few transactions as it allows, then report per record through the FIFO
+    batch processor (which fails a failed record's later group members itself, as :mod:`store` left them)."""
+    store = BatchStore(dynamodb, settings)
+    pending: list[Pending] = []
+    for raw in event.get("Records", []):
+        record = SQSRecord(raw)
+        group = record.attributes.message_group_id or ""
+        if group in store.failed_groups:
+            continue  # the processor short-circuits it, unwritten
+        try:
+            pending.append(Pending(record.message_id, group, PredictionMessage.from_body(record.body)))
+        except InvalidMessageError as exc:
+            store.fail(record.message_id, group, exc)
+    store.store(pending)
     response = process_partial_response(
         event=event,
-        record_handler=functools.partial(handle_record, writer=writer),
+        record_handler=functools.partial(stored_result, results=store.results),
         processor=processor,
         context=context,
     )
     return dict(response)
+
+
+def stored_result(record: SQSRecord, results: dict[str, dict[str, Any] | Exception]) -> dict[str, Any]:
+    result = results.get(record.message_id)
+    if result is None:
+        raise StoreError(f"message {record.message_id} was not handled")
+    if isinstance(result, Exception):
+        raise result
+    return result

@@ -1,0 +1,120 @@
+"""The patched moto server behaves as SQS and DynamoDB do where the consumer relies on it (server mode, over HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.servers import module_server
+
+
+@pytest.fixture(scope="module")
+def session_clients() -> Iterator[dict[str, Any]]:
+    with module_server("pipeline.moto_speedups") as url:
+        session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
+        yield {name: session.client(name, endpoint_url=url) for name in ("dynamodb", "sqs")}
+
+
+def make_table(dynamodb: Any, name: str) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def put(table: str, key: str, condition: bool = True) -> dict[str, Any]:
+    action: dict[str, Any] = {"TableName": table, "Item": {"k": {"S": key}, "v": {"N": "1"}}}
+    if condition:
+        action["ConditionExpression"] = "attribute_not_exists(k)"
+    return {"Put": action}
+
+
+def keys(dynamodb: Any, table: str) -> list[str]:
+    return sorted(item["k"]["S"] for item in dynamodb.scan(TableName=table)["Items"])
+
+
+def test_a_cancelled_transaction_changes_nothing_and_says_why(session_clients: dict[str, Any]) -> None:
+    dynamodb = session_clients["dynamodb"]
+    make_table(dynamodb, "cancel")
+    dynamodb.transact_write_items(TransactItems=[put("cancel", "a")])
+    update = {
+        "Update": {
+            "TableName": "cancel",
+            "Key": {"k": {"S": "a"}},
+            "UpdateExpression": "SET v = :two",
+            "ExpressionAttributeValues": {":two": {"N": "2"}},
+        }
+    }
+    # GIVEN a transaction that adds b, updates a in place, and puts c on a condition that holds
+    # WHEN a fourth action's condition fails (d exists)
+    dynamodb.transact_write_items(TransactItems=[put("cancel", "d")])
+    with pytest.raises(ClientError) as caught:
+        dynamodb.transact_write_items(
+            TransactItems=[put("cancel", "b"), update, put("cancel", "c"), put("cancel", "d")]
+        )
+    # THEN nothing of it stays (a's in-place update is undone too) and the reasons name the failing action
+    assert caught.value.response["Error"]["Code"] == "TransactionCanceledException"
+    codes = [r["Code"] for r in caught.value.response["CancellationReasons"]]
+    assert codes == ["None", "None", "None", "ConditionalCheckFailed"]
+    assert keys(dynamodb, "cancel") == ["a", "d"]
+    item = dynamodb.get_item(TableName="cancel", Key={"k": {"S": "a"}})["Item"]
+    assert item["v"] == {"N": "1"}
+
+
+def test_concurrent_transactions_lose_no_write_and_pass_a_condition_once(session_clients: dict[str, Any]) -> None:
+    dynamodb = session_clients["dynamodb"]
+    make_table(dynamodb, "race")
+    rounds, own = 10, 40
+
+    # GIVEN 8 threads, each transaction putting 40 keys of its own and, on a condition, a key all threads race for
+    # (long transactions, so the server's threads interleave inside them)
+    def worker(n: int) -> int:
+        wins = 0
+        for i in range(rounds):
+            actions = [put("race", f"{n}-{i}-{j}", condition=False) for j in range(own)] + [put("race", f"x{i}")]
+            try:
+                dynamodb.transact_write_items(TransactItems=actions)
+                wins += 1
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "TransactionCanceledException"
+        return wins
+
+    # WHEN they run at once
+    with ThreadPoolExecutor(8) as pool:
+        wins = sum(pool.map(worker, range(8)))
+    # THEN each raced key was won exactly once, and every winner's own keys are there (no rollback undid them)
+    assert wins == rounds
+    stored = keys(dynamodb, "race")
+    assert [k for k in stored if k.startswith("x")] == sorted(f"x{i}" for i in range(rounds))
+    assert len(stored) == rounds + rounds * own
+
+
+def test_delete_message_by_current_and_old_receipt_handles(session_clients: dict[str, Any]) -> None:
+    sqs = session_clients["sqs"]
+    url = sqs.create_queue(QueueName="deletes.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "0"})[
+        "QueueUrl"
+    ]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i), MessageGroupId=str(i), MessageDeduplicationId=str(i))
+    # GIVEN messages received twice (the first receipt handles are old ones)
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    second = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(first) == len(second) == 3
+    assert all(len(m["ReceiptHandle"]) == 185 and m["ReceiptHandle"].islower() for m in second)
+    # WHEN one is deleted by its old handle, one by its new one, and one of them again
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=second[1]["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=second[1]["ReceiptHandle"])
+    # THEN one message is left, and an unknown handle is refused as SQS does
+    left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in left] == [second[2]["Body"]]
+    with pytest.raises(ClientError) as caught:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="x" * 185)
+    assert "ReceiptHandle" in caught.value.response["Error"]["Code"]
