@@ -2,8 +2,8 @@
 example's config (its spec comes from the config), regression and the multiclass variant.
 
 The source is a SQLite file the run must only read: its checksum is the same afterwards. The serve stage's smoke test
-is being made task-aware (issue 21, item 2); until then the served model's checks are expected to fail: the run
-stops at serve. Everything up to the registered model is asserted here.
+is task-aware: the endpoint serves the package's own predictions, and the gate's metric (r2 for the regression,
+accuracy for the multiclass variant) clears the shipped threshold on the dataset's held-out rows.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "apartment_rents"
 ROWS = 1000
-UP_TO_REGISTER = ("aws", "source", "extract", "dataset", "train", "evaluate", "register")
+UP_TO_REGISTER = ("aws", "source", "extract", "dataset", "train", "evaluate", "baseline", "register")
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +117,6 @@ def test_multiclass_example_trains_at_the_shipped_gate_and_reports_multiclass_me
     assert "model (multiclass)" in multiclass.output and "f1 macro" in multiclass.output
 
 
-@pytest.mark.xfail(strict=True, reason="needs the task-aware smoke test (issue 21, item 2)")
 def test_regression_example_is_served_smoke_tested_and_every_prediction_delivered(regression: Run) -> None:
     assert_served_and_delivered(regression)
 
@@ -130,7 +129,12 @@ def assert_served_and_delivered(run: Run) -> None:
     report = run.report
     assert report["status"] == "succeeded", run.output[-3000:]
     assert report["model"]["served_package_arn"] == report["model"]["registered_package_arn"]
-    assert report["smoke_test"]["rows"] == report["dataset"]["splits"]["holdout"]["rows"]
+    smoke, gate = report["smoke_test"], report["model"]["gate"]
+    assert smoke["rows"] == report["dataset"]["splits"]["holdout"]["rows"]
+    # The endpoint served the package's own predictions, and the gate's metric held on the held-out rows
+    assert smoke["serves_package"] is True and smoke["mismatched_rows"] == 0
+    assert (smoke["metric"], smoke["threshold"]) == (gate["metric"], gate["threshold"])
+    assert smoke["metric_passed"] is True and smoke["passed"] is True
     batch = report["batch"]
     assert batch["input_rows"] == batch["predicted"] == batch["delivered"] == batch["stored"]
     assert batch["predicted"] == report["dataset"]["batch_input_rows"] and batch["lost"] == 0
