@@ -204,6 +204,7 @@ def test_a_failing_scheduled_launch_lands_in_the_dead_letter_queue_with_its_even
         "MODEL_PACKAGE_GROUP": group,
         "SAGEMAKER_ROLE_ARN": "arn:aws:iam::222222222222:role/esteira-staging-transform",
         "PREDICTIONS_BUCKET": bucket,
+        "ARTIFACTS_BUCKET": f"{bucket}-artifacts",
         "INSTANCE_TYPE": "ml.m5.large",
         "INSTANCE_COUNT": "1",
         "MAX_PAYLOAD_MB": "6",
