@@ -275,14 +275,7 @@ def test_settings_refuse_the_seeds_payload_times_concurrency() -> None:
 def test_settings_name_every_missing_variable() -> None:
     with pytest.raises(SettingsError) as info:
         LauncherSettings.from_env({"INSTANCE_COUNT": "many"})
-    for name in (
-        "MODEL_PACKAGE_GROUP",
-        "SAGEMAKER_ROLE_ARN",
-        "PREDICTIONS_BUCKET",
-        "ARTIFACTS_BUCKET",
-        "INSTANCE_TYPE",
-        "ENV_NAME",
-    ):
+    for name in LauncherSettings.required_names():
         assert f"{name} is required" in str(info.value)
     assert "INSTANCE_COUNT='many' is not an integer" in str(info.value)
 

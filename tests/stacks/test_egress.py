@@ -1,0 +1,102 @@
+"""Egress of every security group Esteira creates, in every environment's synthesized templates (dev creates its VPC,
+staging and prod use existing ids from config; each with and without a served model package, as `make checkov`
+synthesizes them): explicit egress on every group, nothing open to the whole internet, and each workload's group
+letting out only what it needs."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from tests.stacks.conftest import ENVS, SynthesizedEnv
+
+Synth = Callable[[str], SynthesizedEnv]
+ANYWHERE = {"CidrIp": "0.0.0.0/0", "CidrIpv6": "::/0"}
+HTTPS = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443}
+
+
+def templates(env: str, synth: Synth, synth_with_model: Synth) -> Iterator[tuple[str, dict[str, Any]]]:
+    for label, synthesized in (("", synth(env)), ("with model ", synth_with_model(env))):
+        for component, template in synthesized.templates.items():
+            yield f"{env} {label}{component}", template.to_json()
+
+
+def groups(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in template.get("Resources", {}).items() if r["Type"] == "AWS::EC2::SecurityGroup"}
+
+
+def standalone_egress(template: dict[str, Any]) -> list[dict[str, Any]]:
+    resources = template.get("Resources", {}).values()
+    return [r["Properties"] for r in resources if r["Type"] == "AWS::EC2::SecurityGroupEgress"]
+
+
+def egress_of(template: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
+    """A group's inline egress rules and the standalone rules that name it."""
+    inline = list(groups(template)[logical_id]["Properties"].get("SecurityGroupEgress", []))
+    mine = {"Fn::GetAtt": [logical_id, "GroupId"]}
+    return inline + [rule for rule in standalone_egress(template) if rule["GroupId"] == mine]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_security_group_lets_anything_out_to_the_whole_internet(
+    env: str, synth: Synth, synth_with_model: Synth
+) -> None:
+    # GIVEN every template of the environment, with and without a served model
+    checked = 0
+    for where, template in templates(env, synth, synth_with_model):
+        rules = [
+            rule for group in groups(template).values() for rule in group["Properties"].get("SecurityGroupEgress", [])
+        ]
+        rules += standalone_egress(template)
+        # THEN no egress rule, inline or standalone, reaches 0.0.0.0/0 or ::/0 (on any protocol)
+        for rule in rules:
+            open_to = {key: rule[key] for key in ANYWHERE if rule.get(key) == ANYWHERE[key]}
+            assert not open_to, f"{where}: egress to {open_to} ({rule.get('IpProtocol')}): {rule}"
+            assert rule.get("IpProtocol") != "-1", f"{where}: an all-protocol egress rule: {rule}"
+        checked += len(rules)
+    assert checked, f"{env}: no egress rule found at all; the test would prove nothing"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_security_group_has_explicit_egress(env: str, synth: Synth, synth_with_model: Synth) -> None:
+    # GIVEN every security group of the environment's templates
+    found = 0
+    for where, template in templates(env, synth, synth_with_model):
+        for logical_id in groups(template):
+            found += 1
+            # THEN its egress is written out (CDK's "disallow all" placeholder for a group that only answers), never
+            # left to EC2's default, which allows everything out
+            assert egress_of(template, logical_id), f"{where}: {logical_id} has no explicit egress"
+    assert found, f"{env}: no security group found; the test would prove nothing"
+
+
+def _workload_groups(template: dict[str, Any]) -> dict[str, str]:
+    return {
+        logical_id: group["Properties"]["GroupDescription"]
+        for logical_id, group in groups(template).items()
+        if group["Properties"]["GroupDescription"].startswith(("Esteira serving", "Esteira training", "Esteira batch"))
+    }
+
+
+@pytest.mark.parametrize("env", [env for env in ENVS if env != "dev"])
+def test_the_sagemaker_workloads_groups_let_out_only_https_to_s3(env: str, synth: Synth) -> None:
+    # GIVEN an environment on an existing network: serving, training and batch each have a group
+    synthesized = synth(env)
+    template = synthesized.templates["DataPlatform"].to_json()
+    workloads = _workload_groups(template)
+    assert len(workloads) == 3, workloads
+    for logical_id, description in workloads.items():
+        rules = [rule for rule in egress_of(template, logical_id) if rule.get("CidrIp") != "255.255.255.255/32"]
+        # THEN each lets out exactly one thing: HTTPS to S3's prefix list (looked up at deploy time)
+        assert len(rules) == 1, (description, rules)
+        (rule,) = rules
+        assert {key: rule[key] for key in HTTPS} == HTTPS, description
+        assert rule["DestinationPrefixListId"] == {
+            "Fn::GetAtt": [_prefix_list_lookup(template), "PrefixLists.0.PrefixListId"]
+        }
+
+
+def _prefix_list_lookup(template: dict[str, Any]) -> str:
+    (logical_id,) = Template.from_json(template).find_resources("Custom::AWS").keys()
+    return logical_id
