@@ -3,7 +3,7 @@ staging and prod use existing ids from config; each with and without a served mo
 synthesizes them): explicit egress on every group, nothing open to the whole internet, and each workload's group
 letting out only what it needs."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -16,22 +16,22 @@ ANYWHERE = {"CidrIp": "0.0.0.0/0", "CidrIpv6": "::/0"}
 HTTPS = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443}
 
 
-def templates(env: str, synth: Synth, synth_with_model: Synth) -> Iterator[tuple[str, dict[str, Any]]]:
+def templates(env: str, synth: Synth, synth_with_model: Synth) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for label, synthesized in (("", synth(env)), ("with model ", synth_with_model(env))):
         for component, template in synthesized.templates.items():
             yield f"{env} {label}{component}", template.to_json()
 
 
-def groups(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def groups(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: r for k, r in template.get("Resources", {}).items() if r["Type"] == "AWS::EC2::SecurityGroup"}
 
 
-def standalone_egress(template: dict[str, Any]) -> list[dict[str, Any]]:
+def standalone_egress(template: Mapping[str, Any]) -> list[dict[str, Any]]:
     resources = template.get("Resources", {}).values()
     return [r["Properties"] for r in resources if r["Type"] == "AWS::EC2::SecurityGroupEgress"]
 
 
-def egress_of(template: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
+def egress_of(template: Mapping[str, Any], logical_id: str) -> list[dict[str, Any]]:
     """A group's inline egress rules and the standalone rules that name it."""
     inline = list(groups(template)[logical_id]["Properties"].get("SecurityGroupEgress", []))
     mine = {"Fn::GetAtt": [logical_id, "GroupId"]}
@@ -71,7 +71,7 @@ def test_every_security_group_has_explicit_egress(env: str, synth: Synth, synth_
     assert found, f"{env}: no security group found; the test would prove nothing"
 
 
-def _workload_groups(template: dict[str, Any]) -> dict[str, str]:
+def _workload_groups(template: Mapping[str, Any]) -> dict[str, str]:
     return {
         logical_id: group["Properties"]["GroupDescription"]
         for logical_id, group in groups(template).items()
@@ -97,6 +97,6 @@ def test_the_sagemaker_workloads_groups_let_out_only_https_to_s3(env: str, synth
         }
 
 
-def _prefix_list_lookup(template: dict[str, Any]) -> str:
+def _prefix_list_lookup(template: Mapping[str, Any]) -> str:
     (logical_id,) = Template.from_json(template).find_resources("Custom::AWS").keys()
     return logical_id
