@@ -210,7 +210,10 @@ class BatchPredictions(Construct):
         )
         for resource, reason in (
             (self._arn("model-package", f"{group}/*"), "Any version of the group can be the latest approved one."),
-            (objects_of(artifacts, manifests, self).removeprefix("Resource::"), "Only the dataset runs' manifests."),
+            (
+                objects_of(artifacts, manifests, self).removeprefix("Resource::"),
+                "One dataset run's manifest per run id: the launcher checks a run is complete and its schema.",
+            ),
             (self._arn("model", f"{prefix}-*"), "One model per package version, named <group>-v<version>."),
             (self._arn("transform-job", f"{prefix}-*"), "Transform jobs are named per run under this prefix."),
         ):
