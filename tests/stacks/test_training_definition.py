@@ -336,7 +336,6 @@ def test_register_records_the_approval_metrics_and_lineage(trained: dict[str, An
         "execution.$": "$$.Execution.Id",
         "git_commit": "0123456789ab",
         "dataset.$": "$.prepare.dataset_uri",
-        # what the batch launcher checks a run against: the spec and the digest of the features, in order
         "spec.$": "$.dataset_manifest.manifest.spec_name",
         "feature_schema.$": "States.Hash(States.JsonToString($.dataset_manifest.manifest.features), 'SHA-256')",
     }
