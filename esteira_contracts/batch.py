@@ -5,6 +5,9 @@ The fan-out's settings are a contract of their own: ``esteira_contracts.fanout.F
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -21,6 +24,20 @@ IDEMPOTENCY_TABLE_KEY = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 # The message attribute the fan-out sets on each prediction, which downstream consumers filter on (the seed's name).
 PREDICTION_MESSAGE_ATTRIBUTE = "recomendado-para-voce"
+
+# What a registered package records about its data, as CustomerMetadataProperties "lineage.<name>" (the training state
+# machine passes them to Evaluate as its lineage): the dataset run's folder (<datasets_uri>run_id=R/), the extraction
+# spec, and the digest of the features the model takes, in order (``feature_schema_digest``).
+LINEAGE_METADATA_PREFIX = "lineage."
+LINEAGE_DATASET = "dataset"
+LINEAGE_SPEC = "spec"
+LINEAGE_FEATURE_SCHEMA = "feature_schema"
+
+
+def feature_schema_digest(features: Sequence[str]) -> str:
+    """SHA-256 (hex) of the feature names as compact JSON: what the state machine records with
+    ``States.Hash(States.JsonToString(<manifest>.features), 'SHA-256')`` (compact JSON, UTF-8; names are ASCII)."""
+    return hashlib.sha256(json.dumps(list(features), separators=(",", ":")).encode()).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +57,12 @@ class LauncherSettings(EnvContract):
     )
     role_arn: str = setting("SAGEMAKER_ROLE_ARN", pattern=aws_names.ROLE_ARN, pattern_help="an IAM role ARN")
     bucket: str = setting("PREDICTIONS_BUCKET", pattern=aws_names.BUCKET_NAME, pattern_help=aws_names.BUCKET_NAME_HELP)
+    # This environment's dataset runs' manifests (<DATASETS_PREFIX>run_id=R/manifest.json): which runs are complete,
+    # and the spec and features of the rows each wrote under <INPUT_PREFIX>run_id=R/.
+    artifacts_bucket: str = setting(
+        "ARTIFACTS_BUCKET", pattern=aws_names.BUCKET_NAME, pattern_help=aws_names.BUCKET_NAME_HELP
+    )
+    datasets_prefix: str = setting("DATASETS_PREFIX", default=layout.DATASETS_PREFIX, prefix=True)
     input_prefix: str = setting("INPUT_PREFIX", default=layout.BATCH_INPUT_PREFIX, prefix=True)
     output_prefix: str = setting("OUTPUT_PREFIX", default=layout.BATCH_OUTPUT_PREFIX, prefix=True)
     instance_type: str = setting("INSTANCE_TYPE")

@@ -112,6 +112,7 @@ def build_stacks(
         config=config,
         key=data.key,
         predictions=data.lake.predictions,
+        artifacts=data.lake.artifacts,
         transform_role=data.transform_role,
         alerts=data.alerts_topic,
         subnet_ids=[subnet.subnet_id for subnet in data.network.subnets] if existing_network else [],

@@ -26,6 +26,7 @@ class BatchStack(Stack):
         config: EnvironmentConfig,
         key: kms.IKey,
         predictions: s3.IBucket,
+        artifacts: s3.IBucket,
         transform_role: iam.IRole,
         alerts: sns.ITopic,
         subnet_ids: list[str],
@@ -62,6 +63,7 @@ class BatchStack(Stack):
             ),
             key=key,
             predictions=predictions,
+            artifacts=artifacts,
             transform_role=transform_role,
             alerts=alerts,
         )

@@ -15,6 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from esteira_contracts import layout
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.fanout import NON_RETRYABLE_ERRORS, FanoutSettings
 from stacks import names
@@ -54,6 +55,7 @@ class BatchPredictions(Construct):
         settings: BatchSettings,
         key: kms.IKey,
         predictions: s3.IBucket,
+        artifacts: s3.IBucket,
         transform_role: iam.IRole,
         alerts: sns.ITopic,
     ) -> None:
@@ -86,7 +88,7 @@ class BatchPredictions(Construct):
             oldest_message_alarm=Duration.minutes(settings.batch.oldest_message_alarm_minutes),
             alerts=alerts,
         )
-        self.launcher = self._launcher(predictions, transform_role, alerts)
+        self.launcher = self._launcher(predictions, artifacts, transform_role, alerts)
         self.fanout = self._fanout(predictions)
         self.consumer = self._consumer()
         self.fanout_state_machine = self._fanout_loop(alerts)
@@ -128,7 +130,9 @@ class BatchPredictions(Construct):
             retain_logs=self.settings.retain,
         )
 
-    def _launcher(self, predictions: s3.IBucket, transform_role: iam.IRole, alerts: sns.ITopic) -> PythonFunction:
+    def _launcher(
+        self, predictions: s3.IBucket, artifacts: s3.IBucket, transform_role: iam.IRole, alerts: sns.ITopic
+    ) -> PythonFunction:
         settings, batch = self.settings, self.settings.batch
         launcher = self._function(
             "Launcher",
@@ -140,6 +144,8 @@ class BatchPredictions(Construct):
                 model_package_arn=settings.pinned_model_package_arn,
                 role_arn=transform_role.role_arn,
                 bucket=predictions.bucket_name,
+                artifacts_bucket=artifacts.bucket_name,
+                datasets_prefix=names.DATASETS_PREFIX,
                 input_prefix=names.BATCH_INPUT_PREFIX,
                 output_prefix=names.BATCH_OUTPUT_PREFIX,
                 instance_type=batch.instance_type,
@@ -156,7 +162,12 @@ class BatchPredictions(Construct):
         )
         prefix = settings.name_prefix
         group = settings.model_package_group_name
+        manifests = layout.run_prefix(names.DATASETS_PREFIX, "*") + "manifest.json"
         statements = [
+            # This environment's dataset runs' manifests: is a run complete, which spec and features it wrote.
+            iam.PolicyStatement(
+                sid="ReadDatasetManifests", actions=["s3:GetObject"], resources=[artifacts.arn_for_objects(manifests)]
+            ),
             iam.PolicyStatement(sid="ListPackages", actions=["sagemaker:ListModelPackages"], resources=["*"]),
             iam.PolicyStatement(
                 sid="ReadPackages",
@@ -202,6 +213,10 @@ class BatchPredictions(Construct):
         )
         for resource, reason in (
             (self._arn("model-package", f"{group}/*"), "Any version of the group can be the latest approved one."),
+            (
+                objects_of(artifacts, manifests, self).removeprefix("Resource::"),
+                "One dataset run's manifest per run id: the launcher checks a run is complete and its schema.",
+            ),
             (self._arn("model", f"{prefix}-*"), "One model per package version, named <group>-v<version>."),
             (self._arn("transform-job", f"{prefix}-*"), "Transform jobs are named per run under this prefix."),
         ):

@@ -9,21 +9,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, SymlinkFollowMode
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_glue as glue
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from esteira_contracts.dataset import DatasetJobArgs
 from stacks import names
 from stacks.config import HyperparameterValue
-from stacks.constructs.extraction import ASSET_EXCLUDES, GLUE_JOBS_DIR
+from stacks.constructs import glue_job_parts as glue_parts
 from stacks.dataset_config import DatasetConfig
-from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, assets_bucket_objects, objects_of
+from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of
 
 # The job's own package, the extraction's storage and spec helpers it reuses, and the contracts (a symlink).
 LIBRARY_PACKAGES = ("esteira_dataset", "esteira_extract", "esteira_contracts")
@@ -71,38 +69,10 @@ class DatasetJob(Construct):
         removal = RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY
         curated_prefix = names.curated_extraction_prefix(settings.spec_name)
 
-        self.security_configuration = glue.SecurityConfiguration(
-            self,
-            "SecurityConfiguration",
-            security_configuration_name=settings.security_configuration_name,
-            s3_encryption=glue.S3Encryption.kms(key),
-            cloud_watch_encryption=glue.CloudWatchEncryption.kms(key),
-            job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(key),
-        )
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description=f"Runs the Glue job {settings.job_name}",
-        )
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws-glue/jobs/{settings.job_name}",
-            encryption_key=key,
-            retention=settings.log_retention,
-            removal_policy=removal,
-        )
-        spec = s3_assets.Asset(self, "Spec", path=str(settings.spec_path))
-        spec.grant_read(self.role)
-        library = s3_assets.Asset(
-            self,
-            "Library",
-            path=str(GLUE_JOBS_DIR),
-            exclude=["*", *(f"!{p}{tail}" for p in LIBRARY_PACKAGES for tail in ("", "/**")), *ASSET_EXCLUDES],
-            # Copy the symlinked contracts package's files into the asset, not the link.
-            follow_symlinks=SymlinkFollowMode.ALWAYS,
-        )
+        self.security_configuration = glue_parts.security_configuration(self, settings.security_configuration_name, key)
+        self.role = glue_parts.job_role(self, settings.job_name)
+        self.log_group = glue_parts.job_logs(self, settings.job_name, key, settings.log_retention, removal)
+        spec, library = glue_parts.job_assets(self, self.role, settings.spec_path, LIBRARY_PACKAGES)
         self._grant(key, curated, curated_prefix, artifacts, predictions)
 
         dataset = settings.dataset
@@ -124,7 +94,7 @@ class DatasetJob(Construct):
             description="Latest version per key of the curated extractions, split by key hash into training sets",
             role=self.role,
             glue_version=glue.GlueVersion.V5_0,
-            script=glue.Code.from_asset(str(GLUE_JOBS_DIR / "dataset_job.py")),
+            script=glue.Code.from_asset(str(glue_parts.GLUE_JOBS_DIR / "dataset_job.py")),
             extra_python_files=[glue.Code.from_bucket(library.bucket, library.s3_object_key)],
             worker_configuration=glue.WorkerConfiguration(
                 worker_type=glue.WorkerType[dataset.worker_type.replace(".", "_")],
@@ -145,7 +115,6 @@ class DatasetJob(Construct):
     def _grant(
         self, key: kms.IKey, curated: s3.IBucket, curated_prefix: str, artifacts: s3.IBucket, predictions: s3.IBucket
     ) -> None:
-        stack = Stack.of(self)
         curated_objects = f"{curated_prefix}*"
         datasets = f"{names.DATASETS_PREFIX}*"
         batch_input = f"{names.BATCH_INPUT_PREFIX}*"
@@ -156,27 +125,7 @@ class DatasetJob(Construct):
         predictions.grant_read_write(self.role, batch_input)
         predictions.grant_delete(self.role, batch_input)
         key.grant_encrypt_decrypt(self.role)
-        glue_log_groups = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws-glue/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteJobLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
-                resources=[glue_log_groups],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="PublishJobMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
-            )
-        )
+        glue_log_groups = glue_parts.grant_logs_and_metrics(self.role)
         policy = self.role.node.find_child("DefaultPolicy")
         acknowledge_bucket_grants(
             policy,
@@ -188,19 +137,10 @@ class DatasetJob(Construct):
             extra=("Action::s3:DeleteObject*",),
         )
         acknowledge_key_grant(policy)
-        acknowledge(
-            policy,
-            f"IAM5[Resource::{glue_log_groups}]",
-            "Glue names the job's log groups itself (/aws-glue/jobs/logs-v2-<security configuration>, "
-            "/aws-glue/jobs/error...), so the grant covers the /aws-glue/ namespace only.",
-        )
+        glue_parts.acknowledge_log_groups(policy, glue_log_groups)
         acknowledge(
             policy,
             "IAM5[Resource::*]",
             "cloudwatch:PutMetricData has no resource-level permission; it is limited to the Glue namespace.",
         )
-        acknowledge(
-            policy,
-            f"IAM5[{assets_bucket_objects(stack)}]",
-            "Read-only access to the CDK assets bucket: the job loads its script, library zip and spec from it.",
-        )
+        glue_parts.acknowledge_assets_read(policy)

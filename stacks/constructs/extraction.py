@@ -3,37 +3,34 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import ArnFormat, CfnResource, Duration, RemovalPolicy, Stack, SymlinkFollowMode
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from esteira_contracts.extraction import ExtractionJobArgs
 from stacks import names
+from stacks.constructs import glue_job_parts as glue_parts
 from stacks.nag import (
     acknowledge,
     acknowledge_bucket_grants,
     acknowledge_hardcoded_zones,
     acknowledge_key_grant,
-    assets_bucket_objects,
     objects_of,
     skip_checkov,
 )
 from stacks.source_database import RotationConfig
 
-GLUE_JOBS_DIR = Path(__file__).resolve().parents[2] / "glue_jobs"
 # The job's library ships as a zip whose root holds its packages (Glue --extra-py-files): the job's own, and the
 # contract it parses its arguments with (glue_jobs/esteira_contracts is a symlink to the repo's package).
 LIBRARY_PACKAGES = ("esteira_extract", "esteira_contracts")
 # Template metadata key of a resource's reasoned exceptions to a control.
 EXCEPTIONS_METADATA_KEY = "EsteiraExceptions"
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".mypy_cache", ".pytest_cache"]
 
 
 @dataclass(frozen=True)
@@ -110,41 +107,12 @@ class ExtractionJob(Construct):
         for connection in self.connections:
             acknowledge_hardcoded_zones(connection)
 
-        self.security_configuration = glue.SecurityConfiguration(
-            self,
-            "SecurityConfiguration",
-            security_configuration_name=settings.security_configuration_name,
-            s3_encryption=glue.S3Encryption.kms(key),
-            cloud_watch_encryption=glue.CloudWatchEncryption.kms(key),
-            job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(key),
-        )
-
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description=f"Runs the Glue job {settings.job_name}",
-        )
+        self.security_configuration = glue_parts.security_configuration(self, settings.security_configuration_name, key)
+        self.role = glue_parts.job_role(self, settings.job_name)
         self._grant_job_permissions(settings, key, raw, curated)
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws-glue/jobs/{settings.job_name}",
-            encryption_key=key,
-            retention=settings.log_retention,
-            removal_policy=removal,
-        )
-        spec = s3_assets.Asset(self, "Spec", path=str(settings.spec_path))
-        spec.grant_read(self.role)
-        library = s3_assets.Asset(
-            self,
-            "Library",
-            path=str(GLUE_JOBS_DIR),
-            exclude=["*", *(f"!{p}{tail}" for p in LIBRARY_PACKAGES for tail in ("", "/**")), *ASSET_EXCLUDES],
-            # Copy the symlinked contracts package's files into the asset, not the link.
-            follow_symlinks=SymlinkFollowMode.ALWAYS,
-        )
+        self.log_group = glue_parts.job_logs(self, settings.job_name, key, settings.log_retention, removal)
+        spec, library = glue_parts.job_assets(self, self.role, settings.spec_path, LIBRARY_PACKAGES)
         spec_name = settings.spec_name
         job_args = ExtractionJobArgs(
             spec_uri=spec.s3_object_url,
@@ -163,7 +131,7 @@ class ExtractionJob(Construct):
             description="Daily incremental extraction of the source database into curated Parquet",
             role=self.role,
             glue_version=glue.GlueVersion.V5_0,
-            script=glue.Code.from_asset(str(GLUE_JOBS_DIR / "extract_job.py")),
+            script=glue.Code.from_asset(str(glue_parts.GLUE_JOBS_DIR / "extract_job.py")),
             extra_python_files=[glue.Code.from_bucket(library.bucket, library.s3_object_key)],
             worker_configuration=glue.WorkerConfiguration(
                 worker_type=glue.WorkerType[settings.worker_type.replace(".", "_")],
@@ -251,32 +219,7 @@ class ExtractionJob(Construct):
                 ],
             )
         )
-        glue_log_groups = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws-glue/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteJobLogs",
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:AssociateKmsKey",
-                ],
-                resources=[glue_log_groups],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="PublishJobMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
-            )
-        )
+        glue_log_groups = glue_parts.grant_logs_and_metrics(self.role)
         # Glue places worker ENIs in the connection's subnet. These EC2 actions do not support
         # resource-level permissions (Describe*) or act on ENIs that do not exist yet.
         self.role.add_to_policy(
@@ -322,12 +265,7 @@ class ExtractionJob(Construct):
             policy, bucket_access, objects_of(raw), objects_of(curated), extra=("Action::s3:DeleteObject*",)
         )
         acknowledge_key_grant(policy)
-        acknowledge(
-            policy,
-            f"IAM5[Resource::{glue_log_groups}]",
-            "Glue names the job's log groups itself (/aws-glue/jobs/logs-v2-<security configuration>, "
-            "/aws-glue/jobs/error...), so the grant covers the /aws-glue/ namespace only.",
-        )
+        glue_parts.acknowledge_log_groups(policy, glue_log_groups)
         acknowledge(
             policy,
             "IAM5[Resource::*]",
@@ -340,8 +278,4 @@ class ExtractionJob(Construct):
             "Glue tags and deletes worker ENIs it creates at run time, whose ids are unknown; tag keys are "
             "restricted to aws-glue-service-resource.",
         )
-        acknowledge(
-            policy,
-            f"IAM5[{assets_bucket_objects(stack)}]",
-            "Read-only access to the CDK assets bucket: the job loads its script, library zip and spec from it.",
-        )
+        glue_parts.acknowledge_assets_read(policy)

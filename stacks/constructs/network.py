@@ -2,6 +2,14 @@
 
 In an existing network, the groups named in config are the extraction job's (the database admits them); serving,
 training and batch each get a group of their own, so that no rule opened for one workload reaches another.
+
+Every group made here lets out only what its workload needs, in every environment; none allows all traffic:
+- the dev job's group: the other workers, the database's port (its CIDR or group, from config), HTTPS to the
+  interface endpoints' groups and HTTPS to S3's prefix list;
+- the interface endpoints' groups (dev): nothing (they only answer);
+- the SageMaker workloads' groups (existing network): HTTPS to S3's prefix list. SageMaker moves the model, the
+  channels, the batch input and output between S3 and the instances through these ENIs; the containers call no AWS
+  API (batch models are network-isolated), and SageMaker pulls images and ships logs outside them.
 """
 
 from aws_cdk import Annotations, RemovalPolicy, Stack
@@ -70,15 +78,19 @@ class JobNetwork(Construct):
                 availability_zones=config.availability_zones(Stack.of(self).region),
             )
             self.vpc: ec2.IVpc = vpc
+            s3_prefix_list = self._s3_prefix_list_id()
             for workload, description in VPC_WORKLOADS.items():
                 # Fixed descriptions: a changed description replaces the group.
-                self.workload_groups[workload] = ec2.SecurityGroup(
-                    self,
-                    f"{workload.capitalize()}SecurityGroup",
-                    vpc=vpc,
-                    description=f"Esteira {workload}: {description}; no inbound rule",
-                    allow_all_outbound=True,
+                group = self._group(
+                    f"{workload.capitalize()}SecurityGroup", vpc, f"Esteira {workload}: {description}; no inbound rule"
                 )
+                self._https_to(
+                    group,
+                    f"{workload.capitalize()}ReachesS3",
+                    "S3 through its gateway endpoint",
+                    prefix_list=s3_prefix_list,
+                )
+                self.workload_groups[workload] = group
             return
 
         flow_logs = logs.LogGroup(
@@ -111,12 +123,10 @@ class JobNetwork(Construct):
         ):
             # Our own group, with a fixed description: the default one is described by its construct path, which
             # differs in a pipeline stage, and a new description replaces the group.
-            endpoint_group = ec2.SecurityGroup(
-                self,
+            endpoint_group = self._group(
                 f"{endpoint_id}EndpointSecurityGroup",
-                vpc=vpc,
-                description=f"HTTPS from the VPC to the {endpoint_id} interface endpoint",
-                allow_all_outbound=False,
+                vpc,
+                f"HTTPS from the VPC to the {endpoint_id} interface endpoint",
             )
             endpoint_groups[endpoint_id] = endpoint_group
             vpc.add_interface_endpoint(
@@ -129,12 +139,8 @@ class JobNetwork(Construct):
                 "the rule cannot evaluate.",
             )
 
-        group = ec2.SecurityGroup(
-            self,
-            "JobSecurityGroup",
-            vpc=vpc,
-            description="Glue job workers: talk to each other, to the source database and to VPC endpoints",
-            allow_all_outbound=False,
+        group = self._group(
+            "JobSecurityGroup", vpc, "Glue job workers: talk to each other, to the source database and to VPC endpoints"
         )
         self._restrict_job_egress(group, database, endpoint_groups)
         # Glue requires a self-referencing rule so the driver and executors can reach each other. An L1 with a fixed
@@ -153,61 +159,99 @@ class JobNetwork(Construct):
         self.subnets = list(vpc.isolated_subnets)
         self.security_groups = [group]
 
+    def _group(self, construct_id: str, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:
+        """A group that lets nothing out until a rule says so (CDK then writes no allow-all egress rule)."""
+        return ec2.SecurityGroup(self, construct_id, vpc=vpc, description=description, allow_all_outbound=False)
+
+    def _egress(
+        self,
+        group: ec2.ISecurityGroup,
+        rule_id: str,
+        description: str,
+        *,
+        from_port: int,
+        to_port: int,
+        peer_group: str | None = None,
+        prefix_list: str | None = None,
+    ) -> None:
+        """One TCP egress rule to a group or a prefix list. An L1 with a fixed id: add_egress_rule names a rule to a
+        group after the group's path, which differs in a pipeline stage."""
+        ec2.CfnSecurityGroupEgress(
+            self,
+            rule_id,
+            group_id=group.security_group_id,
+            destination_security_group_id=peer_group,
+            destination_prefix_list_id=prefix_list,
+            ip_protocol="tcp",
+            from_port=from_port,
+            to_port=to_port,
+            description=description,
+        )
+
+    def _https_to(
+        self,
+        group: ec2.ISecurityGroup,
+        rule_id: str,
+        what: str,
+        *,
+        peer_group: str | None = None,
+        prefix_list: str | None = None,
+    ) -> None:
+        self._egress(
+            group,
+            rule_id,
+            f"HTTPS to {what}",
+            from_port=443,
+            to_port=443,
+            peer_group=peer_group,
+            prefix_list=prefix_list,
+        )
+
     def _restrict_job_egress(
         self, group: ec2.SecurityGroup, database: SourceDatabaseConfig, endpoint_groups: dict[str, ec2.SecurityGroup]
     ) -> None:
         """Out only to: the other workers (Glue requires it), the database's port, HTTPS to the interface endpoints
         and HTTPS to S3 through its gateway endpoint (S3's prefix list). Nothing else is reachable anyway: the
-        subnets are isolated. L1 rules with fixed ids for group peers, as for the ingress rule above."""
-        ec2.CfnSecurityGroupEgress(
-            self,
+        subnets are isolated."""
+        workers = group.security_group_id
+        self._egress(
+            group,
             "JobWorkersReachEachOther",
-            group_id=group.security_group_id,
-            destination_security_group_id=group.security_group_id,
-            ip_protocol="tcp",
+            "Glue workers talk to each other",
             from_port=0,
             to_port=65535,
-            description="Glue workers talk to each other",
+            peer_group=workers,
         )
         if database.security_group_id is not None:
-            ec2.CfnSecurityGroupEgress(
-                self,
+            port = database.port
+            self._egress(
+                group,
                 "JobReachesDatabase",
-                group_id=group.security_group_id,
-                destination_security_group_id=database.security_group_id,
-                ip_protocol="tcp",
-                from_port=database.port,
-                to_port=database.port,
-                description="The source database's port",
+                "The source database's port",
+                from_port=port,
+                to_port=port,
+                peer_group=database.security_group_id,
             )
         elif database.cidr is not None:
             group.add_egress_rule(
                 ec2.Peer.ipv4(database.cidr), ec2.Port.tcp(database.port), "The source database's port"
             )
         for endpoint_id, endpoint_group in endpoint_groups.items():
-            ec2.CfnSecurityGroupEgress(
-                self,
+            self._https_to(
+                group,
                 f"JobReaches{endpoint_id}Endpoint",
-                group_id=group.security_group_id,
-                destination_security_group_id=endpoint_group.security_group_id,
-                ip_protocol="tcp",
-                from_port=443,
-                to_port=443,
-                description=f"HTTPS to the {endpoint_id} interface endpoint",
+                f"the {endpoint_id} interface endpoint",
+                peer_group=endpoint_group.security_group_id,
             )
-        ec2.CfnSecurityGroupEgress(
-            self,
-            "JobReachesS3",
-            group_id=group.security_group_id,
-            destination_prefix_list_id=self._s3_prefix_list_id(),
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            description="HTTPS to S3 through its gateway endpoint",
-        )
+        self._https_to(group, "JobReachesS3", "S3 through its gateway endpoint", prefix_list=self._s3_prefix_list_id())
 
     def _s3_prefix_list_id(self) -> str:
-        """S3's managed prefix list in this region, read at deploy time (synth makes no AWS call)."""
+        """S3's managed prefix list in this region, read at deploy time (synth makes no AWS call).
+
+        Why not a static ``ec2.PrefixList.from_prefix_list_id`` with an id from config: AWS-managed prefix list ids
+        differ per region (and partition), so each environment's config would carry an opaque ``pl-`` id that
+        nothing checks until CloudFormation fails on it; ``ec2.PrefixList.from_lookup`` asks the account at synth,
+        which Esteira never does. The lookup below finds the right id wherever the stack deploys."""
         region = Stack.of(self).region
         lookup = cr.AwsCustomResource(
             self,

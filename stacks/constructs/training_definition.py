@@ -27,12 +27,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from esteira_contracts.batch import LINEAGE_DATASET, LINEAGE_FEATURE_SCHEMA, LINEAGE_SPEC
 from esteira_contracts.training import (
     MAX_TUNING_JOB_NAME_PREFIX_LENGTH,
     OUTCOME_GATE_REJECTED,
     OUTCOME_REGISTERED,
     EvaluateResult,
     PrepareResult,
+    field_names,
 )
 from stacks import names
 from stacks.constructs.training_baseline import (
@@ -56,6 +58,8 @@ from stacks.constructs.training_paths import (
     ERROR_PATH,
     RUN_ID_INPUT,
     STOP_ERROR_PATH,
+    DatasetManifest,
+    DatasetManifestBody,
     RegistrationResult,
     TrainingJobResult,
     TuningResult,
@@ -66,6 +70,15 @@ from stacks.constructs.training_paths import (
 CATCH_ALL = ["States.ALL"]
 # The state a gate rejection ends in; its entries in the execution log are the gate-rejection metric.
 GATE_REJECTED_STATE = "GateRejected"
+
+
+def manifest_field(field: str) -> str:
+    """A field of the dataset run's manifest.json, as ReadDatasetManifest kept it."""
+    if field not in field_names(DatasetManifestBody):  # only the fields the state machine documents reading
+        raise ValueError(f"DatasetManifestBody has no field {field!r}")
+    return f"{path(DatasetManifest, 'manifest')}.{field}"
+
+
 Task = TypeVar("Task", bound=sfn.TaskStateBase | sfn.CustomState)
 
 
@@ -217,7 +230,13 @@ class _Builder:
                         "lineage": {
                             "execution": sfn.JsonPath.execution_id,
                             "git_commit": self.inputs.git_commit,
-                            "dataset": sfn.JsonPath.string_at(path(PrepareResult, "dataset_uri")),
+                            LINEAGE_DATASET: sfn.JsonPath.string_at(path(PrepareResult, "dataset_uri")),
+                            # The batch launcher scores only rows of this spec and feature schema with the package.
+                            LINEAGE_SPEC: sfn.JsonPath.string_at(manifest_field("spec_name")),
+                            LINEAGE_FEATURE_SCHEMA: sfn.JsonPath.hash(
+                                sfn.JsonPath.json_to_string(sfn.JsonPath.list_at(manifest_field("features"))),
+                                "SHA-256",
+                            ),
                         },
                     }
                 ),

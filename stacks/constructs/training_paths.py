@@ -42,6 +42,8 @@ class DatasetManifestBody:
     """The part of the dataset job's manifest.json the state machine reads."""
 
     status: str  # "ok" or "no_new_data"
+    spec_name: str  # the extraction spec the run read; recorded in the package's lineage
+    features: list[str]  # the model's features in order; their digest is recorded in the package's lineage
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,7 @@ def launcher(**overrides: object) -> LauncherSettings:
         "model_package_group": "esteira-dev-model",
         "role_arn": ROLE,
         "bucket": "esteira-dev-predictions",
+        "artifacts_bucket": "esteira-dev-artifacts",
         "instance_type": "ml.m5.large",
         "env_name": "dev",
     }
@@ -54,6 +55,7 @@ def test_launcher_defaults() -> None:
         "MODEL_PACKAGE_GROUP",
         "SAGEMAKER_ROLE_ARN",
         "PREDICTIONS_BUCKET",
+        "ARTIFACTS_BUCKET",
         "INSTANCE_TYPE",
         "ENV_NAME",
     }

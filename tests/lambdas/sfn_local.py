@@ -54,6 +54,7 @@ class FanoutMachine:
             config=config,
             key=kms.Key(deps, "Key"),
             predictions=s3.Bucket(deps, "Predictions"),
+            artifacts=s3.Bucket(deps, "Artifacts"),
             transform_role=iam.Role(deps, "Transform", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
             alerts=sns.Topic(deps, "Alerts"),
             subnet_ids=[],

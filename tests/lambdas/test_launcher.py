@@ -1,5 +1,5 @@
-"""Launcher: model from the registry's latest Approved package or the pinned (promoted) one, the one batch-input run
-it scores (named, else the newest; refused when empty or outside the prefix), transform job request shape, settings."""
+"""Launcher: model from the registry's latest Approved package or the pinned (promoted) one, transform job request
+shape, settings. Which run it scores, and when it refuses: test_launcher_dataset_run.py."""
 
 from __future__ import annotations
 
@@ -16,57 +16,25 @@ from esteira_contracts import SettingsError
 from esteira_contracts.batch import LauncherSettings
 from tests.lambdas.faults import count_calls
 from tests.lambdas.helpers import lambda_context
-
-ROLE = "arn:aws:iam::123456789012:role/esteira-dev-sagemaker"
-KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-# Dataset runs are named like Prepare's training jobs: <prefix>-YYYYMMDD-HHMMSS-<hex>.
-INPUT_RUN = "esteira-dev-20250101-020000-abc123"
-NEWER_INPUT_RUN = "esteira-dev-20250102-020000-def456"
-
-
-def bucket_for(group: str) -> str:
-    return f"{group}-predictions".lower()
-
-
-def launcher_env(group: str, **overrides: str) -> dict[str, str]:
-    return {
-        "MODEL_PACKAGE_GROUP": group,
-        "SAGEMAKER_ROLE_ARN": ROLE,
-        "PREDICTIONS_BUCKET": bucket_for(group),
-        "INSTANCE_TYPE": "ml.m5.large",
-        "INSTANCE_COUNT": "2",
-        "MAX_PAYLOAD_MB": "6",
-        "MAX_CONCURRENT_TRANSFORMS": "8",
-        "KMS_KEY_ID": KMS,
-        "ENV_NAME": "dev",
-    } | overrides
+from tests.lambdas.launcher_world import (
+    INPUT_RUN,
+    KMS,
+    NEWER_INPUT_RUN,
+    ROLE,
+    bucket_for,
+    launcher_env,
+    make_registry,
+    new_group,
+    package_arn,
+    put_run,
+)
 
 
 @pytest.fixture
 def registry(aws_env: str) -> tuple[Any, str]:
-    """A model package group with Approved, Pending and Rejected versions, and a second group."""
-    sagemaker = clients.sagemaker()
-    group = f"churn-{datetime.now(UTC).strftime('%H%M%S%f')}"
-    spec = {
-        "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/esteira-model:abc123"}],
-        "SupportedContentTypes": ["text/csv"],
-        "SupportedResponseMIMETypes": ["text/csv"],
-    }
-    for name in (group, f"{group}-other"):
-        sagemaker.create_model_package_group(ModelPackageGroupName=name)
-    for status in ("Approved", "Approved", "PendingManualApproval", "Rejected"):
-        sagemaker.create_model_package(
-            ModelPackageGroupName=group, InferenceSpecification=spec, ModelApprovalStatus=status
-        )
-    sagemaker.create_model_package(
-        ModelPackageGroupName=f"{group}-other", InferenceSpecification=spec, ModelApprovalStatus="Approved"
-    )
-    # The dataset job's batch input of one run, and a stray object outside any run folder.
-    s3 = clients.s3()
-    s3.create_bucket(Bucket=bucket_for(group))
-    s3.put_object(Bucket=bucket_for(group), Key=f"batch-input/run_id={INPUT_RUN}/part-00000.csv", Body=b"1,2,3\n")
-    s3.put_object(Bucket=bucket_for(group), Key="batch-input/stray.csv", Body=b"9,9,9\n")
-    return sagemaker, group
+    """A model package group with Approved, Pending and Rejected versions, and a second group (launcher_world)."""
+    group = new_group()
+    return make_registry(group), group
 
 
 def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
@@ -124,7 +92,7 @@ def test_launch_creates_the_model_and_the_transform_job(
     [job] = jobs
     run_id = out["run_id"]
     assert validate_run_id(run_id).startswith("esteira-dev-")
-    assert out["status"] == "started" and out["input_run_id"] == INPUT_RUN
+    assert out["status"] == "started" and (out["input_run_id"], out["input_rule"]) == (INPUT_RUN, "named")
     bucket = bucket_for(group)
     assert job == {
         "TransformJobName": run_id,
@@ -164,61 +132,28 @@ def test_launch_creates_the_model_and_the_transform_job(
     assert described["TransformOutput"]["S3OutputPath"] == out["output_uri"]
 
 
-def test_scheduled_launch_scores_the_newest_run_and_reuses_the_model(
+def test_scheduled_launch_scores_the_packages_own_run_and_reuses_the_model(
     registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a model already created for the approved package, and a newer batch-input run
+    # GIVEN a model already created for the approved package (trained here on INPUT_RUN), and a newer complete run
     _, group = registry
     use_env(monkeypatch, launcher_env(group, RUN_ID_PREFIX="esteira-dev"))
     sagemaker = clients.sagemaker()
     first_creates = count_calls(sagemaker, "CreateModel")
     handler({"input_run_id": INPUT_RUN}, lambda_context())
-    key = f"batch-input/run_id={NEWER_INPUT_RUN}/part-00000.csv"
-    clients.s3().put_object(Bucket=bucket_for(group), Key=key, Body=b"4,5,6\n")
+    put_run(group, NEWER_INPUT_RUN)
     creates = count_calls(sagemaker, "CreateModel")
     # WHEN the schedule fires (an EventBridge scheduled event, no constant input)
     out = handler({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}, lambda_context())
-    # THEN exactly the newest run's folder is scored with a fresh run id, and the model is not created again
-    assert out["input_uri"] == f"s3://{bucket_for(group)}/batch-input/run_id={NEWER_INPUT_RUN}/"
-    assert out["input_run_id"] == NEWER_INPUT_RUN
+    # THEN exactly the package's own run is scored (not the newer one: it belongs to no model yet), fresh run id
+    assert out["input_uri"] == f"s3://{bucket_for(group)}/batch-input/run_id={INPUT_RUN}/"
+    assert (out["input_run_id"], out["input_rule"], out["package_run_id"]) == (INPUT_RUN, "package-run", INPUT_RUN)
     assert validate_run_id(out["run_id"]).startswith("esteira-dev-")
     assert creates == []
     # AND the model, created once without a VPC (this env has no subnets), runs network-isolated
     [model_request] = first_creates
     assert model_request["EnableNetworkIsolation"] is True
     assert "VpcConfig" not in model_request
-
-
-@pytest.mark.parametrize("run", ["esteira-dev-20240101-000000-000000", None], ids=["missing-run", "no-run-at-all"])
-def test_a_missing_or_empty_input_starts_no_transform(
-    registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, run: str | None
-) -> None:
-    # GIVEN a named run with no objects, or (no name) a bucket whose batch-input/ holds no run folder at all
-    sagemaker, group = registry
-    bucket = bucket_for(group)
-    if run is None:
-        clients.s3().delete_object(Bucket=bucket, Key=f"batch-input/run_id={INPUT_RUN}/part-00000.csv")
-    use_env(monkeypatch, launcher_env(group))
-    jobs, models = count_calls(sagemaker, "CreateTransformJob"), count_calls(sagemaker, "CreateModel")
-    # WHEN launched
-    out = handler({"input_run_id": run} if run else {}, lambda_context())
-    # THEN the result says there is nothing to score, and why; no model, no transform job
-    assert out["status"] == "no_input"
-    expected = f"s3://{bucket}/batch-input/run_id={run}/" if run else f"s3://{bucket}/batch-input/"
-    assert out["input_uri"] == expected
-    assert ("holds no rows" if run else "no batch input run") in out["reason"]
-    assert (jobs, models) == ([], [])
-
-
-def test_an_empty_file_is_no_input(registry: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN a run folder holding only an empty part file (a run that selected no rows)
-    sagemaker, group = registry
-    clients.s3().put_object(Bucket=bucket_for(group), Key=f"batch-input/run_id={NEWER_INPUT_RUN}/part-0.csv", Body=b"")
-    use_env(monkeypatch, launcher_env(group))
-    jobs = count_calls(sagemaker, "CreateTransformJob")
-    # WHEN launched for it THEN nothing starts
-    out = handler({"input_run_id": NEWER_INPUT_RUN}, lambda_context())
-    assert out["status"] == "no_input" and jobs == []
 
 
 def test_the_registered_package_named_by_the_event_is_scored(
@@ -231,10 +166,6 @@ def test_the_registered_package_named_by_the_event_is_scored(
     out = handler({"input_run_id": INPUT_RUN, "model_package_arn": package_arn(group, 1)}, lambda_context())
     # THEN that version scores the run
     assert (out["model_package_arn"], out["source"]) == (package_arn(group, 1), "registered")
-
-
-def package_arn(group: str, version: int) -> str:
-    return f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/{version}"
 
 
 def test_pinned_package_is_used_even_when_a_newer_one_is_approved(
@@ -344,7 +275,7 @@ def test_settings_refuse_the_seeds_payload_times_concurrency() -> None:
 def test_settings_name_every_missing_variable() -> None:
     with pytest.raises(SettingsError) as info:
         LauncherSettings.from_env({"INSTANCE_COUNT": "many"})
-    for name in ("MODEL_PACKAGE_GROUP", "SAGEMAKER_ROLE_ARN", "PREDICTIONS_BUCKET", "INSTANCE_TYPE", "ENV_NAME"):
+    for name in LauncherSettings.required_names():
         assert f"{name} is required" in str(info.value)
     assert "INSTANCE_COUNT='many' is not an integer" in str(info.value)
 

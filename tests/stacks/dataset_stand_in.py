@@ -14,6 +14,8 @@ from typing import Any
 import boto3
 
 NO_DATA_MARKER = "nodata"
+SPEC_NAME = "employees"
+FEATURES = ("idade", "salario")
 
 
 def _put(uri: str, body: bytes) -> None:
@@ -26,7 +28,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run_id = arguments["--run_id"]
     no_data = NO_DATA_MARKER in event["extraction_run_id"]
     status = "no_new_data" if no_data else "ok"
-    manifest = {"run_id": run_id, "status": status, "counts": {"train": 0 if no_data else 70}}
+    manifest = {
+        "run_id": run_id,
+        "status": status,
+        "spec_name": SPEC_NAME,
+        "features": list(FEATURES),
+        "counts": {"train": 0 if no_data else 70},
+    }
     if not no_data:
         _put(f"{arguments['--batch_input_uri']}run_id={run_id}/part-00000.csv", b"101,1.0,2.0\n")
     _put(f"{arguments['--datasets_uri']}run_id={run_id}/manifest.json", json.dumps(manifest).encode())

@@ -1,9 +1,13 @@
 """A scheduled batch launch that fails is kept: the schedule target's DLQ and the launcher's async on-failure
-destination are one encrypted, TLS-only queue, alarmed, and a failed launch lands there with its event intact."""
+destination are one encrypted, TLS-only queue, alarmed. On moto: both are accepted as synthesized and name that
+queue, the real handler fails on the schedule's input, and Lambda's on-failure record (sent by the test, as moto
+routes no failure) carries the event intact."""
 
+import io
 import json
 import traceback
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -173,14 +177,66 @@ def _on_failure_record(event: dict[str, Any], error: Exception, function_arn: st
     }
 
 
-def test_a_failing_scheduled_launch_lands_in_the_dead_letter_queue_with_its_event_intact(
+def _launcher_on_moto(template: Template, queue_arn: str) -> tuple[str, dict[str, Any]]:
+    """The launcher function, its async-invoke config and its schedule's target, created on moto from the template's
+    own properties (the queue as their destination). Returns the function ARN and the target as EventBridge holds
+    it. moto validates what AWS validates here: retries at most 2, event age at most 6 hours, ARN patterns."""
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName=f"launcher-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("batch/launcher/handler.py", "")
+    function = _resource(template, _launcher_id(template))["Properties"]
+    function_arn = boto3.client("lambda").create_function(
+        FunctionName="esteira-staging-batch-launcher",
+        Runtime=function["Runtime"],
+        Role=role,
+        Handler=function["Handler"],
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]
+    (invoke_config,) = template.find_resources("AWS::Lambda::EventInvokeConfig").values()
+    retries = invoke_config["Properties"]
+    boto3.client("lambda").put_function_event_invoke_config(
+        FunctionName=function_arn,
+        MaximumRetryAttempts=retries["MaximumRetryAttempts"],
+        MaximumEventAgeInSeconds=retries["MaximumEventAgeInSeconds"],
+        DestinationConfig={"OnFailure": {"Destination": queue_arn}},
+    )
+    target = _schedule_target(template)
+    (rule,) = template.find_resources(
+        "AWS::Events::Rule", {"Properties": {"ScheduleExpression": Match.any_value()}}
+    ).values()
+    events = boto3.client("events")
+    events.put_rule(Name="esteira-staging-launch", ScheduleExpression=rule["Properties"]["ScheduleExpression"])
+    events.put_targets(
+        Rule="esteira-staging-launch",
+        Targets=[
+            {
+                "Id": target["Id"],
+                "Arn": function_arn,
+                "Input": target["Input"],
+                "RetryPolicy": target["RetryPolicy"],
+                "DeadLetterConfig": {"Arn": queue_arn},
+            }
+        ],
+    )
+    (stored,) = events.list_targets_by_rule(Rule="esteira-staging-launch")["Targets"]
+    return function_arn, stored
+
+
+def test_a_failing_scheduled_launch_is_kept_in_the_dead_letter_queue_as_lambda_records_it(
     synth: Synth, moto: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN staging's launcher, schedule and failure queue as synthesized, on moto (SQS, SageMaker) over HTTP
+    """What this proves, on moto over HTTP: (1) the schedule target's retry policy and dead-letter queue, and the
+    function's async retries and on-failure destination, as synthesized, are accepted by the EventBridge and Lambda
+    APIs and name the same queue; (2) the real handler, given the schedule's own input, fails with a named error on
+    each of Lambda's attempts; (3) the record Lambda then sends, in AWS's documented format, reaches the queue with
+    the event intact. What it cannot prove: that AWS sends it. moto runs no Lambda without docker, and neither its
+    EventBridge nor its Lambda routes a failure to a dead-letter queue or destination, so step (3)'s send is this
+    test's, standing in for Lambda's; the delivery itself is AWS's documented behaviour, not tested here."""
+    # GIVEN staging's launcher, schedule and failure queue as synthesized, created on moto
     template = synth("staging").templates["Batch"]
     queue_properties = _resource(template, _on_failure_queue(template))["Properties"]
-    invoke_config = template.find_resources("AWS::Lambda::EventInvokeConfig")
-    (max_retries,) = {config["Properties"]["MaximumRetryAttempts"] for config in invoke_config.values()}
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(
         QueueName="esteira-staging-launch-dlq",
@@ -189,6 +245,13 @@ def test_a_failing_scheduled_launch_lands_in_the_dead_letter_queue_with_its_even
             "KmsMasterKeyId": "alias/esteira-staging-data",
         },
     )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    function_arn, target = _launcher_on_moto(template, queue_arn)
+    invoke_config = boto3.client("lambda").get_function_event_invoke_config(FunctionName=function_arn)
+    # THEN both failure paths (EventBridge could not invoke; the function failed) end in the same queue
+    assert target["DeadLetterConfig"] == {"Arn": queue_arn}
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
+    max_retries = invoke_config["MaximumRetryAttempts"]
     # AND a batch-input run to score, but a model package group with nothing approved yet: the launch cannot succeed
     group = f"esteira-staging-model-{uuid.uuid4().hex[:6]}"
     clients.sagemaker().create_model_package_group(ModelPackageGroupName=group)
@@ -204,6 +267,7 @@ def test_a_failing_scheduled_launch_lands_in_the_dead_letter_queue_with_its_even
         "MODEL_PACKAGE_GROUP": group,
         "SAGEMAKER_ROLE_ARN": "arn:aws:iam::222222222222:role/esteira-staging-transform",
         "PREDICTIONS_BUCKET": bucket,
+        "ARTIFACTS_BUCKET": f"{bucket}-artifacts",
         "INSTANCE_TYPE": "ml.m5.large",
         "INSTANCE_COUNT": "1",
         "MAX_PAYLOAD_MB": "6",
@@ -212,22 +276,26 @@ def test_a_failing_scheduled_launch_lands_in_the_dead_letter_queue_with_its_even
         "ENV_NAME": "staging",
     }.items():
         monkeypatch.setenv(name, value)
-    # WHEN the schedule's event (the target's input) is handed to the real handler, once and on each of Lambda's retries
-    event = json.loads(_schedule_target(template)["Input"])
+    # WHEN the target's input, as EventBridge holds it, is handed to the real handler, once and on each retry
+    event = json.loads(target["Input"])
     failures: list[Exception] = []
     for _ in range(1 + max_retries):
         with pytest.raises(Exception) as failure:
             handler(json.loads(json.dumps(event)), lambda_context(name="esteira-staging-batch-launcher"))
         failures.append(failure.value)
-    # AND Lambda, its retries exhausted, sends the on-failure record to the destination queue
-    function_arn = "arn:aws:lambda:eu-west-1:222222222222:function:esteira-staging-batch-launcher"
+    # AND the on-failure record Lambda sends after the last retry (built here: moto does not send it) goes to the
+    # destination the function's config names
     record = _on_failure_record(event, failures[-1], function_arn, invocations=len(failures))
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
+    destination = invoke_config["DestinationConfig"]["OnFailure"]["Destination"]
+    sqs.send_message(
+        QueueUrl=sqs.get_queue_url(QueueName=destination.rsplit(":", 1)[-1])["QueueUrl"], MessageBody=json.dumps(record)
+    )
     # THEN the queue holds one record of the failed launch: the original event, intact, and why it failed
     (message,) = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     received = json.loads(message["Body"])
-    assert received["requestPayload"] == event
+    assert received["requestPayload"] == event == {}
     assert received["requestContext"]["condition"] == "RetriesExhausted"
     assert received["requestContext"]["approximateInvokeCount"] == 3
+    assert {type(error).__name__ for error in failures} == {"NoApprovedModelPackageError"}
     assert received["responsePayload"]["errorType"] == "NoApprovedModelPackageError"
     assert f"'{group}' has no Approved model package" in received["responsePayload"]["errorMessage"]

@@ -369,6 +369,8 @@ def test_register_records_the_approval_metrics_and_lineage(trained: dict[str, An
         "execution.$": "$$.Execution.Id",
         "git_commit": "0123456789ab",
         "dataset.$": "$.prepare.dataset_uri",
+        "spec.$": "$.dataset_manifest.manifest.spec_name",
+        "feature_schema.$": "States.Hash(States.JsonToString($.dataset_manifest.manifest.features), 'SHA-256')",
     }
 
 

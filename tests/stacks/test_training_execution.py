@@ -36,6 +36,8 @@ from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
+from esteira_contracts.batch import feature_schema_digest
+from tests.stacks import dataset_stand_in
 from tests.stacks.conftest import SynthesizedEnv
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -353,6 +355,10 @@ def test_gate_pass_registers_a_package_with_lineage_and_notifies(aws: Callable[[
     assert metadata["lineage.data"] == f"s3://{deployed.bucket}/{deployed.curated_prefix}"
     dataset = f"s3://{deployed.bucket}/datasets/run_id={execution_output(execution)['prepare']['dataset_run_id']}/"
     assert metadata["lineage.dataset"] == dataset
+    # AND the spec and the digest of the features the dataset run wrote, as the batch launcher computes it: the
+    # state machine's States.Hash(States.JsonToString(features)) and esteira_contracts agree
+    assert metadata["lineage.spec"] == dataset_stand_in.SPEC_NAME
+    assert metadata["lineage.feature_schema"] == feature_schema_digest(dataset_stand_in.FEATURES)
     assert metadata["lineage.training_job"] == deployed.describe_training_job["TrainingJobName"]
     # AND the package names the run's data-quality baseline, which the Baseline step wrote before Register
     output = execution_output(execution)

@@ -1,9 +1,9 @@
-"""Which batch input a launch scores: exactly one dataset run's ``<input prefix>run_id=<run>/``.
+"""The batch input of dataset runs: ``<input prefix>run_id=<run>/`` folders, their run ids and their contents.
 
 The dataset job writes each training run's rows to score under ``batch-input/run_id=<run>/`` (see
-``esteira_contracts.dataset``). An event names the run (the training state machine does, in dev, after Register);
-the schedule names none and scores the newest run. Run ids are Prepare's job names, ``<prefix>-YYYYMMDD-HHMMSS-<hex>``,
-so the newest run sorts last. Nothing outside the input prefix can be named: a run id is one path segment.
+``esteira_contracts.dataset``); ``dataset_run.py`` chooses which run a launch scores. Run ids are Prepare's job names,
+``<prefix>-YYYYMMDD-HHMMSS-<hex>``, so the newest run sorts last. Nothing outside the input prefix can be named: a
+run id is one path segment.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ class InvalidInputRunError(ValueError):
 
 @dataclass(frozen=True)
 class BatchInput:
-    run_id: str | None  # None: no run exists under the prefix
-    prefix: str  # <input prefix>run_id=<run>/ (or the bare input prefix when there is no run)
+    run_id: str
+    prefix: str  # <input prefix>run_id=<run>/
     objects: int  # non-empty objects under it
     bytes: int
 
     @property
     def empty(self) -> bool:
-        return self.run_id is None or self.objects == 0
+        return self.objects == 0
 
 
 def validate_input_run_id(value: object) -> str:
@@ -44,27 +44,24 @@ def validate_input_run_id(value: object) -> str:
     return value
 
 
-def newest_run(s3: Any, bucket: str, input_prefix: str) -> str | None:
-    """The last run id (in sort order) among ``<input_prefix>run_id=<run>/`` folders, or None."""
+def input_runs(s3: Any, bucket: str, input_prefix: str) -> list[str]:
+    """The run ids of the ``<input_prefix>run_id=<run>/`` folders (other keys under the prefix are ignored)."""
     runs: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=input_prefix, Delimiter="/"):
         for common in page.get("CommonPrefixes", []):
             match = _RUN_FOLDER.fullmatch(common["Prefix"].removeprefix(input_prefix))
             if match:
                 runs.append(match["run"])
-    return max(runs) if runs else None
+    return runs
 
 
-def resolve_input(s3: Any, bucket: str, input_prefix: str, run_id: str | None) -> BatchInput:
-    """The named run's folder (else the newest), with the count and size of its non-empty objects."""
-    run = run_id if run_id is not None else newest_run(s3, bucket, input_prefix)
-    if run is None:
-        return BatchInput(run_id=None, prefix=input_prefix, objects=0, bytes=0)
-    prefix = layout.run_prefix(input_prefix, run)
+def resolve_input(s3: Any, bucket: str, input_prefix: str, run_id: str) -> BatchInput:
+    """The run's folder, with the count and size of its non-empty objects."""
+    prefix = layout.run_prefix(input_prefix, run_id)
     objects = size = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             if obj.get("Size", 0) > 0:
                 objects += 1
                 size += int(obj["Size"])
-    return BatchInput(run_id=run, prefix=prefix, objects=objects, bytes=size)
+    return BatchInput(run_id=run_id, prefix=prefix, objects=objects, bytes=size)

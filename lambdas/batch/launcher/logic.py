@@ -8,9 +8,11 @@ bypass the promotion and its approval. An unpinned environment may be told the p
 state machine names the one it just registered, in dev): it must belong to the group and be Approved
 (``source: "registered"``).
 
-What: exactly one dataset run's ``<INPUT_PREFIX>run_id=<run>/`` (``inputs.py``), named by the event's
-``input_run_id``, else the newest run. A missing or empty input starts nothing: the result says ``status: "no_input"``
-and why. The transform job always gets a fresh ``<prefix>-YYYYMMDD-HHMMSS`` run id (the consumer orders runs by it).
+What: exactly one dataset run's ``<INPUT_PREFIX>run_id=<run>/``, the run that belongs to the package
+(``dataset_run.py``: the event's ``input_run_id``, else the package's own run when it was trained here, else this
+environment's newest complete run), refused with an error, before any model or job exists, when its manifest is
+missing, its rows are missing or empty, or its spec or feature schema is not the package's. The transform job always
+gets a fresh ``<prefix>-YYYYMMDD-HHMMSS`` run id (the consumer orders runs by it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Any, Literal
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from batch.launcher.inputs import InvalidInputRunError, resolve_input, validate_input_run_id
+from batch.launcher.dataset_run import choose_input, package_data
+from batch.launcher.inputs import InvalidInputRunError, validate_input_run_id
 from common.registry import newest_approved_package
 from common.runs import new_run_id
 from esteira_contracts import layout
@@ -58,7 +61,7 @@ class InvalidLaunchRequestError(ValueError):
 @dataclass(frozen=True)
 class LaunchRequest:
     run_id: str  # the transform's run (and job name), always fresh
-    input_run_id: str | None  # the dataset run to score; None: the newest
+    input_run_id: str | None  # the dataset run to score; None: the one that belongs to the package
     model_package_arn: str | None  # named by the event (unpinned environments only)
 
     @classmethod
@@ -103,8 +106,8 @@ def latest_approved_package(sagemaker: Any, group: str) -> str:
     return arn
 
 
-def pinned_package(sagemaker: Any, package_arn: str, origin: str = "MODEL_PACKAGE_ARN") -> str:
-    """``package_arn`` once DescribeModelPackage shows it Approved; a named error otherwise."""
+def pinned_package(sagemaker: Any, package_arn: str, origin: str = "MODEL_PACKAGE_ARN") -> dict[str, Any]:
+    """DescribeModelPackage of ``package_arn`` once it shows it Approved; a named error otherwise."""
     try:
         described = sagemaker.describe_model_package(ModelPackageName=package_arn)
     except ClientError as exc:
@@ -123,18 +126,19 @@ def pinned_package(sagemaker: Any, package_arn: str, origin: str = "MODEL_PACKAG
             "PendingManualApproval": "the package awaits approval in the registry; batch scores only approved ones",
         }.get(status, "batch scores only Approved packages")
         raise ModelPackageNotApprovedError(f"pinned model package {package_arn} ({origin}) is {status}: {why}")
-    return package_arn
+    return dict(described)
 
 
 def resolve_package(
     sagemaker: Any, settings: LauncherSettings, requested: str | None = None
-) -> tuple[str, PackageSource]:
-    """The package to score with and the rule that chose it."""
+) -> tuple[str, PackageSource, dict[str, Any]]:
+    """The package to score with, the rule that chose it, and its DescribeModelPackage (Approved)."""
     if requested:
-        return pinned_package(sagemaker, requested, "the event's model_package_arn"), "registered"
+        return requested, "registered", pinned_package(sagemaker, requested, "the event's model_package_arn")
     if settings.model_package_arn:
-        return pinned_package(sagemaker, settings.model_package_arn), "pinned"
-    return latest_approved_package(sagemaker, settings.model_package_group), "latest-approved"
+        return settings.model_package_arn, "pinned", pinned_package(sagemaker, settings.model_package_arn)
+    newest = latest_approved_package(sagemaker, settings.model_package_group)
+    return newest, "latest-approved", pinned_package(sagemaker, newest, "the newest Approved package")
 
 
 def model_name_for(package_arn: str) -> str:
@@ -230,20 +234,16 @@ def transform_job_request(
 
 def launch(event: dict[str, Any] | None, settings: LauncherSettings, sagemaker: Any, s3: Any) -> dict[str, Any]:
     request = LaunchRequest.from_event(event, settings)
-    batch_input = resolve_input(s3, settings.bucket, settings.input_prefix, request.input_run_id)
-    input_uri = f"s3://{settings.bucket}/{batch_input.prefix}"
-    if batch_input.empty:
-        reason = (
-            f"no batch input run under {input_uri}"
-            if batch_input.run_id is None
-            else f"{input_uri} holds no rows to score (missing, expired or empty)"
-        )
-        logger.warning("nothing to score; no transform job started", extra={"input_uri": input_uri, "reason": reason})
-        return {"status": "no_input", "reason": reason, "input_run_id": batch_input.run_id, "input_uri": input_uri}
-    package_arn, source = resolve_package(sagemaker, settings, request.model_package_arn)
+    package_arn, source, described = resolve_package(sagemaker, settings, request.model_package_arn)
+    package = package_data(described, package_arn)
     logger.info("model package chosen", extra={"model_package_arn": package_arn, "source": source})
+    chosen = choose_input(s3, settings, package, request.input_run_id)
+    logger.info(
+        "dataset run chosen",
+        extra={"input_run_id": chosen.run_id, "rule": chosen.rule, "package_run_id": package.run_id},
+    )
     model_name = ensure_model(sagemaker, package_arn, settings)
-    job = transform_job_request(request, batch_input.prefix, model_name, settings)
+    job = transform_job_request(request, chosen.batch_input.prefix, model_name, settings)
     arn = sagemaker.create_transform_job(**job)["TransformJobArn"]
     logger.info(
         "transform job started",
@@ -252,7 +252,9 @@ def launch(event: dict[str, Any] | None, settings: LauncherSettings, sagemaker: 
     return {
         "status": "started",
         "run_id": request.run_id,
-        "input_run_id": batch_input.run_id,
+        "input_run_id": chosen.run_id,
+        "input_rule": chosen.rule,
+        "package_run_id": package.run_id,
         "transform_job_name": request.run_id,
         "transform_job_arn": arn,
         "model_name": model_name,
