@@ -35,6 +35,8 @@ DLQ_NAME = "esteira-local-predictions-dlq.fifo"
 PREDICTIONS_TABLE = "esteira-local-predictions"
 IDEMPOTENCY_TABLE = "esteira-local-predictions-idempotency"
 MODEL_PACKAGE_GROUP = "esteira-local"
+# The role the batch launcher names in CreateModel (moto checks only its form).
+TRANSFORM_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/esteira-local-transform"
 SOURCE_SECRET = "esteira/local/source-db"
 REGISTRY_FILENAME = "registry.json"
 

@@ -64,6 +64,8 @@ class RunContext:
     client: Any = None
     features: list[str] = field(default_factory=list)
     output_prefix: str = ""
+    # transform: the transform job's run id (the launcher's, as on AWS), which the fan-out and the consumer carry.
+    transform_run_id: str = ""
 
     @property
     def task(self) -> str:

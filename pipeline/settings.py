@@ -6,7 +6,8 @@ Only the names of local resources (buckets, tables, the package group) differ fr
 
 from __future__ import annotations
 
-from esteira_contracts.batch import ConsumerSettings
+from esteira_contracts import layout
+from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.fanout import FanoutSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from pipeline import aws
@@ -35,6 +36,29 @@ def evaluate_settings(config: EnvironmentConfig, threshold: float | None = None)
         model_package_group=aws.MODEL_PACKAGE_GROUP,
         artifacts_bucket=aws.ARTIFACTS_BUCKET,
         threshold=threshold,
+    )
+
+
+def launcher_settings(config: EnvironmentConfig) -> LauncherSettings:
+    """The batch launcher's settings as ``BatchPredictions`` builds them. Unpinned: the local registry's newest
+    Approved package is the one served (no promotion happens here); no KMS key and no VPC in moto."""
+    batch = config.batch
+    return LauncherSettings(
+        model_package_group=aws.MODEL_PACKAGE_GROUP,
+        model_package_arn=None,
+        role_arn=aws.TRANSFORM_ROLE_ARN,
+        bucket=aws.PREDICTIONS_BUCKET,
+        artifacts_bucket=aws.ARTIFACTS_BUCKET,
+        datasets_prefix=layout.DATASETS_PREFIX,
+        input_prefix=layout.BATCH_INPUT_PREFIX,
+        output_prefix=layout.BATCH_OUTPUT_PREFIX,
+        instance_type=batch.instance_type,
+        instance_count=batch.instance_count,
+        max_payload_mb=batch.max_payload_mb,
+        max_concurrent_transforms=batch.max_concurrent_transforms,
+        kms_key_id=None,
+        env_name=config.name,
+        run_id_prefix=RUN_ID_PREFIX,
     )
 
 

@@ -58,7 +58,7 @@ def run(ctx: RunContext) -> None:
             for name in counts:
                 counts[name] += int(worker_stats[name])
         drain_seconds = time.monotonic() - started  # worker start-up included, as in the stage's time
-        stored = delivery.count_stored(ctx.session.client("dynamodb"), aws.PREDICTIONS_TABLE, ctx.run_id)
+        stored = delivery.count_stored(ctx.session.client("dynamodb"), aws.PREDICTIONS_TABLE, ctx.transform_run_id)
         dead = delivery.queue_depth(sqs, resources.dlq_url)
         report = ctx.report["batch"]
         report["delivered"] = len(delivered)

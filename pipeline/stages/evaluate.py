@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 
+from esteira_contracts.batch import LINEAGE_DATASET, LINEAGE_FEATURE_SCHEMA, LINEAGE_SPEC, feature_schema_digest
 from esteira_contracts.training import OUTCOME_GATE_REJECTED, OUTCOME_REGISTERED
 from pipeline import settings
 from pipeline.context import TRAINING_IMAGE, RunContext, git_commit, need
@@ -20,6 +22,7 @@ def run(ctx: RunContext) -> None:
         os.environ.update(settings.evaluate_settings(ctx.config, threshold).to_env())
         prepared = need(ctx.prepared, "Prepare result")
         model_report = ctx.report["model"]
+        manifest = json.loads((need(ctx.dataset_dir, "dataset run") / "manifest.json").read_text())
         event = {
             "training_job_name": model_report["training_job_name"],
             "model_artifacts": ctx.model_data_url,
@@ -27,11 +30,15 @@ def run(ctx: RunContext) -> None:
             "train_uri": prepared["train_uri"],
             "manifest_uri": prepared["manifest_uri"],
             "champion_package_arn": prepared["champion_package_arn"],
-            # As the state machine's Evaluate payload: the dataset run is what the smoke test reads its rows from.
+            # As the state machine's Evaluate payload: the dataset run is what the smoke test reads its rows from; the
+            # spec and the digest of the manifest's features (its States.Hash of States.JsonToString) are what the
+            # batch launcher checks a run's rows against before it scores them with the package.
             "lineage": {
                 "git_commit": git_commit(),
                 "execution": f"local:{ctx.run_id}",
-                "dataset": prepared["dataset_uri"],
+                LINEAGE_DATASET: prepared["dataset_uri"],
+                LINEAGE_SPEC: str(manifest["spec_name"]),
+                LINEAGE_FEATURE_SCHEMA: feature_schema_digest(manifest["features"]),
             },
         }
         evaluation = handler(event, new_context("esteira-local-evaluate", 60))

@@ -17,7 +17,7 @@ def run(ctx: RunContext) -> None:
         os.environ.update(settings.fanout_settings(ctx.config, ctx.aws_resources().queue_url).to_env())
         result = delivery.run_fanout(
             {
-                "run_id": ctx.run_id,
+                "run_id": ctx.transform_run_id,
                 "bucket": aws.PREDICTIONS_BUCKET,
                 "prefix": ctx.output_prefix,
                 "cursor": None,

@@ -1,47 +1,145 @@
-"""Stage transform: the batch transform's equivalent through `/invocations` (MultiRecord, the same filters)."""
+"""Stage transform: the batch launcher's own ``launch()`` on the local SageMaker and S3, then the transform job's
+equivalent through `/invocations` (MultiRecord, the same filters) on the job's input and output.
+
+The launcher chooses the run to score from the package's lineage and refuses a run whose manifest, spec or feature
+schema is not the package's, exactly as on AWS. The event is the one AWS would send: the training state machine's
+ScoreBatch (this run, the package just registered) when the package was registered Approved; otherwise the batch
+schedule's (no event: the newest Approved package, with its own run). What the dataset job writes to S3 on AWS, the
+local run keeps in the lake on disk: the runs the launcher may choose (this one, the served package's) have their
+manifest and batch input uploaded first, nothing else.
+"""
 
 from __future__ import annotations
 
-from pipeline import aws, serving
+import json
+from pathlib import Path
+from typing import Any
+
+from batch.launcher.dataset_run import BatchInputMismatchError, NoBatchInputError, PackageLineageError
+from batch.launcher.logic import (
+    InvalidLaunchRequestError,
+    ModelPackageNotApprovedError,
+    ModelPackageNotFoundError,
+    NoApprovedModelPackageError,
+    launch,
+)
+from esteira_contracts import layout
+from esteira_contracts.batch import LauncherSettings
+from pipeline import serving, settings
 from pipeline.context import RunContext, need
 from pipeline.report import StageFailedError
+from pipeline.stages.serve import local_dataset_dir
+
+# What the launcher Lambda raises when it must not score (on AWS the asynchronous launch fails, to its DLQ).
+LAUNCH_REFUSED = (
+    PackageLineageError,
+    BatchInputMismatchError,
+    NoApprovedModelPackageError,
+    ModelPackageNotApprovedError,
+    ModelPackageNotFoundError,
+    InvalidLaunchRequestError,
+)
 
 
 def run(ctx: RunContext) -> None:
     serve = need(ctx.serve, "model server")
-    batch_input = need(ctx.batch_input_dir, "batch input")
-    max_payload = ctx.config.batch.max_payload_mb
-    with ctx.progress.stage("transform", "batch transform equivalent over the run's batch input (MultiRecord)") as st:
+    launcher = settings.launcher_settings(ctx.config)
+    with ctx.progress.stage(
+        "transform", "the batch launcher's launch(), then the transform through /invocations"
+    ) as st:
         s3 = ctx.session.client("s3")
-        # The launcher's layout: one folder per training run under the batch input prefix.
-        input_prefix = f"{aws.INPUT_PREFIX}run_id={need(ctx.prepared, 'Prepare result')['dataset_run_id']}/"
-        ctx.output_prefix = f"{aws.OUTPUT_PREFIX}{ctx.run_id}/"
-        parts = sorted(batch_input.glob("*.csv")) if batch_input.is_dir() else []
-        for part in parts:
-            s3.upload_file(str(part), aws.PREDICTIONS_BUCKET, f"{input_prefix}{part.name}")
-        input_rows = sum(1 for part in parts for line in part.read_text().splitlines() if line)
-        if input_rows:
-            stats = serving.transform(
-                s3, ctx.client, aws.PREDICTIONS_BUCKET, input_prefix, ctx.output_prefix, max_payload
-            )
-            predicted, objects, mini_batches = stats.records, stats.objects, stats.mini_batches
+        runs = [
+            need(ctx.dataset_dir, "dataset run"),
+            local_dataset_dir(need(ctx.champion, "champion"), ctx.out / "lake"),
+        ]
+        for run_dir in dict.fromkeys(runs):
+            stage_dataset_run(s3, run_dir, launcher)
+        batch: dict[str, Any] = {"max_payload_mb": launcher.max_payload_mb}
+        ctx.report["batch"] = batch
+        try:
+            launched = launch(launch_event(ctx), launcher, ctx.session.client("sagemaker"), s3)
+        except NoBatchInputError as exc:  # no rows to score: a refused launch (its error event), no transform
+            batch.update({"refused": str(exc), "input_rows": 0, "predicted": 0, "objects": 0, "mini_batches": 0})
+            st.summary = f"nothing scored: {exc}"
+        except LAUNCH_REFUSED as exc:  # a mismatch fails here as the launcher Lambda fails on AWS
+            raise StageFailedError(f"the batch launcher refused the launch: {type(exc).__name__}: {exc}") from exc
         else:
-            predicted = objects = mini_batches = 0
+            _transform(ctx, s3, launched, launcher, batch)
+            st.summary = f"{batch['input_rule']} run {batch['input_run_id']}: {batch['predicted']} predictions in "
+            st.summary += f"{batch['objects']} object(s), {batch['mini_batches']} mini-batch(es)"
         ctx.client.close()
         ctx.children.stop(serve)
         ctx.serve = None
-        ctx.report["batch"] = {
-            "transform_run_id": ctx.run_id,
-            "input_rows": input_rows,
-            "input_uri": f"s3://{aws.PREDICTIONS_BUCKET}/{input_prefix}",
-            "output_uri": f"s3://{aws.PREDICTIONS_BUCKET}/{ctx.output_prefix}",
-            "predicted": predicted,
-            "objects": objects,
-            "mini_batches": mini_batches,
-            "max_payload_mb": max_payload,
+        if batch["input_rows"] != batch["predicted"]:
+            raise StageFailedError(f"the transform scored {batch['predicted']} of {batch['input_rows']} input rows")
+
+
+def launch_event(ctx: RunContext) -> dict[str, str]:
+    """The state machine's ScoreBatch payload when this run registered an Approved package; else the schedule's."""
+    registered = ctx.report["model"].get("registered_package_arn")
+    if registered and ctx.config.training.approval == "Approved":
+        return {
+            "input_run_id": str(need(ctx.prepared, "Prepare result")["dataset_run_id"]),
+            "model_package_arn": registered,
         }
-        if input_rows != predicted:
-            raise StageFailedError(f"the transform scored {predicted} of {input_rows} batch input rows")
-        st.summary = f"{predicted} predictions in {objects} object(s), {mini_batches} mini-batch(es)"
-        if not input_rows:
-            st.summary = "no rows to score in this run's batch input"
+    return {}
+
+
+def stage_dataset_run(s3: Any, run_dir: Path, launcher: LauncherSettings) -> None:
+    """Where the dataset job puts a run on AWS: its manifest in the artifacts bucket, its batch input (CSV parts)
+    in the predictions bucket. A run missing on disk (an expired one) is left missing, for the launcher to refuse."""
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.is_file():
+        return
+    run_id = run_dir.name.removeprefix(f"{layout.RUN_PARTITION_KEY}=")
+    manifest = json.loads(manifest_path.read_text())
+    s3.upload_file(
+        str(manifest_path),
+        launcher.artifacts_bucket,
+        layout.run_prefix(launcher.datasets_prefix, run_id) + manifest_path.name,
+    )
+    batch_input = Path(str((manifest.get("outputs") or {}).get("batch_input", "")))
+    input_prefix = layout.run_prefix(launcher.input_prefix, run_id)
+    for part in sorted(batch_input.glob("*.csv")) if batch_input.is_dir() else []:
+        s3.upload_file(str(part), launcher.bucket, f"{input_prefix}{part.name}")
+
+
+def _transform(
+    ctx: RunContext, s3: Any, launched: dict[str, Any], launcher: LauncherSettings, batch: dict[str, Any]
+) -> None:
+    """The transform job the launcher created, run locally: its input prefix through `/invocations`, to its output."""
+    input_prefix = _key(launched["input_uri"], launcher.bucket)
+    ctx.output_prefix = _key(launched["output_uri"], launcher.bucket)
+    ctx.transform_run_id = str(launched["run_id"])
+    input_rows = sum(
+        1
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=launcher.bucket, Prefix=input_prefix)
+        for obj in page.get("Contents", [])
+        for line in s3.get_object(Bucket=launcher.bucket, Key=obj["Key"])["Body"].read().decode().splitlines()
+        if line.strip()
+    )
+    stats = serving.transform(s3, ctx.client, launcher.bucket, input_prefix, ctx.output_prefix, launcher.max_payload_mb)
+    batch.update(
+        {
+            "transform_run_id": launched["run_id"],
+            "transform_job_name": launched["transform_job_name"],
+            "input_rule": launched["input_rule"],
+            "input_run_id": launched["input_run_id"],
+            "package_run_id": launched["package_run_id"],
+            "model_package_arn": launched["model_package_arn"],
+            "package_source": launched["source"],
+            "input_rows": input_rows,
+            "input_uri": launched["input_uri"],
+            "output_uri": launched["output_uri"],
+            "predicted": stats.records,
+            "objects": stats.objects,
+            "mini_batches": stats.mini_batches,
+        }
+    )
+
+
+def _key(uri: str, bucket: str) -> str:
+    prefix = f"s3://{bucket}/"
+    if not uri.startswith(prefix):
+        raise StageFailedError(f"the transform job's {uri} is not in the local bucket {bucket}")
+    return uri.removeprefix(prefix)
