@@ -28,6 +28,14 @@ RESOURCE_FIELDS = frozenset(
         "queue_url",
         "job_name_prefix",
         "predictions_bucket",
+        # the launcher's: the predictions bucket, its transform role, its run id prefix (the job name prefix);
+        # the package is the local registry's (no promotion pins one) and moto has no VPC
+        "bucket",
+        "role_arn",
+        "run_id_prefix",
+        "model_package_arn",
+        "subnet_ids",
+        "security_group_ids",
     }
 )
 URI_FIELDS = frozenset({"curated_uri"})
@@ -70,6 +78,7 @@ def test_the_local_run_builds_every_lambdas_settings_as_the_synth_does(
     pairs = {
         "training.prepare.handler.handler": settings.prepare_settings(spec_name(config)),
         "training.evaluate.handler.handler": settings.evaluate_settings(config),
+        "batch.launcher.handler.handler": settings.launcher_settings(config),
         "batch.consumer.handler.handler": settings.consumer_settings(),
         "batch.fanout.handler.handler": settings.fanout_settings(config, "https://sqs.local/q.fifo"),
     }
