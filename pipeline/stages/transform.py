@@ -47,31 +47,40 @@ def run(ctx: RunContext) -> None:
     with ctx.progress.stage(
         "transform", "the batch launcher's launch(), then the transform through /invocations"
     ) as st:
-        s3 = ctx.session.client("s3")
+        batch: dict[str, Any] = {"max_payload_mb": launcher.max_payload_mb}
+        ctx.report["batch"] = batch
+        # The runs the launcher may choose: this run's (ScoreBatch names it), the served package's (the schedule's).
         runs = [
             need(ctx.dataset_dir, "dataset run"),
             local_dataset_dir(need(ctx.champion, "champion"), ctx.out / "lake"),
         ]
-        for run_dir in dict.fromkeys(runs):
-            stage_dataset_run(s3, run_dir, launcher)
-        batch: dict[str, Any] = {"max_payload_mb": launcher.max_payload_mb}
-        ctx.report["batch"] = batch
         try:
-            launched = launch(launch_event(ctx), launcher, ctx.session.client("sagemaker"), s3)
-        except NoBatchInputError as exc:  # no rows to score: a refused launch (its error event), no transform
-            batch.update({"refused": str(exc), "input_rows": 0, "predicted": 0, "objects": 0, "mini_batches": 0})
-            st.summary = f"nothing scored: {exc}"
-        except LAUNCH_REFUSED as exc:  # a mismatch fails here as the launcher Lambda fails on AWS
-            raise StageFailedError(f"the batch launcher refused the launch: {type(exc).__name__}: {exc}") from exc
-        else:
-            _transform(ctx, s3, launched, launcher, batch)
+            launched = launch_locally(ctx.session, launcher, launch_event(ctx), runs)
+            _transform(ctx, ctx.session.client("s3"), launched, launcher, batch)
             st.summary = f"{batch['input_rule']} run {batch['input_run_id']}: {batch['predicted']} predictions in "
             st.summary += f"{batch['objects']} object(s), {batch['mini_batches']} mini-batch(es)"
-        ctx.client.close()
-        ctx.children.stop(serve)
-        ctx.serve = None
+        except NoBatchInputError as exc:  # no rows to score: on AWS a refused launch (its error event), no transform
+            batch.update({"refused": str(exc), "input_rows": 0, "predicted": 0, "objects": 0, "mini_batches": 0})
+            st.summary = f"nothing scored: {exc}"
+        finally:
+            ctx.client.close()
+            ctx.children.stop(serve)
+            ctx.serve = None
         if batch["input_rows"] != batch["predicted"]:
             raise StageFailedError(f"the transform scored {batch['predicted']} of {batch['input_rows']} input rows")
+
+
+def launch_locally(session: Any, launcher: LauncherSettings, event: dict[str, str], runs: list[Path]) -> dict[str, Any]:
+    """The launcher's ``launch()`` on moto once the runs it may choose are where the dataset job puts them on AWS:
+    CreateModel and CreateTransformJob, or the launcher's refusal (a mismatch) as a failed stage. A run with no rows
+    to score raises :class:`NoBatchInputError`, for the stage to report."""
+    s3 = session.client("s3")
+    for run_dir in dict.fromkeys(runs):
+        stage_dataset_run(s3, run_dir, launcher)
+    try:
+        return launch(event, launcher, session.client("sagemaker"), s3)
+    except LAUNCH_REFUSED as exc:  # a mismatch fails here as the launcher Lambda fails on AWS
+        raise StageFailedError(f"the batch launcher refused the launch: {type(exc).__name__}: {exc}") from exc
 
 
 def launch_event(ctx: RunContext) -> dict[str, str]:
