@@ -6,6 +6,7 @@ smoke test's default match rate (0.8).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -141,6 +142,12 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     assert batch["predicted"] == batch["delivered"] == batch["stored"]
     assert batch["lost"] == 0 and batch["dead_lettered"] == 0
     assert batch["fanout"]["sent"] == batch["predicted"] and batch["fanout"]["quarantined"] == 0
+    # AND the batch launcher's launch() chose this run for the package just registered (the state machine's
+    # ScoreBatch), and the transform ran the job it created, under the job's own run id
+    assert (batch["input_rule"], batch["input_run_id"]) == ("named", data["run_id"])
+    assert batch["model_package_arn"] == report["model"]["registered_package_arn"]
+    assert batch["input_uri"].endswith(f"/batch-input/run_id={data['run_id']}/")
+    assert batch["output_uri"].endswith(f"/batch-output/{batch['transform_run_id']}/")
     # AND every stage ran and took measurable time; the summary table was printed
     assert [stage["status"] for stage in report["stages"]] == ["ok"] * 12
     assert "predictions lost" in two_runs[0].stdout
@@ -170,9 +177,15 @@ def test_second_run_extracts_only_the_changed_rows(two_runs: tuple[Run, Run]) ->
     assert gate["decision"] in ("approved", "rejected, champion kept")
     # AND it reports the outcome the state machine ends with: a rejection is not a failure
     assert gate["outcome"] == ("registered" if gate["passed"] else "gate_rejected")
-    # AND the predictions reconcile again
+    # AND the batch launcher chose the run to score as on AWS: the state machine's ScoreBatch names this run for the
+    # package it registered; the schedule scores a kept champion's own run
     batch = second["batch"]
-    assert batch["predicted"] == batch["delivered"] == batch["stored"] == data["batch_input_rows"]
+    chosen = data if gate["passed"] else first["dataset"]
+    assert batch["input_rule"] == ("named" if gate["passed"] else "package-run")
+    assert batch["input_run_id"] == chosen["run_id"]
+    assert batch["model_package_arn"] == second["model"]["served_package_arn"]
+    # AND the predictions reconcile again
+    assert batch["predicted"] == batch["delivered"] == batch["stored"] == chosen["batch_input_rows"]
     assert batch["lost"] == 0
 
 
@@ -193,6 +206,23 @@ def test_the_splits_on_disk_never_share_duplicate_or_move_a_key(two_runs: tuple[
     for report in (first, second):
         folder = out / "lake" / "batch-input" / f"run_id={report['dataset']['run_id']}"
         assert sum(1 for part in folder.glob("*.csv") for line in part.read_text().splitlines() if line) > 0
+
+
+def test_each_package_records_the_spec_and_feature_schema_of_its_dataset_run(two_runs: tuple[Run, Run]) -> None:
+    # GIVEN the packages the two runs registered (registry.json) and their dataset runs' manifests on disk
+    out = Path(two_runs[0].report["out"])
+    (registry,) = (out / "registry").glob("*.json")
+    packages = json.loads(registry.read_text())["packages"]
+    assert packages
+    for package in packages:
+        metadata = package["customer_metadata"]
+        run_id = metadata["lineage.dataset"].rstrip("/").rpartition("run_id=")[2]
+        manifest = json.loads((out / "lake" / "datasets" / f"run_id={run_id}" / "manifest.json").read_text())
+        # THEN each records them as the state machine's Register does: the spec and the SHA-256 of the manifest's
+        # features as compact JSON (States.Hash(States.JsonToString(features)), see test_training_execution.py)
+        assert metadata["lineage.spec"] == manifest["spec_name"]
+        compact = json.dumps(manifest["features"], separators=(",", ":")).encode()
+        assert metadata["lineage.feature_schema"] == hashlib.sha256(compact).hexdigest()
 
 
 def test_no_model_tarball_holds_data_rows(two_runs: tuple[Run, Run]) -> None:
