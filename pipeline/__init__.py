@@ -21,8 +21,9 @@ evaluate   ``training.evaluate`` Lambda handler: gate vs threshold + champion   
 register   ``CreateModelPackage`` (Approved) + ``registry/<spec>.json``         the Register step
 serve      ``containers/model/bin/serve`` on a loopback port; smoke test:        the endpoint and the CD smoke test
            served = the package's own predictions, gate metric on holdout
-transform  held-out rows as ``record_id,features`` CSV through /invocations     the batch transform job
-           with MultiRecord + the job's input/output filters (``serving``)
+transform  ``batch.launcher``'s ``launch()`` on moto (the run it chooses from     the launcher Lambda and the batch
+           the package's lineage, checked), then that job's batch input        transform job
+           through /invocations with MultiRecord + its filters (``serving``)
 fanout     ``batch.fanout`` Lambda handler, looped until done                   the Step Functions loop
 consume    ``batch.consumer`` Lambda handler on received SQS batches            the SQS event source mapping
 =========  ===================================================================  ====================================
