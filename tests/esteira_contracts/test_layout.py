@@ -7,7 +7,12 @@ from stacks import names
 
 
 def test_every_prefix_is_normalized() -> None:
-    prefixes = {name: value for name, value in vars(layout).items() if name.endswith("_PREFIX")}
+    # S3 key prefixes only: the image tag prefixes (`candidate-`, `promoted-`) start tags, not folders
+    prefixes = {
+        name: value
+        for name, value in vars(layout).items()
+        if name.endswith("_PREFIX") and not name.endswith("_TAG_PREFIX")
+    }
     assert prefixes
     assert {name: value for name, value in prefixes.items() if normalize_prefix(value) != value} == {}
 

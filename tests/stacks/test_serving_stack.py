@@ -306,12 +306,12 @@ def test_model_comes_from_the_registry_isolated_from_the_network(synth_with_mode
 
 
 def test_a_serverless_model_has_no_network_isolation_and_no_vpc(synth_with_model: Synth) -> None:
-    # GIVEN dev, which serves serverless WHEN it serves a package THEN its model asks for neither (AWS refuses both)
-    synthesized = synth_with_model("dev")
-    serving(synthesized).has_resource_properties(
+    # GIVEN dev, which serves serverless WHEN it serves the recorded package THEN its model asks for neither (AWS
+    # refuses both)
+    serving(synth_with_model("dev")).has_resource_properties(
         "AWS::SageMaker::Model",
         {
-            "PrimaryContainer": {"ModelPackageName": model_package_arn(synthesized.config)},
+            "PrimaryContainer": {"ModelPackageName": {"Ref": "ServedChampionModelPackageArn"}},
             "EnableNetworkIsolation": False,
             "VpcConfig": Match.absent(),
         },
