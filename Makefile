@@ -102,10 +102,15 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: system-deps install lint test-only checkov ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests, checkov
+test: system-deps install ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests, checkov
+# Side by side: mypy uses one core and the tests' workers wait on servers at times, so the three fill both cores
+# (each one's output is printed whole when it ends). Any failure fails `make test`.
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-only checkov
 
+# loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py orders the groups longest
+# first, and --no-loadscope-reorder keeps that order (xdist would otherwise order them by their number of tests).
 test-only:
-	$(VENV)/bin/pytest -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 # checkov has many pinned dependencies of its own: it gets its own venv so that .venv stays as pinned.
 CHECKOV_VENV := .venv-checkov
