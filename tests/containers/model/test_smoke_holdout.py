@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from esteira_model.prepare import split_frame
 from esteira_model.schema import EVALUATION_FILENAME, SCHEMA_FILENAME
 from esteira_model.train import SMOKE_HOLDOUT
 from pipeline.serving import ServeClient, smoke_test
-from tests.containers.model.conftest import Server
+from tests.containers.model.conftest import Server, TrainedTask
 from tests.containers.model.helpers import FEATURES, FIXTURES, TRAIN_BIN, MLRoot, make_frame, run_bin
 
 
@@ -105,11 +106,9 @@ def test_served_holdout_matches_as_often_as_validation_accuracy(server: Server, 
     assert result.match_rate > 0.8
 
 
-def test_multiclass_labels_are_spelled_as_serve_predicts_them(ml_root: MLRoot) -> None:
-    # GIVEN a multiclass model (labels 0, 1, 2)
-    ml_root.write_parquet_tree("train", make_frame(600, seed=3, task="multiclass"))
-    ml_root.write_hyperparameters({"objective": "multi:softprob", "drop_columns": "customer_id", "num_round": "15"})
-    assert run_bin(TRAIN_BIN, ml_root.root).returncode == 0
+def test_multiclass_labels_are_spelled_as_serve_predicts_them(trained_task: Callable[[str], TrainedTask]) -> None:
+    # GIVEN a multiclass model (labels 0, 1, 2; make_frame(600, seed=3), multi:softprob, shared)
+    ml_root = trained_task("multiclass").root
     _, rows = read_holdout(ml_root.model_dir)
     predictor = Predictor.load(ml_root.model_dir)
     # WHEN the rows go through serve's own CSV parser, predictor and formatter
