@@ -18,20 +18,30 @@ SHARED_DIRECTORIES = {
     "tests/glue_jobs": "spark",  # one SparkSession and one PostgreSQL server
     "tests/containers": "model",  # the shared trained model and its running servers
 }
-# Measured seconds per group (quiet 2-core machine, rounded); a group not listed counts as short.
+# Each seed of the fault runs is a group of its own: together they are the suite's longest stretch, and the module's
+# fixtures are cheap (the synthesized machine at most once per worker).
+SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults"}
+# Weights (seconds of a group in a 2-core run, from `--durations`, rounded); a group not listed counts as short.
 LONGEST = {
-    "cdk": 150,
-    "spark": 110,
-    "model": 80,
-    "tests/lambdas/test_fanout_faults.py": 60,
-    "tests/pipeline/test_end_to_end.py": 60,
-    "tests/test_app.py": 50,
-    "tests/lambdas/test_end_to_end.py": 20,
-    "tests/pipeline/test_smoke.py": 20,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults-11": 800,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults-23": 800,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults-42": 800,
+    "tests/pipeline/test_end_to_end.py": 780,
+    "cdk": 700,
+    "tests/test_app.py": 600,
+    "spark": 300,
+    "model": 300,
+    "tests/lambdas/test_end_to_end.py": 100,
+    "tests/pipeline/test_smoke.py": 80,
+    "tests/lambdas/test_fanout.py": 60,
 }
 
 
-def group_of(relative: str) -> str:
+def group_of(item: pytest.Item) -> str:
+    relative = _relative(item)
+    if item.nodeid.split("[", 1)[0] in SPLIT_BY_TEST:
+        # xdist reads the group after the last '@' of the node id only when no ']' follows it.
+        return item.nodeid.replace("[", "-").replace("]", "")
     for directory, group in SHARED_DIRECTORIES.items():
         if relative.startswith(directory + "/"):
             return group
@@ -39,7 +49,7 @@ def group_of(relative: str) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    groups = {item.nodeid: group_of(_relative(item)) for item in items}
+    groups = {item.nodeid: group_of(item) for item in items}
     first_seen: dict[str, int] = {}
     for index, item in enumerate(items):
         first_seen.setdefault(groups[item.nodeid], index)
