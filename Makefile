@@ -107,10 +107,10 @@ test: system-deps install ## Everything CI runs: lint, unit, stack, Spark/Postgr
 # (each one's output is printed whole when it ends). Any failure fails `make test`.
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-only checkov
 
-# loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py orders the groups longest
-# first, and --no-loadscope-reorder keeps that order (xdist would otherwise order them by their number of tests).
+# loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py defines the groups (its
+# scheduler: xdist's own reading of xdist_group marks does not work with pytest 9) and orders them longest first.
 test-only:
-	$(VENV)/bin/pytest -n 2 --dist loadgroup --no-loadscope-reorder
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 # checkov has many pinned dependencies of its own: it gets its own venv so that .venv stays as pinned.
 CHECKOV_VENV := .venv-checkov

@@ -1,17 +1,14 @@
-"""Scheduling for `pytest -n 2 --dist loadgroup --no-loadscope-reorder` (make test-only).
+"""Scheduling for `pytest -n 2 --dist loadgroup` (make test-only).
 
 Tests that share a costly per-worker session fixture (a SparkSession and PostgreSQL, the synthesized apps, the
-trained model and its servers) form one xdist group, so that it is built once. Every other module is a group of its
-own (its module-scoped fixtures are built once too), so the two workers can balance them. Groups are handed out in
-collection order (hence --no-loadscope-reorder), and this file sorts that order longest first, by the durations
-measured on 2 cores (LONGEST, in seconds): the long groups start at once and the short modules fill in at the end.
+trained model and its servers) form one group, so that it is built once. Every other module is a group of its own
+(its module-scoped fixtures are built once too), so the two workers can balance them. Groups are handed out in
+collection order, and this file sorts that order longest first, by the durations measured on 2 cores (LONGEST): the
+long groups start at once and the short modules fill in at the end.
 """
-
-from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
 # Directories whose modules share session fixtures: one group each.
 SHARED_DIRECTORIES = {
     "tests/stacks": "cdk",  # synthesized apps, cached per session
@@ -23,9 +20,9 @@ SHARED_DIRECTORIES = {
 SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults"}
 # Weights (seconds of a group in a 2-core run, from `--durations`, rounded); a group not listed counts as short.
 LONGEST = {
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults-11": 800,
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults-23": 800,
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults-42": 800,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[11]": 800,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[23]": 800,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[42]": 800,
     "tests/pipeline/test_end_to_end.py": 780,
     "cdk": 700,
     "tests/test_app.py": 600,
@@ -37,27 +34,37 @@ LONGEST = {
 }
 
 
-def group_of(item: pytest.Item) -> str:
-    relative = _relative(item)
-    if item.nodeid.split("[", 1)[0] in SPLIT_BY_TEST:
-        # xdist reads the group after the last '@' of the node id only when no ']' follows it.
-        return item.nodeid.replace("[", "-").replace("]", "")
+def group_of(nodeid: str) -> str:
+    """A test's group from its node id (relative to the repository, as xdist's scheduler sees it)."""
+    path = nodeid.split("::", 1)[0]
+    if nodeid.split("[", 1)[0] in SPLIT_BY_TEST:
+        return nodeid
     for directory, group in SHARED_DIRECTORIES.items():
-        if relative.startswith(directory + "/"):
+        if path.startswith(directory + "/"):
             return group
-    return relative
+    return path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """--dist loadgroup with the groups above. xdist's own loadgroup reads xdist_group marks by renaming node ids,
+    which pytest 9 no longer allows (node ids are read-only): every test was its own group, so shared fixtures were
+    built on both workers. Groups are handed out in collection order: no reordering by size."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    config.option.loadscopereorder = False
+    return GroupScheduling(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    groups = {item.nodeid: group_of(item) for item in items}
+    groups = {item.nodeid: group_of(item.nodeid) for item in items}
     first_seen: dict[str, int] = {}
     for index, item in enumerate(items):
         first_seen.setdefault(groups[item.nodeid], index)
     # Each group stays contiguous and in collection order; the short ones keep their collection order too.
     items.sort(key=lambda item: (-LONGEST.get(groups[item.nodeid], 0), first_seen[groups[item.nodeid]]))
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-
-
-def _relative(item: pytest.Item) -> str:
-    return Path(item.fspath).resolve().relative_to(TESTS.parent).as_posix()
