@@ -102,8 +102,13 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: system-deps install lint test-only checkov ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests, checkov
+test: system-deps install ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests, checkov
+# Side by side: mypy uses one core and the tests' workers wait on servers at times, so the three fill both cores
+# (each one's output is printed whole when it ends). Any failure fails `make test`.
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-only checkov
 
+# loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py defines the groups (its
+# scheduler: xdist's own reading of xdist_group marks does not work with pytest 9) and orders them longest first.
 test-only:
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
@@ -119,11 +124,14 @@ $(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
 
 checkov: install $(CHECKOV_VENV)/.installed ## checkov over every env's synth (serving a model package) and the CD app: 0 failed checks
 	rm -rf -- "$$CDK_OUT/checkov"
-	set -e; for env in $(CHECKOV_ENVS); do \
+# The four synths run two at a time (one per core); each has its own output folder. Any failure stops the target.
+	set -e; pids=(); for env in $(CHECKOV_ENVS); do \
 	  arn=$$($(PY) -m tools.checkov_model_package "$$env"); \
-	  $(CDK) synth -q -c env="$$env" -c git_commit="$$GIT_COMMIT" -c model_package_arn="$$arn" --output "$$CDK_OUT/checkov/$$env"; \
-	done
-	$(CDK) synth -q -c delivery=pipeline -c git_commit="$$GIT_COMMIT" --output "$$CDK_OUT/checkov/delivery"
+	  $(CDK) synth -q -c env="$$env" -c git_commit="$$GIT_COMMIT" -c model_package_arn="$$arn" --output "$$CDK_OUT/checkov/$$env" & pids+=($$!); \
+	  if [ $${#pids[@]} = 2 ]; then wait "$${pids[0]}"; pids=("$${pids[1]}"); fi; \
+	done; \
+	$(CDK) synth -q -c delivery=pipeline -c git_commit="$$GIT_COMMIT" --output "$$CDK_OUT/checkov/delivery" & pids+=($$!); \
+	for pid in "$${pids[@]}"; do wait "$$pid"; done
 # Only the templates: the assets beside them are code, which the Python tests and linters cover.
 	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --quiet --compact --skip-download \
 	  -f "$$CDK_OUT"/checkov/*/*.template.json "$$CDK_OUT"/checkov/delivery/assembly-*/*.template.json

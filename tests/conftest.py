@@ -1,36 +1,70 @@
-"""Groups for `pytest -n 2 --dist loadgroup` (make test-only): tests sharing a costly session fixture run in one
-worker, so each is built once; the 10,000-prediction test, half of the suite's time, has a worker to itself while
-the others run."""
+"""Scheduling for `pytest -n 2 --dist loadgroup` (make test-only).
 
-from pathlib import Path
+Tests that share a costly per-worker session fixture (a SparkSession and PostgreSQL, the synthesized apps, the
+trained model and its servers) form one group, so that it is built once. Every other module is a group of its own
+(its module-scoped fixtures are built once too), so the two workers can balance them. Groups are handed out in
+collection order, and this file sorts that order longest first, by the durations measured on 2 cores (LONGEST): the
+long groups start at once and the short modules fill in at the end.
+"""
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
-ALONE = {"tests/lambdas/test_end_to_end.py"}  # waits on moto's server: overlaps well with everything else
-GROUP_BY_DIRECTORY = {
-    "stacks": "cdk",  # synthesized apps, cached per session
-    "glue_jobs": "spark",  # one SparkSession and one PostgreSQL server
-    "containers": "model",  # trained models and running servers
-    "pipeline": "pipeline",
-    "lambdas": "lambdas",  # one moto server
-    "tools": "tools",
+# Directories whose modules share session fixtures: one group each.
+SHARED_DIRECTORIES = {
+    "tests/stacks": "cdk",  # synthesized apps, cached per session
+    "tests/glue_jobs": "spark",  # one SparkSession and one PostgreSQL server
+    "tests/containers": "model",  # the shared trained model and its running servers
+}
+# Each seed of the fault runs is a group of its own: together they are the suite's longest stretch, and the module's
+# fixtures are cheap (the synthesized machine at most once per worker).
+SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults"}
+# Weights (seconds of a group in a 2-core run, from `--durations`, rounded); a group not listed counts as short.
+LONGEST = {
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[11]": 800,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[23]": 800,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[42]": 800,
+    "tests/pipeline/test_end_to_end.py": 780,
+    "cdk": 700,
+    "tests/test_app.py": 600,
+    "spark": 300,
+    "model": 300,
+    "tests/lambdas/test_end_to_end.py": 100,
+    "tests/pipeline/test_smoke.py": 80,
+    "tests/lambdas/test_fanout.py": 60,
 }
 
 
+def group_of(nodeid: str) -> str:
+    """A test's group from its node id (relative to the repository, as xdist's scheduler sees it)."""
+    path = nodeid.split("::", 1)[0]
+    if nodeid.split("[", 1)[0] in SPLIT_BY_TEST:
+        return nodeid
+    for directory, group in SHARED_DIRECTORIES.items():
+        if path.startswith(directory + "/"):
+            return group
+    return path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """--dist loadgroup with the groups above. xdist's own loadgroup reads xdist_group marks by renaming node ids,
+    which pytest 9 no longer allows (node ids are read-only): every test was its own group, so shared fixtures were
+    built on both workers. Groups are handed out in collection order: no reordering by size."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    config.option.loadscopereorder = False
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The long test first, so that its worker starts it while the other takes everything else.
-    items.sort(key=lambda item: 0 if _relative(item) in ALONE else 1)
-    for item in items:
-        relative = Path(_relative(item))
-        if str(relative) in ALONE:
-            group = str(relative)
-        elif relative.parts[1] == "test_app.py":
-            group = "cdk"
-        else:
-            group = GROUP_BY_DIRECTORY.get(relative.parts[1], relative.parts[1])
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
-def _relative(item: pytest.Item) -> str:
-    return str(Path(item.fspath).resolve().relative_to(TESTS.parent))
+    groups = {item.nodeid: group_of(item.nodeid) for item in items}
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(groups[item.nodeid], index)
+    # Each group stays contiguous and in collection order; the short ones keep their collection order too.
+    items.sort(key=lambda item: (-LONGEST.get(groups[item.nodeid], 0), first_seen[groups[item.nodeid]]))

@@ -223,14 +223,20 @@ def test_a_run_that_exhausts_its_retries_fails_in_the_task_and_a_redrive_resumes
     assert_nothing_lost_or_duplicated(run, ids, consume=False)
 
 
+@pytest.fixture(scope="module")
+def synthesized_machine(tmp_path_factory: pytest.TempPathFactory) -> FanoutMachine:
+    """The dev Batch stack synthesized now, once for the seeds below."""
+    return FanoutMachine.synthesize("dev", tmp_path_factory.mktemp("batch-synth"))
+
+
 @pytest.mark.faults
 @pytest.mark.parametrize("seed", [11, 23, 42])
 def test_thousands_of_predictions_under_random_faults(
-    aws: AwsResources, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, seed: int
+    aws: AwsResources, monkeypatch: pytest.MonkeyPatch, synthesized_machine: FanoutMachine, seed: int
 ) -> None:
     # GIVEN the fan-out machine synthesized now (equal to the snapshot's), 6,000 predictions in 3 objects, and
     # random faults of every kind at seed-chosen places
-    machine = FanoutMachine.synthesize("dev", tmp_path)
+    machine = synthesized_machine
     snapshot = FanoutMachine.from_template(snapshot_template(), "esteira-dev")
     assert machine.states == snapshot.states and machine.timeout_ms == snapshot.timeout_ms
     ids = aws.put_predictions(PREFIX, objects=3, per_object=2_000)

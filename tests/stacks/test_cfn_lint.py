@@ -1,5 +1,10 @@
-"""cfn-lint over every synthesized template of every environment, with the repo's .cfnlintrc.yaml."""
+"""cfn-lint over every synthesized template of every environment, with the repo's .cfnlintrc.yaml.
 
+One cfn-lint process lints every template set at once, and a template that two sets share byte for byte (the stacks
+a model package does not change, the dev stage of a push and of an approval) is linted once: cfn-lint's findings
+depend on the template's text and the settings only. Each test then asserts on its own set's templates."""
+
+import hashlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -9,33 +14,86 @@ import pytest
 
 from tests.stacks.conftest import ENVS, REPO_ROOT, SynthesizedDelivery, SynthesizedEnv
 
+Findings = Callable[[list[Path]], list[str]]
+
+
+def lint_once(templates: list[Path]) -> Findings:
+    """cfn-lint on each distinct template; returns the findings (parseable format) of any given templates."""
+    representative: dict[Path, Path] = {}
+    by_digest: dict[str, Path] = {}
+    for path in templates:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        representative[path] = by_digest.setdefault(digest, path)
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run(
+        [str(cfn_lint), "--format", "parseable", *map(str, by_digest.values())],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    findings: dict[Path, list[str]] = {path: [] for path in by_digest.values()}
+    unattributed: list[str] = []
+    for line in result.stdout.splitlines():
+        path = Path(line.split(":", 1)[0])
+        findings.get(path, unattributed).append(line)
+    # Exit 0: no error and no warning that .cfnlintrc.yaml does not ignore with a reason; 1 is cfn-lint failing.
+    assert result.returncode != 1 and not unattributed, result.stdout + result.stderr
+    assert (result.returncode == 0) == all(not found for found in findings.values()), result.stdout + result.stderr
+
+    def of(files: list[Path]) -> list[str]:
+        return [finding for path in files for finding in findings[representative[path]]]
+
+    return of
+
+
+@pytest.fixture(scope="module")
+def cfn_lint(
+    synth: Callable[[str], SynthesizedEnv],
+    synth_with_model: Callable[[str], SynthesizedEnv],
+    synth_delivery: Callable[[bool], SynthesizedDelivery],
+) -> Findings:
+    every_set = [
+        *(synth(env).template_files() for env in ENVS),
+        *(synth_with_model(env).template_files() for env in ENVS),
+        *(synth_delivery(with_model).template_files() for with_model in (False, True)),
+    ]
+    return lint_once([path for files in every_set for path in files])
+
 
 @pytest.mark.parametrize("with_model", [False, True], ids=["no-model", "with-model"])
 @pytest.mark.parametrize("env", ENVS)
 def test_templates_pass_cfn_lint(
     synth: Callable[[str], SynthesizedEnv],
     synth_with_model: Callable[[str], SynthesizedEnv],
+    cfn_lint: Findings,
     env: str,
     with_model: bool,
 ) -> None:
     templates = (synth_with_model if with_model else synth)(env).template_files()
     assert templates
-    cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    result = subprocess.run(
-        [str(cfn_lint), *map(str, templates)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
-    )
-    # Exit 0: no error and no warning that .cfnlintrc.yaml does not ignore with a reason.
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert cfn_lint(templates) == []
 
 
 @pytest.mark.parametrize("with_model", [False, True], ids=["push", "approval"])
 def test_delivery_templates_pass_cfn_lint(
-    synth_delivery: Callable[[bool], SynthesizedDelivery], with_model: bool
+    synth_delivery: Callable[[bool], SynthesizedDelivery], cfn_lint: Findings, with_model: bool
 ) -> None:
     templates = synth_delivery(with_model).template_files()
     assert len(templates) == 19  # the pipeline stack and six stacks per environment
-    cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    result = subprocess.run(
-        [str(cfn_lint), *map(str, templates)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert cfn_lint(templates) == []
+
+
+def test_a_finding_is_reported_for_each_set_that_holds_the_template(tmp_path: Path) -> None:
+    # GIVEN two sets that share a template with an unknown property, and a clean template
+    bad = '{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"Nope": 1}}}}'
+    first, second, clean = tmp_path / "a.template.json", tmp_path / "b.template.json", tmp_path / "c.template.json"
+    first.write_text(bad)
+    second.write_text(bad)
+    clean.write_text('{"Resources": {"B": {"Type": "AWS::S3::Bucket"}}}')
+    # WHEN they are linted once
+    findings = lint_once([first, second, clean])
+    # THEN the finding counts against both sets, and not against the clean template
+    assert [line.split(":")[5] for line in findings([first])] == ["E3002"]
+    assert [line.split(":")[5] for line in findings([second])] == ["E3002"]
+    assert findings([clean]) == []

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,34 @@ def trained_root(tmp_path_factory: pytest.TempPathFactory) -> MLRoot:
     result = run_bin(TRAIN_BIN, root.root)
     assert result.returncode == 0, result.stderr
     return root
+
+
+@dataclass(frozen=True)
+class TrainedTask:
+    root: MLRoot
+    stdout: str
+
+
+@pytest.fixture(scope="session")
+def trained_task(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], TrainedTask]:
+    """bin/train once per task on make_frame(600, seed=3, task), the objective given as a string hyperparameter;
+    shared by the tests that read such a model (tests only read its files)."""
+    objectives = {"multiclass": "multi:softprob", "regression": "reg:squarederror"}
+    cache: dict[str, TrainedTask] = {}
+
+    def get(task: str) -> TrainedTask:
+        if task not in cache:
+            root = MLRoot(tmp_path_factory.mktemp(f"trained-{task}") / "ml")
+            root.write_parquet_tree("train", make_frame(600, seed=3, task=task))
+            root.write_hyperparameters(
+                {"objective": objectives[task], "drop_columns": "customer_id", "num_round": "15"}
+            )
+            result = run_bin(TRAIN_BIN, root.root)
+            assert result.returncode == 0, result.stderr
+            cache[task] = TrainedTask(root, result.stdout)
+        return cache[task]
+
+    return get
 
 
 def _free_port() -> int:

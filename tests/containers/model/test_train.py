@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from esteira_model import METRIC_DEFINITIONS
 from esteira_model.metrics import METRIC_NAMES
 from esteira_model.predictor import Predictor
 from esteira_model.schema import EVALUATION_FILENAME, MODEL_FILENAME, SCHEMA_FILENAME
+from tests.containers.model.conftest import TrainedTask
 from tests.containers.model.helpers import FEATURES, FIXTURES, TRAIN_BIN, MLRoot, make_frame, run_bin
 
 
@@ -73,11 +75,9 @@ def test_metric_regexes_match_only_their_own_lines() -> None:
     assert re.findall(auc, log) == ["0.912345"]
 
 
-def test_model_directory_loads_without_pickle(ml_root: MLRoot) -> None:
-    # GIVEN a trained model directory
-    ml_root.write_parquet_tree("train", make_frame(400, seed=2))
-    ml_root.write_hyperparameters({"drop_columns": "customer_id", "num_round": "10"})
-    assert run_bin(TRAIN_BIN, ml_root.root).returncode == 0
+def test_model_directory_loads_without_pickle(trained_root: MLRoot) -> None:
+    # GIVEN a trained model directory (the shared binary model)
+    ml_root = trained_root
     # WHEN its files are inspected and loaded
     files = sorted(p.relative_to(ml_root.model_dir).as_posix() for p in ml_root.model_dir.rglob("*") if p.is_file())
     # THEN they are XGBoost's UBJSON model and JSON documents only (no pickle protocol header, no data rows)
@@ -108,16 +108,16 @@ def test_csv_channels_with_validation_channel(ml_root: MLRoot) -> None:
     [("multiclass", "multi:softprob", "validation:accuracy"), ("regression", "reg:squarederror", "validation:rmse")],
 )
 def test_objective_selects_multiclass_and_regression(
-    ml_root: MLRoot, task: str, objective: str, expected_metric: str
+    trained_task: Callable[[str], TrainedTask], task: str, objective: str, expected_metric: str
 ) -> None:
     # GIVEN data for the task and the objective as a string hyperparameter
-    ml_root.write_parquet_tree("train", make_frame(600, seed=3, task=task))
-    ml_root.write_hyperparameters({"objective": objective, "drop_columns": "customer_id", "num_round": "15"})
-    # WHEN train runs
-    result = run_bin(TRAIN_BIN, ml_root.root)
+    # WHEN train runs (once per task, shared: the fixture asserts it exited 0)
+    trained = trained_task(task)
+    ml_root = trained.root
+    hyperparameters = json.loads((ml_root.root / "input" / "config" / "hyperparameters.json").read_text())
+    assert hyperparameters["objective"] == objective
     # THEN the model and its task-specific metrics are written
-    assert result.returncode == 0, result.stderr
-    assert expected_metric in _metric_values(result.stdout)
+    assert expected_metric in _metric_values(trained.stdout)
     predictor = Predictor.load(ml_root.model_dir)
     predictions = predictor.predict(make_frame(5, seed=4, task=task)[list(FEATURES)].to_numpy(dtype=np.float64))
     assert predictions.scores.shape == (5,)
