@@ -311,7 +311,7 @@ def test_a_serverless_model_has_no_network_isolation_and_no_vpc(synth_with_model
     serving(synthesized).has_resource_properties(
         "AWS::SageMaker::Model",
         {
-            "PrimaryContainer": {"ModelPackageName": model_package_arn(synthesized.config)},
+            "PrimaryContainer": {"ModelPackageName": {"Ref": "ServedChampionModelPackageArn"}},
             "EnableNetworkIsolation": False,
             "VpcConfig": Match.absent(),
         },
