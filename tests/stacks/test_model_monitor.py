@@ -2,8 +2,9 @@
 at deploy time, shared by the registry across accounts, and absent (saying so) while the champion has none."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
@@ -22,12 +23,11 @@ def serving(synthesized: SynthesizedEnv) -> Template:
     return synthesized.templates["Serving"]
 
 
-def violations_rules(template: Template) -> dict[str, dict[str, object]]:
-    rules: dict[str, dict[str, object]] = template.find_resources(
+def violations_rules(template: Template) -> Mapping[str, Mapping[str, Any]]:
+    return template.find_resources(
         "AWS::Events::Rule",
         {"Properties": {"EventPattern": Match.object_like({"source": ["aws.sagemaker"]})}},
     )
-    return rules
 
 
 @pytest.mark.parametrize("env", MONITORED_ENVS)
