@@ -31,10 +31,10 @@ CHECKPOINTS_PREFIX: Final = "checkpoints/"
 # What Evaluate publishes in models/<training job>/ (and the only file its role may write there).
 EVALUATION_FILENAME: Final = "evaluation.json"
 DATA_CAPTURE_PREFIX: Final = "data-capture/"
-MONITORING_BASELINE_PREFIX: Final = "monitoring/baseline/"
 # The baselining job's output, one folder per training run: "monitoring/baselines/run_id=<run>/" holds the Model
 # Monitor analyzer's constraints.json and statistics.json for the dataset run's baseline/ CSV, which the registered
-# package's DriftCheckBaselines name (and the local run writes the same files there).
+# package's DriftCheckBaselines name (and the local run writes the same files there). The served champion's
+# folder is what the endpoint's data-quality monitor compares with.
 MONITORING_BASELINES_PREFIX: Final = "monitoring/baselines/"
 # The dataset run's folder of the headerless feature CSV the baseline is computed from.
 BASELINE_DATASET_DIR: Final = "baseline"

@@ -30,7 +30,6 @@ from esteira_contracts.layout import EXTRACTION_STATE_PREFIX as EXTRACTION_STATE
 from esteira_contracts.layout import FANOUT_SUMMARY_PREFIX as FANOUT_SUMMARY_PREFIX
 from esteira_contracts.layout import GLUE_TEMP_PREFIX as GLUE_TEMP_PREFIX
 from esteira_contracts.layout import MODEL_ARTIFACTS_PREFIX as MODEL_ARTIFACTS_PREFIX
-from esteira_contracts.layout import MONITORING_BASELINE_PREFIX as MONITORING_BASELINE_PREFIX
 from esteira_contracts.layout import MONITORING_BASELINES_PREFIX as MONITORING_BASELINES_PREFIX
 from esteira_contracts.layout import MONITORING_REPORTS_PREFIX as MONITORING_REPORTS_PREFIX
 from esteira_contracts.layout import NO_MODEL_PACKAGE as NO_MODEL_PACKAGE

@@ -6,9 +6,9 @@ without `-c model_package_arn=`, serves what was last promoted; the endpoint exi
 """
 
 import json
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import CfnOutput, Fn, Stack, Token
+from aws_cdk import CfnCondition, CfnOutput, Fn, ICfnConditionExpression, Stack, Token
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,13 +17,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from esteira_contracts.served import served_state_path
+from esteira_contracts.served import UNSET, served_state_path
 from stacks import names
-from stacks.config import EnvironmentConfig
+from stacks.config import EnvironmentConfig, MonitoringConfig
 from stacks.constructs.endpoint import EndpointNetwork, EndpointVariant, ModelEndpoint
 from stacks.constructs.endpoint_autoscaling import VariantAutoscaling
 from stacks.constructs.model_monitor import DataQualityMonitor
-from stacks.constructs.model_sharing import RegistryModelAccess
+from stacks.constructs.model_sharing import RegistryBaselineAccess, RegistryModelAccess
 from stacks.constructs.served_state import ServedStateReader, only_when, served_variants
 from stacks.constructs.smoke_test_role import SmokeTestRole
 from stacks.delivery_config import DeliveryLinks
@@ -31,6 +31,12 @@ from stacks.delivery_config import DeliveryLinks
 NOT_PROMOTED = (
     "none: no model promoted yet, so no endpoint. Promote one (approve a package in the registry), or deploy with "
     "-c model_package_arn=<arn> (make ... MODEL_PACKAGE_ARN=<arn>)"
+)
+
+NO_BASELINE = (
+    "none: no data-quality monitor. The champion's package registered no Model Monitor baseline "
+    "(DriftCheckBaselines.ModelDataQuality), or no model is promoted yet; promote a package that the training "
+    "state machine's Baseline step baselined"
 )
 
 
@@ -146,21 +152,14 @@ class ServingStack(Stack):
                         config=serving.autoscaling,
                     )
                 )
-        if serving.monitoring is not None:
-            monitor = DataQualityMonitor(
-                self,
-                "DataQuality",
-                endpoint_name=endpoint_name,
-                config=serving.monitoring,
-                role=monitor_role,
-                artifacts=artifacts,
-                key=key,
-                alerts=alerts,
-            )
-            monitor.node.add_dependency(self.endpoint.endpoint)
-            scoped.append(monitor)
         endpoint_output = CfnOutput(self, "EndpointName", value=endpoint_name)
         if reader is None:
+            if serving.monitoring is not None:
+                raise ValueError(
+                    f"{config.name}: serving.monitoring compares captured requests with the served package's "
+                    "baseline, and variants that give model_data_url serve no package: serve a model package, or "
+                    "remove serving.monitoring"
+                )
             return
         only_when(reader.promoted, *scoped)
         endpoint_output.condition = reader.promoted
@@ -172,4 +171,53 @@ class ServingStack(Stack):
             value=Fn.condition_if(
                 reader.promoted.logical_id, reader.model_package_arn[champion], NOT_PROMOTED
             ).to_string(),
+        )
+        if serving.monitoring is not None:
+            self._monitor(config, serving.monitoring, reader, monitor_role, artifacts, key, alerts, delivery)
+
+    def _monitor(
+        self,
+        config: EnvironmentConfig,
+        monitoring: MonitoringConfig,
+        reader: ServedStateReader,
+        role: iam.IRole,
+        artifacts: s3.IBucket,
+        key: kms.IKey,
+        alerts: sns.ITopic,
+        delivery: DeliveryLinks | None,
+    ) -> None:
+        """The data-quality monitor of the champion's own baseline (served state), once the champion has one."""
+        constraints, statistics = reader.baseline_uris()
+        recorded = CfnCondition(
+            self,
+            "ChampionBaselineRecorded",
+            expression=Fn.condition_and(
+                # A CfnCondition is a condition expression ({"Condition": id}); jsii's typing misses it.
+                cast(ICfnConditionExpression, reader.promoted),
+                Fn.condition_not(Fn.condition_equals(constraints, UNSET)),
+                Fn.condition_not(Fn.condition_equals(statistics, UNSET)),
+            ),
+        )
+        if delivery is not None and delivery.serves_foreign_models:
+            # The champion's baseline lives in the registry's artifacts bucket, in its account.
+            RegistryBaselineAccess(self, "RegistryBaselines", role=role, delivery=delivery)
+        monitor = DataQualityMonitor(
+            self,
+            "DataQuality",
+            endpoint_name=config.resource_name("endpoint"),
+            config=monitoring,
+            role=role,
+            artifacts=artifacts,
+            key=key,
+            alerts=alerts,
+            constraints_uri=constraints,
+            statistics_uri=statistics,
+        )
+        monitor.node.add_dependency(self.endpoint.endpoint)
+        only_when(recorded, monitor)
+        CfnOutput(
+            self,
+            "MonitoredBaseline",
+            description="The data-quality baseline (constraints) the monitor compares with; 'none...' without one",
+            value=Fn.condition_if(recorded.logical_id, constraints, NO_BASELINE).to_string(),
         )

@@ -1,8 +1,6 @@
-"""Model Monitor: an hourly or daily data-quality check of captured requests against a baseline."""
+"""Model Monitor: an hourly or daily data-quality check of captured requests against the served package's baseline."""
 
-import hashlib
-
-from aws_cdk import Stack
+from aws_cdk import Fn, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -20,9 +18,10 @@ SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
 
 
 class DataQualityMonitor(Construct):
-    """Compares captured inputs with `monitoring/baseline/<endpoint>/{statistics,constraints}.json`.
+    """Compares captured inputs with the baseline the served champion package registered.
 
-    Violations (a monitoring run that completes with violations) notify the alerts topic.
+    `constraints_uri` and `statistics_uri` are the package's DriftCheckBaselines.ModelDataQuality S3 URIs, from the
+    served state at deploy time (tokens). Violations (a run that completes with violations) notify the alerts topic.
     """
 
     def __init__(
@@ -36,17 +35,18 @@ class DataQualityMonitor(Construct):
         artifacts: s3.IBucket,
         key: kms.IKey,
         alerts: sns.ITopic,
+        constraints_uri: str,
+        statistics_uri: str,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        baseline = f"{names.MONITORING_BASELINE_PREFIX}{endpoint_name}/"
         reports = f"{names.MONITORING_REPORTS_PREFIX}{endpoint_name}/"
-        # Any change replaces the job definition; a settings hash in its name lets old and new coexist.
-        settings_hash = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:8]
+        # Any change replaces the job definition, a promotion's new baseline too (known only at deploy time), so
+        # it has no fixed name: CloudFormation names each replacement anew, and old and new coexist while the
+        # schedule moves over.
         job = sagemaker.CfnDataQualityJobDefinition(
             self,
             "JobDefinition",
-            job_definition_name=f"{endpoint_name}-dq-{settings_hash}",
             role_arn=role.role_arn,
             data_quality_app_specification=sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
                 image_uri=analyzer_image(stack.region),
@@ -54,10 +54,10 @@ class DataQualityMonitor(Construct):
             ),
             data_quality_baseline_config=sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
                 constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(
-                    s3_uri=artifacts.s3_url_for_object(f"{baseline}constraints.json")
+                    s3_uri=constraints_uri
                 ),
                 statistics_resource=sagemaker.CfnDataQualityJobDefinition.StatisticsResourceProperty(
-                    s3_uri=artifacts.s3_url_for_object(f"{baseline}statistics.json")
+                    s3_uri=statistics_uri
                 ),
             ),
             data_quality_job_input=sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
@@ -97,7 +97,8 @@ class DataQualityMonitor(Construct):
             "Schedule",
             monitoring_schedule_name=f"{endpoint_name}-data-quality",
             monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
-                monitoring_job_definition_name=job.job_definition_name,
+                # The generated name, from the ARN "arn:...:data-quality-job-definition/<name>".
+                monitoring_job_definition_name=Fn.select(1, Fn.split("/", job.attr_job_definition_arn)),
                 monitoring_type="DataQuality",
                 schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
                     schedule_expression=SCHEDULES[config.schedule]

@@ -1,7 +1,8 @@
 """Cross-account model promotion: the registry environment shares its packages; later stages read them.
 
-A package registered in the registry account references an image in its ECR repository and a `model.tar.gz` in
-its artifacts bucket, encrypted with its data key. A later stage in another account creates its SageMaker model
+A package registered in the registry account references an image in its ECR repository, a `model.tar.gz` in its
+artifacts bucket and its Model Monitor baseline there (`monitoring/baselines/`), encrypted with its data key. A
+later stage in another account creates its SageMaker model
 from that package, so both sides must agree: resource policies here, identity policies in the consumer.
 """
 
@@ -43,7 +44,7 @@ def _accounts(accounts: tuple[str, ...], partition: str) -> list[iam.IPrincipal]
 
 
 def share_model_artifacts(bucket: s3.IBucket, key: kms.IKey, accounts: tuple[str, ...]) -> None:
-    """Let `accounts` read model artifacts (and decrypt them through S3 only)."""
+    """Let `accounts` read model artifacts and Model Monitor baselines (and decrypt them through S3 only)."""
     if not accounts:
         return
     bucket.add_to_resource_policy(
@@ -52,6 +53,15 @@ def share_model_artifacts(bucket: s3.IBucket, key: kms.IKey, accounts: tuple[str
             principals=_accounts(accounts, Stack.of(bucket).partition),
             actions=["s3:GetObject"],
             resources=[bucket.arn_for_objects(f"{names.MODEL_ARTIFACTS_PREFIX}*")],
+        )
+    )
+    # The data-quality monitor of a later stage compares its captures with the served package's baseline.
+    bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="PromotedStagesReadBaselines",
+            principals=_accounts(accounts, Stack.of(bucket).partition),
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(f"{names.MONITORING_BASELINES_PREFIX}*")],
         )
     )
     key.add_to_resource_policy(
@@ -160,6 +170,48 @@ class RegistryModelAccess(Construct):
         self.policy = iam.Policy(self, "Policy", statements=statements, roles=[role])
         why = f"The registry ({registry_env}, account {registry_account}) generates these names; "
         acknowledge(self.policy, f"IAM5[Resource::{packages}]", why + "any version of its group may be promoted.")
+        acknowledge(
+            self.policy,
+            f"IAM5[Resource::{objects}]",
+            why + "the bucket name is generated there; s3:ResourceAccount pins the account, its policy the prefix.",
+        )
+        acknowledge(
+            self.policy,
+            f"IAM5[Resource::{keys}]",
+            why + "its key id is generated there; kms:ViaService limits it to S3.",
+        )
+
+
+class RegistryBaselineAccess(Construct):
+    """A monitoring role in a promoted stage may read the Model Monitor baselines of the registry in another
+    account (`monitoring/baselines/`, which the registry's bucket policy shares), decrypting through S3 only."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, role: iam.IRole, delivery: DeliveryLinks) -> None:
+        super().__init__(scope, construct_id)
+        registry_account, registry_region = delivery.registry_account, delivery.registry_region
+        partition = Stack.of(self).partition
+        objects = f"arn:{partition}:s3:::*/{names.MONITORING_BASELINES_PREFIX}*"
+        keys = f"arn:{partition}:kms:{registry_region}:{registry_account}:key/*"
+        self.policy = iam.Policy(
+            self,
+            "Policy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadRegistryBaselines",
+                    actions=["s3:GetObject"],
+                    resources=[objects],
+                    conditions={"StringEquals": {"s3:ResourceAccount": registry_account}},
+                ),
+                iam.PolicyStatement(
+                    sid="DecryptRegistryBaselines",
+                    actions=["kms:Decrypt"],
+                    resources=[keys],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{registry_region}.amazonaws.com"}},
+                ),
+            ],
+            roles=[role],
+        )
+        why = f"The registry ({delivery.registry_env}, account {registry_account}) generates these names; "
         acknowledge(
             self.policy,
             f"IAM5[Resource::{objects}]",

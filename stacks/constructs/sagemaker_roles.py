@@ -109,7 +109,8 @@ class MonitorRole(Construct):
         self.role = base.role
         reads = (
             f"{names.DATA_CAPTURE_PREFIX}{endpoint_name}/*",
-            f"{names.MONITORING_BASELINE_PREFIX}{endpoint_name}/*",
+            # The served package's baseline: any training run's folder, named when a package is promoted.
+            f"{names.MONITORING_BASELINES_PREFIX}*",
         )
         puts = (f"{names.MONITORING_REPORTS_PREFIX}{endpoint_name}/*",)
         for pattern in reads:
@@ -118,7 +119,8 @@ class MonitorRole(Construct):
             artifacts.grant_put(self.role, pattern)
         acknowledge_bucket_grants(
             base.policy,
-            "CDK bucket grants limited to this endpoint's capture and baseline (read) and report (put) prefixes.",
+            "CDK bucket grants limited to this endpoint's capture (read) and report (put) prefixes, and the baselines "
+            "(read: one folder per training run, named when a package is promoted).",
             *(objects_of(artifacts, pattern) for pattern in (*reads, *puts)),
         )
 
