@@ -146,7 +146,7 @@ class EvaluateSettings(EnvContract):
 
 
 class GateLike(Protocol):
-    """The config's `training.gate` (stacks.config.GateConfig), as far as Evaluate needs it."""
+    """The config's `training.gate` (stacks.training_config.GateConfig), as far as Evaluate needs it."""
 
     @property
     def metric(self) -> str: ...

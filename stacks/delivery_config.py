@@ -28,18 +28,18 @@ from stacks.config import (
     LogRetentionDays,
     Region,
     _format_errors,
-    _Strict,
     available_envs,
     load_config,
     read_mapping,
 )
+from stacks.config_base import StrictModel
 
 DELIVERY_DIR = CONFIG_DIR / "delivery"
 DEFAULT_DELIVERY = "pipeline"
 CONNECTION_ARN = r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
 
 
-class SourceConfig(_Strict):
+class SourceConfig(StrictModel):
     """The repository, through a CodeConnections connection created (and authorized) once in the console."""
 
     connection_arn: Annotated[str, Field(pattern=CONNECTION_ARN)]
@@ -47,24 +47,24 @@ class SourceConfig(_Strict):
     branch: Annotated[str, Field(min_length=1, max_length=255)] = "main"
 
 
-class SmokeTestConfig(_Strict):
+class SmokeTestConfig(StrictModel):
     env: str
     min_match_rate: Annotated[float, Field(gt=0, le=1)] = 0.8
     rows_per_request: Annotated[int, Field(ge=1, le=10_000)] = 500
 
 
-class PromotionConfig(_Strict):
+class PromotionConfig(StrictModel):
     registry_env: str
     # The pipeline variable that carries the package ARN; `current` means "what was last promoted".
     variable: Annotated[str, Field(pattern=f"^{aws_names.PIPELINE_VARIABLE}$")] = DEFAULT_PIPELINE_VARIABLE
 
 
-class BuildConfig(_Strict):
+class BuildConfig(StrictModel):
     compute: Annotated[str, Field(pattern=r"^(SMALL|MEDIUM|LARGE|X2_LARGE)$")] = "LARGE"
     timeout_minutes: Annotated[int, Field(ge=5, le=480)] = 60
 
 
-class DeliveryConfig(_Strict):
+class DeliveryConfig(StrictModel):
     """The whole of one `config/delivery/<name>.yaml`."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")]

@@ -15,13 +15,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from esteira_contracts.layout import EVALUATION_FILENAME
-from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from stacks import names
 from stacks.config import TrainingConfig
 from stacks.constructs.alerts import gate_rejection_metric
 from stacks.constructs.image_pull import grant_image_pull, sagemaker_vpc_access
-from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.training_baseline import Baselining, grant_baselining
 from stacks.constructs.training_baseline import task_timeout_seconds as baseline_timeout_seconds
 from stacks.constructs.training_definition import (
@@ -30,7 +27,8 @@ from stacks.constructs.training_definition import (
     build_training_definition,
 )
 from stacks.constructs.training_jobs import TrainingJobInputs, TrainingNetwork, jobs_arn, model_packages_arn
-from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of, skip_checkov
+from stacks.constructs.training_lambdas import evaluate_function, prepare_function
+from stacks.nag import acknowledge, acknowledge_key_grant, objects_of, skip_checkov
 
 __all__ = ["TrainingNetwork", "TrainingPipeline", "TrainingPipelineSettings"]
 
@@ -97,8 +95,8 @@ class TrainingPipeline(Construct):
         )
         self.model_package_group_name = settings.model_package_group_name
 
-        self.prepare = self._prepare_function(curated, artifacts, predictions)
-        self.evaluate = self._evaluate_function(artifacts, repository)
+        self.prepare = prepare_function(self, settings, key, curated, artifacts, predictions)
+        self.evaluate = evaluate_function(self, settings, key, artifacts, repository)
         self._grant_image_pull(training_role, repository)
         self.baselining = Baselining(
             self, "Baselining", env_name=settings.env_name, key=key, artifacts=artifacts, network=network
@@ -135,128 +133,6 @@ class TrainingPipeline(Construct):
         self.gate_rejections = gate_rejection_metric(
             self, self.log_group, env_name=settings.env_name, state_name=GATE_REJECTED_STATE
         )
-
-    # --- Lambdas -------------------------------------------------------------------------------------
-
-    def _function(
-        self, construct_id: str, name: str, handler: str, description: str, env: dict[str, str]
-    ) -> PythonFunction:
-        return PythonFunction(
-            self,
-            construct_id,
-            function_name=f"{self.settings.job_name_prefix}-{name}",
-            handler=handler,
-            description=description,
-            environment=env,
-            key=self._key,
-            log_retention=self.settings.log_retention,
-            powertools_layer_version=self.settings.powertools_layer_version,
-            timeout=Duration.minutes(2),
-            retain_logs=self.settings.retain,
-        )
-
-    def _prepare_function(self, curated: s3.IBucket, artifacts: s3.IBucket, predictions: s3.IBucket) -> PythonFunction:
-        prefix = self.settings.curated_extraction_prefix
-        prepare = self._function(
-            "PrepareFunction",
-            "train-prepare",
-            "training.prepare.handler.handler",
-            "Resolves the training input from the extraction manifest, names the job, its dataset run and champion",
-            PrepareSettings(
-                curated_uri=curated.s3_url_for_object(prefix),
-                artifacts_bucket=artifacts.bucket_name,
-                model_prefix=names.MODEL_ARTIFACTS_PREFIX,
-                checkpoint_prefix=names.CHECKPOINTS_PREFIX,
-                datasets_prefix=names.DATASETS_PREFIX,
-                predictions_bucket=predictions.bucket_name,
-                batch_input_prefix=names.BATCH_INPUT_PREFIX,
-                baselines_prefix=names.MONITORING_BASELINES_PREFIX,
-                model_package_group=self.settings.model_package_group_name,
-                job_name_prefix=self.settings.job_name_prefix,
-            ).to_env(),
-        )
-        manifests = f"{prefix}_manifests/*"
-        curated.grant_read(prepare.role, manifests)
-        self._key.grant_decrypt(prepare.role)
-        policy = prepare.role.node.find_child("DefaultPolicy")
-        for finding in ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"):
-            acknowledge(policy, f"IAM5[{finding}]", "CDK grant_read limited to the extraction's _manifests/ prefix.")
-        acknowledge(
-            policy,
-            f"IAM5[{objects_of(curated, manifests, self)}]",
-            "Prepare reads the manifest of one extraction run, named by its run id.",
-        )
-        prepare.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadChampion", actions=["sagemaker:DescribeModelPackage"], resources=[self._model_packages_arn()]
-            )
-        )
-        prepare.role.add_to_policy(
-            iam.PolicyStatement(sid="ListPackages", actions=["sagemaker:ListModelPackages"], resources=["*"])
-        )
-        acknowledge(
-            policy,
-            f"IAM5[Resource::{self._model_packages_arn()}]",
-            "Any version of this environment's model package group can be the champion scored on the holdout.",
-        )
-        acknowledge(
-            policy,
-            "IAM5[Resource::*]",
-            "sagemaker:ListModelPackages has no resource-level permission; X-Ray tracing neither.",
-        )
-        return prepare
-
-    def _evaluate_function(self, artifacts: s3.IBucket, repository: ecr.IRepository) -> PythonFunction:
-        gate = self.settings.training.gate
-        evaluate = self._function(
-            "EvaluateFunction",
-            "train-evaluate",
-            "training.evaluate.handler.handler",
-            "Reads the trained model's evaluation and decides pass or fail against the gate and the champion",
-            EvaluateSettings.for_gate(
-                gate, model_package_group=self.settings.model_package_group_name, artifacts_bucket=artifacts.bucket_name
-            ).to_env(),
-        )
-        models = f"{names.MODEL_ARTIFACTS_PREFIX}*"
-        # It publishes only models/<training job>/evaluation.json, for this env's jobs: no model file.
-        evaluations = f"{names.MODEL_ARTIFACTS_PREFIX}{self.settings.job_name_prefix}-*/{EVALUATION_FILENAME}"
-        artifacts.grant_read(evaluate.role, models)
-        artifacts.grant_put(evaluate.role, evaluations)
-        self._key.grant_encrypt_decrypt(evaluate.role)
-        evaluate.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadChampion",
-                actions=["sagemaker:DescribeModelPackage"],
-                resources=[self._model_packages_arn()],
-            )
-        )
-        evaluate.role.add_to_policy(
-            iam.PolicyStatement(sid="ListPackages", actions=["sagemaker:ListModelPackages"], resources=["*"])
-        )
-        evaluate.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ResolveImageDigest", actions=["ecr:DescribeImages"], resources=[repository.repository_arn]
-            )
-        )
-        policy = evaluate.role.node.find_child("DefaultPolicy")
-        acknowledge_bucket_grants(
-            policy,
-            "CDK grants limited to models/: reads the job's output tarball, writes its evaluation.json only.",
-            objects_of(artifacts, models, self),
-            objects_of(artifacts, evaluations, self),
-        )
-        acknowledge_key_grant(policy)
-        acknowledge(
-            policy,
-            f"IAM5[Resource::{self._model_packages_arn()}]",
-            "Any version of this environment's model package group can be the champion.",
-        )
-        acknowledge(
-            policy,
-            "IAM5[Resource::*]",
-            "sagemaker:ListModelPackages has no resource-level permission; X-Ray tracing neither.",
-        )
-        return evaluate
 
     def _grant_image_pull(self, role: iam.IRole, repository: ecr.IRepository) -> None:
         grant_image_pull(

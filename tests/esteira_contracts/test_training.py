@@ -192,3 +192,30 @@ def test_results_are_the_payloads_the_state_machine_reads() -> None:
         "metric_value": None,
     }
     json.dumps(payload, allow_nan=False)  # Step Functions takes strict JSON only
+
+
+# --- Prepare's settings, parsed from the environment ------------------------------------------------------------------
+
+
+def test_settings_name_every_bad_variable() -> None:
+    # GIVEN an environment with a bad URI, a bucket URI instead of a name and an illegal prefix
+    env = {"CURATED_URI": "bucket/x", "ARTIFACTS_BUCKET": "s3://artifacts", "JOB_NAME_PREFIX": "esteira_dev"}
+    # WHEN settings are read
+    # THEN one SettingsError names all three
+    with pytest.raises(SettingsError) as caught:
+        PrepareSettings.from_env(env)
+    assert all(name in str(caught.value) for name in ("CURATED_URI", "ARTIFACTS_BUCKET", "JOB_NAME_PREFIX"))
+
+
+def test_settings_reject_a_prefix_too_long_for_job_names() -> None:
+    env = {"CURATED_URI": "s3://b/c/", "ARTIFACTS_BUCKET": "artifacts", "JOB_NAME_PREFIX": "p" * 41}
+    with pytest.raises(SettingsError, match="at most 40"):
+        PrepareSettings.from_env(env)
+
+
+def test_settings_defaults_and_normalisation() -> None:
+    settings = PrepareSettings.from_env(
+        {"CURATED_URI": "s3://b/extractions/employees", "ARTIFACTS_BUCKET": "artifacts", "JOB_NAME_PREFIX": "e"}
+    )
+    assert settings.curated_uri == "s3://b/extractions/employees/"
+    assert (settings.model_prefix, settings.checkpoint_prefix) == ("models/", "checkpoints/")

@@ -1,116 +1,22 @@
-"""The training state machine's definition, built from explicit inputs in a bare Stack, and its typed result paths."""
+"""The training state machine's definition, built from explicit inputs in a bare Stack: its order, failures, gate,
+retries, dataset step and baselining job (its typed result paths: test_training_paths.py)."""
 
-import json
-import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment, Stack
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk.assertions import Template
 
-from esteira_contracts.training import EvaluateResult, PrepareResult, field_names
-from stacks.config import TrainingConfig
-from stacks.constructs.training_baseline import BaselineJobInputs
-from stacks.constructs.training_definition import TrainingDefinitionInputs, build_training_definition
-from stacks.constructs.training_jobs import SAGEMAKER_TRANSIENT_ERRORS, TrainingJobInputs, TrainingNetwork
-from stacks.constructs.training_paths import (
-    BaselineJobResult,
-    DatasetJobResult,
-    DatasetManifest,
-    RegistrationResult,
-    TrainingChannels,
-    TrainingJobResult,
-    TuningResult,
-    path,
-    result_path,
-    selector,
+from stacks.constructs.training_jobs import SAGEMAKER_TRANSIENT_ERRORS, TrainingNetwork
+from stacks.constructs.training_paths import TuningResult, path
+from tests.stacks.training_definition_builder import (
+    ANALYZER,
+    BASELINE_ROLE,
+    KEY,
+    LAMBDA_RESULTS,
+    TRAINING,
+    TUNING,
+    build,
 )
-from tests.stacks.conftest import ENVS, SynthesizedEnv
-
-ACCOUNT, REGION = "123456789012", "eu-west-1"
-# The state that produces each result: the Lambdas' results are the contracts', the others the definition's own.
-LAMBDA_RESULTS: dict[str, type[Any]] = {"Prepare": PrepareResult, "Evaluate": EvaluateResult}
-SELECTED_RESULTS: dict[str, type[Any]] = {
-    "Train": TrainingJobResult,
-    "DescribeBestTrainingJob": TrainingJobResult,
-    "Tune": TuningResult,
-    "Register": RegistrationResult,
-    "Baseline": BaselineJobResult,
-    "Dataset": DatasetJobResult,
-    "ReadDatasetManifest": DatasetManifest,
-}
-# Pass states that write a result of the definition's own.
-PASS_RESULTS: dict[str, type[Any]] = {"Channels": TrainingChannels, "ChannelsWithChampion": TrainingChannels}
-# Keys whose value is a path the state reads from the execution's state (ResultPath writes; ResultSelector reads
-# the task's response, not the state).
-READING_KEYS = frozenset({"Variable", "InputPath", "OutputPath", "ErrorPath", "CausePath", "ItemsPath"})
-TRAINING = {
-    "image_tag": "1.4.0",
-    "hyperparameters": {"target": "churned", "max_depth": 6, "eta": 0.2},
-    "approval": "PendingManualApproval",
-}
-TUNING = {
-    "max_jobs": 4,
-    "max_parallel_jobs": 2,
-    "ranges": {
-        "eta": {"type": "continuous", "min": 0.01, "max": 0.3},
-        "max_depth": {"type": "integer", "min": 3, "max": 9},
-    },
-}
-
-
-ANALYZER = f"468650794304.dkr.ecr.{REGION}.amazonaws.com/sagemaker-model-monitor-analyzer"
-BASELINE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/baseline"
-KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0000"
-
-
-def build(
-    training: dict[str, Any],
-    job_name_prefix: str = "esteira-test",
-    launcher: bool = False,
-    network: TrainingNetwork | None = None,
-) -> dict[str, Any]:
-    """The ASL of the definition built in a bare Stack, CloudFormation intrinsics rendered as ``<ref>``."""
-    stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
-    function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:esteira-test-train-"
-    inputs = TrainingDefinitionInputs(
-        job=TrainingJobInputs(
-            env_name="test",
-            training=TrainingConfig.model_validate(training),
-            image=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/esteira-model:1.4.0",
-            training_role_arn=f"arn:aws:iam::{ACCOUNT}:role/training",
-            key_arn=KEY,
-            network=None,
-        ),
-        baseline=BaselineJobInputs(
-            env_name="test", image=ANALYZER, role_arn=BASELINE_ROLE, key_arn=KEY, network=network
-        ),
-        job_name_prefix=job_name_prefix,
-        model_package_group_name="esteira-test-model",
-        git_commit="0123456789ab",
-        prepare=lambda_.Function.from_function_arn(stack, "Prepare Function", f"{function_arn}prepare"),
-        evaluate=lambda_.Function.from_function_arn(stack, "Evaluate Function", f"{function_arn}evaluate"),
-        alerts=sns.Topic.from_topic_arn(stack, "Alerts", f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts"),
-        dataset_job_name="esteira-test-dataset",
-        datasets_objects_arn="arn:aws:s3:::artifacts/datasets/*",
-        batch_launcher=(
-            lambda_.Function.from_function_arn(stack, "Launcher", f"{function_arn}launcher") if launcher else None
-        ),
-    )
-    chain = build_training_definition(stack, inputs)
-    sfn.StateMachine(stack, "Machine", definition_body=sfn.DefinitionBody.from_chainable(chain))
-    return asl(Template.from_stack(stack))
-
-
-def asl(template: Template) -> dict[str, Any]:
-    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
-    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    document: dict[str, Any] = json.loads("".join(part if isinstance(part, str) else "<ref>" for part in parts))
-    return document
 
 
 @pytest.fixture(scope="module")
@@ -150,56 +56,6 @@ def new_data_then_pass(state: dict[str, Any]) -> str | None:
 
 
 DATA_STATES = ["Dataset", "ReadDatasetManifest", "DatasetStatus", "Champion"]
-
-
-def reads(node: Any, key: str = "") -> Iterator[str]:
-    """Every JSONPath into the execution's state that ``node`` reads."""
-    if isinstance(node, dict):
-        for child_key, child in node.items():
-            if child_key != "ResultSelector":
-                yield from reads(child, child_key)
-    elif isinstance(node, list):
-        for child in node:
-            yield from reads(child, key)
-    elif isinstance(node, str) and node.startswith("$.") and (key.endswith(".$") or key in READING_KEYS):
-        yield node
-
-
-def unknown_fields(result: type[Any], field_path: str) -> list[str]:
-    """The segments of ``field_path`` (``champion.arn``) that are no field of ``result`` or its nested dataclasses."""
-    hints = typing.get_type_hints(result)
-    head, _, rest = field_path.partition(".")
-    if head not in field_names(result):
-        return [field_path]
-    nested = [arg for arg in typing.get_args(hints[head]) or [hints[head]] if isinstance(arg, type)]
-    if rest and any(hasattr(arg, "__dataclass_fields__") for arg in nested):
-        dataclass = next(arg for arg in nested if hasattr(arg, "__dataclass_fields__"))
-        return unknown_fields(dataclass, rest)
-    return []
-
-
-def check_result_reads(definition: dict[str, Any]) -> dict[str, int]:
-    """Asserts every read of a result names one of its fields; returns how many reads each result had."""
-    states = definition["States"]
-    producers = {
-        name: cls for name, cls in (LAMBDA_RESULTS | SELECTED_RESULTS | PASS_RESULTS).items() if name in states
-    }
-    slots = {states[name]["ResultPath"]: cls for name, cls in producers.items()}
-    all_reads = [read for state in states.values() for read in reads(state)]
-    counts: dict[str, int] = {}
-    for read in all_reads:
-        slot = next((s for s in slots if read.startswith(f"{s}.")), None)
-        if slot is None:
-            # Not a result: the execution's input or the error a Catch left.
-            assert read == "$.run_id" or read.startswith(("$.error.", "$.stop_error.")), read
-            continue
-        result = slots[slot]
-        assert unknown_fields(result, read.removeprefix(f"{slot}.")) == [], f"{read} is no field of {result.__name__}"
-        counts[result.__name__] = counts.get(result.__name__, 0) + 1
-    for name, cls in SELECTED_RESULTS.items():
-        if name in states:
-            assert [key.removesuffix(".$") for key in states[name]["ResultSelector"]] == list(field_names(cls)), name
-    return counts
 
 
 # --- order --------------------------------------------------------------------------------------------------------
@@ -372,40 +228,6 @@ def test_register_records_the_approval_metrics_and_lineage(trained: dict[str, An
         "spec.$": "$.dataset_manifest.manifest.spec_name",
         "feature_schema.$": "States.Hash(States.JsonToString($.dataset_manifest.manifest.features), 'SHA-256')",
     }
-
-
-# --- typed result paths -------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("variant", ["trained", "tuned"])
-def test_every_read_of_a_result_names_a_field_of_its_class(variant: str, request: pytest.FixtureRequest) -> None:
-    # GIVEN the definition; WHEN every JSONPath it reads from a step's result is collected
-    counts = check_result_reads(request.getfixturevalue(variant))
-    # THEN each names a field (the check above), and the check saw the reads it should have
-    assert counts["PrepareResult"] >= 6
-    assert counts["EvaluateResult"] >= 6
-    assert counts["TrainingJobResult"] >= 5
-
-
-@pytest.mark.parametrize("env", ENVS)
-def test_every_read_of_a_result_in_the_synthesized_definitions_names_a_field(
-    synth: Callable[[str], SynthesizedEnv], env: str
-) -> None:
-    counts = check_result_reads(asl(synth(env).templates["Training"]))
-    assert counts["PrepareResult"] >= 6 and counts["EvaluateResult"] >= 6
-
-
-def test_lambda_results_live_where_their_states_put_them(trained: dict[str, Any]) -> None:
-    for name, result in LAMBDA_RESULTS.items():
-        assert trained["States"][name]["ResultPath"] == result_path(result)
-
-
-def test_a_path_to_a_missing_field_fails_at_synth() -> None:
-    assert path(PrepareResult, "train_uri") == "$.prepare.train_uri"
-    with pytest.raises(ValueError, match="PrepareResult has no field 'train_url'"):
-        path(PrepareResult, "train_url")
-    with pytest.raises(ValueError, match="RegistrationResult selector needs exactly model_package_arn"):
-        selector(RegistrationResult, {"arn": "$.ModelPackageArn"})
 
 
 def test_tuning_with_a_prefix_too_long_for_tuning_job_names_fails_at_synth() -> None:

@@ -1,9 +1,9 @@
-"""Evaluate: streamed evaluation.json, publication, the gate vs threshold and champion, image digest, metadata."""
+"""Evaluate: publication, the gate vs threshold and champion, image digest, metadata, input and handler (the pure gate:
+test_evaluate_gate.py; finding evaluation.json: test_evaluate_archive.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any
 
@@ -12,21 +12,18 @@ import pytest
 from esteira_contracts import SettingsError
 from esteira_contracts.training import EvaluateSettings
 from tests.lambdas.training.conftest import SetEnv
+from tests.lambdas.training.evaluate_helpers import BINARY, BINARY_AUC, run, with_auc
 from tests.lambdas.training.helpers import (
     JOB_NAME,
     TrainingResources,
     fixture_bytes,
-    fixture_json,
     lambda_context,
     model_members,
 )
-from training.errors import EvaluationNotFound, InvalidEvaluation, InvalidRequest
-from training.evaluate.gate import gate
+from training.errors import EvaluationNotFound, InvalidRequest
 from training.evaluate.handler import handler
 from training.evaluate.logic import UNKNOWN_DIGEST, customer_metadata, evaluate
 
-BINARY = fixture_bytes("evaluation/binary.json")
-BINARY_AUC = fixture_json("evaluation/binary.json")["validation"]["auc"]
 # CustomerMetadataProperties' key/value pattern ^([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)$, for the ASCII we produce.
 METADATA_TEXT = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]*$")
 OUTPUT_KEYS = {
@@ -41,150 +38,6 @@ OUTPUT_KEYS = {
     "image_digest",
     "customer_metadata",
 }
-
-
-def run(aws: TrainingResources, event: dict[str, Any] | None = None, **env: str) -> dict[str, Any]:
-    settings = EvaluateSettings.from_env(aws.evaluate_env(**env))
-    result = evaluate(event or aws.evaluate_event(), settings, aws.s3, aws.sagemaker, lambda _region: aws.ecr)
-    return result.to_payload()
-
-
-def with_auc(auc: float) -> bytes:
-    body = fixture_json("evaluation/binary.json")
-    body["validation"]["auc"] = auc
-    return json.dumps(body).encode()
-
-
-class CountingBody:
-    """A StreamingBody wrapper that counts the bytes the code under test pulls from S3."""
-
-    def __init__(self, body: Any) -> None:
-        self.body = body
-        self.bytes_read = 0
-
-    def read(self, amt: int | None = None) -> bytes:
-        data: bytes = self.body.read(amt)
-        self.bytes_read += len(data)
-        return data
-
-    def close(self) -> None:
-        self.body.close()
-
-
-class CountingS3:
-    """The real S3 client, with GetObject bodies wrapped in :class:`CountingBody`."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.bodies: dict[str, CountingBody] = {}
-
-    def get_object(self, **kwargs: Any) -> dict[str, Any]:
-        response: dict[str, Any] = self.real.get_object(**kwargs)
-        body = CountingBody(response["Body"])
-        self.bodies[kwargs["Key"]] = body
-        return response | {"Body": body}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
-# --- the gate (pure) ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "threshold", "improvement", "champion", "passed", "reason"),
-    [
-        (0.87, 0.8, 0.0, None, True, "auc 0.87 >= threshold 0.8 and there is no approved champion"),
-        (0.79, 0.8, 0.0, None, False, "auc 0.79 < threshold 0.8"),
-        (0.8, 0.8, 0.0, None, True, "auc 0.8 >= threshold 0.8 and there is no approved champion"),
-        (0.87, 0.8, 0.0, 0.85, True, "auc 0.87 >= threshold 0.8 and beats champion 0.85 by at least 0"),
-        (0.87, 0.8, 0.02, 0.85, True, "auc 0.87 >= threshold 0.8 and beats champion 0.85 by at least 0.02"),
-        (
-            0.87,
-            0.8,
-            0.03,
-            0.85,
-            False,
-            "auc 0.87 >= threshold 0.8 but does not beat champion 0.85 by at least 0.03 (needs >= 0.88)",
-        ),
-        (
-            0.84,
-            0.8,
-            0.0,
-            0.85,
-            False,
-            "auc 0.84 >= threshold 0.8 but does not beat champion 0.85 by at least 0 (needs >= 0.85)",
-        ),
-        (0.85, 0.8, 0.0, 0.85, True, "auc 0.85 >= threshold 0.8 and beats champion 0.85 by at least 0"),
-        (0.75, 0.8, 0.0, 0.5, False, "auc 0.75 < threshold 0.8"),
-    ],
-)
-def test_gate_for_a_metric_to_maximise(
-    value: float, threshold: float, improvement: float, champion: float | None, passed: bool, reason: str
-) -> None:
-    # GIVEN a candidate metric, threshold, minimum improvement and (maybe) a champion
-    # WHEN the gate decides
-    result = gate(
-        metric="auc",
-        value=value,
-        threshold=threshold,
-        min_improvement=improvement,
-        maximize=True,
-        has_champion=champion is not None,
-        champion_value=champion,
-    )
-    # THEN it passes iff metric >= threshold and metric >= champion + improvement, and says why in one sentence
-    assert (result.passed, result.reason) == (passed, reason)
-
-
-def test_gate_tolerates_float_rounding_of_champion_plus_improvement() -> None:
-    # 0.85 + 0.02 == 0.8700000000000001 in binary floating point; 0.87 must still count as enough.
-    result = gate(
-        metric="auc",
-        value=0.87,
-        threshold=0.8,
-        min_improvement=0.02,
-        maximize=True,
-        has_champion=True,
-        champion_value=0.85,
-    )
-    assert result.passed
-
-
-@pytest.mark.parametrize(
-    ("value", "champion", "passed", "reason"),
-    [
-        (0.9, None, True, "rmse 0.9 <= threshold 1 and there is no approved champion"),
-        (1.1, None, False, "rmse 1.1 > threshold 1"),
-        (0.9, 0.95, True, "rmse 0.9 <= threshold 1 and beats champion 0.95 by at least 0.05"),
-        (0.92, 0.95, False, "rmse 0.92 <= threshold 1 but does not beat champion 0.95 by at least 0.05 (needs <= 0.9)"),
-    ],
-)
-def test_gate_for_a_metric_to_minimise(value: float, champion: float | None, passed: bool, reason: str) -> None:
-    result = gate(
-        metric="rmse",
-        value=value,
-        threshold=1.0,
-        min_improvement=0.05,
-        maximize=False,
-        has_champion=champion is not None,
-        champion_value=champion,
-    )
-    assert (result.passed, result.reason) == (passed, reason)
-
-
-def test_gate_with_a_champion_lacking_the_metric_uses_the_threshold_only() -> None:
-    result = gate(
-        metric="auc",
-        value=0.81,
-        threshold=0.8,
-        min_improvement=0.1,
-        maximize=True,
-        has_champion=True,
-        champion_value=None,
-    )
-    assert result.passed
-    assert "champion records no metric.auc" in result.reason
 
 
 # --- end to end on moto -------------------------------------------------------------------------------------------
@@ -280,116 +133,6 @@ def test_regression_gate_minimises_rmse_and_skips_undefined_metrics(aws: Trainin
     assert out["metric_name"] == "rmse"
     assert set(out["metrics"]) == {"rmse", "mae"}
     assert out["reason"].startswith("rmse 0.939741 <= threshold 1 and beats champion 1.05")
-
-
-# --- finding evaluation.json --------------------------------------------------------------------------------------
-
-
-def test_output_tarball_is_preferred_over_model_tarball(aws: TrainingResources) -> None:
-    # GIVEN both tarballs, with different evaluations
-    aws.put_tarball("output.tar.gz", {"evaluation.json": with_auc(0.91)})
-    aws.put_tarball("model.tar.gz", model_members(with_auc(0.51)))
-    # WHEN evaluate runs
-    out = run(aws)
-    # THEN the output.tar.gz one is used
-    assert out["metric_value"] == 0.91
-    assert out["evaluation_source"].endswith(f"{JOB_NAME}/output/output.tar.gz")
-
-
-def test_falls_back_to_model_tarball_when_output_tarball_is_missing(aws: TrainingResources) -> None:
-    aws.put_tarball("model.tar.gz", model_members(with_auc(0.88)))
-    out = run(aws)
-    assert out["metric_value"] == 0.88
-    assert out["evaluation_source"].endswith("model.tar.gz")
-
-
-@pytest.mark.parametrize(
-    "output_tarball",
-    [b"this is not gzip", b"\x1f\x8b\x08\x00garbage-after-a-gzip-magic", {"failure": b"nothing useful"}],
-    ids=["not-gzip", "corrupt-gzip", "no-evaluation"],
-)
-def test_falls_back_to_model_tarball_when_output_tarball_is_unusable(
-    aws: TrainingResources, output_tarball: bytes | dict[str, bytes]
-) -> None:
-    aws.put_tarball("output.tar.gz", output_tarball)
-    aws.put_tarball("model.tar.gz", model_members(with_auc(0.88)))
-    out = run(aws)
-    assert out["metric_value"] == 0.88
-
-
-def test_no_tarballs_is_evaluation_not_found(aws: TrainingResources) -> None:
-    # GIVEN a job prefix with nothing in it
-    # WHEN evaluate runs
-    # THEN EvaluationNotFound names both places it looked
-    with pytest.raises(EvaluationNotFound) as caught:
-        run(aws)
-    message = str(caught.value)
-    assert "output.tar.gz does not exist" in message
-    assert "model.tar.gz does not exist" in message
-
-
-def test_tarballs_without_evaluation_json_is_evaluation_not_found(aws: TrainingResources) -> None:
-    aws.put_tarball("output.tar.gz", {"failure": b"Training failed"})
-    aws.put_tarball("model.tar.gz", model_members(None))
-    with pytest.raises(EvaluationNotFound, match=r"model\.tar\.gz holds no evaluation\.json"):
-        run(aws)
-
-
-def test_stream_stops_after_evaluation_json(aws: TrainingResources) -> None:
-    # GIVEN only a model.tar.gz with evaluation.json first and 3 MB of incompressible model after it
-    aws.put_tarball("model.tar.gz", {"evaluation.json": BINARY, "xgboost-model.ubj": os.urandom(3 * 1024 * 1024)})
-    counting = CountingS3(aws.s3)
-    settings = EvaluateSettings.from_env(aws.evaluate_env())
-    # WHEN evaluate runs
-    out = evaluate(aws.evaluate_event(), settings, counting, aws.sagemaker, lambda _region: aws.ecr).to_payload()
-    # THEN it read a few kilobytes of the tarball, not the model
-    assert out["metric_value"] == BINARY_AUC
-    assert counting.bodies[f"models/{JOB_NAME}/output/model.tar.gz"].bytes_read < 256 * 1024
-
-
-def test_evaluation_json_after_the_model_is_still_found(aws: TrainingResources) -> None:
-    aws.put_tarball("model.tar.gz", {"xgboost-model.ubj": os.urandom(200_000), "evaluation.json": BINARY})
-    assert run(aws)["metric_value"] == BINARY_AUC
-
-
-def test_root_evaluation_json_wins_over_a_nested_one(aws: TrainingResources) -> None:
-    # GIVEN a nested copy before the root one (e.g. a checkpoint folder), and a tarball with only a nested copy
-    aws.put_tarball("output.tar.gz", {"extra/evaluation.json": with_auc(0.5), "./evaluation.json": with_auc(0.9)})
-    assert run(aws)["metric_value"] == 0.9
-
-
-def test_a_nested_evaluation_json_is_used_when_there_is_no_root_one(aws: TrainingResources) -> None:
-    aws.put_tarball("output.tar.gz", {"data/evaluation.json": with_auc(0.9)})
-    assert run(aws)["metric_value"] == 0.9
-
-
-# --- invalid evaluations ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("fixture", "message"),
-    [
-        ("evaluation/truncated.json", "is not valid JSON"),
-        ("evaluation/no_validation.json", "no 'validation' object"),
-        ("evaluation/auc_nan.json", "is nan, not a finite number"),
-        ("evaluation/auc_string.json", "is '0.91', not a finite number"),
-        ("evaluation/regression.json", r"gate metric 'auc' is not in evaluation.json .*'mae', 'r2', 'rmse'"),
-    ],
-)
-def test_bad_evaluation_json_is_invalid_evaluation(aws: TrainingResources, fixture: str, message: str) -> None:
-    # GIVEN an output.tar.gz whose evaluation.json is unusable for an auc gate
-    aws.put_tarball("output.tar.gz", {"evaluation.json": fixture_bytes(fixture)})
-    aws.put_tarball("model.tar.gz", model_members(BINARY))
-    # WHEN evaluate runs
-    # THEN InvalidEvaluation says what is wrong (the good model.tar.gz copy does not mask the problem)
-    with pytest.raises(InvalidEvaluation, match=message):
-        run(aws)
-
-
-def test_an_oversized_evaluation_json_is_invalid(aws: TrainingResources) -> None:
-    aws.put_tarball("output.tar.gz", {"evaluation.json": b" " * (5 * 1024 * 1024 + 1)})
-    with pytest.raises(InvalidEvaluation, match="more than"):
-        run(aws)
 
 
 # --- image digest -------------------------------------------------------------------------------------------------
