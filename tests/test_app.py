@@ -43,12 +43,16 @@ def test_the_cli_synthesizes_the_delivery_pipeline_with_an_approved_package(deli
     lines, unacknowledged = summarize(delivery_assembly)
     assert unacknowledged == 0
     assert lines[0] == "Stacks (19):"
-    # AND staging and prod serve the package, dev does not
-    served = {
-        path.parent.name.removeprefix("assembly-Esteira-delivery-pipeline-"): PACKAGE in path.read_text()
-        for path in delivery_assembly.glob("assembly-*/*Serving*.template.json")
-    }
-    assert served == {"dev": False, "staging": True, "prod": True}
+    # AND staging and prod record the package as what they serve (the Registry stack's served-state recorder; the
+    # Serving template reads that state at deploy time, so it never names a package itself), dev does not
+    def holding_package(stack: str) -> dict[str, bool]:
+        return {
+            path.parent.name.removeprefix("assembly-Esteira-delivery-pipeline-"): PACKAGE in path.read_text()
+            for path in delivery_assembly.glob(f"assembly-*/*{stack}*.template.json")
+        }
+
+    assert holding_package("Registry") == {"dev": False, "staging": True, "prod": True}
+    assert holding_package("Serving") == {"dev": False, "staging": False, "prod": False}
 
 
 def test_the_cli_refuses_a_package_from_outside_the_registry_naming_the_key(tmp_path: Path) -> None:
