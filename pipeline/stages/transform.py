@@ -1,8 +1,12 @@
-"""Stage transform: the batch transform's equivalent through `/invocations` (MultiRecord, the same filters)."""
+"""Stage transform: the batch transform's equivalent through `/invocations` (MultiRecord, the same filters), then
+the batch's drift against the served package's data-quality baseline (:mod:`pipeline.drift`)."""
 
 from __future__ import annotations
 
-from pipeline import aws, serving
+import json
+from typing import Any
+
+from pipeline import aws, drift, serving
 from pipeline.context import RunContext, need
 from pipeline.report import StageFailedError
 
@@ -19,7 +23,8 @@ def run(ctx: RunContext) -> None:
         parts = sorted(batch_input.glob("*.csv")) if batch_input.is_dir() else []
         for part in parts:
             s3.upload_file(str(part), aws.PREDICTIONS_BUCKET, f"{input_prefix}{part.name}")
-        input_rows = sum(1 for part in parts for line in part.read_text().splitlines() if line)
+        batch_lines = [line for part in parts for line in part.read_text().splitlines() if line]
+        input_rows = len(batch_lines)
         if input_rows:
             stats = serving.transform(
                 s3, ctx.client, aws.PREDICTIONS_BUCKET, input_prefix, ctx.output_prefix, max_payload
@@ -45,3 +50,36 @@ def run(ctx: RunContext) -> None:
         st.summary = f"{predicted} predictions in {objects} object(s), {mini_batches} mini-batch(es)"
         if not input_rows:
             st.summary = "no rows to score in this run's batch input"
+        ctx.charts.batch_scores = _served_scores(s3, ctx.output_prefix)
+        ctx.report["drift"] = _drift(ctx, s3, batch_lines)
+        st.summary += f"; drift: {drift.sentence(ctx.report['drift'])}"
+
+
+def _served_scores(s3: Any, output_prefix: str) -> list[float]:
+    """The score field of every output record (``id,label,score``), for the report's score distribution."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=aws.PREDICTIONS_BUCKET, Prefix=output_prefix)
+    scores: list[float] = []
+    for obj in (obj for page in pages for obj in page.get("Contents", [])):
+        body = s3.get_object(Bucket=aws.PREDICTIONS_BUCKET, Key=obj["Key"])["Body"].read().decode()
+        scores.extend(float(line.rsplit(",", 1)[-1]) for line in body.splitlines() if line)
+    return scores
+
+
+def _drift(ctx: RunContext, s3: Any, batch_lines: list[str]) -> dict[str, Any]:
+    """The batch against the statistics.json the served package names as its DriftCheckBaselines, as a monitoring
+    schedule on its endpoint would use."""
+    champion = need(ctx.champion, "champion")
+    quality = (champion.get("drift_check_baselines") or {}).get("ModelDataQuality") or {}
+    uri = str((quality.get("Statistics") or {}).get("S3Uri", ""))
+    if not uri:
+        return {"skipped": f"the served package {champion['arn']} has no data-quality baseline", "flagged": []}
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        stats = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return {"skipped": f"the served package's baseline {uri} is not in this run's S3", "flagged": []}
+    try:
+        result = drift.drift_of_batch(stats, batch_lines, ctx.features)
+    except drift.DriftInputError as err:
+        raise StageFailedError(f"drift: {err} (baseline {uri})") from None
+    return {"baseline_statistics_uri": uri, "model_package_arn": champion["arn"], **result}
