@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline import aws, drift, serving
+from pipeline import aws, baseline, drift, serving
 from pipeline.context import RunContext, need
 from pipeline.report import StageFailedError
+from pipeline.stages import serve
 
 
 def run(ctx: RunContext) -> None:
@@ -67,19 +68,25 @@ def _served_scores(s3: Any, output_prefix: str) -> list[float]:
 
 def _drift(ctx: RunContext, s3: Any, batch_lines: list[str]) -> dict[str, Any]:
     """The batch against the statistics.json the served package names as its DriftCheckBaselines, as a monitoring
-    schedule on its endpoint would use."""
+    schedule on its endpoint would use. The local S3 lives one run: for a champion registered by an earlier run,
+    the same statistics are recomputed from its dataset run's baseline CSV in the local lake."""
     champion = need(ctx.champion, "champion")
     quality = (champion.get("drift_check_baselines") or {}).get("ModelDataQuality") or {}
     uri = str((quality.get("Statistics") or {}).get("S3Uri", ""))
-    if not uri:
-        return {"skipped": f"the served package {champion['arn']} has no data-quality baseline", "flagged": []}
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     try:
-        stats = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        stats = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) if uri else None
     except s3.exceptions.NoSuchKey:
-        return {"skipped": f"the served package's baseline {uri} is not in this run's S3", "flagged": []}
+        stats = None
+    source = uri
+    if stats is None:
+        folder = serve.local_dataset_dir(champion, ctx.out / "lake") / "baseline"
+        files = sorted(folder.glob("*.csv"))
+        if not files:
+            return {"skipped": f"the served package's baseline is neither in S3 ({uri}) nor in {folder}", "flagged": []}
+        stats, source = baseline.statistics(baseline.read_csv_rows(files)), f"recomputed from {folder}"
     try:
         result = drift.drift_of_batch(stats, batch_lines, ctx.features)
     except drift.DriftInputError as err:
-        raise StageFailedError(f"drift: {err} (baseline {uri})") from None
-    return {"baseline_statistics_uri": uri, "model_package_arn": champion["arn"], **result}
+        raise StageFailedError(f"drift: {err} (baseline {source})") from None
+    return {"baseline_statistics_uri": uri, "baseline_source": source, "model_package_arn": champion["arn"], **result}
