@@ -38,6 +38,8 @@ from pipeline.charts import ChartData
 HTML_FILENAME = "report.html"
 OPTIONAL_SECTIONS = ("bias", "explainability", "model_quality")
 INFINITE_SHIFT_BAR = 10.0
+# What names a list item in a section's JSON (else its index).
+NAME_KEYS = ("feature", "facet", "model_version", "name")
 QUALITY_METRICS = ("auc", "precision", "recall", "f1", "brier", "brier_score", "accuracy", "r2", "rmse", "mae")
 
 Section = tuple[str, str, str]  # id, title, body HTML
@@ -57,12 +59,8 @@ def numeric_leaves(value: Any, prefix: str = "") -> dict[str, float]:
             found |= numeric_leaves(item, f"{prefix}{key}.")
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            name = (
-                next((str(item[k]) for k in ("feature", "facet", "model_version", "name") if k in item), None)
-                if (isinstance(item, dict))
-                else None
-            )
-            found |= numeric_leaves(item, f"{prefix}{name or index}.")
+            names = [str(item[k]) for k in NAME_KEYS if k in item] if isinstance(item, dict) else []
+            found |= numeric_leaves(item, f"{prefix}{names[0] if names else index}.")
     else:
         number = _number(value)
         if number is not None and math.isfinite(number):
