@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from esteira_contracts.tasks import DEFAULT_OBJECTIVE, task_of_objective
 from pipeline import aws
+from pipeline.charts import ChartData
 from pipeline.options import REPO, Options
 from pipeline.processes import Child, ChildFailedError, Children, tail
 from pipeline.report import Progress
@@ -66,6 +67,9 @@ class RunContext:
     output_prefix: str = ""
     # transform: the transform job's run id (the launcher's, as on AWS), which the fan-out and the consumer carry.
     transform_run_id: str = ""
+    # For report.html (pipeline/html_report.py), never in the JSON: the smoke test's holdout labels and offline
+    # scores (serve), the batch's served scores (transform).
+    charts: ChartData = field(default_factory=ChartData)
 
     @property
     def task(self) -> str:

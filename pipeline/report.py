@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from esteira_contracts.tasks import BINARY, REPORTED_METRICS, metric_label
+from pipeline.drift import sentence as drift_sentence
 
 REPORT_FILENAME = "pipeline-report.json"
 STAGES = (
@@ -136,6 +137,8 @@ def summary_table(report: dict[str, Any]) -> str:
         ("predictions delivered", batch.get("delivered")),
         ("predictions stored", batch.get("stored")),
         ("predictions lost", batch.get("lost")),
+        ("drift (batch vs baseline)", drift_sentence(report["drift"]) if report.get("drift") else None),
+        ("html report", report.get("html_report")),
     ]
     width = max(len(label) for label, _ in rows)
     lines = ["", "Esteira local pipeline: " + str(report.get("status", "?")).upper(), ""]

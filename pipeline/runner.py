@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline import aws
 from pipeline.context import RunContext, new_run_id
+from pipeline.html_report import HTML_FILENAME, write_html
 from pipeline.options import Options
 from pipeline.preflight import check_spec
 from pipeline.processes import Children, processes_with_marker
@@ -32,7 +33,7 @@ from pipeline.stages import (
 )
 
 # Folders and files this tool owns in --out; --fresh deletes only these.
-OWNED = ("source", "lake", "models", "registry", "runs", aws.REGISTRY_FILENAME, REPORT_FILENAME)
+OWNED = ("source", "lake", "models", "registry", "runs", aws.REGISTRY_FILENAME, REPORT_FILENAME, HTML_FILENAME)
 STAGES: tuple[tuple[str, Callable[[RunContext], None]], ...] = tuple(
     zip(
         REPORT_STAGES,
@@ -148,6 +149,12 @@ def _cleanup(ctx: RunContext, code: int) -> None:
     for stage in report["stages"]:
         if stage["status"] == "pending":
             stage["status"] = "skipped"
+    report["html_report"] = str(ctx.out / HTML_FILENAME)
+    try:
+        write_html(report, ctx.charts, ctx.out / HTML_FILENAME, ctx.run_dir / HTML_FILENAME)
+    except Exception as exc:  # the charts must never hide the run's outcome: the JSON report says what failed
+        report["html_report"] = None
+        report["html_report_error"] = f"{type(exc).__name__}: {exc}"
     write_report(report, ctx.out / REPORT_FILENAME, ctx.run_dir / REPORT_FILENAME)
     sys.stdout.write(summary_table(report))
     ctx.progress.say(f"report: {ctx.out / REPORT_FILENAME} (exit {code})")

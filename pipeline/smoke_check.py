@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,6 +100,10 @@ class SmokeResult:
     # classification only: served label == true label
     match_rate: float | None
     min_match_rate: float | None
+    # The package's offline predictions and the labels they were scored on (class indices for a classifier; the
+    # booster's raw output: probabilities, or values for a regression), for the local run's charts; not in to_json.
+    truth: np.ndarray | None = field(default=None, compare=False, repr=False)
+    predictions: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def serves_package(self) -> bool:
@@ -208,9 +212,8 @@ def smoke_test(
         if unseen:
             raise SmokeInputError(f"the held-out rows have label values {unseen} that the package never learned")
         y = np.searchsorted(classes, truth).astype(np.float64)
-    metrics = task_metrics(
-        schema.task, y, predictor.booster.inplace_predict(x, validate_features=False), schema.threshold
-    )
+    raw = np.asarray(predictor.booster.inplace_predict(x, validate_features=False))
+    metrics = task_metrics(schema.task, y, raw, schema.threshold)
     if gate.metric not in metrics or not isinstance(metrics[gate.metric], float):
         known = [name for name, value in metrics.items() if isinstance(value, float)]
         raise SmokeInputError(
@@ -257,6 +260,8 @@ def smoke_test(
         metric_passed=gate.clears(value),
         match_rate=float(np.mean(served_labels == truth)) if classification else None,
         min_match_rate=min_match_rate,
+        truth=y,
+        predictions=raw,
     )
 
 

@@ -72,6 +72,7 @@ def run(ctx: RunContext) -> None:
             )
         except SmokeInputError as err:
             raise StageFailedError(f"smoke test cannot run: {err} (dataset run {dataset_dir})") from None
+        ctx.charts.holdout_truth, ctx.charts.holdout_predictions = result.truth, result.predictions
         ctx.report["smoke_test"] = {
             **result.to_json(),
             "model_package_arn": champion["arn"],

@@ -1,5 +1,6 @@
 """Stage transform: the batch launcher's own ``launch()`` on the local SageMaker and S3, then the transform job's
-equivalent through `/invocations` (MultiRecord, the same filters) on the job's input and output.
+equivalent through `/invocations` (MultiRecord, the same filters) on the job's input and output, then the batch's
+drift against the served package's data-quality baseline (:mod:`pipeline.drift`).
 
 The launcher chooses the run to score from the package's lineage and refuses a run whose manifest, spec or feature
 schema is not the package's, exactly as on AWS. The event is the one AWS would send: the training state machine's
@@ -25,7 +26,7 @@ from batch.launcher.logic import (
 )
 from esteira_contracts import layout
 from esteira_contracts.batch import LauncherSettings
-from pipeline import serving, settings
+from pipeline import baseline, drift, serving, settings
 from pipeline.context import RunContext, need
 from pipeline.report import StageFailedError
 from pipeline.stages.serve import local_dataset_dir
@@ -56,7 +57,8 @@ def run(ctx: RunContext) -> None:
         ]
         try:
             launched = launch_locally(ctx.session, launcher, launch_event(ctx), runs)
-            _transform(ctx, ctx.session.client("s3"), launched, launcher, batch)
+            s3 = ctx.session.client("s3")
+            batch_lines = _transform(ctx, s3, launched, launcher, batch)
             st.summary = f"{batch['input_rule']} run {batch['input_run_id']}: {batch['predicted']} predictions in "
             st.summary += f"{batch['objects']} object(s), {batch['mini_batches']} mini-batch(es)"
         except NoBatchInputError as exc:  # no rows to score: on AWS a refused launch (its error event), no transform
@@ -68,6 +70,10 @@ def run(ctx: RunContext) -> None:
             ctx.serve = None
         if batch["input_rows"] != batch["predicted"]:
             raise StageFailedError(f"the transform scored {batch['predicted']} of {batch['input_rows']} input rows")
+        if "refused" not in batch:
+            ctx.charts.batch_scores = _served_scores(s3, launcher.bucket, ctx.output_prefix)
+            ctx.report["drift"] = _drift(ctx, s3, batch_lines)
+            st.summary += f"; drift: {drift.sentence(ctx.report['drift'])}"
 
 
 def launch_locally(session: Any, launcher: LauncherSettings, event: dict[str, str], runs: list[Path]) -> dict[str, Any]:
@@ -115,18 +121,20 @@ def stage_dataset_run(s3: Any, run_dir: Path, launcher: LauncherSettings) -> Non
 
 def _transform(
     ctx: RunContext, s3: Any, launched: dict[str, Any], launcher: LauncherSettings, batch: dict[str, Any]
-) -> None:
-    """The transform job the launcher created, run locally: its input prefix through `/invocations`, to its output."""
+) -> list[str]:
+    """The transform job the launcher created, run locally: its input prefix through `/invocations`, to its output.
+    Returns the input's lines (record id and features), for the drift check."""
     input_prefix = _key(launched["input_uri"], launcher.bucket)
     ctx.output_prefix = _key(launched["output_uri"], launcher.bucket)
     ctx.transform_run_id = str(launched["run_id"])
-    input_rows = sum(
-        1
+    batch_lines = [
+        line
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=launcher.bucket, Prefix=input_prefix)
         for obj in page.get("Contents", [])
         for line in s3.get_object(Bucket=launcher.bucket, Key=obj["Key"])["Body"].read().decode().splitlines()
         if line.strip()
-    )
+    ]
+    input_rows = len(batch_lines)
     stats = serving.transform(s3, ctx.client, launcher.bucket, input_prefix, ctx.output_prefix, launcher.max_payload_mb)
     batch.update(
         {
@@ -145,6 +153,7 @@ def _transform(
             "mini_batches": stats.mini_batches,
         }
     )
+    return batch_lines
 
 
 def _key(uri: str, bucket: str) -> str:
@@ -152,3 +161,39 @@ def _key(uri: str, bucket: str) -> str:
     if not uri.startswith(prefix):
         raise StageFailedError(f"the transform job's {uri} is not in the local bucket {bucket}")
     return uri.removeprefix(prefix)
+
+
+def _served_scores(s3: Any, bucket: str, output_prefix: str) -> list[float]:
+    """The score field of every output record (``id,label,score``), for the report's score distribution."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=output_prefix)
+    scores: list[float] = []
+    for obj in (obj for page in pages for obj in page.get("Contents", [])):
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+        scores.extend(float(line.rsplit(",", 1)[-1]) for line in body.splitlines() if line)
+    return scores
+
+
+def _drift(ctx: RunContext, s3: Any, batch_lines: list[str]) -> dict[str, Any]:
+    """The batch against the statistics.json the served package names as its DriftCheckBaselines, as a monitoring
+    schedule on its endpoint would use. The local S3 lives one run: for a champion registered by an earlier run,
+    the same statistics are recomputed from its dataset run's baseline CSV in the local lake."""
+    champion = need(ctx.champion, "champion")
+    quality = (champion.get("drift_check_baselines") or {}).get("ModelDataQuality") or {}
+    uri = str((quality.get("Statistics") or {}).get("S3Uri", ""))
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        stats = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) if uri else None
+    except s3.exceptions.NoSuchKey:
+        stats = None
+    source = uri
+    if stats is None:
+        folder = local_dataset_dir(champion, ctx.out / "lake") / "baseline"
+        files = sorted(folder.glob("*.csv"))
+        if not files:
+            return {"skipped": f"the served package's baseline is neither in S3 ({uri}) nor in {folder}", "flagged": []}
+        stats, source = baseline.statistics(baseline.read_csv_rows(files)), f"recomputed from {folder}"
+    try:
+        result = drift.drift_of_batch(stats, batch_lines, ctx.features)
+    except drift.DriftInputError as err:
+        raise StageFailedError(f"drift: {err} (baseline {source})") from None
+    return {"baseline_statistics_uri": uri, "baseline_source": source, "model_package_arn": champion["arn"], **result}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -151,6 +152,20 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     # AND every stage ran and took measurable time; the summary table was printed
     assert [stage["status"] for stage in report["stages"]] == ["ok"] * 12
     assert "predictions lost" in two_runs[0].stdout
+    # AND the scored batch was compared with the served package's baseline, feature by feature
+    drift = report["drift"]
+    assert drift["baseline_statistics_uri"].startswith(baseline["uri"]) and drift["baseline_rows"] == baseline["rows"]
+    assert drift["batch_rows"] == batch["input_rows"]
+    assert [f["feature"] for f in drift["features"]] == report["model"]["features"]
+    assert drift["flagged"] == [f["feature"] for f in drift["features"] if f["flagged"]]
+    assert "drift (batch vs baseline)" in two_runs[0].stdout
+    # AND report.html next to the JSON has one inline chart in each section, and the summary names it
+    page = Path(report["html_report"]).read_text()
+    assert Path(report["html_report"]) == Path(report["out"]) / "report.html"
+    sections = dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', page, flags=re.S))
+    assert list(sections) == ["roc", "calibration", "scores", "drift", "timings"]
+    assert all(body.count("<svg") == 1 for body in sections.values())
+    assert report["html_report"] in two_runs[0].stdout
 
 
 def test_second_run_extracts_only_the_changed_rows(two_runs: tuple[Run, Run]) -> None:
@@ -187,6 +202,10 @@ def test_second_run_extracts_only_the_changed_rows(two_runs: tuple[Run, Run]) ->
     # AND the predictions reconcile again
     assert batch["predicted"] == batch["delivered"] == batch["stored"] == chosen["batch_input_rows"]
     assert batch["lost"] == 0
+    # AND the batch is compared with the served package's baseline (this run's, or the champion's it kept)
+    assert [f["feature"] for f in second["drift"]["features"]] == second["model"]["features"]
+    assert second["drift"]["model_package_arn"] == second["model"]["served_package_arn"]
+    assert "<svg" in Path(second["html_report"]).read_text()
 
 
 def test_the_splits_on_disk_never_share_duplicate_or_move_a_key(two_runs: tuple[Run, Run]) -> None:

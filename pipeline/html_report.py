@@ -1,0 +1,243 @@
+"""``report.html`` next to ``pipeline-report.json``: one self-contained page (inline SVG charts, no external file).
+
+Sections, each with one chart (a section whose data is absent is left out):
+
+- **holdout**: ROC and calibration curves (binary: P(class 1); multiclass: ROC one-vs-rest and top-class
+  calibration), or predicted vs actual and residuals (regression), from the serve stage's smoke test
+  (:class:`pipeline.charts.ChartData`: the served package's offline predictions on its holdout);
+- **scores**: the batch's served scores against the holdout's;
+- **drift**: ``report["drift"]`` (:mod:`pipeline.drift`), the mean shift per feature in baseline std units;
+- **timings**: ``report["stages"]``, seconds per stage;
+- and, when the report has the key, from its JSON alone:
+
+  - ``bias``: ``{"facets": [{"facet": "masculino", "metrics": {"disparate_impact": 0.93, ...}}, ...],
+    "gate": {"metric": "disparate_impact", "range": [0.8, 1.25], "passed": true}}``: one bar per facet and metric,
+    the gate's range as lines;
+  - ``explainability``: ``{"method": "...", "importance": {"<feature>": <mean |SHAP|>, ...}}`` (or a list of
+    ``{"feature": ..., "mean_abs_shap": ...}``): one bar per feature;
+  - ``model_quality``: ``{"labelled_predictions": 812, "by_model_version": [{"model_version": "...",
+    "labelled_predictions": 812, "auc": 0.86, "precision": ..., "recall": ..., "f1": ..., "brier": ...}, ...]}``:
+    one bar per version and metric.
+
+  Where a section's JSON has another shape, its numeric leaves (dotted paths) are charted instead, so a new field
+  never breaks the page; each such section also shows its JSON.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline import charts
+from pipeline.charts import ChartData
+
+HTML_FILENAME = "report.html"
+OPTIONAL_SECTIONS = ("bias", "explainability", "model_quality")
+INFINITE_SHIFT_BAR = 10.0
+# What names a list item in a section's JSON (else its index).
+NAME_KEYS = ("feature", "facet", "model_version", "name")
+QUALITY_METRICS = ("auc", "precision", "recall", "f1", "brier", "brier_score", "accuracy", "r2", "rmse", "mae")
+
+Section = tuple[str, str, str]  # id, title, body HTML
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def numeric_leaves(value: Any, prefix: str = "") -> dict[str, float]:
+    """Every finite number in nested dicts/lists, keyed by its dotted path (a list item by its name if it has one)."""
+    found: dict[str, float] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found |= numeric_leaves(item, f"{prefix}{key}.")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            names = [str(item[k]) for k in NAME_KEYS if k in item] if isinstance(item, dict) else []
+            found |= numeric_leaves(item, f"{prefix}{names[0] if names else index}.")
+    else:
+        number = _number(value)
+        if number is not None and math.isfinite(number):
+            found[prefix.rstrip(".")] = number
+    return found
+
+
+# ------------------------------------------------------------------------------------------------ sections
+
+
+def holdout_sections(task: str, data: ChartData) -> list[Section]:
+    truth, predictions = data.holdout_truth, data.holdout_predictions
+    if truth is None or predictions is None or not len(truth):
+        return []
+    note = f"<p>{len(truth)} holdout rows of the served package's dataset run, scored offline by its model.</p>"
+    if task == "regression":
+        return [
+            ("predicted-vs-actual", "Predicted vs actual", note + charts.predicted_vs_actual_chart(truth, predictions)),
+            ("residuals", "Residuals", note + charts.residuals_chart(truth, predictions)),
+        ]
+    return [
+        ("roc", "ROC curve", note + charts.roc_chart(truth, predictions)),
+        ("calibration", "Calibration curve", note + charts.calibration_chart(truth, predictions)),
+    ]
+
+
+def scores_section(task: str, data: ChartData) -> list[Section]:
+    if not data.batch_scores and data.holdout_predictions is None:
+        return []
+    chart = charts.score_distribution_chart(data.batch_scores, data.holdout_predictions, task)
+    return [("scores", "Score distribution", chart)]
+
+
+def drift_section(report: dict[str, Any]) -> list[Section]:
+    drift = report.get("drift")
+    if not isinstance(drift, dict):
+        return []
+    if drift.get("skipped"):
+        return [("drift", "Drift per feature", f"<p>Not computed: {html.escape(str(drift['skipped']))}</p>")]
+    shifts: dict[str, float] = {}
+    for feature in drift.get("features", []):
+        shift, name = feature.get("mean_shift_std"), str(feature["feature"])
+        if shift in ("inf", "-inf"):  # a constant baseline column that moved: drawn at the chart's edge
+            shifts[f"{name} ({shift})"] = math.copysign(INFINITE_SHIFT_BAR, 1.0 if shift == "inf" else -1.0)
+        elif _number(shift) is not None:
+            shifts[name] = float(shift)
+    limit = float(drift.get("thresholds", {}).get("mean_shift_std", 0.0))
+    chart = charts.bar_chart(
+        shifts,
+        "Batch mean - baseline mean, in baseline std",
+        "mean shift (std)",
+        (-limit, limit) if limit else (),
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(str(f['feature']))}</td><td>{_cell(f.get('mean_shift_std'))}</td>"
+        f"<td>{_cell(f.get('missing_rate_diff'))}</td><td>{html.escape('; '.join(f.get('reasons', [])))}</td></tr>"
+        for f in drift.get("features", [])
+    )
+    table = (
+        "<table><tr><th>feature</th><th>mean shift (std)</th><th>missing rate diff</th><th>flagged for</th></tr>"
+        f"{rows}</table>"
+    )
+    flagged = ", ".join(drift.get("flagged", [])) or "none"
+    text = f"<p>Flagged: {html.escape(flagged)}. Thresholds: {html.escape(json.dumps(drift.get('thresholds')))}.</p>"
+    return [("drift", "Drift per feature", text + chart + table)]
+
+
+def timings_section(report: dict[str, Any]) -> list[Section]:
+    stages = {str(s["name"]): float(s.get("seconds", 0.0)) for s in report.get("stages", []) if "name" in s}
+    if not stages:
+        return []
+    chart = charts.bar_chart(stages, f"Stage timings (total {report.get('seconds', 0)} s)", "seconds")
+    return [("timings", "Stage timings", chart)]
+
+
+def bias_values(bias: dict[str, Any]) -> tuple[dict[str, float], tuple[float, ...]]:
+    values: dict[str, float] = {}
+    for facet in bias.get("facets", []) if isinstance(bias.get("facets"), list) else []:
+        for metric, value in (facet.get("metrics") or {}).items():
+            if _number(value) is not None:
+                values[f"{facet.get('facet', '?')}: {metric}"] = float(value)
+    gate_range = (bias.get("gate") or {}).get("range") or ()
+    return values or numeric_leaves(bias), tuple(float(v) for v in gate_range if _number(v) is not None)
+
+
+def explainability_values(section: dict[str, Any]) -> dict[str, float]:
+    importance = section.get("importance")
+    if isinstance(importance, dict):
+        return {str(k): float(v) for k, v in importance.items() if _number(v) is not None}
+    if isinstance(importance, list):
+        return {
+            str(item["feature"]): float(item["mean_abs_shap"])
+            for item in importance
+            if isinstance(item, dict) and "feature" in item and _number(item.get("mean_abs_shap")) is not None
+        }
+    return numeric_leaves(section)
+
+
+def model_quality_values(section: dict[str, Any]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    versions = section.get("by_model_version")
+    for version in versions if isinstance(versions, list) else []:
+        for metric in QUALITY_METRICS:
+            if _number(version.get(metric)) is not None:
+                values[f"{version.get('model_version', '?')}: {metric}"] = float(version[metric])
+    return values or {k: v for k, v in numeric_leaves(section).items() if not k.endswith("count")}
+
+
+def optional_section(name: str, section: Any) -> list[Section]:
+    if not isinstance(section, dict):
+        return []
+    lines: tuple[float, ...] = ()
+    if name == "bias":
+        values, lines = bias_values(section)
+        title, xlabel = "Bias metrics per facet", "value"
+    elif name == "explainability":
+        values, title, xlabel = explainability_values(section), "SHAP importance", "mean |SHAP value|"
+    else:
+        values, title, xlabel = model_quality_values(section), "Previous model's quality on labels since arrived", ""
+    heading = {"bias": "Bias", "explainability": "Explainability (SHAP)", "model_quality": "Model quality"}[name]
+    detail = f"<details><summary>JSON</summary><pre>{html.escape(json.dumps(section, indent=2))}</pre></details>"
+    if not values:
+        return [(name.replace("_", "-"), heading, "<p>No numeric values to chart.</p>" + detail)]
+    return [(name.replace("_", "-"), heading, charts.bar_chart(values, title, xlabel, lines) + detail)]
+
+
+def _cell(value: Any) -> str:
+    number = _number(value)
+    return f"{number:+.3f}" if number is not None else html.escape("-" if value is None else str(value))
+
+
+# ------------------------------------------------------------------------------------------------ the page
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+    "section{border-top:1px solid #ccc;padding:.5em 0}svg{max-width:100%;height:auto}"
+    "table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}"
+    "pre{font-size:.8em;background:#f6f6f6;padding:.5em;overflow:auto}"
+)
+
+
+def sections(report: dict[str, Any], data: ChartData) -> list[Section]:
+    task = str(report.get("task") or "binary")
+    builders: list[Callable[[], list[Section]]] = [
+        lambda: holdout_sections(task, data),
+        lambda: scores_section(task, data),
+        lambda: drift_section(report),
+        *(lambda name=name: optional_section(name, report.get(name)) for name in OPTIONAL_SECTIONS),
+        lambda: timings_section(report),
+    ]
+    return [section for build in builders for section in build()]
+
+
+def render(report: dict[str, Any], data: ChartData) -> str:
+    title = f"Esteira local run {report.get('run_id', '?')}: {str(report.get('status', '?')).upper()}"
+    model = report.get("model") or {}
+    facts = [
+        ("task", report.get("task")),
+        ("served package", model.get("served_package_arn")),
+        ("gate", (model.get("gate") or {}).get("decision")),
+        ("metrics", json.dumps(model.get("metrics")) if model.get("metrics") else None),
+    ]
+    header = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in facts if v is not None)
+    body = "".join(
+        f'<section id="{sid}"><h2>{html.escape(heading)}</h2>{content}</section>'
+        for sid, heading, content in sections(report, data)
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><ul>{header}</ul>{body}</body></html>\n"
+    )
+
+
+def write_html(report: dict[str, Any], data: ChartData, *paths: Path) -> None:
+    text = render(report, data)
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
