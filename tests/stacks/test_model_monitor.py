@@ -11,7 +11,8 @@ from aws_cdk.assertions import Match, Template
 
 from esteira_contracts.served import baseline_parameter
 from stacks import names
-from stacks.config import VariantConfig, load_config
+from stacks.config import load_config
+from stacks.serving_config import VariantConfig
 from tests.stacks.conftest import SynthesizedEnv, synthesize
 
 Synth = Callable[[str], SynthesizedEnv]
