@@ -19,6 +19,7 @@ from stacks import aws_rules
 from stacks.aws_rules import CHAMPION_VARIANT as CHAMPION_VARIANT
 from stacks.dataset_config import DatasetConfig
 from stacks.fanout_config import FanoutConfig
+from stacks.retraining_config import RetrainingConfig
 from stacks.source_database import SourceDatabaseConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -283,6 +284,7 @@ class TrainingConfig(_Strict):
     approval: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
     tuning: TuningConfig | None = None
     dataset: DatasetConfig = DatasetConfig()
+    retraining: RetrainingConfig = RetrainingConfig()
 
     @field_validator("image_tag")
     @classmethod
