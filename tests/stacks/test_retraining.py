@@ -20,7 +20,7 @@ MONITORED = ["staging", "prod"]  # the environments with a data-quality monitor
 def trigger_function(template: Template) -> dict[str, Any]:
     functions = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}})
     (function,) = functions.values()
-    return function
+    return dict(function)
 
 
 def rules(template: Template, detail_type: str) -> list[dict[str, Any]]:
