@@ -14,7 +14,7 @@ from typing import Any
 
 from esteira_contracts import layout
 from esteira_model.predictor import Predictor
-from pipeline import aws, model, serving
+from pipeline import aws, model, retraining, serving
 from pipeline.context import RunContext, need
 from pipeline.options import REPO
 from pipeline.processes import free_port, wait_for_http
@@ -80,3 +80,5 @@ def run(ctx: RunContext) -> None:
         st.summary = result.sentence()
         if not result.passed:
             raise StageFailedError(result.sentence())
+    # What the retrain trigger would decide on this run's findings (the report's `retraining`).
+    retraining.record(ctx)
