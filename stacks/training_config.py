@@ -10,6 +10,7 @@ from esteira_contracts.layout import CANDIDATE_IMAGE_TAG_PREFIX
 from esteira_contracts.tasks import DEFAULT_OBJECTIVE, TASK_METRICS, task_of_objective
 from stacks.config_base import InstanceType, StrictModel
 from stacks.dataset_config import DatasetConfig
+from stacks.retraining_config import RetrainingConfig
 
 HyperparameterValue = str | int | float | bool
 
@@ -65,6 +66,7 @@ class TrainingConfig(StrictModel):
     approval: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
     tuning: TuningConfig | None = None
     dataset: DatasetConfig = DatasetConfig()
+    retraining: RetrainingConfig = RetrainingConfig()
 
     @field_validator("image_tag")
     @classmethod

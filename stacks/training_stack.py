@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -18,6 +18,7 @@ from stacks.constructs.dataset_job import DatasetJob, DatasetJobSettings
 from stacks.constructs.job_events import ExtractionEvents
 from stacks.constructs.registry_events import package_state_changes
 from stacks.constructs.retention import retention_days
+from stacks.constructs.retraining import Retraining, RetrainingSettings
 from stacks.constructs.training_pipeline import TrainingNetwork, TrainingPipeline, TrainingPipelineSettings
 from stacks.delivery_config import DeliveryLinks
 from stacks.extraction_spec import read_spec_summary
@@ -109,6 +110,8 @@ class TrainingStack(Stack):
                 ),
             ),
         )
+        if config.training.retraining.enabled:
+            self._retrain_on_drift(config, alerts, key)
         # Approval is how a model reaches serving: the delivery pipeline subscribes to this pattern.
         self.approved_pattern = package_state_changes(group_name, ["Approved"])
         events.Rule(
@@ -121,6 +124,48 @@ class TrainingStack(Stack):
             self._forward_decisions_to(delivery, group_name, config.resource_name(names.DECISION_FORWARDER_ROLE_SUFFIX))
         CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
         CfnOutput(self, "ModelPackageGroup", value=group_name)
+
+    def _retrain_on_drift(self, config: EnvironmentConfig, alerts: sns.ITopic, key: kms.IKey) -> None:
+        """Monitoring violations (when the environment monitors) or the quality alarm start training."""
+        retraining = config.training.retraining
+        schedule_arn = None
+        if config.serving.monitoring is not None:
+            # The serving stack names its schedule "<endpoint>-data-quality" (DataQualityMonitor); SageMaker's ARNs
+            # carry the name in lower case. A test checks this against the serving stack's schedule.
+            schedule_name = f"{config.resource_name('endpoint')}-data-quality".lower()
+            schedule_arn = self.format_arn(
+                service="sagemaker", resource="monitoring-schedule", resource_name=schedule_name
+            )
+        alarm_arns = []
+        if retraining.quality_alarm_name is not None:
+            alarm_arns.append(
+                self.format_arn(
+                    service="cloudwatch",
+                    resource="alarm",
+                    resource_name=retraining.quality_alarm_name,
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            )
+        if schedule_arn is None and not alarm_arns:
+            return  # nothing can trigger: no resources
+        self.retraining = Retraining(
+            self,
+            "Retraining",
+            settings=RetrainingSettings(
+                env_name=config.name,
+                function_name=f"{names.PROJECT}-{config.name}-retrain-trigger",
+                table_name=config.resource_name("retraining"),
+                min_interval_hours=retraining.min_interval_hours,
+                monitoring_schedule_arn=schedule_arn,
+                quality_alarm_arns=alarm_arns,
+                log_retention=retention_days(config.log_retention_days),
+                powertools_layer_version=config.lambdas.powertools_layer_version,
+                retain=config.retain,
+            ),
+            state_machine=self.pipeline.state_machine,
+            alerts=alerts,
+            key=key,
+        )
 
     def _forward_decisions_to(self, delivery: DeliveryLinks, group_name: str, role_name: str) -> None:
         """Approvals promote and rejections roll back: the toolchain account's pipeline acts on both."""

@@ -11,5 +11,11 @@
     image_digest, customer_metadata}``. Errors: InvalidRequest, EvaluationNotFound, InvalidEvaluation,
     SettingsError. A failing gate is ``passed: false``, not an error.
 
+``training.retrain.handler.handler``
+    An EventBridge event (a monitoring execution completed with violations, or the model-quality alarm in ALARM)
+    -> ``{decision: triggered|debounced|coalesced, trigger, reason, execution_arn?, last_started_at?}``; starts the
+    state machine with ``{run_id: "latest", source: "retraining", reason, trigger}`` at most once per window.
+    Errors: InvalidTriggerEventError, SettingsError. Settings: :mod:`esteira_contracts.retraining`.
+
 Environment variables and results: :mod:`esteira_contracts.training`. Error classes: :mod:`training.errors`.
 """

@@ -26,7 +26,7 @@ from batch.launcher.logic import (
 )
 from esteira_contracts import layout
 from esteira_contracts.batch import LauncherSettings
-from pipeline import baseline, drift, serving, settings
+from pipeline import baseline, drift, retraining, serving, settings
 from pipeline.context import RunContext, need
 from pipeline.report import StageFailedError
 from pipeline.stages.serve import local_dataset_dir
@@ -74,6 +74,8 @@ def run(ctx: RunContext) -> None:
             ctx.charts.batch_scores = _served_scores(s3, launcher.bucket, ctx.output_prefix)
             ctx.report["drift"] = _drift(ctx, s3, batch_lines)
             st.summary += f"; drift: {drift.sentence(ctx.report['drift'])}"
+        # What the retrain trigger would decide on this run's drift (the report's `retraining`).
+        retraining.record(ctx)
 
 
 def launch_locally(session: Any, launcher: LauncherSettings, event: dict[str, str], runs: list[Path]) -> dict[str, Any]:

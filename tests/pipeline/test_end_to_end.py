@@ -138,6 +138,9 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     assert baseline["uri"].endswith(f"/monitoring/baselines/run_id={data['run_id']}/")
     assert [f["feature"] for f in baseline["features"]] == report["model"]["features"]
     assert baseline["capture_check"] == {"records": splits["holdout"]["rows"], "passed": True, "problems": []}
+    # AND the run shows the retrain trigger's decision on its findings (no violations: not triggered)
+    retraining = report["retraining"]
+    assert retraining["decision"] == ("triggered" if retraining["violations"] else "not_triggered")
     # AND every row to score was predicted, delivered and stored: none lost
     assert batch["input_rows"] == batch["predicted"] == data["batch_input_rows"]
     assert batch["predicted"] == batch["delivered"] == batch["stored"]

@@ -18,6 +18,7 @@ from esteira_contracts import EnvContract, SettingsError
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.delivery import PromoterSettings
 from esteira_contracts.fanout import FanoutSettings
+from esteira_contracts.retraining import RetrainSettings
 from esteira_contracts.served import RecorderSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from stacks.constructs.python_function import LAMBDAS_DIR
@@ -32,6 +33,7 @@ CONTRACTS: dict[str, type[EnvContract]] = {
     "delivery.promote.served_handler.handler": RecorderSettings,
     "training.prepare.handler.handler": PrepareSettings,
     "training.evaluate.handler.handler": EvaluateSettings,
+    "training.retrain.handler.handler": RetrainSettings,
 }
 # Set on every function by PythonFunction for Powertools (in the layer), which reads them itself; no contract does.
 POWERTOOLS_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"})
@@ -49,6 +51,9 @@ REPRESENTATIVE = {
     "PIPELINE_NAME": "esteira-delivery",
     "ARTIFACTS_BUCKET": "esteira-dev-artifacts-111111111111",
     "CURATED_URI": "s3://esteira-dev-curated-111111111111/extractions/employees/",
+    "STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:111111111111:stateMachine:esteira-prod-training",
+    "ALERTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:111111111111:Esteira-prod-DataPlatform-AlertsTopic1A2B3C4D-AbCdEf",
+    "DEBOUNCE_TABLE": "esteira-prod-retraining",
 }
 # CDK's own custom resource providers (auto-delete objects, restrict the default security group, the
 # AwsCustomResource function that looks up S3's prefix list): CDK's code, in CDK's runtime.
