@@ -43,6 +43,7 @@ def test_the_cli_synthesizes_the_delivery_pipeline_with_an_approved_package(deli
     lines, unacknowledged = summarize(delivery_assembly)
     assert unacknowledged == 0
     assert lines[0] == "Stacks (19):"
+
     # AND staging and prod record the package as what they serve (the Registry stack's served-state recorder; the
     # Serving template reads that state at deploy time, so it never names a package itself), dev does not
     def holding_package(stack: str) -> dict[str, bool]:

@@ -24,6 +24,7 @@ from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
 
+from common import clients
 from esteira_contracts.batch import feature_schema_digest
 from tests.stacks import dataset_stand_in
 from tests.stacks.conftest import SynthesizedEnv
@@ -64,7 +65,9 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 
 
 @pytest.fixture
-def aws(moto_sfn: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
+def aws(moto_sfn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Any]]:
+    # The Lambdas cache their clients (common.clients): a client made against another module's server must go.
+    clients.reset_clients()
     for name, value in {
         "AWS_ENDPOINT_URL": moto_sfn,
         "AWS_DEFAULT_REGION": REGION,
@@ -78,7 +81,8 @@ def aws(moto_sfn: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
     def client(service: str) -> Any:
         return boto3.client(service, region_name=REGION, endpoint_url=moto_sfn)
 
-    return client
+    yield client
+    clients.reset_clients()
 
 
 @pytest.fixture

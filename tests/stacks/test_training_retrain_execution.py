@@ -16,16 +16,13 @@ from typing import Any
 
 from esteira_contracts.retraining import TRIGGER_DATA_QUALITY, RetrainSettings
 from tests.stacks.test_training_execution import (  # noqa: F401 - fixtures used by name
-    Deployed,
     aws,
     deployed,
     execution_output,
     monkeypatch_module,
     moto_sfn,
-    notifications,
-    put_extraction,
-    put_model,
 )
+from tests.stacks.training_execution_harness import Deployed, notifications, put_extraction, put_model
 from training.retrain.logic import Clients, handle
 
 SCHEDULE_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:monitoring-schedule/esteira-dev-endpoint-data-quality"
