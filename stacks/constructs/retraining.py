@@ -9,14 +9,17 @@ execution-name idempotency), starts the state machine with ``{"run_id": "latest"
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import jsii
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
 from esteira_contracts.retraining import TABLE_PARTITION_KEY, RetrainSettings
@@ -35,6 +38,9 @@ VIOLATIONS_EXIT_PREFIX = "CompletedWithViolations"
 # CloudWatch reports alarm transitions as "CloudWatch Alarm State Change" from aws.cloudwatch, with the alarm's ARN
 # in `resources` and the new state in detail.state.value.
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+# The trigger is idempotent (the debounce table): retry a failed invocation twice within an hour.
+TARGET_RETRY_ATTEMPTS = 2
+TARGET_MAX_EVENT_AGE = Duration.hours(1)
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ class Retraining(Construct):
         acknowledge_key_grant(
             role.node.find_child("DefaultPolicy"), "Debounce table and alerts topic encryption with the data key only."
         )
-        target = targets.LambdaFunction(self.function.function, retry_attempts=2, max_event_age=Duration.hours(1))
+        target = _InvokeWithEventAsIs(self.function.function)
         self.rules: list[events.Rule] = []
         if settings.monitoring_schedule_arn is not None:
             self.rules.append(
@@ -141,3 +147,29 @@ class Retraining(Construct):
                     targets=[target],
                 )
             )
+        for rule in self.rules:
+            # A fixed id (targets.LambdaFunction's embeds the rule's path, which a pipeline stage nests): the stack
+            # deployed by hand and as a pipeline stage keep the same resources.
+            self.function.function.add_permission(
+                f"InvokedBy{rule.node.id}",
+                principal=iam.ServicePrincipal("events.amazonaws.com"),
+                source_arn=rule.rule_arn,
+            )
+
+
+@jsii.implements(events.IRuleTarget)
+class _InvokeWithEventAsIs:
+    """targets.LambdaFunction without its permission (added above with a fixed id): the event as sent, two retries
+    within an hour."""
+
+    def __init__(self, function: lambda_.IFunction) -> None:
+        self._function = function
+
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(
+            arn=self._function.function_arn,
+            retry_policy=events.CfnRule.RetryPolicyProperty(
+                maximum_retry_attempts=TARGET_RETRY_ATTEMPTS,
+                maximum_event_age_in_seconds=int(TARGET_MAX_EVENT_AGE.to_seconds()),
+            ),
+        )
