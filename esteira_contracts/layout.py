@@ -42,11 +42,30 @@ BASELINE_CONSTRAINTS_FILENAME: Final = "constraints.json"
 BASELINE_STATISTICS_FILENAME: Final = "statistics.json"
 MONITORING_REPORTS_PREFIX: Final = "monitoring/reports/"
 
+# Ground-truth model quality (the dataset job's quality step): one report per dataset run,
+# "monitoring/model-quality/run_id=<run>/report.json" (per model version: labelled predictions, AUC, precision,
+# recall and F1 at the served threshold, Brier score, calibration bins), which the quality publisher turns into
+# CloudWatch metrics. Beside it, the same run's labels as ground truth for the endpoint's model-quality monitor, in
+# SageMaker's format (one JSON line per record: groundTruthData, eventMetadata.eventId = the record id as the
+# caller's InferenceId): "monitoring/ground-truth/yyyy/mm/dd/hh/<run>.jsonl".
+MODEL_QUALITY_PREFIX: Final = "monitoring/model-quality/"
+MODEL_QUALITY_REPORT_FILENAME: Final = "report.json"
+GROUND_TRUTH_PREFIX: Final = "monitoring/ground-truth/"
+# SageMaker Clarify's outputs per training run: "monitoring/clarify/run_id=<run>/{bias,explainability}/analysis.json"
+# (and its analysis config, "analysis_config.json", beside them); the package's ModelMetrics.Bias and
+# .Explainability name them.
+CLARIFY_PREFIX: Final = "monitoring/clarify/"
+
 # --- the predictions bucket --------------------------------------------------------------------------------------
 # The dataset job writes each training run's rows to score under "batch-input/run_id=<run>/".
 BATCH_INPUT_PREFIX: Final = "batch-input/"
 RUN_PARTITION_KEY: Final = "run_id"
 BATCH_OUTPUT_PREFIX: Final = "batch-output/"
+# Each transform run's scoring record, written by the launcher beside the job's outputs before the job starts:
+# "batch-output/<run>/_scoring.json" (the run, the model package ARN and version, the dataset run scored, the served
+# threshold). With the ".out" files ("record_id,label,score" lines) it is the store of predictions by model version
+# that the quality step joins with outcomes. The fan-out reads only ".out" objects.
+SCORING_RECORD_FILENAME: Final = "_scoring.json"
 # The fan-out's run summaries (`_fanout/<run>.json`) and quarantined lines (`_fanout/<run>/quarantine/`).
 FANOUT_SUMMARY_PREFIX: Final = "_fanout/"
 
