@@ -151,6 +151,8 @@ def csv_modes(batches: list[np.ndarray], singles: list[np.ndarray], header: bool
 
 
 def start_esteira(kind: str, root: Path, workdir: Path) -> ServerProcess:
+    """``kind`` is an ESTEIRA_SERVER value, optionally with settings: ``uvicorn:ESTEIRA_SERVER_THREADS=0``."""
+    server_name, *overrides = kind.split(":")
     port = free_port()
     env = {
         **os.environ,
@@ -158,8 +160,9 @@ def start_esteira(kind: str, root: Path, workdir: Path) -> ServerProcess:
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "ESTEIRA_BIND_HOST": "127.0.0.1",
         "ESTEIRA_SERVER_LOG_LEVEL": "warning",
-        "ESTEIRA_SERVER": kind,
+        "ESTEIRA_SERVER": server_name,
         "OPENBLAS_NUM_THREADS": "1",  # as containers/model/Dockerfile sets it
+        **dict(item.split("=", 1) for item in overrides),
     }
     server = ServerProcess(
         f"esteira-{kind}", [sys.executable, str(REPO / "containers" / "model" / "bin" / "serve")], env, port, workdir
@@ -212,7 +215,10 @@ def main() -> int:
     parser.add_argument("--train-rows", type=int, default=50_000)
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument(
-        "--servers", default="gunicorn,uvicorn", help="ESTEIRA_SERVER values to measure; the first is the default"
+        "--servers",
+        default="gunicorn,uvicorn",
+        help="ESTEIRA_SERVER values to measure, the first being the default; a value may carry settings "
+        "(uvicorn:ESTEIRA_SERVER_THREADS=0)",
     )
     parser.add_argument("--no-record", action="store_true", help="print only; leave bench/README.md alone")
     args = parser.parse_args()

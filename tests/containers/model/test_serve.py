@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from esteira_model import codecs
+from esteira_model.app import OFFLOAD_BYTES
 from esteira_model.predictor import Predictor
 from tests.containers.model.conftest import Server
 from tests.containers.model.helpers import FEATURES, MLRoot, make_frame
@@ -213,5 +214,33 @@ def test_eight_concurrent_clients_get_their_own_answers(server: Server, predicto
         thread.join(timeout=60)
 
     # THEN every answer equals the in-process prediction for that client's rows
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+
+
+def test_concurrent_batch_bodies_big_enough_for_the_thread_pool_get_their_own_answers(
+    server: Server, predictor: Predictor
+) -> None:
+    # GIVEN 4 clients, each with its own batch body over the size uvicorn's workers hand to their thread pool
+    batches = [make_frame(400, seed=40 + i)[list(FEATURES)].to_numpy(dtype=np.float64) for i in range(4)]
+    bodies = [csv_body(batch) for batch in batches]
+    assert min(len(body) for body in bodies) >= OFFLOAD_BYTES
+    errors: list[str] = []
+
+    def client(index: int) -> None:
+        with connection(server) as conn:
+            for round_ in range(6):
+                status, _, body = request(server, "POST", "/invocations", bodies[index], {"Content-Type": CSV}, conn)
+                if status != 200 or body != expected_csv(predictor, batches[index]):
+                    errors.append(f"client {index} batch {round_}: {status} {body[:80]!r}")
+
+    # WHEN they post at once, on persistent connections
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # THEN each gets the in-process prediction of its own rows
     assert not any(thread.is_alive() for thread in threads)
     assert errors == []

@@ -6,10 +6,12 @@ The service is server-agnostic: `InferenceService` turns (method, path, headers,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,10 @@ PAYLOAD_LIMIT_ENV = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
 # first, so a keep-alive connection stays usable. Beyond it the connection is closed.
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 _CHUNK = 1024 * 1024
+# ASGI: bodies from this size (about 100 rows of 20 features) are parsed and predicted on the worker's
+# thread pool, smaller ones on the event loop (ASGIApp); the pool's size (ESTEIRA_SERVER_THREADS).
+OFFLOAD_BYTES = 16 * 1024
+ASGI_THREADS = 2
 
 _REASONS = {
     200: "OK",
@@ -208,10 +214,19 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
 
 
 class ASGIApp:
-    """Runs predictions on the event loop thread: one worker process per core does the concurrency."""
+    """One worker process per core; a batch request runs on a small thread pool, a single-row one inline.
 
-    def __init__(self, service: InferenceService) -> None:
+    uvicorn's workers share the listening socket, so connections land unevenly: with 4 clients and 2
+    workers, one worker often holds 3. Run on the event loop, that worker's requests would queue behind
+    one another on one core while the other core idles. On the pool, its XGBoost calls (which release
+    the GIL) overlap on both cores, as gunicorn's threads do. Small bodies stay inline: the hand-off
+    (~30 us) would be a large share of a single-row request.
+    """
+
+    def __init__(self, service: InferenceService, offload_bytes: int, threads: int) -> None:
         self.service = service
+        self.offload_bytes = offload_bytes
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict") if threads else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -267,6 +282,8 @@ class ASGIApp:
         if over:
             return self.service.too_large()
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if self.pool is not None and len(body) >= self.offload_bytes:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, self.service.invoke, routed, body)
         return self.service.invoke(routed, body)
 
 
@@ -302,4 +319,8 @@ def create_wsgi_app() -> WSGIApp:
 
 
 def create_asgi_app() -> ASGIApp:
-    return ASGIApp(create_service())
+    return ASGIApp(
+        create_service(),
+        offload_bytes=int(os.environ.get("ESTEIRA_OFFLOAD_BYTES", "") or OFFLOAD_BYTES),
+        threads=int(os.environ.get("ESTEIRA_SERVER_THREADS", "") or ASGI_THREADS),
+    )
