@@ -10,6 +10,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from esteira_contracts import endpoint_quality
+from esteira_contracts.layout import GROUND_TRUTH_PREFIX
 from stacks import names
 from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of
 
@@ -91,6 +93,17 @@ class ModelRole(Construct):
         )
 
 
+def _grant_prefixes(
+    base: _SageMakerRole, artifacts: s3.IBucket, *, reads: tuple[str, ...], puts: tuple[str, ...], reason: str
+) -> None:
+    """Read and put grants on exactly these key patterns of the artifacts bucket, acknowledged for cdk-nag."""
+    for pattern in reads:
+        artifacts.grant_read(base.role, pattern)
+    for pattern in puts:
+        artifacts.grant_put(base.role, pattern)
+    acknowledge_bucket_grants(base.policy, reason, *(objects_of(artifacts, pattern) for pattern in (*reads, *puts)))
+
+
 class MonitorRole(Construct):
     """Runs data-quality monitoring: reads captured requests and the baseline, writes reports."""
 
@@ -107,21 +120,43 @@ class MonitorRole(Construct):
             log_group="ProcessingJobs*",
         )
         self.role = base.role
-        reads = (
-            f"{names.DATA_CAPTURE_PREFIX}{endpoint_name}/*",
-            # The served package's baseline: any training run's folder, named when a package is promoted.
-            f"{names.MONITORING_BASELINES_PREFIX}*",
+        _grant_prefixes(
+            base,
+            artifacts,
+            reads=(
+                f"{names.DATA_CAPTURE_PREFIX}{endpoint_name}/*",
+                # The served package's baseline: any training run's folder, named when a package is promoted.
+                f"{names.MONITORING_BASELINES_PREFIX}*",
+            ),
+            puts=(f"{names.MONITORING_REPORTS_PREFIX}{endpoint_name}/*",),
+            reason="CDK bucket grants limited to this endpoint's capture (read) and report (put) prefixes, and the "
+            "baselines (read: one folder per training run, named when a package is promoted).",
         )
-        puts = (f"{names.MONITORING_REPORTS_PREFIX}{endpoint_name}/*",)
-        for pattern in reads:
-            artifacts.grant_read(self.role, pattern)
-        for pattern in puts:
-            artifacts.grant_put(self.role, pattern)
-        acknowledge_bucket_grants(
-            base.policy,
-            "CDK bucket grants limited to this endpoint's capture (read) and report (put) prefixes, and the baselines "
-            "(read: one folder per training run, named when a package is promoted).",
-            *(objects_of(artifacts, pattern) for pattern in (*reads, *puts)),
+
+
+class ModelQualityRole(Construct):
+    """Runs model-quality monitoring: reads captured requests and the ground truth, writes its schedule's reports."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, key: kms.IKey, artifacts: s3.IBucket, endpoint_name: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        base = _SageMakerRole(
+            self,
+            "Base",
+            description=f"Runs model-quality monitoring of {endpoint_name}",
+            key=key,
+            kind="Endpoints",
+            log_group="ProcessingJobs*",
+        )
+        self.role = base.role
+        _grant_prefixes(
+            base,
+            artifacts,
+            reads=(f"{endpoint_quality.capture_prefix(endpoint_name)}*", f"{GROUND_TRUTH_PREFIX}*"),
+            puts=(f"{endpoint_quality.reports_prefix(endpoint_name)}*",),
+            reason="CDK bucket grants limited to this endpoint's capture and the ground truth (read: hourly folders "
+            "named at run time) and the model-quality schedule's reports (put).",
         )
 
 
