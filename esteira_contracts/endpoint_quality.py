@@ -17,6 +17,7 @@ One place for what the stacks render into the model-quality job definition and w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -39,10 +40,22 @@ INPUT_MODE: Final = "INPUT"
 OUTPUT_MODE: Final = "OUTPUT"
 # Captures and ground truth are kept in hourly folders: "<prefix>yyyy/mm/dd/hh/".
 HOUR_FOLDER_FORMAT: Final = "%Y/%m/%d/%H/"
+# InvokeEndpoint's InferenceId (header X-Amzn-SageMaker-Inference-Id): 1-64 printable ASCII characters, the first
+# not a space (the SageMaker Runtime API's pattern \A\S[\p{Print}]*\z).
+INFERENCE_ID: Final = re.compile(r"\A[\x21-\x7e][\x20-\x7e]{0,63}\Z")
 
 
 class EndpointQualityError(ValueError):
     """Settings or records the model-quality monitor cannot use."""
+
+
+def check_inference_id(value: str) -> str:
+    """``value`` if SageMaker accepts it as an InferenceId (the record id a caller passes); else a clear error."""
+    if not INFERENCE_ID.match(value):
+        raise EndpointQualityError(
+            f"{value[:80]!r} is no InferenceId: SageMaker takes 1-64 printable ASCII characters, the first not a space"
+        )
+    return value
 
 
 def served_threshold(hyperparameters: Mapping[str, object]) -> float:
