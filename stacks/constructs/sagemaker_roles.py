@@ -93,36 +93,45 @@ class ModelRole(Construct):
         )
 
 
-def _grant_prefixes(
-    base: _SageMakerRole, artifacts: s3.IBucket, *, reads: tuple[str, ...], puts: tuple[str, ...], reason: str
-) -> None:
-    """Read and put grants on exactly these key patterns of the artifacts bucket, acknowledged for cdk-nag."""
-    for pattern in reads:
-        artifacts.grant_read(base.role, pattern)
-    for pattern in puts:
-        artifacts.grant_put(base.role, pattern)
-    acknowledge_bucket_grants(base.policy, reason, *(objects_of(artifacts, pattern) for pattern in (*reads, *puts)))
+class _MonitoringJobRole(Construct):
+    """A Model Monitor job's role: reads and puts on exactly these key patterns of the artifacts bucket."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: kms.IKey,
+        artifacts: s3.IBucket,
+        description: str,
+        reads: tuple[str, ...],
+        puts: tuple[str, ...],
+        reason: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        base = _SageMakerRole(
+            self, "Base", description=description, key=key, kind="Endpoints", log_group="ProcessingJobs*"
+        )
+        self.role = base.role
+        for pattern in reads:
+            artifacts.grant_read(self.role, pattern)
+        for pattern in puts:
+            artifacts.grant_put(self.role, pattern)
+        acknowledge_bucket_grants(base.policy, reason, *(objects_of(artifacts, pattern) for pattern in (*reads, *puts)))
 
 
-class MonitorRole(Construct):
+class MonitorRole(_MonitoringJobRole):
     """Runs data-quality monitoring: reads captured requests and the baseline, writes reports."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, key: kms.IKey, artifacts: s3.IBucket, endpoint_name: str
     ) -> None:
-        super().__init__(scope, construct_id)
-        base = _SageMakerRole(
-            self,
-            "Base",
-            description=f"Runs data-quality monitoring of {endpoint_name}",
+        super().__init__(
+            scope,
+            construct_id,
             key=key,
-            kind="Endpoints",
-            log_group="ProcessingJobs*",
-        )
-        self.role = base.role
-        _grant_prefixes(
-            base,
-            artifacts,
+            artifacts=artifacts,
+            description=f"Runs data-quality monitoring of {endpoint_name}",
             reads=(
                 f"{names.DATA_CAPTURE_PREFIX}{endpoint_name}/*",
                 # The served package's baseline: any training run's folder, named when a package is promoted.
@@ -134,25 +143,18 @@ class MonitorRole(Construct):
         )
 
 
-class ModelQualityRole(Construct):
+class ModelQualityRole(_MonitoringJobRole):
     """Runs model-quality monitoring: reads captured requests and the ground truth, writes its schedule's reports."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, key: kms.IKey, artifacts: s3.IBucket, endpoint_name: str
     ) -> None:
-        super().__init__(scope, construct_id)
-        base = _SageMakerRole(
-            self,
-            "Base",
-            description=f"Runs model-quality monitoring of {endpoint_name}",
+        super().__init__(
+            scope,
+            construct_id,
             key=key,
-            kind="Endpoints",
-            log_group="ProcessingJobs*",
-        )
-        self.role = base.role
-        _grant_prefixes(
-            base,
-            artifacts,
+            artifacts=artifacts,
+            description=f"Runs model-quality monitoring of {endpoint_name}",
             reads=(f"{endpoint_quality.capture_prefix(endpoint_name)}*", f"{GROUND_TRUTH_PREFIX}*"),
             puts=(f"{endpoint_quality.reports_prefix(endpoint_name)}*",),
             reason="CDK bucket grants limited to this endpoint's capture and the ground truth (read: hourly folders "
