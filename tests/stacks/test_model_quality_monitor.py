@@ -15,10 +15,10 @@ from aws_cdk.assertions import Match, Template
 from esteira_contracts import endpoint_quality as quality
 from esteira_contracts.layout import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, MONITORING_REPORTS_PREFIX
 from esteira_model.hyperparameters import Hyperparameters
-from stacks.config import ConfigError
+from stacks.config import ConfigError, load_config
 from stacks.constructs.model_quality_monitor import MAX_RUNTIME_SECONDS
 from stacks.serving_config import MAX_GROUND_TRUTH_DELAY_HOURS, MonitoringConfig
-from tests.stacks.conftest import SynthesizedEnv
+from tests.stacks.conftest import SynthesizedEnv, synthesize
 from tests.stacks.test_aws_rules import ANY_PAGE, load_mutated
 
 Synth = Callable[[str], SynthesizedEnv]
@@ -228,5 +228,24 @@ def test_a_disabled_monitor_asks_nothing_of_the_objective(tmp_path: Path) -> Non
             "training.hyperparameters.objective": "reg:squarederror",
             "training.gate.metric": "rmse",
             "training.gate.threshold": 1.0,
+        },
+    )
+
+
+def test_the_job_scores_at_the_threshold_the_model_was_trained_with(tmp_path: Path) -> None:
+    # GIVEN prod trained with a threshold of 0.7 (the container's `threshold` hyperparameter)
+    config = load_config("prod")
+    hyperparameters = {**config.training.hyperparameters, "threshold": "0.7"}
+    changed = config.model_copy(
+        update={"training": config.training.model_copy(update={"hyperparameters": hyperparameters})}
+    )
+    # WHEN synthesized THEN the monitor labels a record positive from 0.7, as the served model does
+    template = synthesize("prod", tmp_path, changed).templates["Serving"]
+    template.has_resource_properties(
+        JOB,
+        {
+            "ModelQualityJobInput": Match.object_like(
+                {"EndpointInput": Match.object_like({"ProbabilityThresholdAttribute": 0.7})}
+            )
         },
     )
