@@ -63,6 +63,7 @@ def build_stacks(
         config=config,
         model_role=data.model_role,
         monitor_role=data.monitor_role,
+        model_quality_role=data.model_quality_role,
         key=data.key,
         artifacts=data.lake.artifacts,
         repository=registry.model_repository,

@@ -12,6 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from esteira_contracts.endpoint_quality import EndpointQualityError, served_threshold
+from esteira_contracts.tasks import BINARY, DEFAULT_OBJECTIVE, task_of_objective
+
 if TYPE_CHECKING:
     from stacks.config import EnvironmentConfig
 
@@ -32,6 +35,14 @@ SQS_LAMBDA_DOCS: Final = "https://docs.aws.amazon.com/AWSSimpleQueueService/late
 MODEL_MONITOR_CRON_DOCS: Final = (
     "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-schedule-expression.html"
 )
+MODEL_QUALITY_JOB_DOCS: Final = (
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelQualityJobDefinition.html"
+)
+MODEL_QUALITY_INPUT_DOCS: Final = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_EndpointInput.html"
+MODEL_QUALITY_SCHEDULE_DOCS: Final = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-schedule.html"
+)
+MODEL_QUALITY_KEY: Final = "serving.monitoring.model_quality"
 
 # Application Auto Scaling's scalable dimension per variant type: instance-backed variants scale their instance count,
 # serverless ones only their provisioned concurrency (and only when they have some).
@@ -219,6 +230,47 @@ def _tuning_strategy_supported(config: EnvironmentConfig) -> Iterator[tuple[str,
             )
 
 
+def _model_quality_enabled(config: EnvironmentConfig) -> bool:
+    monitoring = config.serving.monitoring
+    return monitoring is not None and monitoring.model_quality.enabled
+
+
+def _model_quality_binary(config: EnvironmentConfig) -> Iterator[tuple[str, str]]:
+    if not _model_quality_enabled(config):
+        return
+    objective = str(config.training.hyperparameters.get("objective", DEFAULT_OBJECTIVE))
+    if task_of_objective(objective) != BINARY:
+        yield (
+            f"{MODEL_QUALITY_KEY}.enabled",
+            f"training.hyperparameters.objective '{objective}' is not a binary classifier: the model-quality "
+            "monitor here is BinaryClassification (a probability and a threshold); disable it for this objective",
+        )
+
+
+def _model_quality_threshold(config: EnvironmentConfig) -> Iterator[tuple[str, str]]:
+    if not _model_quality_enabled(config):
+        return
+    try:
+        served_threshold(config.training.hyperparameters)
+    except EndpointQualityError as err:
+        key, _, problem = str(err).partition(": ")
+        yield key, f"{problem}; it is the ProbabilityThresholdAttribute of {MODEL_QUALITY_KEY}"
+
+
+def _capture_outlives_ground_truth_delay(config: EnvironmentConfig) -> Iterator[tuple[str, str]]:
+    monitoring = config.serving.monitoring
+    if monitoring is None or not monitoring.model_quality.enabled:
+        return
+    oldest_read = monitoring.model_quality.ground_truth_delay_hours + monitoring.period_hours
+    kept = config.storage.data_capture_expiration_days * 24
+    if kept <= oldest_read:
+        yield (
+            f"{MODEL_QUALITY_KEY}.ground_truth_delay_hours",
+            f"each run reads capture up to {oldest_read} h old (StartTimeOffset), but storage."
+            f"data_capture_expiration_days keeps it {kept} h: keep the capture longer or shorten the delay",
+        )
+
+
 RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "serverless-single-variant",
@@ -297,6 +349,30 @@ RULES: Final[tuple[Rule, ...]] = (
         "Hyperband needs early stopping OFF and an epoch-based MaxResource; Grid takes categorical ranges only.",
         TUNING_CONFIG_DOCS,
         _tuning_strategy_supported,
+    ),
+    Rule(
+        "model-quality-problem-type",
+        (f"{MODEL_QUALITY_KEY}.enabled", "training.hyperparameters.objective"),
+        "ProblemType is BinaryClassification, MulticlassClassification or Regression; ProbabilityAttribute and "
+        "ProbabilityThresholdAttribute apply to classification: ours is the binary objective's monitor.",
+        MODEL_QUALITY_JOB_DOCS,
+        _model_quality_binary,
+    ),
+    Rule(
+        "model-quality-probability-threshold",
+        ("training.hyperparameters.threshold",),
+        "ProbabilityThresholdAttribute is the class probability from which a result is positive: the served "
+        "threshold, a probability.",
+        MODEL_QUALITY_INPUT_DOCS,
+        _model_quality_threshold,
+    ),
+    Rule(
+        "model-quality-capture-outlives-offset",
+        (f"{MODEL_QUALITY_KEY}.ground_truth_delay_hours", "storage.data_capture_expiration_days"),
+        "A model-quality run reads capture from StartTimeOffset back (the ground truth's delay plus a period): "
+        "the capture must still be there.",
+        MODEL_QUALITY_SCHEDULE_DOCS,
+        _capture_outlives_ground_truth_delay,
     ),
 )
 

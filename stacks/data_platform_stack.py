@@ -14,7 +14,7 @@ from stacks.constructs.extraction import ExtractionJob, ExtractionJobSettings
 from stacks.constructs.job_events import ExtractionEvents
 from stacks.constructs.network import JobNetwork
 from stacks.constructs.retention import retention_days
-from stacks.constructs.sagemaker_roles import ModelRole, MonitorRole, TrainingRole, TransformRole
+from stacks.constructs.sagemaker_roles import ModelQualityRole, ModelRole, MonitorRole, TrainingRole, TransformRole
 from stacks.constructs.storage import DataLake, LifecycleSettings
 from stacks.extraction_spec import read_spec_summary
 
@@ -112,6 +112,14 @@ class DataPlatformStack(Stack):
         self.monitor_role = MonitorRole(
             self, "MonitorRole", key=self.key, artifacts=self.lake.artifacts, endpoint_name=endpoint_name
         ).role
+        monitoring = config.serving.monitoring
+        self.model_quality_role = (
+            ModelQualityRole(
+                self, "ModelQualityRole", key=self.key, artifacts=self.lake.artifacts, endpoint_name=endpoint_name
+            ).role
+            if monitoring is not None and monitoring.model_quality.enabled
+            else None
+        )
         self.extraction_events = ExtractionEvents(
             self,
             "ExtractionEvents",

@@ -8,6 +8,9 @@ from pydantic import Field, model_validator
 
 from stacks.config_base import InstanceType, StrictModel
 
+# An offset is an ISO 8601 duration of at most 15 characters ("-PT<hours>H"); ten years of hours fit well within it.
+MAX_GROUND_TRUTH_DELAY_HOURS = 10 * 366 * 24
+
 ModelPackageArn = Annotated[
     str, Field(pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]+(/\d+)?$")
 ]
@@ -70,9 +73,29 @@ class ServerlessConfig(StrictModel):
     max_concurrency: Annotated[int, Field(ge=1, le=200)] = 5
 
 
+class ModelQualityConfig(StrictModel):
+    """Model Monitor's model-quality schedule: captured predictions merged with the ground truth the dataset job
+    writes (the caller's InferenceId is the record id), scored at the served threshold.
+
+    Each run analyses one schedule period of capture that ended `ground_truth_delay_hours` ago (the schedule's
+    StartTimeOffset/EndTimeOffset), so that the labels of those requests have arrived. Labels can take long to
+    become final: the capture must outlive the delay (`storage.data_capture_expiration_days`, checked in
+    stacks/aws_rules.py).
+    """
+
+    enabled: bool = False
+    ground_truth_delay_hours: Annotated[int, Field(ge=1, le=MAX_GROUND_TRUTH_DELAY_HOURS)] = 24
+
+
 class MonitoringConfig(StrictModel):
     schedule: Literal["hourly", "daily"] = "daily"
     instance_type: InstanceType = "ml.m5.large"
+    model_quality: ModelQualityConfig = ModelQualityConfig()
+
+    @property
+    def period_hours(self) -> int:
+        """Hours between two runs of a schedule."""
+        return {"hourly": 1, "daily": 24}[self.schedule]
 
 
 class ServingConfig(StrictModel):

@@ -1,4 +1,4 @@
-"""Serving: the endpoint, its autoscaling, alarms and data-quality monitor, serving what the served state holds.
+"""Serving: the endpoint, its autoscaling, alarms and monitors (data and model quality), serving the served state.
 
 The template reads the served state (SSM, in this account) when CloudFormation deploys it, so every deploy, with or
 without `-c model_package_arn=`, serves what was last promoted; the endpoint exists once a champion is promoted
@@ -17,12 +17,14 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from esteira_contracts.endpoint_quality import served_threshold
 from esteira_contracts.served import UNSET, served_state_path
 from stacks import names
 from stacks.config import EnvironmentConfig, MonitoringConfig
 from stacks.constructs.endpoint import EndpointNetwork, EndpointVariant, ModelEndpoint
 from stacks.constructs.endpoint_autoscaling import VariantAutoscaling
 from stacks.constructs.model_monitor import DataQualityMonitor
+from stacks.constructs.model_quality_monitor import ModelQualityMonitor
 from stacks.constructs.model_sharing import RegistryBaselineAccess, RegistryModelAccess
 from stacks.constructs.served_state import ServedStateReader, only_when, served_variants
 from stacks.constructs.smoke_test_role import SmokeTestRole
@@ -57,6 +59,7 @@ class ServingStack(Stack):
         alerts: sns.ITopic,
         network: EndpointNetwork | None,
         delivery: DeliveryLinks | None = None,
+        model_quality_role: iam.IRole | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -174,6 +177,13 @@ class ServingStack(Stack):
         )
         if serving.monitoring is not None:
             self._monitor(config, serving.monitoring, reader, monitor_role, artifacts, key, alerts, delivery)
+            if serving.monitoring.model_quality.enabled:
+                if model_quality_role is None:
+                    raise ValueError(
+                        f"{config.name}: serving.monitoring.model_quality is enabled, and no model-quality role was "
+                        "given (the data platform stack makes it)"
+                    )
+                self._model_quality(config, serving.monitoring, reader, model_quality_role, artifacts, key)
 
     def _monitor(
         self,
@@ -221,3 +231,27 @@ class ServingStack(Stack):
             description="The data-quality baseline (constraints) the monitor compares with; 'none...' without one",
             value=Fn.condition_if(recorded.logical_id, constraints, NO_BASELINE).to_string(),
         )
+
+    def _model_quality(
+        self,
+        config: EnvironmentConfig,
+        monitoring: MonitoringConfig,
+        reader: ServedStateReader,
+        role: iam.IRole,
+        artifacts: s3.IBucket,
+        key: kms.IKey,
+    ) -> None:
+        """The model-quality monitor of the served champion, once one is promoted; it needs no baseline."""
+        monitor = ModelQualityMonitor(
+            self,
+            "ModelQuality",
+            endpoint_name=config.resource_name("endpoint"),
+            config=monitoring,
+            # The served model labels at its training's threshold; config validation checked it is a probability.
+            threshold=served_threshold(config.training.hyperparameters),
+            role=role,
+            artifacts=artifacts,
+            key=key,
+        )
+        monitor.node.add_dependency(self.endpoint.endpoint)
+        only_when(reader.promoted, monitor)

@@ -1,4 +1,8 @@
-"""Model Monitor: an hourly or daily data-quality check of captured requests against the served package's baseline."""
+"""Model Monitor: an hourly or daily data-quality check of captured requests against the served package's baseline,
+and the parts every Model Monitor job definition of ours shares (the model-quality one: model_quality_monitor.py)."""
+
+from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Fn, Stack
 from aws_cdk import aws_events as events
@@ -15,6 +19,68 @@ from stacks.config import MonitoringConfig
 from stacks.model_monitor_images import analyzer_image
 
 SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
+ENDPOINT_INPUT_PATH = "/opt/ml/processing/input/endpoint"
+ANALYZER_ENVIRONMENT = {"publish_cloudwatch_metrics": "Enabled"}
+
+
+@dataclass(frozen=True)
+class JobParts:
+    """What every Model Monitor job definition of ours shares: one encrypted instance, no network, a time limit,
+    reports encrypted with the environment's key. Each job definition type has its own property classes."""
+
+    resources: Any
+    network: Any
+    stopping: Any
+    output: Any
+
+
+def job_parts(
+    kind: Any, *, config: MonitoringConfig, key: kms.IKey, output_uri: str, max_runtime_seconds: int
+) -> JobParts:
+    """The shared properties, built with `kind`'s classes (e.g. `sagemaker.CfnModelQualityJobDefinition`)."""
+    return JobParts(
+        resources=kind.MonitoringResourcesProperty(
+            cluster_config=kind.ClusterConfigProperty(
+                instance_count=1,
+                instance_type=config.instance_type,
+                volume_size_in_gb=20,
+                volume_kms_key_id=key.key_arn,
+            )
+        ),
+        network=kind.NetworkConfigProperty(
+            enable_inter_container_traffic_encryption=True, enable_network_isolation=True
+        ),
+        stopping=kind.StoppingConditionProperty(max_runtime_in_seconds=max_runtime_seconds),
+        output=kind.MonitoringOutputConfigProperty(
+            kms_key_id=key.key_arn,
+            monitoring_outputs=[
+                kind.MonitoringOutputProperty(
+                    s3_output=kind.S3OutputProperty(
+                        s3_uri=output_uri, local_path="/opt/ml/processing/output", s3_upload_mode="EndOfJob"
+                    )
+                )
+            ],
+        ),
+    )
+
+
+def monitoring_schedule(
+    scope: Construct, *, name: str, job_definition_arn: str, monitoring_type: str, schedule: str
+) -> sagemaker.CfnMonitoringSchedule:
+    """The schedule of a job definition that has no fixed name: it reads the generated one from the ARN."""
+    return sagemaker.CfnMonitoringSchedule(
+        scope,
+        "Schedule",
+        monitoring_schedule_name=name,
+        monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
+            # The generated name, from the ARN "arn:...:<type>-job-definition/<name>".
+            monitoring_job_definition_name=Fn.select(1, Fn.split("/", job_definition_arn)),
+            monitoring_type=monitoring_type,
+            schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
+                schedule_expression=SCHEDULES[schedule]
+            ),
+        ),
+    )
 
 
 class DataQualityMonitor(Construct):
@@ -44,13 +110,20 @@ class DataQualityMonitor(Construct):
         # Any change replaces the job definition, a promotion's new baseline too (known only at deploy time), so
         # it has no fixed name: CloudFormation names each replacement anew, and old and new coexist while the
         # schedule moves over.
+        parts = job_parts(
+            sagemaker.CfnDataQualityJobDefinition,
+            config=config,
+            key=key,
+            output_uri=artifacts.s3_url_for_object(reports),
+            max_runtime_seconds=3600,
+        )
         job = sagemaker.CfnDataQualityJobDefinition(
             self,
             "JobDefinition",
             role_arn=role.role_arn,
             data_quality_app_specification=sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
                 image_uri=analyzer_image(stack.region),
-                environment={"publish_cloudwatch_metrics": "Enabled"},
+                environment=ANALYZER_ENVIRONMENT,
             ),
             data_quality_baseline_config=sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
                 constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(
@@ -62,48 +135,20 @@ class DataQualityMonitor(Construct):
             ),
             data_quality_job_input=sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
                 endpoint_input=sagemaker.CfnDataQualityJobDefinition.EndpointInputProperty(
-                    endpoint_name=endpoint_name, local_path="/opt/ml/processing/input/endpoint"
+                    endpoint_name=endpoint_name, local_path=ENDPOINT_INPUT_PATH
                 )
             ),
-            data_quality_job_output_config=sagemaker.CfnDataQualityJobDefinition.MonitoringOutputConfigProperty(
-                kms_key_id=key.key_arn,
-                monitoring_outputs=[
-                    sagemaker.CfnDataQualityJobDefinition.MonitoringOutputProperty(
-                        s3_output=sagemaker.CfnDataQualityJobDefinition.S3OutputProperty(
-                            s3_uri=artifacts.s3_url_for_object(reports),
-                            local_path="/opt/ml/processing/output",
-                            s3_upload_mode="EndOfJob",
-                        )
-                    )
-                ],
-            ),
-            job_resources=sagemaker.CfnDataQualityJobDefinition.MonitoringResourcesProperty(
-                cluster_config=sagemaker.CfnDataQualityJobDefinition.ClusterConfigProperty(
-                    instance_count=1,
-                    instance_type=config.instance_type,
-                    volume_size_in_gb=20,
-                    volume_kms_key_id=key.key_arn,
-                )
-            ),
-            network_config=sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
-                enable_inter_container_traffic_encryption=True, enable_network_isolation=True
-            ),
-            stopping_condition=sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
-                max_runtime_in_seconds=3600
-            ),
+            data_quality_job_output_config=parts.output,
+            job_resources=parts.resources,
+            network_config=parts.network,
+            stopping_condition=parts.stopping,
         )
-        self.schedule = sagemaker.CfnMonitoringSchedule(
+        self.schedule = monitoring_schedule(
             self,
-            "Schedule",
-            monitoring_schedule_name=f"{endpoint_name}-data-quality",
-            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
-                # The generated name, from the ARN "arn:...:data-quality-job-definition/<name>".
-                monitoring_job_definition_name=Fn.select(1, Fn.split("/", job.attr_job_definition_arn)),
-                monitoring_type="DataQuality",
-                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
-                    schedule_expression=SCHEDULES[config.schedule]
-                ),
-            ),
+            name=f"{endpoint_name}-data-quality",
+            job_definition_arn=job.attr_job_definition_arn,
+            monitoring_type="DataQuality",
+            schedule=config.schedule,
         )
         events.Rule(
             self,

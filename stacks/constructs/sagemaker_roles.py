@@ -10,6 +10,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from esteira_contracts import endpoint_quality
+from esteira_contracts.layout import GROUND_TRUTH_PREFIX
 from stacks import names
 from stacks.nag import acknowledge, acknowledge_bucket_grants, acknowledge_key_grant, objects_of
 
@@ -91,37 +93,72 @@ class ModelRole(Construct):
         )
 
 
-class MonitorRole(Construct):
+class _MonitoringJobRole(Construct):
+    """A Model Monitor job's role: reads and puts on exactly these key patterns of the artifacts bucket."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: kms.IKey,
+        artifacts: s3.IBucket,
+        description: str,
+        reads: tuple[str, ...],
+        puts: tuple[str, ...],
+        reason: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        base = _SageMakerRole(
+            self, "Base", description=description, key=key, kind="Endpoints", log_group="ProcessingJobs*"
+        )
+        self.role = base.role
+        for pattern in reads:
+            artifacts.grant_read(self.role, pattern)
+        for pattern in puts:
+            artifacts.grant_put(self.role, pattern)
+        acknowledge_bucket_grants(base.policy, reason, *(objects_of(artifacts, pattern) for pattern in (*reads, *puts)))
+
+
+class MonitorRole(_MonitoringJobRole):
     """Runs data-quality monitoring: reads captured requests and the baseline, writes reports."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, key: kms.IKey, artifacts: s3.IBucket, endpoint_name: str
     ) -> None:
-        super().__init__(scope, construct_id)
-        base = _SageMakerRole(
-            self,
-            "Base",
-            description=f"Runs data-quality monitoring of {endpoint_name}",
+        super().__init__(
+            scope,
+            construct_id,
             key=key,
-            kind="Endpoints",
-            log_group="ProcessingJobs*",
+            artifacts=artifacts,
+            description=f"Runs data-quality monitoring of {endpoint_name}",
+            reads=(
+                f"{names.DATA_CAPTURE_PREFIX}{endpoint_name}/*",
+                # The served package's baseline: any training run's folder, named when a package is promoted.
+                f"{names.MONITORING_BASELINES_PREFIX}*",
+            ),
+            puts=(f"{names.MONITORING_REPORTS_PREFIX}{endpoint_name}/*",),
+            reason="CDK bucket grants limited to this endpoint's capture (read) and report (put) prefixes, and the "
+            "baselines (read: one folder per training run, named when a package is promoted).",
         )
-        self.role = base.role
-        reads = (
-            f"{names.DATA_CAPTURE_PREFIX}{endpoint_name}/*",
-            # The served package's baseline: any training run's folder, named when a package is promoted.
-            f"{names.MONITORING_BASELINES_PREFIX}*",
-        )
-        puts = (f"{names.MONITORING_REPORTS_PREFIX}{endpoint_name}/*",)
-        for pattern in reads:
-            artifacts.grant_read(self.role, pattern)
-        for pattern in puts:
-            artifacts.grant_put(self.role, pattern)
-        acknowledge_bucket_grants(
-            base.policy,
-            "CDK bucket grants limited to this endpoint's capture (read) and report (put) prefixes, and the baselines "
-            "(read: one folder per training run, named when a package is promoted).",
-            *(objects_of(artifacts, pattern) for pattern in (*reads, *puts)),
+
+
+class ModelQualityRole(_MonitoringJobRole):
+    """Runs model-quality monitoring: reads captured requests and the ground truth, writes its schedule's reports."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, key: kms.IKey, artifacts: s3.IBucket, endpoint_name: str
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            key=key,
+            artifacts=artifacts,
+            description=f"Runs model-quality monitoring of {endpoint_name}",
+            reads=(f"{endpoint_quality.capture_prefix(endpoint_name)}*", f"{GROUND_TRUTH_PREFIX}*"),
+            puts=(f"{endpoint_quality.reports_prefix(endpoint_name)}*",),
+            reason="CDK bucket grants limited to this endpoint's capture and the ground truth (read: hourly folders "
+            "named at run time) and the model-quality schedule's reports (put).",
         )
 
 

@@ -44,7 +44,14 @@ def test_violations_of_this_envs_schedule_invoke_the_trigger(synth: Synth, env: 
     # GIVEN an environment whose serving stack monitors data quality
     synthesized = synth(env)
     training = synthesized.templates["Training"]
-    (schedule,) = synthesized.templates["Serving"].find_resources("AWS::SageMaker::MonitoringSchedule").values()
+    (schedule,) = (
+        synthesized.templates["Serving"]
+        .find_resources(
+            "AWS::SageMaker::MonitoringSchedule",
+            {"Properties": {"MonitoringScheduleConfig": Match.object_like({"MonitoringType": "DataQuality"})}},
+        )
+        .values()
+    )
     schedule_name = schedule["Properties"]["MonitoringScheduleName"]
 
     # WHEN the training stack's retraining rule is read
