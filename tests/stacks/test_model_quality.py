@@ -1,7 +1,7 @@
 """Ground-truth model quality in the training stack (prod synth with a model): the publisher's contract and
 least-privilege grants, the state machine's permission to invoke it, and the model-quality alarm that retrains."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ def prod(synth_with_model: Synth) -> SynthesizedEnv:
     return synth_with_model("prod")
 
 
-def publisher(template: Template) -> tuple[str, dict[str, Any]]:
+def publisher(template: Template) -> tuple[str, Mapping[str, Any]]:
     ((logical_id, function),) = template.find_resources(
         "AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}}
     ).items()
