@@ -15,7 +15,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from esteira_contracts import SettingsError
 from esteira_contracts.model_quality import MAX_METRICS_PER_REQUEST, QualityPublisherSettings, metrics_namespace
 from tests.lambdas.training.helpers import REGION, fixture_json, lambda_context
 from training.errors import InvalidQualityReport, InvalidRequest, MetricsNotPublished, QualityReportNotFound
@@ -212,14 +211,3 @@ def test_the_handler_reads_its_contract_and_uses_its_own_clients(world: World, m
     summary = handler({"report_uri": uri}, lambda_context())
     assert summary["published_metrics"] == 14
     assert world.value("AUC", "Scope", "latest") == pytest.approx(0.74)
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [("METRICS_NAMESPACE", "AWS/SageMaker"), ("METRICS_NAMESPACE", ":x"), ("MIN_LABELLED_PREDICTIONS", "0")],
-)
-def test_settings_refuse_what_cloudwatch_or_the_alarm_would(name: str, value: str) -> None:
-    env = QualityPublisherSettings.for_env("dev", "esteira-dev-artifacts-1", 200).to_env()
-    assert QualityPublisherSettings.from_env(env).namespace == "Esteira/dev/ModelQuality"
-    with pytest.raises(SettingsError, match=name):
-        QualityPublisherSettings.from_env({**env, name: value})
