@@ -8,7 +8,7 @@ rules enforced elsewhere (field bounds in stacks/config.py, construct-level chec
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -32,6 +32,18 @@ TUNING_CONFIG_DOCS: Final = (
     "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_HyperParameterTuningJobConfig.html"
 )
 SQS_LAMBDA_DOCS: Final = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-lambda-function-trigger.html"
+PUT_METRIC_ALARM_DOCS: Final = (
+    "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html"
+)
+METRIC_DATA_QUERY_DOCS: Final = (
+    "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDataQuery.html"
+)
+# PutMetricAlarm: Period x EvaluationPeriods at most 7 days (1 day for a period under an hour); a metric math alarm
+# holds at most 10 metrics and 10 expressions, each with an Id of letters, digits and '_' starting lowercase.
+MAX_ALARM_EVALUATION_SECONDS: Final = 7 * 24 * 3600
+MAX_ALARM_METRICS: Final = 10
+MAX_ALARM_EXPRESSIONS: Final = 10
+_METRIC_QUERY_ID: Final = re.compile(r"^[a-z][A-Za-z0-9_]{0,254}$")
 MODEL_MONITOR_CRON_DOCS: Final = (
     "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-schedule-expression.html"
 )
@@ -98,6 +110,28 @@ def check_visibility_timeout(queue: str, visibility_timeout_seconds: float, func
             f"{function_timeout_seconds:g} s timeout ({needed:g} s) "
             f"[sqs-visibility-six-times-timeout: {SQS_LAMBDA_DOCS}]"
         )
+
+
+def check_metric_math_alarm(alarm: str, metric_ids: Sequence[str], expression_ids: Sequence[str]) -> None:
+    """Construct-level: refuse a metric math alarm PutMetricAlarm would (ids, and how many metrics and expressions)."""
+    problems = [
+        f"metric id {i!r} must be letters, digits and '_', starting lowercase"
+        for i in metric_ids
+        if not _METRIC_QUERY_ID.match(i)
+    ]
+    problems += [
+        f"expression id {i!r} must be letters, digits and '_', starting lowercase"
+        for i in expression_ids
+        if not _METRIC_QUERY_ID.match(i)
+    ]
+    if len(metric_ids) > MAX_ALARM_METRICS or len(expression_ids) > MAX_ALARM_EXPRESSIONS:
+        problems.append(
+            f"{len(metric_ids)} metrics and {len(expression_ids)} expressions: at most {MAX_ALARM_METRICS} of each"
+        )
+    if len(set(metric_ids) | set(expression_ids)) != len(metric_ids) + len(expression_ids):
+        problems.append("ids must be unique")
+    if problems:
+        raise ValueError(f"{alarm}: " + "; ".join(problems) + f" [alarm-metric-math: {METRIC_DATA_QUERY_DOCS}]")
 
 
 def _serverless_single_variant(config: EnvironmentConfig) -> Iterator[tuple[str, str]]:
@@ -271,6 +305,25 @@ def _capture_outlives_ground_truth_delay(config: EnvironmentConfig) -> Iterator[
         )
 
 
+def _quality_alarm_range(config: EnvironmentConfig) -> Iterator[tuple[str, str]]:
+    quality = config.training.quality
+    if not quality.enabled:
+        return
+    seconds = quality.period_hours * 3600 * quality.evaluation_periods
+    if seconds > MAX_ALARM_EVALUATION_SECONDS:
+        yield (
+            "training.quality.evaluation_periods",
+            f"{quality.evaluation_periods} periods of {quality.period_hours} h (training.quality.period_hours) "
+            f"span {seconds // 3600} h; an alarm evaluates at most 7 days (168 h)",
+        )
+    if quality.datapoints_to_alarm > quality.evaluation_periods:
+        yield (
+            "training.quality.datapoints_to_alarm",
+            f"{quality.datapoints_to_alarm} breaching points out of {quality.evaluation_periods} evaluation periods "
+            "(training.quality.evaluation_periods): it must be at most that many",
+        )
+
+
 RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "serverless-single-variant",
@@ -373,6 +426,17 @@ RULES: Final[tuple[Rule, ...]] = (
         "the capture must still be there.",
         MODEL_QUALITY_SCHEDULE_DOCS,
         _capture_outlives_ground_truth_delay,
+    ),
+    Rule(
+        "alarm-evaluation-range",
+        (
+            "training.quality.period_hours",
+            "training.quality.evaluation_periods",
+            "training.quality.datapoints_to_alarm",
+        ),
+        "Period x EvaluationPeriods is at most 7 days; DatapointsToAlarm is at most EvaluationPeriods.",
+        PUT_METRIC_ALARM_DOCS,
+        _quality_alarm_range,
     ),
 )
 

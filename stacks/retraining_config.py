@@ -21,8 +21,9 @@ class RetrainingConfig(StrictModel):
     """Retrain on drift: a monitoring execution with violations, or the model-quality alarm, starts training.
 
     ``min_interval_hours``: at most one retraining starts per window; triggers inside it are debounced (noted in
-    the alerts topic), concurrent ones coalesce. ``quality_alarm_name``: the model-quality alarm whose ALARM state
-    also triggers (none: only data-quality violations do).
+    the alerts topic), concurrent ones coalesce. The model-quality alarm the training stack creates
+    (``training.quality``) triggers too; ``quality_alarm_name`` names another alarm to trigger instead (one the team
+    manages, a composite alarm), and is the only quality trigger when the stack creates none.
     """
 
     enabled: bool = True

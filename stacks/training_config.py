@@ -10,6 +10,7 @@ from esteira_contracts.layout import CANDIDATE_IMAGE_TAG_PREFIX
 from esteira_contracts.tasks import DEFAULT_OBJECTIVE, TASK_METRICS, task_of_objective
 from stacks.config_base import InstanceType, StrictModel
 from stacks.dataset_config import DatasetConfig
+from stacks.quality_config import QualityConfig
 from stacks.retraining_config import RetrainingConfig
 
 HyperparameterValue = str | int | float | bool
@@ -67,6 +68,7 @@ class TrainingConfig(StrictModel):
     tuning: TuningConfig | None = None
     dataset: DatasetConfig = DatasetConfig()
     retraining: RetrainingConfig = RetrainingConfig()
+    quality: QualityConfig = QualityConfig()
 
     @field_validator("image_tag")
     @classmethod

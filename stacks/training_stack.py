@@ -12,16 +12,19 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from esteira_contracts.model_quality import metrics_namespace
 from stacks import names
 from stacks.config import EnvironmentConfig
 from stacks.constructs.dataset_job import DatasetJob, DatasetJobSettings
 from stacks.constructs.job_events import ExtractionEvents
+from stacks.constructs.quality_alarm import QualityAlarm, QualityAlarmSettings
 from stacks.constructs.registry_events import package_state_changes
 from stacks.constructs.retention import retention_days
 from stacks.constructs.retraining import Retraining, RetrainingSettings
 from stacks.constructs.training_pipeline import TrainingNetwork, TrainingPipeline, TrainingPipelineSettings
 from stacks.delivery_config import DeliveryLinks
 from stacks.extraction_spec import read_spec_summary
+from stacks.quality_config import quality_alarm_metric
 
 
 class TrainingStack(Stack):
@@ -110,6 +113,7 @@ class TrainingStack(Stack):
                 ),
             ),
         )
+        self.quality_alarm = self._quality_alarm(config, alerts)
         if config.training.retraining.enabled:
             self._retrain_on_drift(config, alerts, key)
         # Approval is how a model reaches serving: the delivery pipeline subscribes to this pattern.
@@ -125,6 +129,28 @@ class TrainingStack(Stack):
         CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
         CfnOutput(self, "ModelPackageGroup", value=group_name)
 
+    def _quality_alarm(self, config: EnvironmentConfig, alerts: sns.ITopic) -> QualityAlarm | None:
+        """The model-quality alarm, for a binary task whose gate metric the quality report carries."""
+        metric_name = quality_alarm_metric(config.training)
+        if metric_name is None:
+            return None
+        quality = config.training.quality
+        return QualityAlarm(
+            self,
+            "ModelQuality",
+            settings=QualityAlarmSettings(
+                alarm_name=config.resource_name("model-quality"),
+                namespace=metrics_namespace(config.name),
+                metric_name=metric_name,
+                threshold=config.training.gate.threshold,
+                min_labelled_predictions=quality.min_labelled_predictions,
+                period_hours=quality.period_hours,
+                evaluation_periods=quality.evaluation_periods,
+                datapoints_to_alarm=quality.datapoints_to_alarm,
+            ),
+            alerts=alerts,
+        )
+
     def _retrain_on_drift(self, config: EnvironmentConfig, alerts: sns.ITopic, key: kms.IKey) -> None:
         """Monitoring violations (when the environment monitors) or the quality alarm start training."""
         retraining = config.training.retraining
@@ -136,8 +162,11 @@ class TrainingStack(Stack):
             schedule_arn = self.format_arn(
                 service="sagemaker", resource="monitoring-schedule", resource_name=schedule_name
             )
+        # This stack's model-quality alarm triggers, unless training.retraining.quality_alarm_name names another.
         alarm_arns = []
-        if retraining.quality_alarm_name is not None:
+        if retraining.quality_alarm_name is None and self.quality_alarm is not None:
+            alarm_arns.append(self.quality_alarm.alarm.alarm_arn)
+        elif retraining.quality_alarm_name is not None:
             alarm_arns.append(
                 self.format_arn(
                     service="cloudwatch",

@@ -31,3 +31,15 @@ class EvaluationNotFound(LookupError):  # noqa: N818
 
 class InvalidEvaluation(ValueError):  # noqa: N818
     """evaluation.json is not valid JSON, or its gate metric is missing, non-numeric or not finite."""
+
+
+class QualityReportNotFound(LookupError):  # noqa: N818
+    """The dataset run's model-quality report.json does not exist."""
+
+
+class InvalidQualityReport(ValueError):  # noqa: N818
+    """report.json is not valid JSON, or its version, model versions or figures are not what the publisher reads."""
+
+
+class MetricsNotPublished(RuntimeError):  # noqa: N818
+    """CloudWatch refused a PutMetricData request (after botocore's retries); the message says how far it got."""

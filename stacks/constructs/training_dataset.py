@@ -2,7 +2,8 @@
 
     Dataset (glue:startJobRun.sync) -> ReadDatasetManifest (s3:getObject) -> DatasetStatus?
         --no_new_data--> NoNewData (Succeed)
-        otherwise -> Champion? --a champion's model--> ChannelsWithChampion | Channels -> <then> (Train or Tune)
+        otherwise -> [PublishModelQuality (training_quality.py)] -> Champion?
+                     --a champion's model--> ChannelsWithChampion | Channels -> <then> (Train or Tune)
 
 The Channels states write the training job's InputDataConfig (``training_jobs.input_channels``): the dataset run's
 train, validation and holdout prefixes, and the champion's model.tar.gz when Prepare found one.
@@ -37,7 +38,9 @@ def dataset_states(
     datasets_objects_arn: str,
     guarded: Callable[[Any], Any],
     then: sfn.IChainable,
+    before_training: Callable[[sfn.IChainable], sfn.IChainable] | None = None,
 ) -> sfn.Chain:
+    """``before_training``, given the Champion choice, chains a step before it (PublishModelQuality)."""
     # No task timeout: the job's own (training.dataset.timeout_minutes) ends a run that hangs, and the .sync fails.
     dataset = guarded(
         tasks.GlueStartJobRun(
@@ -100,6 +103,6 @@ def dataset_states(
             sfn.Condition.string_equals(f"{path(DatasetManifest, 'manifest')}.status", NO_NEW_DATA_STATUS),
             sfn.Succeed(scope, "NoNewData", comment="No row with a final label: nothing to train on"),
         )
-        .otherwise(champion)
+        .otherwise(before_training(champion) if before_training else champion)
     )
     return sfn.Chain.start(dataset).next(read_manifest).next(status)

@@ -6,6 +6,7 @@ Built from explicit inputs (functions, topic, names, config) into a chain of sta
 
     Prepare -> NewData? --0 rows--> NothingNew
       \\-> Dataset (Glue, .sync) -> ReadDatasetManifest -> DatasetStatus? --no_new_data--> NoNewData
+      \\-> PublishModelQuality (failure: NotifyQualityNotPublished, and on; training_quality.py)
       \\-> Champion? -> ChannelsWithChampion | Channels -> Train | Tune -> DescribeBestTrainingJob -> Evaluate
       -> Gate? --passed--> Baseline (Model Monitor's analyzer, .sync) -> Register [-> ScoreBatch (dev)]
                -> NotifyRegistered -> Registered
@@ -14,7 +15,7 @@ Built from explicit inputs (functions, topic, names, config) into a chain of sta
 A gate rejection is an outcome, not a failure: GateRejected ends the execution as succeeded, with output
 ``{"outcome": "gate_rejected", ...}``, counted by its own metric (``alerts.gate_rejection_metric``), so the
 "training failed" alarm (ExecutionsFailed) counts failures only. Every task is caught (``States.ALL``) into
-NotifyFailure -> Failed; a timed-out job is stopped first.
+NotifyFailure -> Failed; a timed-out job is stopped first. Only PublishModelQuality's errors continue to training.
 """
 
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ from stacks.constructs.training_paths import (
     path,
     result_path,
 )
+from stacks.constructs.training_quality import QualityStepInputs, quality_step
 
 CATCH_ALL = ["States.ALL"]
 # The state a gate rejection ends in; its entries in the execution log are the gate-rejection metric.
@@ -98,6 +100,8 @@ class TrainingDefinitionInputs:
     datasets_objects_arn: str  # <artifacts bucket ARN>/datasets/*: ReadDatasetManifest's resource
     # Dev: invoked (asynchronously) after Register, to score this run's batch input with the new package.
     batch_launcher: lambda_.IFunction | None = None
+    # Publishes the dataset run's model-quality report before training (training.quality.enabled).
+    quality_publisher: lambda_.IFunction | None = None
 
 
 class _Builder:
@@ -107,7 +111,7 @@ class _Builder:
         self.scope = scope
         self.inputs = inputs
         self.env_name = inputs.job.env_name
-        self.notify_failure = self._notify(
+        self.notify_failure = self.notify(
             "NotifyFailure",
             "training failed",
             {
@@ -123,7 +127,7 @@ class _Builder:
         state.add_catch(self.notify_failure, errors=CATCH_ALL, result_path=ERROR_PATH)
         return state
 
-    def _notify(self, construct_id: str, subject: str, message: dict[str, Any]) -> tasks.SnsPublish:
+    def notify(self, construct_id: str, subject: str, message: dict[str, Any]) -> tasks.SnsPublish:
         return tasks.SnsPublish(
             self.scope,
             construct_id,
@@ -325,7 +329,7 @@ class _Builder:
         baseline = self.baseline()
         register = self.register()
         reason = sfn.JsonPath.string_at(path(EvaluateResult, "reason"))
-        notify_registered = self._notify(
+        notify_registered = self.notify(
             "NotifyRegistered",
             "model registered",
             {
@@ -337,7 +341,7 @@ class _Builder:
                 "execution": sfn.JsonPath.execution_id,
             },
         )
-        notify_rejected = self._notify(
+        notify_rejected = self.notify(
             "NotifyRejected",
             "model rejected by the quality gate",
             {
@@ -394,6 +398,9 @@ def build_training_definition(scope: Construct, inputs: TrainingDefinitionInputs
                 datasets_objects_arn=inputs.datasets_objects_arn,
                 guarded=builder.guarded,
                 then=fit,
+                before_training=None
+                if inputs.quality_publisher is None
+                else quality_step(scope, QualityStepInputs(inputs.quality_publisher, builder.env_name, builder.notify)),
             )
         )
     )

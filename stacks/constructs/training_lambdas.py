@@ -1,4 +1,4 @@
-"""The training pipeline's Lambdas: Prepare and Evaluate, their settings and their grants (used by
+"""The training pipeline's Lambdas: Prepare, Evaluate and the quality publisher, their settings and grants (used by
 ``training_pipeline.py``, on its scope: their construct ids and so their logical ids are unchanged)."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
-from esteira_contracts.layout import EVALUATION_FILENAME
+from esteira_contracts.layout import EVALUATION_FILENAME, MODEL_QUALITY_PREFIX
+from esteira_contracts.model_quality import QualityPublisherSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from stacks import names
 from stacks.constructs.python_function import PythonFunction
@@ -165,3 +166,47 @@ def evaluate_function(
         policy, packages, "Any version of this environment's model package group can be the champion."
     )
     return evaluate
+
+
+def quality_function(
+    scope: Construct, settings: TrainingPipelineSettings, key: kms.IKey, artifacts: s3.IBucket
+) -> PythonFunction:
+    """The quality publisher: reads a dataset run's model-quality report, puts its metrics in the env's namespace."""
+    contract = QualityPublisherSettings.for_env(
+        settings.env_name, artifacts.bucket_name, settings.training.quality.min_labelled_predictions
+    )
+    publisher = _function(
+        scope,
+        settings,
+        key,
+        "QualityPublisherFunction",
+        "train-quality",
+        "training.quality.handler.handler",
+        "Publishes the dataset run's ground-truth model-quality report as CloudWatch metrics",
+        contract.to_env(),
+    )
+    reports = artifacts.arn_for_objects(f"{MODEL_QUALITY_PREFIX}*")
+    role = publisher.role
+    # Exactly the calls the logic makes: read one report under monitoring/model-quality/, put metrics in one namespace.
+    role.add_to_policy(iam.PolicyStatement(sid="ReadQualityReports", actions=["s3:GetObject"], resources=[reports]))
+    key.grant_decrypt(role)
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="PutQualityMetrics",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": contract.namespace}},
+        )
+    )
+    policy = role.node.find_child("DefaultPolicy")
+    acknowledge(
+        policy,
+        f"IAM5[{objects_of(artifacts, f'{MODEL_QUALITY_PREFIX}*', scope)}]",
+        "The publisher reads the report of the dataset run it is given, named at run time under its prefix.",
+    )
+    acknowledge(
+        policy,
+        "IAM5[Resource::*]",
+        "cloudwatch:PutMetricData has no resource-level permission (conditioned on the namespace); X-Ray neither.",
+    )
+    return publisher

@@ -54,6 +54,16 @@ class DatasetManifest:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelQualityResult:
+    """What PublishModelQuality keeps of the quality publisher's summary (lambdas/training/quality)."""
+
+    report_uri: str
+    published_metrics: int
+    latest_model_version: str | None
+    enough_labels_for_alarm: bool  # the latest version has training.quality.min_labelled_predictions
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainingChannels:
     """The training job's InputDataConfig, made by the Channels (or ChannelsWithChampion) state."""
 
@@ -79,6 +89,7 @@ RESULT_PATHS: Mapping[type[Any], str] = {
     PrepareResult: "$.prepare",
     DatasetJobResult: "$.dataset",
     DatasetManifest: "$.dataset_manifest",
+    ModelQualityResult: "$.model_quality",
     TrainingChannels: "$.channels",
     TrainingJobResult: "$.training",
     TuningResult: "$.tuning",

@@ -1,5 +1,5 @@
-"""The training pipeline's resources: the Prepare and Evaluate Lambdas, the model package group, the state machine
-(its definition: ``training_definition.py``) and their grants."""
+"""The training pipeline's resources: the Prepare, Evaluate and quality publisher Lambdas, the model package group,
+the state machine (its definition: ``training_definition.py``) and their grants."""
 
 from dataclasses import dataclass
 
@@ -27,7 +27,7 @@ from stacks.constructs.training_definition import (
     build_training_definition,
 )
 from stacks.constructs.training_jobs import TrainingJobInputs, TrainingNetwork, jobs_arn, model_packages_arn
-from stacks.constructs.training_lambdas import evaluate_function, prepare_function
+from stacks.constructs.training_lambdas import evaluate_function, prepare_function, quality_function
 from stacks.nag import acknowledge, acknowledge_key_grant, objects_of, skip_checkov
 
 __all__ = ["TrainingNetwork", "TrainingPipeline", "TrainingPipelineSettings"]
@@ -97,6 +97,10 @@ class TrainingPipeline(Construct):
 
         self.prepare = prepare_function(self, settings, key, curated, artifacts, predictions)
         self.evaluate = evaluate_function(self, settings, key, artifacts, repository)
+        # training.quality.enabled: the PublishModelQuality step's function (None: no step).
+        self.quality_publisher = (
+            quality_function(self, settings, key, artifacts) if settings.training.quality.enabled else None
+        )
         self._grant_image_pull(training_role, repository)
         self.baselining = Baselining(
             self, "Baselining", env_name=settings.env_name, key=key, artifacts=artifacts, network=network
@@ -189,6 +193,7 @@ class TrainingPipeline(Construct):
                 baseline=self.baselining.job,
                 datasets_objects_arn=self._artifacts.arn_for_objects(f"{names.DATASETS_PREFIX}*"),
                 batch_launcher=self._batch_launcher(),
+                quality_publisher=self.quality_publisher.function if self.quality_publisher else None,
             ),
         )
 
@@ -302,3 +307,10 @@ class TrainingPipeline(Construct):
             f"IAM5[Resource::<{self._stack.get_logical_id(self.evaluate.function.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
             "CDK's LambdaInvoke grants every version and alias of the Evaluate function.",
         )
+        if self.quality_publisher is not None:
+            publisher = self.quality_publisher.function.node.default_child
+            acknowledge(
+                policy,
+                f"IAM5[Resource::<{self._stack.get_logical_id(publisher)}.Arn>:*]",  # type: ignore[arg-type]
+                "CDK's LambdaInvoke grants every version and alias of the quality publisher.",
+            )

@@ -12,6 +12,7 @@ import yaml
 from stacks import aws_rules
 from stacks.aws_rules import (
     RULES,
+    check_metric_math_alarm,
     check_visibility_timeout,
     has_local_instance_storage,
     is_model_monitor_cron,
@@ -20,6 +21,7 @@ from stacks.aws_rules import (
 from stacks.config import CONFIG_DIR, ConfigError, available_envs, load_config
 from stacks.constructs.batch_predictions import CONSUMER_TIMEOUT
 from stacks.constructs.model_monitor import SCHEDULES
+from stacks.constructs.quality_alarm import EXPRESSION_ID, LABELLED_ID, QUALITY_ID
 from tests.stacks.conftest import SynthesizedEnv
 from tools.checkov_model_package import model_package_arn
 
@@ -169,6 +171,20 @@ CROSS_KEY_CASES = [
         "tuning-strategy-fits-the-job",
         id="tuning-grid-numeric-ranges",
     ),
+    pytest.param(
+        "prod",
+        {"training.quality.evaluation_periods": 8},
+        "training.quality.evaluation_periods",
+        "alarm-evaluation-range",
+        id="alarm-evaluation-range",
+    ),
+    pytest.param(
+        "staging",
+        {"training.quality.evaluation_periods": 2, "training.quality.datapoints_to_alarm": 3},
+        "training.quality.datapoints_to_alarm",
+        "alarm-evaluation-range",
+        id="alarm-datapoints-within-periods",
+    ),
 ]
 
 
@@ -227,6 +243,13 @@ FIELD_CASES = [
         id="secret-rotation",
     ),
     pytest.param("staging", {"training.tuning.max_parallel_jobs": 10}, "training.tuning", id="tuning-parallel"),
+    pytest.param("prod", {"training.quality.period_hours": 169}, "training.quality.period_hours", id="alarm-period"),
+    pytest.param(
+        "prod",
+        {"training.quality.min_labelled_predictions": 0},
+        "training.quality.min_labelled_predictions",
+        id="alarm-min-labels",
+    ),
 ]
 
 
@@ -294,6 +317,20 @@ def test_the_predictions_queue_hides_a_message_six_times_as_long_as_the_consumer
         if resource["Properties"].get("FifoQueue") and "VisibilityTimeout" in resource["Properties"]
     ]
     assert [queue["VisibilityTimeout"] for queue in queues] == [6 * CONSUMER_TIMEOUT.to_seconds()]
+
+
+def test_a_metric_math_alarm_aws_would_refuse_fails_at_synth() -> None:
+    # GIVEN ids and counts PutMetricAlarm refuses WHEN checked THEN each is named with the rule and its page
+    with pytest.raises(ValueError, match=r"metric id 'Quality' must be .*starting lowercase.*alarm-metric-math: "):
+        check_metric_math_alarm("the alarm", ["Quality", "labelled"], ["expr_1"])
+    with pytest.raises(ValueError, match=r"expression id '1st'"):
+        check_metric_math_alarm("the alarm", ["quality"], ["1st"])
+    with pytest.raises(ValueError, match=r"11 metrics and 1 expressions: at most 10 of each"):
+        check_metric_math_alarm("the alarm", [f"m{i}" for i in range(11)], ["expr_1"])
+    with pytest.raises(ValueError, match="unique"):
+        check_metric_math_alarm("the alarm", ["quality", "quality"], ["expr_1"])
+    # AND the model-quality alarm's own ids pass
+    check_metric_math_alarm("the alarm", [QUALITY_ID, LABELLED_ID], [EXPRESSION_ID])
 
 
 def test_every_rule_is_documented_with_its_page() -> None:

@@ -18,6 +18,7 @@ from esteira_contracts import EnvContract, SettingsError
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.delivery import PromoterSettings
 from esteira_contracts.fanout import FanoutSettings
+from esteira_contracts.model_quality import QualityPublisherSettings
 from esteira_contracts.retraining import RetrainSettings
 from esteira_contracts.served import RecorderSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
@@ -34,6 +35,7 @@ CONTRACTS: dict[str, type[EnvContract]] = {
     "training.prepare.handler.handler": PrepareSettings,
     "training.evaluate.handler.handler": EvaluateSettings,
     "training.retrain.handler.handler": RetrainSettings,
+    "training.quality.handler.handler": QualityPublisherSettings,
 }
 # Set on every function by PythonFunction for Powertools (in the layer), which reads them itself; no contract does.
 POWERTOOLS_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"})

@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match, Template
 from esteira_contracts.retraining import RetrainSettings
 from stacks.config import load_config
 from stacks.constructs.retraining import HANDLER
+from stacks.quality_config import QualityConfig
 from stacks.retraining_config import RetrainingConfig
 from tests.stacks.conftest import SynthesizedEnv, synthesize
 
@@ -74,12 +75,42 @@ def test_violations_of_this_envs_schedule_invoke_the_trigger(synth: Synth, env: 
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
 
 
-def test_dev_without_monitor_or_alarm_has_no_retraining(synth: Synth) -> None:
-    # GIVEN dev: no data-quality monitor and no quality alarm configured
+def test_devs_own_quality_alarm_is_its_only_retraining_trigger(synth: Synth) -> None:
+    # GIVEN dev: no data-quality monitor, and the model-quality alarm the training stack creates (training.quality)
     training = synth("dev").templates["Training"]
+    (alarm_id,) = training.find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"AlarmName": "esteira-dev-model-quality"}}
+    )
+    # THEN that alarm's ALARM state is the one rule invoking the trigger
+    (rule,) = rules(training, "CloudWatch Alarm State Change")
+    assert rule["EventPattern"]["resources"] == [{"Fn::GetAtt": [alarm_id, "Arn"]}]
+    assert not [
+        r
+        for r in rules(training, "SageMaker Processing Job State Change")
+        if "MonitoringScheduleArn" in r["EventPattern"]["detail"]
+    ]
+    trigger_function(training)
+
+
+def test_without_monitor_or_quality_alarm_there_is_no_retraining(tmp_path: Path) -> None:
+    # GIVEN dev (no data-quality monitor) with training.quality disabled
+    base = load_config("dev")
+    quality = QualityConfig(enabled=False)
+    config = base.model_copy(update={"training": base.training.model_copy(update={"quality": quality})})
+    # WHEN synthesized
+    training = synthesize("dev", tmp_path, config).templates["Training"]
     # THEN nothing can trigger, so there is no trigger function, table or rule
     assert not training.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}})
     assert not training.find_resources("AWS::DynamoDB::GlobalTable")
+    assert not rules(training, "CloudWatch Alarm State Change")
+    # AND nothing of the quality publishing either: no publisher, no alarm, no PublishModelQuality step
+    quality_handler = "training.quality.handler.handler"
+    assert not training.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": quality_handler}})
+    assert not training.find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"AlarmName": "esteira-dev-model-quality"}}
+    )
+    (machine,) = training.find_resources("AWS::StepFunctions::StateMachine").values()
+    assert "PublishModelQuality" not in str(machine["Properties"]["DefinitionString"])
 
 
 @pytest.mark.parametrize("env", MONITORED)
@@ -143,7 +174,9 @@ def test_a_configured_quality_alarm_triggers_on_alarm(tmp_path: Path) -> None:
     # WHEN synthesized
     training = synthesize("dev", tmp_path, config).templates["Training"]
 
-    # THEN the alarm's ALARM state invokes the trigger, and no monitoring rule exists (dev has no monitor)
+    # THEN the named alarm's ALARM state invokes the trigger instead of the stack's own (which still notifies), and
+    # no monitoring rule exists (dev has no monitor)
+    assert training.find_resources("AWS::CloudWatch::Alarm", {"Properties": {"AlarmName": "esteira-dev-model-quality"}})
     (rule,) = rules(training, "CloudWatch Alarm State Change")
     assert rule["EventPattern"]["source"] == ["aws.cloudwatch"]
     assert rule["EventPattern"]["detail"] == {"state": {"value": ["ALARM"]}}

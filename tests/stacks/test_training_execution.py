@@ -2,12 +2,13 @@
 
 Only the `.sync` states are swapped (moto cannot run them): the SageMaker ones for a Pass state carrying a
 realistic DescribeTrainingJob (or, for Baseline, DescribeProcessingJob) result put through the state's own
-ResultSelector, the Glue dataset job for a
-Lambda task given the state's own arguments (``dataset_stand_in.py``), which writes the run's manifest and batch
-input as the job would. Everything else is the real definition: the Lambda tasks run our real handlers (moto's
-Lambda would need docker, so its invoke runs the handler in this process with the function's own environment),
-ReadDatasetManifest reads the manifest through moto's S3, `createModelPackage` goes through moto's SageMaker,
-ScoreBatch invokes the real batch launcher (with the Batch stack's environment), notifications go through moto's SNS.
+ResultSelector, the Glue dataset job for a Lambda task given the state's own arguments (``dataset_stand_in.py``),
+which writes the run's manifest, batch input and model-quality report as the job would. Everything else is the real
+definition: the Lambda tasks run our real handlers (moto's Lambda would need docker, so its invoke runs the handler
+in this process with the function's own environment), ReadDatasetManifest reads the manifest through moto's S3,
+`createModelPackage` goes through moto's SageMaker, ScoreBatch invokes the real batch launcher (with the Batch
+stack's environment), PublishModelQuality the real quality publisher (metrics into moto's CloudWatch),
+notifications go through moto's SNS.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 
 from common import clients
 from esteira_contracts.batch import feature_schema_digest
+from esteira_contracts.model_quality import metrics_namespace
 from tests.stacks import dataset_stand_in
 from tests.stacks.conftest import SynthesizedEnv
 from tests.stacks.training_execution_harness import (
@@ -188,6 +190,49 @@ def test_the_dataset_step_feeds_the_channels_and_the_launcher_scores_its_batch_i
     described = aws("sagemaker").describe_transform_job(TransformJobName=job["TransformJobName"])
     source = described["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
     assert source == f"s3://{deployed.bucket}/batch-input/run_id={run_id}/"
+    # AND before training, the dataset run's quality report was published: the served version's figures under
+    # its ModelVersion and under Scope=latest, in the environment's namespace
+    report_uri = f"s3://{deployed.bucket}/monitoring/model-quality/run_id={run_id}/report.json"
+    assert output["model_quality"] == {
+        "report_uri": report_uri,
+        "published_metrics": 12,
+        "latest_model_version": "1",
+        "enough_labels_for_alarm": True,
+    }
+    latest = aws("cloudwatch").list_metrics(
+        Namespace=metrics_namespace(ENV), Dimensions=[{"Name": "Scope", "Value": "latest"}]
+    )["Metrics"]
+    assert {m["MetricName"] for m in latest} == {
+        "AUC",
+        "Precision",
+        "Recall",
+        "F1",
+        "BrierScore",
+        "LabelledPredictions",
+    }
+
+
+def test_a_quality_report_that_cannot_be_published_is_notified_and_training_goes_on(
+    aws: Callable[[str], Any], deployed: Deployed
+) -> None:
+    # GIVEN a dataset run whose quality step wrote no report, and a model that passes the gate
+    put_extraction(aws, deployed, "jr_noquality")
+    put_model(aws, deployed, auc=0.91)
+    # WHEN the definition runs
+    execution = run(aws, deployed, "jr_noquality")
+    # THEN the run still trains and registers: publishing is about the served model, not this one
+    assert execution["status"] == "SUCCEEDED", (execution.get("error"), execution.get("cause"))
+    output = execution_output(execution)
+    assert output["quality_error"]["Error"] == "QualityReportNotFound"
+    assert "model_quality" not in output
+    assert (
+        len(aws("sagemaker").list_model_packages(ModelPackageGroupName=deployed.group)["ModelPackageSummaryList"]) == 1
+    )
+    # AND the team hears both: the quality was not published (with the error), then the model registered
+    messages = {message["outcome"]: message for message in notifications(aws, deployed)}
+    assert set(messages) == {"model_quality_not_published", "registered"}
+    assert messages["model_quality_not_published"]["error"] == "QualityReportNotFound"
+    assert messages["model_quality_not_published"]["report_uri"].endswith("/report.json")
 
 
 def test_a_dataset_without_final_labels_ends_as_no_new_data(aws: Callable[[str], Any], deployed: Deployed) -> None:

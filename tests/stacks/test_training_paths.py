@@ -1,6 +1,7 @@
 """The training definition's typed result paths (``training_paths.py``): every read of a step's result names a
 field of the class that step produces, in the bare-Stack definition and in every synthesized environment."""
 
+import re
 import typing
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from stacks.constructs.training_paths import (
     BaselineJobResult,
     DatasetJobResult,
     DatasetManifest,
+    ModelQualityResult,
     RegistrationResult,
     TrainingChannels,
     TrainingJobResult,
@@ -32,12 +34,14 @@ SELECTED_RESULTS: dict[str, type[Any]] = {
     "Baseline": BaselineJobResult,
     "Dataset": DatasetJobResult,
     "ReadDatasetManifest": DatasetManifest,
+    "PublishModelQuality": ModelQualityResult,
 }
 # Pass states that write a result of the definition's own.
 PASS_RESULTS: dict[str, type[Any]] = {"Channels": TrainingChannels, "ChannelsWithChampion": TrainingChannels}
 # Keys whose value is a path the state reads from the execution's state (ResultPath writes; ResultSelector reads
 # the task's response, not the state).
 READING_KEYS = frozenset({"Variable", "InputPath", "OutputPath", "ErrorPath", "CausePath", "ItemsPath"})
+INTRINSIC_ARGUMENT = re.compile(r"\$\.[A-Za-z0-9_.]+")
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +65,8 @@ def reads(node: Any, key: str = "") -> Iterator[str]:
             yield from reads(child, key)
     elif isinstance(node, str) and node.startswith("$.") and (key.endswith(".$") or key in READING_KEYS):
         yield node
+    elif isinstance(node, str) and node.startswith("States.") and key.endswith(".$"):
+        yield from INTRINSIC_ARGUMENT.findall(node)  # the paths an intrinsic function (States.Format, ...) reads
 
 
 def unknown_fields(result: type[Any], field_path: str) -> list[str]:
@@ -89,7 +95,7 @@ def check_result_reads(definition: dict[str, Any]) -> dict[str, int]:
         slot = next((s for s in slots if read.startswith(f"{s}.")), None)
         if slot is None:
             # Not a result: the execution's input or the error a Catch left.
-            assert read == "$.run_id" or read.startswith(("$.error.", "$.stop_error.")), read
+            assert read == "$.run_id" or read.startswith(("$.error.", "$.stop_error.", "$.quality_error.")), read
             continue
         result = slots[slot]
         assert unknown_fields(result, read.removeprefix(f"{slot}.")) == [], f"{read} is no field of {result.__name__}"
@@ -111,6 +117,13 @@ def test_every_read_of_a_result_names_a_field_of_its_class(variant: str, request
     assert counts["PrepareResult"] >= 6
     assert counts["EvaluateResult"] >= 6
     assert counts["TrainingJobResult"] >= 5
+
+
+def test_the_quality_steps_reads_name_fields_too() -> None:
+    # GIVEN the definition with PublishModelQuality, whose report URI is a States.Format over Prepare's result
+    counts = check_result_reads(build(TRAINING, quality=True))
+    # THEN its reads (intrinsic arguments included) name fields of their classes
+    assert counts["PrepareResult"] >= 8
 
 
 @pytest.mark.parametrize("env", ENVS)

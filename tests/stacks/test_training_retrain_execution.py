@@ -78,6 +78,10 @@ def test_a_violation_retrains_on_the_latest_extraction(aws: Callable[[str], Any]
         assert document["source"] == "retraining"
         assert document["trigger"] == TRIGGER_DATA_QUALITY
         assert document["reason"] == decided["reason"]
-    # AND the team heard both: the retraining started, then the model registered
-    outcomes = {message.get("outcome") or message.get("decision") for message in notifications(aws, deployed)}
+    # AND the team heard both: the retraining started, saying why, then the model registered
+    messages = notifications(aws, deployed)
+    outcomes = {message.get("outcome") or message.get("decision") for message in messages}
     assert {"triggered", "registered"} <= outcomes
+    (started,) = [message for message in messages if message.get("decision") == "triggered"]
+    assert started["reason"] == decided["reason"] and started["trigger"] == TRIGGER_DATA_QUALITY
+    assert started["execution_arn"] == decided["execution_arn"]

@@ -44,6 +44,7 @@ def build(
     job_name_prefix: str = "esteira-test",
     launcher: bool = False,
     network: TrainingNetwork | None = None,
+    quality: bool = False,
 ) -> dict[str, Any]:
     """The ASL of the definition built in a bare Stack, CloudFormation intrinsics rendered as ``<ref>``."""
     stack = Stack(App(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
@@ -70,6 +71,9 @@ def build(
         datasets_objects_arn="arn:aws:s3:::artifacts/datasets/*",
         batch_launcher=(
             lambda_.Function.from_function_arn(stack, "Launcher", f"{function_arn}launcher") if launcher else None
+        ),
+        quality_publisher=(
+            lambda_.Function.from_function_arn(stack, "Quality", f"{function_arn}quality") if quality else None
         ),
     )
     chain = build_training_definition(stack, inputs)

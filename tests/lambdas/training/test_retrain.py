@@ -165,8 +165,16 @@ def test_a_trigger_after_the_window_starts_again(retraining: Retraining) -> None
     result = handle(ALARM_EVENT, retraining.settings, retraining.clients, NOW)
     # THEN training starts and the window moves to now
     assert result["decision"] == "triggered"
-    assert len(retraining.started()) == 1
+    (execution,) = retraining.started()
     assert retraining.last_started_at() == int(NOW.timestamp())
+    # AND the execution's input and the team's notice both carry the alarm's reason: which alarm, and why
+    payload = json.loads(execution["input"])
+    assert payload["trigger"] == TRIGGER_MODEL_QUALITY
+    assert payload["reason"].startswith("model-quality alarm esteira-dev-model-quality is in ALARM: AUC 0.71")
+    (notice,) = retraining.notices()
+    assert notice["decision"] == "triggered" and notice["trigger"] == TRIGGER_MODEL_QUALITY
+    assert notice["reason"] == payload["reason"]
+    assert notice["execution_arn"] == execution["executionArn"]
 
 
 def test_a_concurrent_claim_between_read_and_write_coalesces(retraining: Retraining) -> None:

@@ -1,0 +1,1 @@
+"""The quality publisher: a dataset run's ground-truth model-quality report becomes CloudWatch metrics."""
