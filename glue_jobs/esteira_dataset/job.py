@@ -30,7 +30,7 @@ from esteira_contracts import SettingsError
 from esteira_contracts.dataset import SPLIT_BUCKETS, DatasetJobArgs
 from esteira_dataset.inputs import RUN_ORDER, InputError, InputRun, committed_runs, read_runs
 from esteira_dataset.outputs import Layout, count_csv, count_splits, write_csv, write_parquet
-from esteira_dataset.quality_io import run_quality
+from esteira_dataset.quality_io import QualityInputError, run_quality
 from esteira_dataset.spec import DatasetSpec, DatasetSpecError, load_dataset_spec
 from esteira_dataset.transforms import (
     LABEL_FINAL,
@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         log.info("arguments: %s", args)
         spark = _glue_spark() if getResolvedOptions is not None else _local_spark()
         return run(spark, args, spec)
-    except (SettingsError, DatasetSpecError, InputError, DatasetError) as error:
+    except (SettingsError, DatasetSpecError, InputError, DatasetError, QualityInputError) as error:
         log.error("%s", error)
         raise SystemExit(f"dataset job: {error}") from None
 

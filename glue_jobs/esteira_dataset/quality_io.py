@@ -36,11 +36,15 @@ from esteira_dataset.quality import (
     version_metrics,
 )
 from esteira_dataset.spec import DatasetSpec
-from esteira_extract.storage import join_uri, spark_path, write_json, write_text
+from esteira_extract.storage import join_uri, read_json, spark_path, write_json, write_text
 
 log = logging.getLogger("esteira_dataset")
 
 OUT_SUFFIX = ".out"
+
+
+class QualityInputError(RuntimeError):
+    """A scoring record under predictions_uri cannot be read as one (the message names the object)."""
 
 
 @dataclass(frozen=True)
@@ -71,14 +75,31 @@ def _run_folder() -> Any:
     return sf.element_at(sf.split(sf.input_file_name(), "/"), -2)
 
 
+def _record_row(run: str, uri: str) -> tuple[Any, ...]:
+    """One scoring record as a row of SCORING_SCHEMA; the run is its folder, whatever the file says."""
+    try:
+        data = read_json(uri) or {}
+        threshold = data.get(q.THRESHOLD)
+        values = {
+            q.RUN_ID: run,
+            q.MODEL_PACKAGE_ARN: str(data[q.MODEL_PACKAGE_ARN]),
+            q.MODEL_VERSION: str(data[q.MODEL_VERSION]),
+            q.INPUT_RUN_ID: data.get(q.INPUT_RUN_ID),
+            q.SCORED_AT: data.get(q.SCORED_AT),
+            q.THRESHOLD: float(threshold) if threshold is not None else None,
+            q.TASK: data.get(q.TASK),
+        }
+    except (ValueError, KeyError, TypeError) as error:
+        raise QualityInputError(f"scoring record {uri} is not a scoring record: {error!r}") from error
+    return tuple(values[field.name] for field in SCORING_SCHEMA.fields)
+
+
 def read_scoring(spark: SparkSession, runs: ScoringRuns) -> tuple[DataFrame, DataFrame]:
-    """(scoring records, prediction lines with their run): the run comes from the folder, not the file's text."""
-    records = (
-        spark.read.schema(SCORING_SCHEMA)
-        .option("multiLine", "true")
-        .json([spark_path(u) for u in runs.records.values()])
-        .withColumn(q.RUN_ID, _run_folder())
-    )
+    """(scoring records, prediction lines with their run): the run comes from the folder, not the file's text.
+
+    The records (one small object per run) are read here: Spark's file sources skip names starting with "_"."""
+    rows = [_record_row(run, uri) for run, uri in sorted(runs.records.items())]
+    records = spark.createDataFrame(rows, SCORING_SCHEMA)
     predictions = (
         spark.read.schema(PREDICTION_SCHEMA)
         .option("header", "false")
