@@ -9,6 +9,12 @@ and the local run parse them with ``from_args()``. Output layout (``R`` = ``run_
     <datasets_uri>/run_id=R/manifest.json                 counts, split rule, input runs; ``status`` ok|no_new_data
 
 Without ``batch_input_uri`` the batch input goes to ``<datasets_uri>/run_id=R/batch-input/run_id=R/``.
+
+With ``predictions_uri`` (the predictions bucket's ``batch-output/``), the quality step joins the scored records
+with the labels final as of ``as_of_date`` and writes (see ``esteira_contracts.quality``)::
+
+    <quality_uri>run_id=R/report.json                     per model version: AUC, precision/recall/F1, Brier, bins
+    <ground_truth_uri>yyyy/mm/dd/hh/R.jsonl               the final labels in SageMaker's ground-truth format
 """
 
 from __future__ import annotations
@@ -46,6 +52,13 @@ class DatasetJobArgs(ArgsContract):
     batch_input_uri: str | None = setting("batch_input_uri", default=None)
     # The day label finality is judged on (the spec's rules see it as the column ``as_of_date``); default: today, UTC.
     as_of_date: str | None = setting("as_of_date", default=None, pattern=DATE_PATTERN, pattern_help="a YYYY-MM-DD date")
+    # Ground-truth model quality: where the transform runs' outputs and scoring records are ("batch-output/"), where
+    # the report goes ("monitoring/model-quality/") and where the endpoint monitor's ground truth goes
+    # ("monitoring/ground-truth/"). Without predictions_uri the job computes no quality; without ground_truth_uri
+    # it writes the report only.
+    predictions_uri: str | None = setting("predictions_uri", default=None)
+    quality_uri: str | None = setting("quality_uri", default=None)
+    ground_truth_uri: str | None = setting("ground_truth_uri", default=None)
 
     def problems(self) -> list[str]:
         found = []
@@ -59,6 +72,10 @@ class DatasetJobArgs(ArgsContract):
                 found.append(f"as_of_date={self.as_of_date!r} is not a calendar date")
         if self.datasets_uri.rstrip("/") == self.curated_uri.rstrip("/"):
             found.append("datasets_uri must differ from curated_uri")
+        if self.predictions_uri is not None and self.quality_uri is None:
+            found.append("predictions_uri needs quality_uri (where the model-quality report goes)")
+        if self.predictions_uri is None and (self.quality_uri is not None or self.ground_truth_uri is not None):
+            found.append("quality_uri and ground_truth_uri need predictions_uri (the scored records to judge)")
         return found
 
     @property

@@ -30,6 +30,7 @@ def test_given_required_settings_only_when_rendered_and_parsed_then_defaults_fil
     }
     assert parsed == args
     assert (parsed.batch_input_uri, parsed.as_of_date, parsed.drop_columns) == (None, None, ())
+    assert (parsed.predictions_uri, parsed.quality_uri, parsed.ground_truth_uri) == (None, None, None)
     assert parsed.split_cuts == (7000, 8500)
 
 
@@ -42,6 +43,9 @@ def test_given_every_setting_as_argv_when_parsed_then_the_same_contract_comes_ba
         holdout_fraction=0.1,
         batch_input_uri="s3://predictions/batch-input",
         as_of_date="2026-12-06",
+        predictions_uri="s3://predictions/batch-output/",
+        quality_uri="s3://artifacts/monitoring/model-quality/",
+        ground_truth_uri="s3://artifacts/monitoring/ground-truth/",
     )
     argv = [part for name, value in args.to_args().items() for part in (name, value)]
 
@@ -60,6 +64,11 @@ def test_given_every_setting_as_argv_when_parsed_then_the_same_contract_comes_ba
         ({"drop_columns": "matricula,bad-name"}, "drop_columns='bad-name' does not match"),
         ({"datasets_uri": "s3://curated/employees/"}, "datasets_uri must differ from curated_uri"),
         ({"spec_uri": ""}, "spec_uri is required"),
+        ({"predictions_uri": "s3://p/batch-output/"}, "predictions_uri needs quality_uri"),
+        (
+            {"ground_truth_uri": "s3://a/monitoring/ground-truth/"},
+            "quality_uri and ground_truth_uri need predictions_uri",
+        ),
     ],
 )
 def test_given_a_bad_setting_when_parsed_then_the_error_names_it(overrides: dict[str, str], expected: str) -> None:
