@@ -123,8 +123,10 @@ class StorageConfig(StrictModel):
     data_capture_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 90
     # Model Monitor's reports; its baselines stay, the schedule needs them as long as the endpoint serves.
     monitoring_reports_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 180
-    # Batch transform outputs and the fan-out's summaries, once delivered to the queue and the tables.
-    batch_output_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # Batch transform outputs (with each run's scoring record) and the fan-out's summaries. They are the store the
+    # ground-truth quality step joins with outcomes, so they must outlive the time a scored record's label takes to
+    # become final (the demo spec's: up to 12 months after admission), or the quality step finds no predictions.
+    batch_output_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 400
     # The dataset job's rows to score (batch-input/run_id=<run>/): each run's input, scored within days.
     batch_input_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
 
