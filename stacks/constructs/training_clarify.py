@@ -151,14 +151,11 @@ class Clarifying(Construct):
         )
 
     def grant_state_machine(self, role: iam.IRole, *, job_name_prefix: str) -> None:
-        """CreateModel and DeleteModel of the run's model, and the roles the model and the jobs run as (the
-        processing jobs' own calls are granted with the baselining job's, on the same prefix)."""
+        """Tagging the run's model (CreateClarifyModel and DeleteClarifyModel grant their own calls on the same
+        prefix), and the roles the model and the jobs run as (the processing jobs' calls are granted with the
+        baselining job's, on the same prefix)."""
         models = jobs_arn(self, job_name_prefix, "model")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:CreateModel", "sagemaker:DeleteModel", "sagemaker:AddTags"], resources=[models]
-            )
-        )
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:AddTags"], resources=[models]))
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
