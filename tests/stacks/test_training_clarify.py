@@ -82,6 +82,10 @@ def test_the_clarify_jobs_follow_the_documented_processing_contract(training: Te
         assert catches[("States.ALL",)] == "DeleteClarifyModelOnFailure"
     assert states["DeleteClarifyModelOnFailure"]["Next"] == "NotifyFailure"
     assert states["CreateClarifyModel"]["Parameters"]["EnableNetworkIsolation"] is True
+    # Prod runs its jobs in the existing VPC: the docs want the model and the Clarify job in the same VPC
+    for name in ("ClarifyBias", "ClarifyExplainability"):
+        assert set(states[name]["Parameters"]["NetworkConfig"]["VpcConfig"]) == {"Subnets", "SecurityGroupIds"}
+    assert set(states["CreateClarifyModel"]["Parameters"]["VpcConfig"]) == {"Subnets", "SecurityGroupIds"}
     assert states["BiasGatePassed"]["Choices"][0]["Next"] == "Baseline"
     assert states["BiasGatePassed"]["Default"] == "NotifyBiasRejected"
     assert states["BiasGateRejected"]["Parameters"]["outcome"] == "gate_rejected"
