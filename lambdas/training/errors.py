@@ -43,3 +43,7 @@ class InvalidQualityReport(ValueError):  # noqa: N818
 
 class MetricsNotPublished(RuntimeError):  # noqa: N818
     """CloudWatch refused a PutMetricData request (after botocore's retries); the message says how far it got."""
+
+
+class InvalidAnalysis(ValueError):  # noqa: N818
+    """Clarify's analysis.json lacks the bias gate's section or metric, or holds ill-typed values."""

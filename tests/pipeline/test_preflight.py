@@ -25,6 +25,8 @@ def config_file(tmp_path: Path, hyperparameters: dict[str, object], gate_metric:
     data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
     data["training"]["hyperparameters"].update(hyperparameters)
     data["training"]["gate"]["metric"] = gate_metric
+    if not str(data["training"]["hyperparameters"].get("objective", "binary:")).startswith("binary:"):
+        data["training"]["bias"]["enabled"] = False  # Clarify's bias analysis is for binary classification only
     path = tmp_path / "dev.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

@@ -137,6 +137,13 @@ CROSS_KEY_CASES = [
         id="kms-monitoring-instance-storage",
     ),
     pytest.param(
+        "prod",
+        {"training.bias.instance_type": "ml.m5d.xlarge"},
+        "training.bias.instance_type",
+        "kms-no-local-storage",
+        id="kms-clarify-instance-storage",
+    ),
+    pytest.param(
         "staging",
         {"extraction.schedule": "cron(0 2 * * * *)"},
         "extraction.schedule",
@@ -249,6 +256,21 @@ FIELD_CASES = [
         {"training.quality.min_labelled_predictions": 0},
         "training.quality.min_labelled_predictions",
         id="alarm-min-labels",
+    ),
+    pytest.param("prod", {"training.bias.instance_type": "ml.g5.xlarge"}, "training.bias", id="clarify-no-gpu"),
+    pytest.param("prod", {"training.bias.instance_count": 101}, "training.bias.instance_count", id="clarify-instances"),
+    pytest.param(
+        "prod", {"training.bias.max_runtime_minutes": 10081}, "training.bias.max_runtime_minutes", id="clarify-7-days"
+    ),
+    pytest.param("prod", {"training.bias.shap.num_samples": 0}, "training.bias.shap.num_samples", id="shap-samples"),
+    pytest.param(
+        "prod", {"training.bias.shap.agg_method": "mean"}, "training.bias.shap.agg_method", id="shap-agg-method"
+    ),
+    pytest.param(
+        "prod",
+        {"training.bias.label_values_or_threshold": [0, 1]},
+        "training.bias",
+        id="clarify-binary-label-value",
     ),
 ]
 

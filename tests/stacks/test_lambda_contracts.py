@@ -16,6 +16,7 @@ from aws_cdk.assertions import Template
 
 from esteira_contracts import EnvContract, SettingsError
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
+from esteira_contracts.bias import BiasGateSettings, ClarifySettings
 from esteira_contracts.delivery import PromoterSettings
 from esteira_contracts.fanout import FanoutSettings
 from esteira_contracts.model_quality import QualityPublisherSettings
@@ -36,6 +37,8 @@ CONTRACTS: dict[str, type[EnvContract]] = {
     "training.evaluate.handler.handler": EvaluateSettings,
     "training.retrain.handler.handler": RetrainSettings,
     "training.quality.handler.handler": QualityPublisherSettings,
+    "training.clarify.handler.handler": ClarifySettings,
+    "training.bias_gate.handler.handler": BiasGateSettings,
 }
 # Set on every function by PythonFunction for Powertools (in the layer), which reads them itself; no contract does.
 POWERTOOLS_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"})

@@ -78,11 +78,15 @@ def test_training_failed_counts_failed_executions_and_gate_rejections_have_their
     )
     states = json.dumps(training.find_resources("AWS::StepFunctions::StateMachine"))
     assert "QualityGateFailed" not in states and '\\"GateRejected\\":{\\"Type\\":\\"Pass\\"' in states
-    # AND each execution that enters GateRejected counts once in esteira/<env> TrainingGateRejections
+    # AND each execution that enters GateRejected (or, with training.bias, BiasGateRejected) counts once in
+    # esteira/<env> TrainingGateRejections
+    rejected = '($.details.name = "GateRejected")'
+    if synthesized.config.training.bias.enabled:
+        rejected = f'({rejected} || ($.details.name = "BiasGateRejected"))'
     training.has_resource_properties(
         "AWS::Logs::MetricFilter",
         {
-            "FilterPattern": '{ ($.type = "PassStateEntered") && ($.details.name = "GateRejected") }',
+            "FilterPattern": f'{{ ($.type = "PassStateEntered") && {rejected} }}',
             "MetricTransformations": [
                 {
                     "MetricNamespace": f"esteira/{env}",

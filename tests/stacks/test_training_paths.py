@@ -23,7 +23,14 @@ from stacks.constructs.training_paths import (
     selector,
 )
 from tests.stacks.conftest import ENVS, SynthesizedEnv
-from tests.stacks.training_definition_builder import LAMBDA_RESULTS, TRAINING, TUNING, asl, build
+from tests.stacks.training_definition_builder import (
+    CLARIFY_LAMBDA_RESULTS,
+    LAMBDA_RESULTS,
+    TRAINING,
+    TUNING,
+    asl,
+    build,
+)
 
 # The state that produces each result: the Lambdas' (LAMBDA_RESULTS) are the contracts', the rest the definition's.
 SELECTED_RESULTS: dict[str, type[Any]] = {
@@ -86,7 +93,9 @@ def check_result_reads(definition: dict[str, Any]) -> dict[str, int]:
     """Asserts every read of a result names one of its fields; returns how many reads each result had."""
     states = definition["States"]
     producers = {
-        name: cls for name, cls in (LAMBDA_RESULTS | SELECTED_RESULTS | PASS_RESULTS).items() if name in states
+        name: cls
+        for name, cls in (LAMBDA_RESULTS | CLARIFY_LAMBDA_RESULTS | SELECTED_RESULTS | PASS_RESULTS).items()
+        if name in states
     }
     slots = {states[name]["ResultPath"]: cls for name, cls in producers.items()}
     all_reads = [read for state in states.values() for read in reads(state)]
@@ -132,6 +141,8 @@ def test_every_read_of_a_result_in_the_synthesized_definitions_names_a_field(
 ) -> None:
     counts = check_result_reads(asl(synth(env).templates["Training"]))
     assert counts["PrepareResult"] >= 6 and counts["EvaluateResult"] >= 6
+    if synth(env).config.training.bias.enabled:
+        assert counts["ClarifyResult"] >= 10 and counts["BiasGateResult"] >= 5
 
 
 def test_lambda_results_live_where_their_states_put_them(trained: dict[str, Any]) -> None:

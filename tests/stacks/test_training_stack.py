@@ -14,6 +14,8 @@ from stacks.config import HyperparameterValue
 from stacks.constructs.dataset_job import drop_columns
 from tests.stacks.conftest import ENVS, SynthesizedEnv
 
+CLARIFY_CLEANUP = "DeleteClarifyModelOnFailure"
+
 Synth = Callable[[str], SynthesizedEnv]
 
 
@@ -110,7 +112,11 @@ def test_every_task_is_caught_into_a_notified_failure(synth: Synth, env: str) ->
     assert states["NotifyQualityNotPublished"]["Catch"][0]["Next"] == "Champion"
     for name in [task for task in tasks if task not in quality]:
         targets = {catch["Next"] for catch in states[name].get("Catch", [])}
-        assert "NotifyFailure" in targets, name
+        # A Clarify job's failure first deletes the run's temporary model (no orphan), then notifies.
+        assert "NotifyFailure" in targets or CLARIFY_CLEANUP in targets, name
+    if CLARIFY_CLEANUP in states:
+        assert states[CLARIFY_CLEANUP]["Next"] == "NotifyFailure"
+        assert {c["Next"] for c in states[CLARIFY_CLEANUP]["Catch"]} == {"NotifyFailure"}
     assert states["NotifyFailure"]["Next"] == "Failed"
     assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
     fit = states.get("Train") or states["Tune"]
@@ -121,9 +127,14 @@ def test_every_task_is_caught_into_a_notified_failure(synth: Synth, env: str) ->
 
 @pytest.mark.parametrize(("env", "approval"), [("dev", "Approved"), ("staging", "PendingManualApproval")])
 def test_gate_decides_and_register_carries_metrics_lineage_and_approval(synth: Synth, env: str, approval: str) -> None:
-    states = definition(training(synth(env)))["States"]
+    synthesized = synth(env)
+    states = definition(training(synthesized))["States"]
     gate = states["Gate"]
-    assert gate["Choices"] == [{"Variable": "$.evaluation.passed", "BooleanEquals": True, "Next": "Baseline"}]
+    # With training.bias, a passed model goes through Clarify and the bias gate first (test_training_clarify.py).
+    first = "WriteClarifyConfig" if synthesized.config.training.bias.enabled else "Baseline"
+    assert gate["Choices"] == [{"Variable": "$.evaluation.passed", "BooleanEquals": True, "Next": first}]
+    if synthesized.config.training.bias.enabled:
+        assert states["BiasGatePassed"]["Choices"][0]["Next"] == "Baseline"
     assert states["Baseline"]["Next"] == "Register", "a passed model is baselined, then registered"
     assert gate["Default"] == "NotifyRejected"
     assert states["NotifyRejected"]["Next"] == "GateRejected"

@@ -12,6 +12,9 @@ def write_dev(tmp_path: Path, hyperparameters: dict[str, object], gate_metric: s
     data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
     data["training"]["hyperparameters"].update(hyperparameters)
     data["training"]["gate"]["metric"] = gate_metric
+    if not str(hyperparameters.get("objective", "binary:")).startswith("binary:"):
+        # Clarify's analysis is for binary classification only (tests/stacks/test_bias_config.py).
+        data["training"]["bias"]["enabled"] = False
     (tmp_path / "dev.yaml").write_text(yaml.safe_dump(data))
     return tmp_path
 

@@ -10,6 +10,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Template
 
+from esteira_contracts.bias import BiasGateResult, ClarifyResult
 from esteira_contracts.training import EvaluateResult, PrepareResult
 from stacks.config import TrainingConfig
 from stacks.constructs.training_baseline import BaselineJobInputs
@@ -19,6 +20,8 @@ from stacks.constructs.training_jobs import TrainingJobInputs, TrainingNetwork
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 # The Lambda states and the result class each returns (the contracts').
 LAMBDA_RESULTS: dict[str, type[Any]] = {"Prepare": PrepareResult, "Evaluate": EvaluateResult}
+# The Lambdas of the Clarify steps, present with training.bias (tests/stacks/test_training_clarify.py).
+CLARIFY_LAMBDA_RESULTS: dict[str, type[Any]] = {"WriteClarifyConfig": ClarifyResult, "BiasGate": BiasGateResult}
 TRAINING = {
     "image_tag": "1.4.0",
     "hyperparameters": {"target": "churned", "max_depth": 6, "eta": 0.2},
