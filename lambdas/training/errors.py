@@ -31,3 +31,7 @@ class EvaluationNotFound(LookupError):  # noqa: N818
 
 class InvalidEvaluation(ValueError):  # noqa: N818
     """evaluation.json is not valid JSON, or its gate metric is missing, non-numeric or not finite."""
+
+
+class InvalidAnalysis(ValueError):  # noqa: N818
+    """Clarify's analysis.json lacks the bias gate's section or metric, or holds ill-typed values."""

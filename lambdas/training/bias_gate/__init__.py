@@ -1,0 +1,1 @@
+"""The bias gate: check Clarify's bias analysis.json against training.bias.gate."""

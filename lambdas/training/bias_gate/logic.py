@@ -1,0 +1,138 @@
+"""The bias gate: a pure function of Clarify's analysis.json and the gate's settings.
+
+For the gate's stage section (``post_training_bias_metrics`` for DI), every facet group's value of the gate's metric
+must lie in ``[minimum, maximum]`` (bounds included, with float tolerance). A group whose value Clarify could not
+compute (``value`` null or not finite, e.g. DI when a group has no positive prediction) fails the gate: an unknown
+disparity is not evidence of fairness. A failing gate is a result, not an error; an analysis without the section, a
+facet, or the metric is an error (:class:`InvalidAnalysis`), since the gate would check nothing.
+
+The local run calls :func:`check_bias` on the analysis.json it computes, so AWS and the local run decide alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from esteira_contracts.bias import BiasGateResult, BiasGateSettings, FacetValue
+from training.errors import InvalidAnalysis
+from training.s3uri import S3Uri
+
+_TOLERANCE = 1e-12
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def facet_values(analysis: Mapping[str, Any], section: str, metric: str) -> list[FacetValue]:
+    """Every facet group's value of ``metric`` in ``section`` of a Clarify analysis.json, in the document's order."""
+    body = analysis.get(section)
+    if not isinstance(body, Mapping):
+        raise InvalidAnalysis(f"analysis.json has no {section!r} section (did the Clarify job compute this stage?)")
+    facets = body.get("facets")
+    if not isinstance(facets, Mapping) or not facets:
+        raise InvalidAnalysis(f"analysis.json {section}.facets is missing or empty")
+    found: list[FacetValue] = []
+    for column, groups in facets.items():
+        if not isinstance(groups, list) or not groups:
+            raise InvalidAnalysis(f"analysis.json {section}.facets.{column} must be a non-empty list of groups")
+        for index, group in enumerate(groups):
+            where = f"{section}.facets.{column}[{index}]"
+            if not isinstance(group, Mapping) or not isinstance(group.get("metrics"), list):
+                raise InvalidAnalysis(f"analysis.json {where} has no metrics list")
+            entries = [m for m in group["metrics"] if isinstance(m, Mapping) and m.get("name") == metric]
+            if not entries:
+                raise InvalidAnalysis(f"analysis.json {where} has no {metric} metric (add it to the job's methods)")
+            entry = entries[0]
+            value = _number(entry.get("value"))
+            error = None
+            if value is None:
+                error = str(entry.get("error") or f"value {entry.get('value')!r} is not a finite number")
+            found.append(
+                FacetValue(
+                    facet=str(column),
+                    value_or_threshold=str(group.get("value_or_threshold", "")),
+                    value=value,
+                    error=error,
+                )
+            )
+    return found
+
+
+def _inside(value: float, minimum: float, maximum: float) -> bool:
+    low = value >= minimum or math.isclose(value, minimum, rel_tol=_TOLERANCE, abs_tol=_TOLERANCE)
+    high = value <= maximum or math.isclose(value, maximum, rel_tol=_TOLERANCE, abs_tol=_TOLERANCE)
+    return low and high
+
+
+def check_bias(analysis: Mapping[str, Any], gate: BiasGateSettings) -> BiasGateResult:
+    """The gate's decision over every facet group; the reason names the first failing facet, metric, value and
+    bounds (or, passing, every group's value)."""
+    values = facet_values(analysis, gate.section, gate.metric)
+    bounds = f"[{_fmt(gate.minimum)}, {_fmt(gate.maximum)}]"
+    failures = []
+    for item in values:
+        if item.value is None:
+            failures.append(f"{gate.metric} of facet {item.group} could not be computed ({item.error})")
+        elif not _inside(item.value, gate.minimum, gate.maximum):
+            failures.append(f"{gate.metric} of facet {item.group} is {_fmt(item.value)}, outside {bounds}")
+    listing = ", ".join(f"{item.group}: {'n/a' if item.value is None else _fmt(item.value)}" for item in values)
+    if not gate.enabled:
+        passed, reason = True, f"bias gate disabled; {gate.metric} per facet: {listing}"
+    elif failures:
+        passed = False
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        reason = f"bias gate: {failures[0]}{more}"
+    else:
+        passed, reason = True, f"bias gate: {gate.metric} within {bounds} for every facet ({listing})"
+    return BiasGateResult(
+        passed=passed,
+        reason=reason,
+        metric=gate.metric,
+        stage=gate.stage,
+        minimum=gate.minimum,
+        maximum=gate.maximum,
+        facets=values,
+    )
+
+
+def read_analysis(s3: Any, analysis_uri: str) -> dict[str, Any]:
+    """Clarify's analysis.json at ``analysis_uri``; an unreadable or non-object document is InvalidAnalysis."""
+    try:
+        location = S3Uri.parse(analysis_uri)
+    except ValueError as error:
+        raise InvalidAnalysis(f"analysis_uri: {error}") from None
+    try:
+        body = s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        raise InvalidAnalysis(f"cannot read {analysis_uri} ({code}): did the Clarify bias job write it?") from None
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidAnalysis(f"{analysis_uri} is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise InvalidAnalysis(f"{analysis_uri} is not a JSON object")
+    return document
+
+
+def handle(event: Mapping[str, Any], gate: BiasGateSettings, s3: Any) -> dict[str, Any]:
+    """The Lambda's work: read ``event["analysis_uri"]`` and check it; the payload is a BiasGateResult."""
+    analysis_uri = event.get("analysis_uri")
+    if not isinstance(analysis_uri, str):
+        raise InvalidAnalysis("the event needs analysis_uri, the bias job's analysis.json")
+    result = check_bias(read_analysis(s3, analysis_uri), gate)
+    return dataclasses.replace(result, analysis_uri=analysis_uri).to_payload()
