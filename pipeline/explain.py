@@ -85,9 +85,3 @@ def report_section(found: Contributions, task: str, analysis_uri: str) -> dict[s
         "importance": [{"feature": name, "mean_abs_shap": round(float(value), 6)} for name, value in ranked],
         "analysis_uri": analysis_uri,
     }
-
-
-def sentence(section: dict[str, Any], top: int = 3) -> str:
-    """The summary table's line: the top features by mean |SHAP value|."""
-    shown = section.get("importance", [])[:top]
-    return ", ".join(f"{item['feature']} {item['mean_abs_shap']:.3f}" for item in shown) or "-"

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from esteira_contracts import layout
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
+from esteira_contracts.bias import BiasGateSettings
 from esteira_contracts.fanout import FanoutSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from pipeline import aws
+from pipeline.bias import Facet
 from pipeline.context import RUN_ID_PREFIX
+from stacks.bias_config import BiasConfig
 from stacks.config import EnvironmentConfig
 
 
@@ -69,3 +72,16 @@ def consumer_settings() -> ConsumerSettings:
 def fanout_settings(config: EnvironmentConfig, queue_url: str) -> FanoutSettings:
     # The local run writes no KMS-encrypted objects: moto's S3 has no key to use.
     return FanoutSettings.for_batch(config.batch, queue_url=queue_url, kms_key_id=None)
+
+
+def bias_facets(bias: BiasConfig) -> list[Facet]:
+    """``training.bias.facets`` as the analysis takes them (Clarify's facet ``value_or_threshold``)."""
+    return [Facet(facet.column, tuple(facet.values_or_threshold)) for facet in bias.facets]
+
+
+def bias_gate_settings(bias: BiasConfig) -> BiasGateSettings:
+    """The bias gate Lambda's settings, from ``training.bias.gate`` as its construct builds them."""
+    gate = bias.gate
+    return BiasGateSettings(
+        metric=gate.metric, stage=gate.stage, minimum=gate.min, maximum=gate.max, enabled=gate.enabled
+    )
