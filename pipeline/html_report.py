@@ -150,9 +150,9 @@ def bias_values(bias: dict[str, Any]) -> tuple[dict[str, float], tuple[float, ..
     metric, stage = str(gate.get("metric", "DI")), str(gate.get("stage", "post_training"))
     values: dict[str, float] = {}
     for facet in bias.get("facets", []) if isinstance(bias.get("facets"), list) else []:
-        value = (facet.get(stage) or {}).get(metric) if isinstance(facet, dict) else None
-        if _number(value) is not None:
-            values[f"{_facet_label(facet)}: {metric}"] = float(value)
+        number = _number((facet.get(stage) or {}).get(metric)) if isinstance(facet, dict) else None
+        if number is not None:
+            values[f"{_facet_label(facet)}: {metric}"] = number
     gate_range = gate.get("range") or ()
     return values or numeric_leaves(bias), tuple(float(v) for v in gate_range if _number(v) is not None)
 
