@@ -20,10 +20,11 @@ analysis.json (the docs' "Get the analysis results" of a Clarify processing job)
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, Protocol, Self
 
 from esteira_contracts import layout
 from esteira_contracts._base import EnvContract, setting
+from esteira_contracts.training import BUCKET_PATTERN, JOB_NAME_PREFIX_PATTERN
 
 Stage = Literal["pre_training", "post_training"]
 
@@ -87,6 +88,26 @@ class BiasGateSettings(EnvContract):
         """The analysis.json section the gate reads."""
         return STAGE_SECTIONS[self.stage]
 
+    @classmethod
+    def for_gate(cls, gate: BiasGateLike) -> Self:
+        """From the config's ``training.bias.gate``: the construct and the local run build it alike."""
+        return cls(metric=gate.metric, stage=gate.stage, minimum=gate.min, maximum=gate.max, enabled=gate.enabled)
+
+
+class BiasGateLike(Protocol):
+    """The config's ``training.bias.gate`` (stacks.bias_config.BiasGateConfig), as far as the gate needs it."""
+
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def stage(self) -> Literal["pre_training", "post_training"]: ...
+    @property
+    def min(self) -> float: ...
+    @property
+    def max(self) -> float: ...
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FacetValue:
@@ -113,7 +134,123 @@ class BiasGateResult:
     minimum: float
     maximum: float
     facets: list[FacetValue]
+    # The first failing facet group and its value (None: passed, or Clarify computed no value): what a
+    # rejection names.
+    failed_facet: str | None = None
+    failed_value: float | None = None
     analysis_uri: str = ""  # the analysis.json the decision was read from (set by the handler)
+
+    def to_payload(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- the analysis config writer (lambdas/training/clarify) ----------------------------------------------------
+
+COLUMN_PATTERN: Final = r"[A-Za-z_][A-Za-z0-9_]*"
+# A facet travels as "<column>=<value>|<value>..." (numbers: facets are the model's numeric features).
+FACET_PATTERN: Final = rf"{COLUMN_PATTERN}=-?[0-9.eE+-]+(\|-?[0-9.eE+-]+)*"
+# Clarify's processing inputs and output (the docs' "Configure a SageMaker Clarify processing job").
+ANALYSIS_CONFIG_INPUT: Final = "analysis_config"
+DATASET_INPUT: Final = "dataset"
+ANALYSIS_RESULT_OUTPUT: Final = "analysis_result"
+# The dataset job writes the holdout as Parquet; Clarify reads it as such.
+PARQUET: Final = "application/x-parquet"
+
+
+def facet_text(column: str, values: tuple[float | int | str, ...]) -> str:
+    """A facet as the FACETS setting carries it."""
+    return f"{column}=" + "|".join(str(value) for value in values)
+
+
+def number(text: str) -> int | float:
+    """``"1"`` -> 1, ``"40.5"`` -> 40.5: the JSON number Clarify compares the column with."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClarifySettings(EnvContract):
+    """What the analysis configs say (the holdout's columns, the facets, SHAP, the shadow endpoint) and where
+    they and the analyses go. Built at synth from ``training.bias`` and the extraction spec."""
+
+    component: ClassVar[str] = "clarify config"
+
+    artifacts_bucket: str = setting(
+        "ARTIFACTS_BUCKET", pattern=BUCKET_PATTERN, pattern_help="a bucket name (give the name, not an s3:// URI)"
+    )
+    clarify_prefix: str = setting("CLARIFY_PREFIX", default=layout.CLARIFY_PREFIX, prefix=True)
+    job_name_prefix: str = setting(
+        "JOB_NAME_PREFIX", pattern=JOB_NAME_PREFIX_PATTERN, pattern_help="the environment's job name prefix"
+    )
+    headers: tuple[str, ...] = setting("HEADERS", pattern=COLUMN_PATTERN)
+    label: str = setting("LABEL", pattern=COLUMN_PATTERN, pattern_help="a column name")
+    excluded_columns: tuple[str, ...] = setting("EXCLUDED_COLUMNS", default=(), pattern=COLUMN_PATTERN)
+    facets: tuple[str, ...] = setting("FACETS", pattern=FACET_PATTERN, pattern_help="<column>=<number>|<number>...")
+    label_values: tuple[str, ...] = setting("LABEL_VALUES", default=("1",))
+    probability_threshold: float = setting("PROBABILITY_THRESHOLD", default=0.5, minimum=0, maximum=1)
+    shap_num_samples: int = setting("SHAP_NUM_SAMPLES", default=100, minimum=1)
+    shap_agg_method: Literal["mean_abs", "median", "mean_sq"] = setting("SHAP_AGG_METHOD", default="mean_abs")
+    shap_num_clusters: int | None = setting("SHAP_NUM_CLUSTERS", default=None, minimum=1)
+    shap_seed: int = setting("SHAP_SEED", default=0, minimum=0)
+    shap_use_logit: bool = setting("SHAP_USE_LOGIT", default=False)
+    predictor_instance_type: str = setting(
+        "PREDICTOR_INSTANCE_TYPE", pattern=r"ml\.[a-z0-9]+\.[a-z0-9]+", pattern_help="an ml.* instance type"
+    )
+    predictor_instance_count: int = setting("PREDICTOR_INSTANCE_COUNT", default=1, minimum=1)
+
+    def problems(self) -> list[str]:
+        found = []
+        headers = set(self.headers)
+        if self.label not in headers:
+            found.append(f"LABEL={self.label!r} is not among HEADERS")
+        if self.label in self.excluded_columns:
+            found.append(f"LABEL={self.label!r} must not be in EXCLUDED_COLUMNS (Clarify reads it for bias)")
+        unknown = [c for c in self.excluded_columns if c not in headers]
+        if unknown:
+            found.append(f"EXCLUDED_COLUMNS {', '.join(unknown)} are not among HEADERS")
+        for facet in self.facets:
+            column = facet.split("=", 1)[0]
+            if column not in headers or column in self.excluded_columns or column == self.label:
+                found.append(
+                    f"FACETS {column!r} must be one of the model's features (HEADERS, not excluded, not LABEL)"
+                )
+        return found
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """What Clarify sends the model: the headers less the label and the excluded columns, in order."""
+        return tuple(c for c in self.headers if c != self.label and c not in self.excluded_columns)
+
+    @property
+    def endpoint_name_prefix(self) -> str:
+        """Clarify's shadow endpoints are named under it (its role may touch only those)."""
+        return f"{self.job_name_prefix}-clarify"
+
+    def facet_config(self) -> list[dict[str, Any]]:
+        """Clarify's ``facet`` list."""
+        config = []
+        for facet in self.facets:
+            column, _, values = facet.partition("=")
+            config.append({"name_or_index": column, "value_or_threshold": [number(v) for v in values.split("|")]})
+        return config
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClarifyResult:
+    """What the writer hands the state machine: the run's temporary model, the two jobs and their files."""
+
+    model_name: str  # CreateClarifyModel makes it from the candidate; DeleteClarifyModel removes it
+    bias_job_name: str
+    explainability_job_name: str
+    dataset_uri: str  # the run's holdout (Parquet): Clarify's "dataset" input
+    bias_config_uri: str
+    explainability_config_uri: str
+    bias_output_uri: str  # folders: Clarify's "analysis_result" outputs
+    explainability_output_uri: str
+    bias_analysis_uri: str  # <bias_output_uri>analysis.json: the bias gate's input, ModelMetrics.Bias.Report
+    explainability_analysis_uri: str  # ModelMetrics.Explainability.Report
 
     def to_payload(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

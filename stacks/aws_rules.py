@@ -161,6 +161,8 @@ def _kms_without_local_storage(config: EnvironmentConfig) -> Iterator[tuple[str,
         ("training.instance_type", config.training.instance_type),
         ("batch.instance_type", config.batch.instance_type),
         ("serving.monitoring.instance_type", serving.monitoring.instance_type if serving.monitoring else None),
+        # The Clarify jobs' volumes are encrypted with the key too (the shadow endpoint is Clarify's own).
+        ("training.bias.instance_type", config.training.bias.instance_type if config.training.bias.enabled else None),
     ]
     if serving.serverless is None:
         candidates.append(("serving.instance_type", serving.instance_type))
@@ -272,6 +274,7 @@ RULES: Final[tuple[Rule, ...]] = (
             "training.instance_type",
             "batch.instance_type",
             "serving.monitoring.instance_type",
+            "training.bias.instance_type",
         ),
         "No KmsKeyId / VolumeKmsKeyId for instance types with local (NVMe) instance storage.",
         ENDPOINT_KMS_DOCS,

@@ -7,7 +7,8 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from esteira_contracts.layout import CANDIDATE_IMAGE_TAG_PREFIX
-from esteira_contracts.tasks import DEFAULT_OBJECTIVE, TASK_METRICS, task_of_objective
+from esteira_contracts.tasks import BINARY, DEFAULT_OBJECTIVE, TASK_METRICS, task_of_objective
+from stacks.bias_config import BiasConfig
 from stacks.config_base import InstanceType, StrictModel
 from stacks.dataset_config import DatasetConfig
 from stacks.retraining_config import RetrainingConfig
@@ -67,6 +68,7 @@ class TrainingConfig(StrictModel):
     tuning: TuningConfig | None = None
     dataset: DatasetConfig = DatasetConfig()
     retraining: RetrainingConfig = RetrainingConfig()
+    bias: BiasConfig = BiasConfig()
 
     @field_validator("image_tag")
     @classmethod
@@ -105,4 +107,22 @@ class TrainingConfig(StrictModel):
                     f"training.{key} '{metric}' does not fit training.hyperparameters.objective '{objective}' "
                     f"(a {task} task): use one of {', '.join(known)}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _bias_fits_the_task(self) -> Self:
+        # Clarify's predictor reads our container's score as a probability and cuts it at probability_threshold:
+        # that is binary classification. The label cannot be its own facet.
+        if not self.bias.enabled:
+            return self
+        objective = str(self.hyperparameters.get("objective", DEFAULT_OBJECTIVE))
+        if task_of_objective(objective) != BINARY:
+            raise ValueError(
+                f"training.bias: the Clarify analysis (a probability cut at training.bias.probability_threshold) "
+                f"needs binary classification; training.hyperparameters.objective is '{objective}'"
+            )
+        target = str(self.hyperparameters.get("target", ""))
+        for index, facet in enumerate(self.bias.facets):
+            if facet.column == target:
+                raise ValueError(f"training.bias.facets.{index}.column: '{target}' is the label, not a facet")
         return self

@@ -84,11 +84,14 @@ def check_bias(analysis: Mapping[str, Any], gate: BiasGateSettings) -> BiasGateR
     values = facet_values(analysis, gate.section, gate.metric)
     bounds = f"[{_fmt(gate.minimum)}, {_fmt(gate.maximum)}]"
     failures = []
+    failed: list[FacetValue] = []
     for item in values:
         if item.value is None:
             failures.append(f"{gate.metric} of facet {item.group} could not be computed ({item.error})")
+            failed.append(item)
         elif not _inside(item.value, gate.minimum, gate.maximum):
             failures.append(f"{gate.metric} of facet {item.group} is {_fmt(item.value)}, outside {bounds}")
+            failed.append(item)
     listing = ", ".join(f"{item.group}: {'n/a' if item.value is None else _fmt(item.value)}" for item in values)
     if not gate.enabled:
         passed, reason = True, f"bias gate disabled; {gate.metric} per facet: {listing}"
@@ -106,6 +109,8 @@ def check_bias(analysis: Mapping[str, Any], gate: BiasGateSettings) -> BiasGateR
         minimum=gate.minimum,
         maximum=gate.maximum,
         facets=values,
+        failed_facet=failed[0].group if failed and not passed else None,
+        failed_value=failed[0].value if failed and not passed else None,
     )
 
 
