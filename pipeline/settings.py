@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from esteira_contracts import layout
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
-from esteira_contracts.bias import BiasGateSettings
+from esteira_contracts.bias import BiasGateSettings, facet_text, number
 from esteira_contracts.fanout import FanoutSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from pipeline import aws
@@ -75,13 +75,15 @@ def fanout_settings(config: EnvironmentConfig, queue_url: str) -> FanoutSettings
 
 
 def bias_facets(bias: BiasConfig) -> list[Facet]:
-    """``training.bias.facets`` as the analysis takes them (Clarify's facet ``value_or_threshold``)."""
-    return [Facet(facet.column, tuple(facet.values_or_threshold)) for facet in bias.facets]
+    """``training.bias.facets`` as Clarify's analysis config gets them: each value the JSON number the FACETS
+    setting renders (``esteira_contracts.bias.facet_text`` / ``number``)."""
+    found = []
+    for facet in bias.facets:
+        column, _, values = facet_text(facet.column, facet.values_or_threshold).partition("=")
+        found.append(Facet(column, tuple(number(value) for value in values.split("|"))))
+    return found
 
 
 def bias_gate_settings(bias: BiasConfig) -> BiasGateSettings:
     """The bias gate Lambda's settings, from ``training.bias.gate`` as its construct builds them."""
-    gate = bias.gate
-    return BiasGateSettings(
-        metric=gate.metric, stage=gate.stage, minimum=gate.min, maximum=gate.max, enabled=gate.enabled
-    )
+    return BiasGateSettings.for_gate(bias.gate)

@@ -82,6 +82,7 @@ def run(ctx: RunContext) -> None:
         applied = bool(evaluation["passed"])
         names = {facet.column: facet.name or facet.column for facet in config.facets}
         section = clarify_report.bias_section(document, result, threshold, str(bias_path), applied, len(frame), names)
+        section["served_threshold"] = predictor.schema.threshold  # what serve cuts at; Clarify cuts at the config's
         ctx.report["bias"] = section
         st.summary = f"{clarify_report.bias_sentence(section)}; SHAP: "
         st.summary += clarify_report.explainability_sentence(ctx.report["explainability"])
