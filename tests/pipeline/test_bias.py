@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,9 +12,12 @@ import pandas as pd
 import pytest
 
 from esteira_contracts.bias import BiasGateSettings
-from pipeline import bias
+from pipeline import bias, settings
+from pipeline.report import summary_table
+from stacks.config import load_config
 from training.bias_gate.logic import check_bias
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline"
 # Facet d (x == 1): 4 rows; facet a: 6 rows. Labels y and predicted labels yhat (1 = positive).
 #   a: y    1 1 1 0 0 0   yhat 1 1 0 1 1 0   -> n 6, n(1) 3, n^(1) 4, TP 2, FN 1, FP 2, TN 1
 #   d: y    1 0 0 0       yhat 1 0 0 0       -> n 4, n(1) 1, n^(1) 1, TP 1, FN 0, FP 0, TN 3
@@ -154,3 +159,25 @@ def test_a_threshold_on_text_is_a_clear_error() -> None:
     frame = pd.DataFrame({"band": ["a", "b"], "y": [1, 0]})
     with pytest.raises(bias.BiasInputError, match="one numeric threshold on a numeric column"):
         bias.facet_rows(frame, bias.Facet("band", (1,)), continuous=True)
+
+
+def test_the_local_run_reads_facets_and_gate_from_the_config_as_the_construct_renders_them() -> None:
+    # GIVEN the dev config's training.bias
+    config = load_config("dev").training.bias
+    # WHEN the local run builds the analysis's facets and the gate Lambda's settings
+    facets, gate = settings.bias_facets(config), settings.bias_gate_settings(config)
+    # THEN they are the configured ones, the values the JSON numbers Clarify's analysis config carries
+    assert facets == [bias.Facet("masculino", (1,)), bias.Facet("idade_na_admissao", (40,))]
+    assert gate == BiasGateSettings(metric="DI", stage="post_training", minimum=0.8, maximum=1.25, enabled=True)
+
+
+def test_the_summary_table_has_one_line_for_the_bias_gate_and_one_for_shap() -> None:
+    # GIVEN a recorded report with bias and explainability sections WHEN the summary table is printed
+    report = json.loads((FIXTURES / "report.json").read_text())
+    report |= json.loads((FIXTURES / "lifecycle-sections.json").read_text())
+    lines = summary_table(report).splitlines()
+    # THEN one line gives the gate's decision and each facet group's DI, one the top features by mean |SHAP|
+    (gate,) = [line for line in lines if "bias gate (Clarify's metrics, holdout)" in line]
+    assert "failed, DI in [0.8, 1.25]: masculino=1 0.910, idade_na_admissao=(40, 65] 1.310" in gate
+    (shap,) = [line for line in lines if "SHAP importance (mean |SHAP|)" in line]
+    assert "salario 0.410, idade_na_admissao 0.220, masculino 0.030" in shap
