@@ -31,9 +31,10 @@ from esteira_contracts.bias import (
 )
 from esteira_contracts.training import OUTCOME_GATE_REJECTED
 from esteira_model.predictor import Predictor
-from pipeline import bias, clarify_report, explain, model, settings
+from pipeline import bias, clarify_report, explain, settings
 from pipeline.context import RunContext, need
 from pipeline.report import StageFailedError
+from pipeline.smoke_check import SmokeInputError, read_holdout
 
 
 def _write(path: Path, document: dict[str, Any]) -> None:
@@ -54,9 +55,12 @@ def run(ctx: RunContext) -> None:
         run_id = str(need(ctx.prepared, "Prepare result")["dataset_run_id"])
         clarify_dir = ctx.out / "lake" / clarify_run_prefix(run_id)
         predictor = Predictor.load(ctx.layout.model_dir, nthread=0)
-        frame = model.read_parquet_dir(dataset_dir / "holdout")
-        if frame.empty:
-            raise StageFailedError(f"bias: the dataset run's holdout {dataset_dir / 'holdout'} has no rows")
+        try:
+            # pandas' default reading of the Parquet, as Clarify reads it (an integer column with nulls is float):
+            # Clarify reads a facet column's type from it.
+            frame = read_holdout(str(dataset_dir))
+        except SmokeInputError as err:
+            raise StageFailedError(f"bias: {err}") from None
         features = explain.features_matrix(predictor, frame)
 
         found = explain.contributions(predictor, features)
