@@ -1,0 +1,107 @@
+"""The local bias stage on a model the real bin/train wrote (the shared binary model of tests/pipeline/conftest.py):
+Clarify's two analysis.json files where Clarify writes them, and the bias gate rejecting as the quality gate does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from esteira_contracts.training import OUTCOME_GATE_REJECTED
+from pipeline.context import RunContext
+from pipeline.options import DEMO_SPEC, REPO, Options
+from pipeline.processes import Children
+from pipeline.report import StageFailedError
+from pipeline.stages import bias as bias_stage
+from stacks.bias_config import BiasConfig, BiasFacet, BiasGateConfig
+from stacks.config import load_config
+from tests.pipeline.smoke_models import TaskModel
+
+RUN = "esteira-local-20261206-080000-bbb222"
+CHAMPION = {"arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/esteira-local/1"}
+
+
+class Layout:
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = model_dir
+
+
+def context(tmp_path: Path, trained: TaskModel, gate: BiasGateConfig, champion: dict[str, Any] | None) -> RunContext:
+    """A run at the bias stage: evaluate passed the candidate; the facet is make_frame's 0/1 flag f5."""
+    config = load_config("dev")
+    facets = (BiasFacet(column="f5", values_or_threshold=(1,), name="flagged"),)
+    bias = BiasConfig(enabled=True, facets=facets, gate=gate)
+    config = config.model_copy(update={"training": config.training.model_copy(update={"bias": bias})})
+    options = Options(
+        rows=0,
+        out=tmp_path,
+        change_rows=0,
+        fresh=False,
+        seed=0,
+        source_url=None,
+        config=REPO / "config" / "dev.yaml",
+        spec=DEMO_SPEC,
+        gate_threshold=None,
+        min_match_rate=0.8,
+    )
+    ctx = RunContext(options, config, tmp_path, RUN, tmp_path / "runs" / RUN, Children("test-bias-stage"))
+    ctx.dataset_dir, ctx.layout = trained.dataset_dir, Layout(trained.model_dir)
+    ctx.prepared = {"dataset_run_id": RUN}
+    ctx.evaluation = {"passed": True, "reason": "auc above the threshold"}
+    ctx.report["model"] = {
+        "gate": {"passed": True, "decision": "approved", "outcome": "registered", "champion": champion}
+    }
+    return ctx
+
+
+def test_the_stage_writes_clarifys_documents_and_a_passing_gate_keeps_the_candidate(
+    tmp_path: Path, task_models: dict[str, TaskModel]
+) -> None:
+    # GIVEN a candidate and a gate of DI in [0.01, 100]
+    ctx = context(tmp_path, task_models["binary"], BiasGateConfig(min=0.01, max=100.0), None)
+    # WHEN the bias stage runs
+    bias_stage.run(ctx)
+    # THEN Clarify's two analysis.json files are in the lake where Clarify writes them
+    clarify = tmp_path / "lake" / "monitoring" / "clarify" / f"run_id={RUN}"
+    document = json.loads((clarify / "bias" / "analysis.json").read_text())
+    assert [g["value_or_threshold"] for g in document["post_training_bias_metrics"]["facets"]["f5"]] == ["1"]
+    shap = json.loads((clarify / "explainability" / "analysis.json").read_text())
+    assert set(shap["explanations"]["kernel_shap"]["label0"]["global_shap_values"]) == {f"f{i}" for i in range(6)}
+    # AND the report has both sections, the gate passed and was applied, and the candidate goes on to Register
+    section = ctx.report["bias"]
+    assert section["gate"]["passed"] is True and section["gate"]["applied"] is True
+    assert section["facets"][0]["name"] == "flagged" and isinstance(section["facets"][0]["post_training"]["DI"], float)
+    assert ctx.report["explainability"]["importance"][0]["feature"] in {f"f{i}" for i in range(6)}
+    assert ctx.evaluation is not None and ctx.evaluation["passed"] is True
+
+
+def test_a_failing_gate_rejects_the_candidate_and_the_champion_keeps_serving(
+    tmp_path: Path, task_models: dict[str, TaskModel]
+) -> None:
+    # GIVEN a gate no DI can pass and an approved champion
+    ctx = context(tmp_path, task_models["binary"], BiasGateConfig(min=100.0, max=200.0), CHAMPION)
+    # WHEN the stage runs THEN the candidate is rejected as the quality gate rejects, naming the facet
+    bias_stage.run(ctx)
+    assert ctx.evaluation is not None and ctx.evaluation["passed"] is False
+    gate = ctx.report["model"]["gate"]
+    assert (gate["passed"], gate["outcome"], gate["decision"]) == (
+        False,
+        OUTCOME_GATE_REJECTED,
+        "rejected, champion kept",
+    )
+    assert "DI of facet f5=1" in gate["reason"]
+
+
+def test_a_failing_gate_with_no_champion_fails_the_run(tmp_path: Path, task_models: dict[str, TaskModel]) -> None:
+    ctx = context(tmp_path, task_models["binary"], BiasGateConfig(min=100.0, max=200.0), None)
+    with pytest.raises(StageFailedError, match=r"the bias gate rejected the model .*DI of facet f5=1"):
+        bias_stage.run(ctx)
+
+
+def test_a_disabled_gate_reports_without_rejecting(tmp_path: Path, task_models: dict[str, TaskModel]) -> None:
+    ctx = context(tmp_path, task_models["binary"], BiasGateConfig(enabled=False, min=100.0, max=200.0), None)
+    bias_stage.run(ctx)
+    assert ctx.report["bias"]["gate"]["passed"] is True and "disabled" in ctx.report["bias"]["gate"]["reason"]
+    assert ctx.evaluation is not None and ctx.evaluation["passed"] is True
