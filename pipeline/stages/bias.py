@@ -31,15 +31,27 @@ from esteira_contracts.bias import (
 )
 from esteira_contracts.training import OUTCOME_GATE_REJECTED
 from esteira_model.predictor import Predictor
-from pipeline import bias, clarify_report, explain, settings
+from pipeline import aws, bias, clarify_report, explain, settings
 from pipeline.context import RunContext, need
 from pipeline.report import StageFailedError
 from pipeline.smoke_check import SmokeInputError, read_holdout
 
+JSON = "application/json"
 
-def _write(path: Path, document: dict[str, Any]) -> None:
+
+def _write(ctx: RunContext, key: str, document: dict[str, Any]) -> Path:
+    """Into the local lake and the local S3's artifacts bucket, at the key Clarify's job writes; Register names the
+    S3 object in the package's ModelMetrics."""
+    body = json.dumps(document, indent=2) + "\n"
+    path = ctx.out / "lake" / key
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    path.write_text(body, encoding="utf-8")
+    ctx.session.client("s3").put_object(Bucket=aws.ARTIFACTS_BUCKET, Key=key, Body=body.encode(), ContentType=JSON)
+    return path
+
+
+def _report(key: str) -> dict[str, Any]:
+    return {"Report": {"ContentType": JSON, "S3Uri": f"s3://{aws.ARTIFACTS_BUCKET}/{key}"}}
 
 
 def run(ctx: RunContext) -> None:
@@ -53,7 +65,7 @@ def run(ctx: RunContext) -> None:
             return
         dataset_dir = need(ctx.dataset_dir, "dataset run")
         run_id = str(need(ctx.prepared, "Prepare result")["dataset_run_id"])
-        clarify_dir = ctx.out / "lake" / clarify_run_prefix(run_id)
+        prefix = clarify_run_prefix(run_id)
         predictor = Predictor.load(ctx.layout.model_dir, nthread=0)
         try:
             # pandas' default reading of the Parquet, as Clarify reads it (an integer column with nulls is float):
@@ -64,8 +76,8 @@ def run(ctx: RunContext) -> None:
         features = explain.features_matrix(predictor, frame)
 
         found = explain.contributions(predictor, features)
-        shap_path = clarify_dir / EXPLAINABILITY_DIR / ANALYSIS_FILENAME
-        _write(shap_path, explain.analysis(found))
+        shap_key = f"{prefix}{EXPLAINABILITY_DIR}/{ANALYSIS_FILENAME}"
+        shap_path = _write(ctx, shap_key, explain.analysis(found))
         ctx.report["explainability"] = explain.report_section(found, ctx.task, str(shap_path))
 
         # Clarify's predicted label: the candidate's probability above training.bias.probability_threshold.
@@ -77,8 +89,9 @@ def run(ctx: RunContext) -> None:
             )
         except bias.BiasInputError as err:
             raise StageFailedError(f"bias: {err} (training.bias.facets)") from None
-        bias_path = clarify_dir / BIAS_DIR / ANALYSIS_FILENAME
-        _write(bias_path, document)
+        bias_key = f"{prefix}{BIAS_DIR}/{ANALYSIS_FILENAME}"
+        bias_path = _write(ctx, bias_key, document)
+        ctx.model_metrics = {"Bias": _report(bias_key), "Explainability": _report(shap_key)}
 
         from training.bias_gate.logic import check_bias
 
