@@ -107,6 +107,10 @@ def test_the_stage_writes_clarifys_documents_and_a_passing_gate_keeps_the_candid
         assert uri == f"s3://{aws.ARTIFACTS_BUCKET}/{key}"
         body = session.client("s3").get_object(Bucket=aws.ARTIFACTS_BUCKET, Key=key)["Body"].read()
         assert json.loads(body) == json.loads((tmp_path / "lake" / key).read_text())
+    sagemaker = session.client("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName=aws.MODEL_PACKAGE_GROUP)
+    arn = aws.create_package(sagemaker, "esteira-model:local", "s3://b/m.tar.gz", {}, model_metrics=ctx.model_metrics)
+    assert sagemaker.describe_model_package(ModelPackageName=arn)["ModelMetrics"] == ctx.model_metrics
 
 
 def test_a_failing_gate_rejects_the_candidate_and_the_champion_keeps_serving(
