@@ -5,8 +5,8 @@
     {"label": "desligado_em_12_meses", "label_value_or_threshold": "1", "probability_threshold": 0.5, "rows": 450,
      "facets": [{"facet": "masculino", "name": "men", "value_or_threshold": "1",
                  "pre_training": {"CI": 0.02, "DPL": -0.01, ...}, "post_training": {"DI": 0.93, ...}}, ...],
-     "gate": {"metric": "DI", "stage": "post_training", "range": [0.8, 1.25], "passed": true, "applied": true,
-              "reason": "..."},
+     "gate": {"metric": "DI", "stage": "post_training", "range": [0.8, 1.25], "enabled": true, "passed": true,
+              "applied": true, "reason": "..."},
      "analysis_uri": ".../monitoring/clarify/run_id=<run>/bias/analysis.json"}
 
 A metric Clarify writes as infinite is the string "Infinity" (or "-Infinity"); one it could not compute is null.
@@ -30,6 +30,7 @@ def bias_section(
     applied: bool,
     rows: int,
     names: Mapping[str, str] | None = None,
+    enabled: bool = True,
 ) -> dict[str, Any]:
     """The run report's ``bias``: each facet group's pre- and post-training metrics, and the gate's decision."""
     pre, post = document["pre_training_bias_metrics"], document["post_training_bias_metrics"]
@@ -56,6 +57,7 @@ def bias_section(
             "metric": result.metric,
             "stage": result.stage,
             "range": [result.minimum, result.maximum],
+            "enabled": enabled,
             "passed": result.passed,
             "applied": applied,
             "reason": result.reason,
@@ -82,7 +84,9 @@ def bias_sentence(section: Mapping[str, Any]) -> str:
         for f in section.get("facets", [])
     )
     decision = "passed" if gate.get("passed") else "failed"
-    if not gate.get("applied", True):
+    if not gate.get("enabled", True):
+        decision = "disabled (reported only)"
+    elif not gate.get("applied", True):
         decision += " (not applied)"
     return f"{decision}, {metric} in [{low_high[0]}, {low_high[1]}]: {values}"
 

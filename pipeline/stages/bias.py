@@ -95,10 +95,13 @@ def run(ctx: RunContext) -> None:
 
         from training.bias_gate.logic import check_bias
 
-        result = check_bias(document, settings.bias_gate_settings(config))
+        gate_settings = settings.bias_gate_settings(config)
+        result = check_bias(document, gate_settings)
         applied = bool(evaluation["passed"])
         names = {facet.column: facet.name or facet.column for facet in config.facets}
-        section = clarify_report.bias_section(document, result, threshold, str(bias_path), applied, len(frame), names)
+        section = clarify_report.bias_section(
+            document, result, threshold, str(bias_path), applied, len(frame), names, gate_settings.enabled
+        )
         section["served_threshold"] = predictor.schema.threshold  # what serve cuts at; Clarify cuts at the config's
         ctx.report["bias"] = section
         st.summary = f"{clarify_report.bias_sentence(section)}; SHAP: "

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from esteira_contracts.training import OUTCOME_GATE_REJECTED
-from pipeline import aws
+from pipeline import aws, clarify_report
 from pipeline.context import RunContext
 from pipeline.options import DEMO_SPEC, REPO, Options
 from pipeline.processes import Children
@@ -143,5 +143,7 @@ def test_a_disabled_gate_reports_without_rejecting(
 ) -> None:
     ctx = context(tmp_path, task_models["binary"], BiasGateConfig(enabled=False, min=100.0, max=200.0), None, session)
     bias_stage.run(ctx)
-    assert ctx.report["bias"]["gate"]["passed"] is True and "disabled" in ctx.report["bias"]["gate"]["reason"]
+    gate = ctx.report["bias"]["gate"]
+    assert (gate["enabled"], gate["passed"]) == (False, True) and "disabled" in gate["reason"]
+    assert clarify_report.bias_sentence(ctx.report["bias"]).startswith("disabled (reported only), DI in [100.0, 200.0]")
     assert ctx.evaluation is not None and ctx.evaluation["passed"] is True
