@@ -33,10 +33,16 @@ from stacks.config_base import InstanceType, StrictModel
 if TYPE_CHECKING:
     from stacks.extraction_spec import ExtractionSpecSummary
 
-CLARIFY_ANALYSIS_DOCS: Final = "https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-processing-job-configure-analysis.html"
-CLARIFY_JOB_DOCS: Final = "https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-processing-job-configure-parameters.html"
+CLARIFY_ANALYSIS_DOCS: Final = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-processing-job-configure-analysis.html"
+)
+CLARIFY_JOB_DOCS: Final = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-processing-job-configure-parameters.html"
+)
 CLARIFY_SHAP_DOCS: Final = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ClarifyShapConfig.html"
-PROCESSING_CLUSTER_DOCS: Final = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingClusterConfig.html"
+PROCESSING_CLUSTER_DOCS: Final = (
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingClusterConfig.html"
+)
 # "The Clarify processing job doesn't use GPUs": accelerated families (p*, g*, inf*, trn*) only cost more.
 _ACCELERATED_FAMILY: Final = re.compile(r"^ml\.(p\d|g\d|inf\d|trn\d)")
 # CreateProcessingJob's StoppingCondition: a Clarify job runs at most 7 days.
@@ -119,7 +125,8 @@ class BiasConfig(StrictModel):
         if _ACCELERATED_FAMILY.match(self.instance_type):
             raise ValueError(
                 f"training.bias.instance_type '{self.instance_type}' is an accelerated (GPU) type: the Clarify "
-                f"processing job uses no GPU; choose a CPU type such as ml.m5.xlarge or ml.c5.xlarge [{CLARIFY_JOB_DOCS}]"
+                "processing job uses no GPU; choose a CPU type such as ml.m5.xlarge or ml.c5.xlarge "
+                f"[{CLARIFY_JOB_DOCS}]"
             )
         if self.gate.enabled and len(self.label_values_or_threshold) != 1:
             raise ValueError(

@@ -14,7 +14,9 @@ from stacks.config import ConfigError
 
 CLARIFY_REPOSITORY: Final = "sagemaker-clarify-processing"
 CLARIFY_IMAGE_TAG: Final = "1.0"
-CLARIFY_CONTAINER_DOCS: Final = "https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-processing-job-configure-container.html"
+CLARIFY_CONTAINER_DOCS: Final = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-processing-job-configure-container.html"
+)
 CLARIFY_REGISTRIES: Final = {
     "af-south-1": "811711786498",
     "ap-east-1": "098760798382",

@@ -21,6 +21,7 @@ from esteira_contracts.layout import BATCH_INPUT_PREFIX as BATCH_INPUT_PREFIX
 from esteira_contracts.layout import BATCH_OUTPUT_PREFIX as BATCH_OUTPUT_PREFIX
 from esteira_contracts.layout import CANDIDATE_IMAGE_TAG_PREFIX as CANDIDATE_IMAGE_TAG_PREFIX
 from esteira_contracts.layout import CHECKPOINTS_PREFIX as CHECKPOINTS_PREFIX
+from esteira_contracts.layout import CLARIFY_PREFIX as CLARIFY_PREFIX
 from esteira_contracts.layout import CURATED_EXTRACTION_PREFIX as CURATED_EXTRACTION_PREFIX
 from esteira_contracts.layout import CURRENT_MODEL_PACKAGE as CURRENT_MODEL_PACKAGE
 from esteira_contracts.layout import DATA_CAPTURE_PREFIX as DATA_CAPTURE_PREFIX

@@ -13,8 +13,9 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks import names
+from stacks.bias_config import clarify_columns
 from stacks.config import EnvironmentConfig
-from stacks.constructs.dataset_job import DatasetJob, DatasetJobSettings
+from stacks.constructs.dataset_job import DatasetJob, DatasetJobSettings, drop_columns
 from stacks.constructs.job_events import ExtractionEvents
 from stacks.constructs.registry_events import package_state_changes
 from stacks.constructs.retention import retention_days
@@ -89,6 +90,14 @@ class TrainingStack(Stack):
                 log_retention=retention_days(config.log_retention_days),
                 powertools_layer_version=config.lambdas.powertools_layer_version,
                 retain=config.retain,
+                clarify_columns=clarify_columns(
+                    config.training.bias,
+                    spec,
+                    target=str(config.training.hyperparameters["target"]),
+                    drop_columns=drop_columns(config.training.hyperparameters),
+                )
+                if config.training.bias.enabled
+                else None,
             ),
             key=key,
             curated=curated,

@@ -31,11 +31,11 @@ class Alerts(Construct):
 
 
 def gate_rejection_metric(
-    scope: Construct, execution_logs: logs.ILogGroup, *, env_name: str, state_name: str
+    scope: Construct, execution_logs: logs.ILogGroup, *, env_name: str, state_names: tuple[str, ...]
 ) -> cloudwatch.Metric:
-    """Counts the training executions the gate rejected: each enters ``state_name`` once, which the state machine's
-    execution log (level ALL) records. A rejection ends the execution as succeeded, so ExecutionsFailed (the
-    "training failed" alarm) never counts it; this metric does, in ``esteira/<env>``."""
+    """Counts the training executions a gate (quality or bias) rejected: each enters one of ``state_names`` once,
+    which the state machine's execution log (level ALL) records. A rejection ends the execution as succeeded, so
+    ExecutionsFailed (the "training failed" alarm) never counts it; this metric does, in ``esteira/<env>``."""
     namespace = f"{names.PROJECT}/{env_name}"
     logs.MetricFilter(
         scope,
@@ -43,7 +43,9 @@ def gate_rejection_metric(
         log_group=execution_logs,
         filter_pattern=logs.FilterPattern.all(
             logs.FilterPattern.string_value("$.type", "=", "PassStateEntered"),
-            logs.FilterPattern.string_value("$.details.name", "=", state_name),
+            logs.FilterPattern.any(
+                *(logs.FilterPattern.string_value("$.details.name", "=", name) for name in state_names)
+            ),
         ),
         metric_namespace=namespace,
         metric_name=GATE_REJECTIONS_METRIC,

@@ -229,3 +229,86 @@ class TransformRole(Construct):
             objects_of(predictions, inputs),
             objects_of(predictions, outputs),
         )
+
+
+class ClarifyRole(Construct):
+    """Runs the Clarify jobs: reads the run's holdout and analysis configs, writes the analyses, and serves the
+    candidate on a shadow endpoint named under ``endpoint_name_prefix`` (Clarify creates, calls and deletes it)."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, key: kms.IKey, artifacts: s3.IBucket, endpoint_name_prefix: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        base = _SageMakerRole(
+            self,
+            "Base",
+            description="Runs Esteira's SageMaker Clarify bias and explainability jobs",
+            key=key,
+            kind="ProcessingJobs",
+            log_group="ProcessingJobs*",
+        )
+        self.role = base.role
+        self.policy = base.policy
+        holdouts = f"{names.DATASETS_PREFIX}{names.RUN_PARTITION_KEY}=*/holdout/*"
+        clarify = f"{names.CLARIFY_PREFIX}*"
+        artifacts.grant_read(self.role, holdouts)
+        artifacts.grant_read(self.role, clarify)
+        artifacts.grant_put(self.role, clarify)
+        stack = Stack.of(self)
+        shadow = [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{endpoint_name_prefix}*")
+            for kind in ("endpoint", "endpoint-config")
+        ]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ShadowEndpoint",
+                actions=[
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:CreateEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:InvokeEndpoint",
+                    "sagemaker:DeleteEndpoint",
+                    "sagemaker:DeleteEndpointConfig",
+                    "sagemaker:AddTags",
+                ],
+                resources=shadow,
+            )
+        )
+        acknowledge_bucket_grants(
+            base.policy,
+            "CDK bucket grants limited to the dataset runs' holdout/ (read) and monitoring/clarify/ (read the "
+            "analysis configs, write the analyses: one folder per training run, named at run time).",
+            objects_of(artifacts, holdouts, self),
+            objects_of(artifacts, clarify, self),
+        )
+        for arn in shadow:
+            acknowledge(
+                base.policy,
+                f"IAM5[Resource::{arn}]",
+                "Clarify names its shadow endpoint (and config) per job, under the endpoint_name_prefix the analysis "
+                "config gives it.",
+            )
+
+
+class ClarifyModelRole(Construct):
+    """The execution role of a run's temporary model (the candidate Clarify serves): reads model artifacts."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, artifacts: s3.IBucket) -> None:
+        super().__init__(scope, construct_id)
+        base = _SageMakerRole(
+            self,
+            "Base",
+            description="Serves the candidate model to SageMaker Clarify's shadow endpoint: reads model artifacts",
+            key=key,
+            kind="Endpoints",
+            log_group="Endpoints/*",
+        )
+        self.role = base.role
+        models = f"{names.MODEL_ARTIFACTS_PREFIX}*"
+        artifacts.grant_read(self.role, models)
+        acknowledge_bucket_grants(
+            base.policy,
+            "CDK bucket grant limited to models/ (read: one folder per training job).",
+            objects_of(artifacts, models, self),
+        )

@@ -7,7 +7,8 @@ Built from explicit inputs (functions, topic, names, config) into a chain of sta
     Prepare -> NewData? --0 rows--> NothingNew
       \\-> Dataset (Glue, .sync) -> ReadDatasetManifest -> DatasetStatus? --no_new_data--> NoNewData
       \\-> Champion? -> ChannelsWithChampion | Channels -> Train | Tune -> DescribeBestTrainingJob -> Evaluate
-      -> Gate? --passed--> Baseline (Model Monitor's analyzer, .sync) -> Register [-> ScoreBatch (dev)]
+      -> Gate? --passed--> [Clarify's bias and SHAP jobs -> BiasGate (training_clarify_states.py)]
+               -> Baseline (Model Monitor's analyzer, .sync) -> Register [-> ScoreBatch (dev)]
                -> NotifyRegistered -> Registered
                otherwise NotifyRejected -> GateRejected
 
@@ -43,6 +44,7 @@ from stacks.constructs.training_baseline import (
     drift_check_baselines,
     stop_baseline_state,
 )
+from stacks.constructs.training_clarify_states import ClarifyInputs, ClarifySteps, clarify_model_metrics
 from stacks.constructs.training_dataset import dataset_states
 from stacks.constructs.training_jobs import (
     SAGEMAKER_TRANSIENT_ERRORS,
@@ -98,6 +100,7 @@ class TrainingDefinitionInputs:
     datasets_objects_arn: str  # <artifacts bucket ARN>/datasets/*: ReadDatasetManifest's resource
     # Dev: invoked (asynchronously) after Register, to score this run's batch input with the new package.
     batch_launcher: lambda_.IFunction | None = None
+    clarify: ClarifyInputs | None = None  # training.bias: Clarify's jobs and the bias gate after the quality gate
 
 
 class _Builder:
@@ -271,7 +274,8 @@ class _Builder:
                                 "ContentType": "application/json",
                                 "S3Uri": sfn.JsonPath.string_at(path(EvaluateResult, "evaluation_uri")),
                             }
-                        }
+                        },
+                        **(clarify_model_metrics() if self.inputs.clarify else {}),
                     },
                     # What the endpoint's data-quality monitor compares capture with, once this package serves.
                     "DriftCheckBaselines": drift_check_baselines(),
@@ -367,9 +371,19 @@ class _Builder:
             registered: sfn.IChainable = register.next(self.score_batch()).next(notify_registered)
         else:
             registered = register.next(notify_registered)
+        passed: sfn.IChainable = baseline.next(registered)
+        if self.inputs.clarify is not None:
+            clarify = ClarifySteps(
+                self.scope,
+                self.inputs.clarify,
+                job_name_prefix=self.inputs.job_name_prefix,
+                guarded=self.guarded,
+                notify_failure=self.notify_failure,
+            )
+            passed = clarify.chain(self._notify, passed)
         gate = (
             sfn.Choice(self.scope, "Gate")
-            .when(sfn.Condition.boolean_equals(path(EvaluateResult, "passed"), True), baseline.next(registered))
+            .when(sfn.Condition.boolean_equals(path(EvaluateResult, "passed"), True), passed)
             .otherwise(notify_rejected.next(gate_rejected))
         )
         notify_registered.next(sfn.Succeed(self.scope, "Registered"))

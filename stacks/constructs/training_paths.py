@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from esteira_contracts.bias import BiasGateResult, ClarifyResult
 from esteira_contracts.training import EvaluateResult, PrepareResult, field_names
 
 
@@ -84,6 +85,8 @@ RESULT_PATHS: Mapping[type[Any], str] = {
     TuningResult: "$.tuning",
     EvaluateResult: "$.evaluation",
     BaselineJobResult: "$.baseline",
+    ClarifyResult: "$.clarify",  # the Clarify config writer's result (the run's model, jobs and files)
+    BiasGateResult: "$.bias_gate",
     RegistrationResult: "$.registration",
 }
 # A Catch's ResultPath: Step Functions puts {"Error": <name>, "Cause": <message>} there.

@@ -16,11 +16,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks import names
+from stacks.bias_config import ClarifyColumns
 from stacks.config import TrainingConfig
 from stacks.constructs.alerts import gate_rejection_metric
 from stacks.constructs.image_pull import grant_image_pull, sagemaker_vpc_access
 from stacks.constructs.training_baseline import Baselining, grant_baselining
 from stacks.constructs.training_baseline import task_timeout_seconds as baseline_timeout_seconds
+from stacks.constructs.training_clarify import Clarifying
+from stacks.constructs.training_clarify_states import BIAS_GATE_REJECTED_STATE
+from stacks.constructs.training_clarify_states import task_timeout_seconds as clarify_timeout_seconds
 from stacks.constructs.training_definition import (
     GATE_REJECTED_STATE,
     TrainingDefinitionInputs,
@@ -49,6 +53,8 @@ class TrainingPipelineSettings:
     log_retention: logs.RetentionDays
     powertools_layer_version: int
     retain: bool
+    # The holdout's columns for Clarify (from the extraction spec); required when training.bias is enabled.
+    clarify_columns: ClarifyColumns | None = None
 
 
 class TrainingPipeline(Construct):
@@ -101,6 +107,22 @@ class TrainingPipeline(Construct):
         self.baselining = Baselining(
             self, "Baselining", env_name=settings.env_name, key=key, artifacts=artifacts, network=network
         )
+        self.clarifying: Clarifying | None = None
+        if settings.training.bias.enabled:
+            if settings.clarify_columns is None:
+                raise ValueError("training.bias is enabled but no holdout columns were given (clarify_columns)")
+            self.clarifying = Clarifying(
+                self,
+                "Clarifying",
+                settings=settings,
+                columns=settings.clarify_columns,
+                key=key,
+                artifacts=artifacts,
+                repository=repository,
+                network=network,
+            )
+        bias = settings.training.bias
+        clarify_seconds = 2 * clarify_timeout_seconds(bias) if bias.enabled else 0
 
         self.log_group = logs.LogGroup(
             self,
@@ -120,18 +142,23 @@ class TrainingPipeline(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(self._definition()),
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
-            # The dataset job, the training (or tuning) job and the baselining job, each bounded by its own timeout.
+            # The dataset job, the training (or tuning) job, the Clarify jobs and the baselining job, each bounded by
+            # its own timeout.
             timeout=Duration.minutes(
                 training.dataset.timeout_minutes
                 + wait_minutes * (2 if training.tuning else 1)
                 + baseline_timeout_seconds() // 60
+                + clarify_seconds // 60
                 + 120
             ),
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
         )
         self._grant_state_machine()
         self.gate_rejections = gate_rejection_metric(
-            self, self.log_group, env_name=settings.env_name, state_name=GATE_REJECTED_STATE
+            self,
+            self.log_group,
+            env_name=settings.env_name,
+            state_names=(GATE_REJECTED_STATE, *((BIAS_GATE_REJECTED_STATE,) if self.clarifying else ())),
         )
 
     def _grant_image_pull(self, role: iam.IRole, repository: ecr.IRepository) -> None:
@@ -189,6 +216,7 @@ class TrainingPipeline(Construct):
                 baseline=self.baselining.job,
                 datasets_objects_arn=self._artifacts.arn_for_objects(f"{names.DATASETS_PREFIX}*"),
                 batch_launcher=self._batch_launcher(),
+                clarify=self.clarifying.inputs if self.clarifying else None,
             ),
         )
 
@@ -252,6 +280,8 @@ class TrainingPipeline(Construct):
             )
         )
         grant_baselining(role, scope=self, job_name_prefix=self.settings.job_name_prefix, role=self.baselining.role)
+        if self.clarifying is not None:
+            self.clarifying.grant_state_machine(role, job_name_prefix=self.settings.job_name_prefix)
         policy = role.node.find_child("DefaultPolicy")
         acknowledge(
             policy,
