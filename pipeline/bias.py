@@ -13,9 +13,9 @@ Terms as Clarify uses them:
 
 - facet *d* (the one configured) = rows whose column equals one of the values (categorical facet) or is above the
   threshold (continuous facet, Clarify's interval ``(threshold, max]``); facet *a* = every other row;
-- ``n`` rows, ``n(1)`` / ``n(0)`` rows whose label is / is not the positive value (1), ``n^(1)`` / ``n^(0)`` rows
-  whose predicted label is / is not positive; the predicted label is positive when the model's probability is above
-  ``probability_threshold`` (Clarify's ``ModelPredictedLabelConfig``: the served threshold);
+- ``n`` rows, ``n(1)`` / ``n(0)`` rows whose label is / is not positive (one of ``label_values_or_threshold``: 1
+  in the demo), ``n^(1)`` / ``n^(0)`` rows whose predicted label is / is not positive; a binary model's predicted
+  label is 1 when its probability is above ``probability_threshold`` (Clarify's ``ModelPredictedLabelConfig``), else 0;
 - a ratio with a zero denominator is ``0`` when its numerator is 0 too, else infinite (Clarify's ``divide``); two
   equal infinite terms give a difference of 0. Infinite values are written as the strings ``"Infinity"`` /
   ``"-Infinity"``, as Clarify writes them; a metric that cannot be computed has ``value: null`` and an ``error``.
@@ -329,13 +329,22 @@ def analysis(
     predicted: np.ndarray,
     facets: Sequence[Facet],
     continuous: Mapping[str, bool] | None = None,
+    positive_labels: Sequence[Any] = (POSITIVE_LABEL,),
 ) -> dict[str, Any]:
-    """Clarify's bias ``analysis.json`` for these holdout rows: ``predicted`` is each row's predicted label
-    (True = positive); ``continuous`` forces a facet column's reading (else Clarify's rule)."""
+    """Clarify's bias ``analysis.json`` for these holdout rows. ``predicted`` is each row's predicted label value
+    (a binary model's: 1 when its probability is above ``probability_threshold``, else 0); a label or predicted
+    label is positive when it is one of ``positive_labels`` (Clarify's ``label_values_or_threshold``);
+    ``continuous`` forces a facet column's reading (else Clarify's rule)."""
     if label_column not in frame.columns:
         raise BiasInputError(f"the label column {label_column!r} is not in the holdout's columns")
-    label = (frame[label_column] == POSITIVE_LABEL).fillna(False).to_numpy(dtype=bool)
-    guess = np.asarray(predicted, dtype=bool)
+    if not positive_labels:
+        raise BiasInputError("no positive label value (label_values_or_threshold)")
+    values = [_like(value, frame[label_column]) for value in positive_labels]
+    label = frame[label_column].isin(values).fillna(False).to_numpy(dtype=bool)
+    try:
+        guess = np.isin(np.asarray(predicted, dtype=np.float64), [float(v) for v in values])
+    except (TypeError, ValueError):
+        raise BiasInputError(f"positive label values {list(positive_labels)!r} are not numbers") from None
     if len(guess) != len(label):
         raise BiasInputError(f"{len(label)} holdout rows but {len(guess)} predicted labels")
     pre_names = tuple(PRE_TRAINING_DESCRIPTIONS)
@@ -366,7 +375,7 @@ def analysis(
                 "metrics": _metrics(POST_TRAINING_DESCRIPTIONS, post_training),
             }
         )
-    common = {"label": label_column, "label_value_or_threshold": str(POSITIVE_LABEL)}
+    common = {"label": label_column, "label_value_or_threshold": ",".join(str(_plain(v)) for v in positive_labels)}
     return {
         "version": ANALYSIS_VERSION,
         "pre_training_bias_metrics": {**common, "facets": pre},

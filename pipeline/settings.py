@@ -84,6 +84,11 @@ def bias_facets(bias: BiasConfig) -> list[Facet]:
     return found
 
 
+def bias_label_values(bias: BiasConfig) -> list[int | float]:
+    """``training.bias.label_values_or_threshold``: the positive label values, as Clarify's config gets them."""
+    return [number(str(value)) for value in bias.label_values_or_threshold]
+
+
 def bias_gate_settings(bias: BiasConfig) -> BiasGateSettings:
     """The bias gate Lambda's settings, from ``training.bias.gate`` as its construct builds them."""
     return BiasGateSettings.for_gate(bias.gate)

@@ -85,7 +85,11 @@ def run(ctx: RunContext) -> None:
         probabilities = np.asarray(predictor.booster.inplace_predict(features, validate_features=False))
         try:
             document = bias.analysis(
-                frame, predictor.schema.target, probabilities > threshold, settings.bias_facets(config)
+                frame,
+                predictor.schema.target,
+                (probabilities > threshold).astype(np.int64),
+                settings.bias_facets(config),
+                positive_labels=settings.bias_label_values(config),
             )
         except bias.BiasInputError as err:
             raise StageFailedError(f"bias: {err} (training.bias.facets)") from None

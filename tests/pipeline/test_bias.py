@@ -181,3 +181,12 @@ def test_the_summary_table_has_one_line_for_the_bias_gate_and_one_for_shap() -> 
     assert "failed, DI in [0.8, 1.25]: masculino=1 0.910, idade_na_admissao=(40, 65] 1.310" in gate
     (shap,) = [line for line in lines if "SHAP importance (mean |SHAP|)" in line]
     assert "salario 0.410, idade_na_admissao 0.220, masculino 0.030" in shap
+
+
+def test_the_positive_label_is_the_configured_one() -> None:
+    # GIVEN 0 as the positive (favourable) label value, and the predicted label values 0/1
+    document = bias.analysis(TINY, "y", TINY["yhat"].to_numpy(), [FACET], CATEGORICAL, positive_labels=(0,))
+    # THEN the rates are of label 0: DPL = na(0)/na - nd(0)/nd, DI = (nd^(0)/nd) / (na^(0)/na)
+    assert document["pre_training_bias_metrics"]["label_value_or_threshold"] == "0"
+    assert values(document["pre_training_bias_metrics"])["DPL"] == pytest.approx(3 / 6 - 3 / 4)
+    assert values(document["post_training_bias_metrics"])["DI"] == pytest.approx((3 / 4) / (2 / 6))
