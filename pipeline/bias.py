@@ -12,7 +12,10 @@ Definitions: the SageMaker developer guide's metric pages (``clarify-data-bias-m
 Terms as Clarify uses them:
 
 - facet *d* (the one configured) = rows whose column equals one of the values (categorical facet) or is above the
-  threshold (continuous facet, Clarify's interval ``(threshold, max]``); facet *a* = every other row;
+  threshold (continuous facet, Clarify's interval ``(threshold, max]``); facet *a* = every other row with a value.
+  Which one is Clarify's reading of the column (:func:`is_continuous`): floats are continuous, but an integer
+  column only when at least 5% of its values are distinct, so the same configured number is a threshold on a
+  small holdout and a single category on a large one;
 - ``n`` rows, ``n(1)`` / ``n(0)`` rows whose label is / is not positive (one of ``label_values_or_threshold``: 1
   in the demo), ``n^(1)`` / ``n^(0)`` rows whose predicted label is / is not positive; a binary model's predicted
   label is 1 when its probability is above ``probability_threshold`` (Clarify's ``ModelPredictedLabelConfig``), else 0;
