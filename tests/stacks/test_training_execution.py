@@ -121,6 +121,21 @@ def test_gate_pass_registers_a_package_with_lineage_and_notifies(aws: Callable[[
         }
     }
     assert output["baseline"]["processing_job_arn"].endswith(":processing-job/esteira-dev-20250314-020700-a1b2c3")
+    # AND its ModelMetrics carry Clarify's bias and explainability reports beside the model quality, from the
+    # run's monitoring/clarify/ folder, which the bias gate read (DI inside [0.8, 1.25] for every facet)
+    clarify = f"s3://{deployed.bucket}/monitoring/clarify/run_id={output['prepare']['dataset_run_id']}/"
+    metrics = described["ModelMetrics"]
+    assert metrics["Bias"] == {"Report": {"ContentType": "application/json", "S3Uri": f"{clarify}bias/analysis.json"}}
+    assert metrics["Explainability"] == {
+        "Report": {"ContentType": "application/json", "S3Uri": f"{clarify}explainability/analysis.json"}
+    }
+    assert metrics["ModelQuality"]["Statistics"]["S3Uri"] == output["evaluation"]["evaluation_uri"]
+    assert output["bias_gate"]["passed"] is True
+    assert [f["value"] for f in output["bias_gate"]["facets"]] == [0.93, 1.08]
+    # AND the temporary model Clarify served was made of the candidate and is gone (the batch launcher's remains)
+    assert entered_states(aws, execution)[:3] == ["WriteClarifyConfig", "CreateClarifyModel", "ClarifyBias"]
+    assert output["clarify"]["model_name"] == deployed.describe_training_job["TrainingJobName"]
+    assert output["clarify"]["model_name"] not in model_names(aws)
     (message,) = notifications(aws, deployed)
     assert message["outcome"] == "registered"
     assert message["model_package_arn"] == package["ModelPackageArn"]
@@ -142,6 +157,48 @@ def test_gate_rejection_is_an_outcome_not_a_failure(aws: Callable[[str], Any], d
     assert message["outcome"] == "gate_rejected" and "0.62" in message["reason"]
 
 
+def test_a_disparate_impact_outside_the_bounds_ends_as_a_bias_gate_rejection(
+    aws: Callable[[str], Any], deployed: Deployed
+) -> None:
+    # GIVEN a model that clears the quality gate but whose predictions give men a DI of 0.5
+    put_extraction(aws, deployed, "jr_biased")
+    put_model(aws, deployed, auc=0.91)
+    # WHEN the definition runs
+    execution = run(aws, deployed, "jr_biased")
+    # THEN it succeeds as a gate rejection naming the facet, the metric, its value and the bounds; nothing is
+    # registered, the temporary model is deleted, and the rejection is announced
+    assert execution["status"] == "SUCCEEDED", (execution.get("error"), execution.get("cause"))
+    output = execution_output(execution)
+    assert output["outcome"] == "gate_rejected"
+    assert output["reason"] == "bias gate: DI of facet masculino=1 is 0.5, outside [0.8, 1.25]"
+    assert (output["metric"], output["facet"], output["value"]) == ("DI", "masculino=1", 0.5)
+    assert (output["minimum"], output["maximum"]) == (0.8, 1.25)
+    assert aws("sagemaker").list_model_packages(ModelPackageGroupName=deployed.group)["ModelPackageSummaryList"] == []
+    assert "DeleteClarifyModel" in entered_states(aws, execution)
+    assert deployed.describe_training_job["TrainingJobName"] not in model_names(aws)
+    (message,) = notifications(aws, deployed)
+    assert message["outcome"] == "gate_rejected" and message["reason"] == output["reason"]
+    assert message["bias_report"].endswith("/bias/analysis.json")
+
+
+def test_a_failed_clarify_job_deletes_the_temporary_model_and_notifies_the_failure(
+    aws: Callable[[str], Any], deployed: Deployed
+) -> None:
+    # GIVEN a model that clears the quality gate, and a Clarify bias job that fails
+    put_extraction(aws, deployed, "jr_clarifyfails")
+    put_model(aws, deployed, auc=0.91)
+    # WHEN the definition runs
+    execution = run(aws, deployed, "jr_clarifyfails")
+    # THEN the failure deletes the run's temporary model before NotifyFailure: no orphan, nothing registered
+    assert execution["status"] == "FAILED"
+    assert execution.get("error") == "ClarifyJobFailed"
+    assert entered_states(aws, execution)[-2:] == ["ClarifyBias", "DeleteClarifyModelOnFailure"]
+    assert deployed.describe_training_job["TrainingJobName"] not in model_names(aws)
+    assert aws("sagemaker").list_model_packages(ModelPackageGroupName=deployed.group)["ModelPackageSummaryList"] == []
+    (message,) = notifications(aws, deployed)
+    assert message["outcome"] == "failed" and message["error"] == "ClarifyJobFailed"
+
+
 def test_task_error_goes_through_the_catch_to_a_notified_failure(aws: Callable[[str], Any], deployed: Deployed) -> None:
     # GIVEN no manifest for the run: Prepare raises its named error
     # WHEN the definition runs
@@ -151,6 +208,17 @@ def test_task_error_goes_through_the_catch_to_a_notified_failure(aws: Callable[[
     assert execution.get("error") == "ManifestNotFound"
     (message,) = notifications(aws, deployed)
     assert message["outcome"] == "failed" and message["error"] == "ManifestNotFound"
+
+
+def entered_states(aws: Callable[[str], Any], execution: dict[str, Any]) -> list[str]:
+    """The Clarify steps' states the execution entered, in order."""
+    history = aws("stepfunctions").get_execution_history(executionArn=execution["executionArn"])["events"]
+    entered = [event["stateEnteredEventDetails"]["name"] for event in history if "stateEnteredEventDetails" in event]
+    return [name for name in entered if "Clarify" in name or name.startswith("BiasGate")]
+
+
+def model_names(aws: Callable[[str], Any]) -> list[str]:
+    return [model["ModelName"] for model in aws("sagemaker").list_models()["Models"]]
 
 
 def execution_output(execution: dict[str, Any]) -> dict[str, Any]:

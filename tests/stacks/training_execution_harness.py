@@ -35,6 +35,8 @@ ENV = "dev"
 SYNC_RESOURCE_SUFFIX = ".sync"
 GLUE_SYNC_RESOURCE_SUFFIX = ":states:::glue:startJobRun.sync"
 DATASET_STAND_IN_HANDLER = "tests.stacks.dataset_stand_in.handler"
+CLARIFY_STAND_IN_HANDLER = "tests.stacks.clarify_stand_in.handler"
+CLARIFY_INPUT = "analysis_config"
 _environment_lock = threading.Lock()
 
 
@@ -142,6 +144,14 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
                 "Environment": {"Variables": {}},
             },
         },
+        "ClarifyStandIn": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "FunctionName": "clarify-stand-in",
+                "Handler": CLARIFY_STAND_IN_HANDLER,
+                "Environment": {"Variables": {}},
+            },
+        },
     }
     (machine_id,) = [k for k, v in resources.items() if v["Type"] == "AWS::StepFunctions::StateMachine"]
     machine = resources[machine_id]["Properties"]
@@ -212,9 +222,12 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
                 "Resource": function_arns["DatasetStandIn"],
                 "Parameters": state["Parameters"] | {"extraction_run_id.$": "$.prepare.run_id"},
             }
+        elif state["Type"] == "Task" and is_clarify(state):
+            definition["States"][name] = clarify_stand_in(state, function_arns["ClarifyStandIn"])
         elif state["Type"] == "Task" and state["Resource"].endswith(SYNC_RESOURCE_SUFFIX):
             response = processing if state["Resource"].endswith(PROCESSING_SYNC_RESOURCE_SUFFIX) else describe
-            result = {key.removesuffix(".$"): select(response, path) for key, path in state["ResultSelector"].items()}
+            selector = state.get("ResultSelector", {})
+            result = {key.removesuffix(".$"): select(response, path) for key, path in selector.items()}
             definition["States"][name] = {
                 "Type": "Pass",
                 "Comment": f"test stand-in for {state['Resource']}",
@@ -229,6 +242,33 @@ def deploy(synthesized: SynthesizedEnv, aws: Callable[[str], Any]) -> Deployed:
         name=f"training-{suffix}", definition=json.dumps(definition), roleArn=role_arn
     )["stateMachineArn"]
     return Deployed(state_machine_arn, bucket, curated_prefix, topic_arn, queue_url, group, describe)
+
+
+def is_clarify(state: dict[str, Any]) -> bool:
+    inputs = state.get("Parameters", {}).get("ProcessingInputs", [])
+    return state["Resource"].endswith(PROCESSING_SYNC_RESOURCE_SUFFIX) and any(
+        item["InputName"] == CLARIFY_INPUT for item in inputs
+    )
+
+
+def clarify_stand_in(state: dict[str, Any], function_arn: str) -> dict[str, Any]:
+    """The Clarify job's state as a Lambda task writing the job's analysis.json to the state's own output folder;
+    its Retry and Catch (stop on timeout, delete the model on failure) stay. Its result goes to a path of its own:
+    moto's interpreter does not discard a Lambda resource's result on ``ResultPath: null`` as Step Functions does."""
+    parameters = state["Parameters"]
+    (output,) = parameters["ProcessingOutputConfig"]["Outputs"]
+    (config,) = [item for item in parameters["ProcessingInputs"] if item["InputName"] == CLARIFY_INPUT]
+    return state | {
+        "Comment": f"test stand-in for {state['Resource']}",
+        "Resource": function_arn,
+        "Parameters": {
+            "kind": "bias" if config["S3Input"]["S3Uri.$"].endswith("bias_config_uri") else "explainability",
+            "job_name.$": parameters["ProcessingJobName.$"],
+            "output_uri.$": output["S3Output"]["S3Uri.$"],
+            "extraction_run_id.$": "$.prepare.run_id",
+        },
+        "ResultPath": "$.clarify_stand_in",
+    }
 
 
 def put_extraction(aws: Callable[[str], Any], deployed: Deployed, run_id: str) -> None:
