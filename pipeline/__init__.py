@@ -18,6 +18,9 @@ dataset    the curated Parquet, latest version per key, minus a held-out slice  
 train      ``training.prepare`` Lambda, then ``containers/model/bin/train`` in   the training job
            a SageMaker directory layout; model.tar.gz / output.tar.gz to S3
 evaluate   ``training.evaluate`` Lambda handler: gate vs threshold + champion   the Evaluate step
+bias       Clarify's bias metrics (``pipeline.bias``) and XGBoost's SHAP       the Clarify processing jobs and the
+           values (``pipeline.explain``) on the holdout, written as Clarify's  bias gate Lambda
+           analysis.json; the gate Lambda's ``check_bias`` on them
 register   ``CreateModelPackage`` (Approved) + ``registry/<spec>.json``         the Register step
 serve      ``containers/model/bin/serve`` on a loopback port; smoke test:        the endpoint and the CD smoke test
            served = the package's own predictions, gate metric on holdout
@@ -34,12 +37,15 @@ package names (``lineage.dataset``) and sends them to ``InvokeEndpoint``; no dat
 
 What is emulated rather than run: the Step Functions loops and the SQS event source mapping (small loops in
 :mod:`pipeline.delivery`), SageMaker's batch transform data path (:mod:`pipeline.serving`), the training job's
-channel download (the channel is written locally) and the Register state (one ``CreateModelPackage`` call).
+channel download (the channel is written locally), the Register state (one ``CreateModelPackage`` call) and
+Clarify's processing jobs (no Clarify container here: the bias stage computes its metrics with its documented
+definitions, and SHAP with XGBoost's exact TreeSHAP where Clarify runs Kernel SHAP; the gate is the Lambda's own).
 
 State between runs (so a second run is incremental): everything lives in ``--out`` (default ``.out/pipeline``)::
 
     source/hr.db                     the demo SQLite source (a user's source is only read, never copied here)
     lake/{raw,curated,quarantine}/<spec name>/   the extraction's outputs per spec (the job writes local paths)
+    lake/monitoring/clarify/run_id=<run>/{bias,explainability}/analysis.json   Clarify's documents (bias stage)
     lake/state/<spec name>.json      the spec's watermark: two specs never share state
     registry/<spec name>.json        the spec's registered model packages (replayed into moto's registry at start)
     models/<training job>/model/     approved models (what serve loads)

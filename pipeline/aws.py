@@ -185,10 +185,14 @@ def create_package(
     metadata: dict[str, str],
     approval: str = "Approved",
     drift_check_baselines: dict[str, Any] | None = None,
+    model_metrics: dict[str, Any] | None = None,
 ) -> str:
     """A package with the config's `training.approval` status, as the training state machine's Register step
-    (with the run's data-quality baseline as its DriftCheckBaselines, when the baseline stage made one)."""
-    extra = {"DriftCheckBaselines": drift_check_baselines} if drift_check_baselines else {}
+    (with the run's data-quality baseline as its DriftCheckBaselines, when the baseline stage made one, and Clarify's
+    reports as its ModelMetrics.Bias / .Explainability, when the bias stage made them)."""
+    extra: dict[str, Any] = {"DriftCheckBaselines": drift_check_baselines} if drift_check_baselines else {}
+    if model_metrics:
+        extra["ModelMetrics"] = model_metrics
     response = sagemaker.create_model_package(
         **extra,
         ModelPackageGroupName=MODEL_PACKAGE_GROUP,

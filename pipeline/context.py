@@ -59,6 +59,8 @@ class RunContext:
     evaluation: dict[str, Any] | None = None
     # baseline: the package's DriftCheckBaselines (the run's constraints.json and statistics.json), for register.
     drift_check_baselines: dict[str, Any] | None = None
+    # bias: the package's ModelMetrics (Clarify's bias and explainability reports in the local S3), for register.
+    model_metrics: dict[str, Any] | None = None
     champion: dict[str, Any] | None = None
     # serve / transform: the running model server and its client.
     serve: Child | None = None

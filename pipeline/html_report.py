@@ -10,11 +10,12 @@ Sections, each with one chart (a section whose data is absent is left out):
 - **timings**: ``report["stages"]``, seconds per stage;
 - and, when the report has the key, from its JSON alone:
 
-  - ``bias``: ``{"facets": [{"facet": "masculino", "metrics": {"disparate_impact": 0.93, ...}}, ...],
-    "gate": {"metric": "disparate_impact", "range": [0.8, 1.25], "passed": true}}``: one bar per facet and metric,
-    the gate's range as lines;
-  - ``explainability``: ``{"method": "...", "importance": {"<feature>": <mean |SHAP|>, ...}}`` (or a list of
-    ``{"feature": ..., "mean_abs_shap": ...}``): one bar per feature;
+  - ``bias`` (:mod:`pipeline.clarify_report`): ``{"facets": [{"facet": "masculino", "value_or_threshold": "1",
+    "pre_training": {"CI": 0.02, ...}, "post_training": {"DI": 0.93, ...}}, ...], "gate": {"metric": "DI",
+    "stage": "post_training", "range": [0.8, 1.25], "passed": true, ...}}``: the gate's metric, one bar per facet
+    group, the gate's range as lines, and a table of every metric per facet group;
+  - ``explainability``: ``{"method": "...", "importance": [{"feature": ..., "mean_abs_shap": ...}, ...]}`` (or a
+    ``{"<feature>": <mean |SHAP|>}`` mapping): one bar per feature;
   - ``model_quality``: ``{"labelled_predictions": 812, "by_model_version": [{"model_version": "...",
     "labelled_predictions": 812, "auc": 0.86, "precision": ..., "recall": ..., "f1": ..., "brier": ...}, ...]}``:
     one bar per version and metric.
@@ -136,14 +137,46 @@ def timings_section(report: dict[str, Any]) -> list[Section]:
     return [("timings", "Stage timings", chart)]
 
 
+def _facet_label(facet: dict[str, Any]) -> str:
+    """``masculino=1``, or ``men (masculino=1)`` when the facet has its own name."""
+    column, name = str(facet.get("facet", "?")), facet.get("name")
+    group = f"{column}={facet.get('value_or_threshold', '?')}"
+    return f"{name} ({group})" if name and name != column else group
+
+
 def bias_values(bias: dict[str, Any]) -> tuple[dict[str, float], tuple[float, ...]]:
+    """The gate's metric per facet group, and the gate's range (else every numeric leaf, no range)."""
+    gate = bias.get("gate") or {}
+    metric, stage = str(gate.get("metric", "DI")), str(gate.get("stage", "post_training"))
     values: dict[str, float] = {}
     for facet in bias.get("facets", []) if isinstance(bias.get("facets"), list) else []:
-        for metric, value in (facet.get("metrics") or {}).items():
-            if _number(value) is not None:
-                values[f"{facet.get('facet', '?')}: {metric}"] = float(value)
-    gate_range = (bias.get("gate") or {}).get("range") or ()
+        number = _number((facet.get(stage) or {}).get(metric)) if isinstance(facet, dict) else None
+        if number is not None:
+            values[f"{_facet_label(facet)}: {metric}"] = number
+    gate_range = gate.get("range") or ()
     return values or numeric_leaves(bias), tuple(float(v) for v in gate_range if _number(v) is not None)
+
+
+def bias_table(bias: dict[str, Any]) -> str:
+    """Every metric (rows) of every facet group (columns), pre-training first."""
+    facets = [f for f in bias.get("facets", []) if isinstance(f, dict)] if isinstance(bias.get("facets"), list) else []
+    if not facets:
+        return ""
+    head = "".join(f"<th>{html.escape(_facet_label(f))}</th>" for f in facets)
+    rows = []
+    for stage in ("pre_training", "post_training"):
+        names = sorted({name for f in facets for name in (f.get(stage) or {})})
+        for name in names:
+            cells = "".join(f"<td>{_metric_cell((f.get(stage) or {}).get(name))}</td>" for f in facets)
+            rows.append(f"<tr><td>{html.escape(stage.replace('_', '-'))}</td><td>{html.escape(name)}</td>{cells}</tr>")
+    gate = bias.get("gate") or {}
+    reason = f"<p>Gate: {html.escape(str(gate.get('reason', '-')))}</p>" if gate else ""
+    return f"{reason}<table><tr><th>stage</th><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _metric_cell(value: Any) -> str:
+    number = _number(value)
+    return f"{number:.4f}" if number is not None else html.escape("-" if value is None else str(value))
 
 
 def explainability_values(section: dict[str, Any]) -> dict[str, float]:
@@ -173,18 +206,26 @@ def optional_section(name: str, section: Any) -> list[Section]:
     if not isinstance(section, dict):
         return []
     lines: tuple[float, ...] = ()
+    table = ""
     if name == "bias":
         values, lines = bias_values(section)
-        title, xlabel = "Bias metrics per facet", "value"
+        metric = str((section.get("gate") or {}).get("metric", "value"))
+        title, xlabel, table = f"{metric} per facet (the gate's range dashed)", metric, bias_table(section)
     elif name == "explainability":
         values, title, xlabel = explainability_values(section), "SHAP importance", "mean |SHAP value|"
     else:
         values, title, xlabel = model_quality_values(section), "Previous model's quality on labels since arrived", ""
-    heading = {"bias": "Bias", "explainability": "Explainability (SHAP)", "model_quality": "Model quality"}[name]
+    heading = {
+        "bias": "Bias metrics per facet",
+        "explainability": "SHAP importance",
+        "model_quality": "Model quality",
+    }[name]
+    skipped = f"<p>Not computed: {html.escape(str(section['skipped']))}</p>" if section.get("skipped") else ""
     detail = f"<details><summary>JSON</summary><pre>{html.escape(json.dumps(section, indent=2))}</pre></details>"
     if not values:
-        return [(name.replace("_", "-"), heading, "<p>No numeric values to chart.</p>" + detail)]
-    return [(name.replace("_", "-"), heading, charts.bar_chart(values, title, xlabel, lines) + detail)]
+        body = skipped or "<p>No numeric values to chart.</p>"
+        return [(name.replace("_", "-"), heading, body + detail)]
+    return [(name.replace("_", "-"), heading, charts.bar_chart(values, title, xlabel, lines) + table + detail)]
 
 
 def _cell(value: Any) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from esteira_contracts.tasks import BINARY, REPORTED_METRICS, metric_label
+from pipeline.clarify_report import bias_sentence, explainability_sentence
 from pipeline.drift import sentence as drift_sentence
 
 REPORT_FILENAME = "pipeline-report.json"
@@ -22,6 +23,7 @@ STAGES = (
     "dataset",
     "train",
     "evaluate",
+    "bias",
     "baseline",
     "register",
     "serve",
@@ -131,6 +133,11 @@ def summary_table(report: dict[str, Any]) -> str:
         ("  rows to score (label not final)", data.get("batch_input_rows")),
         (f"model ({task})", metrics_text(task, metrics) if metrics else None),
         ("gate", f"{_fmt(gate.get('decision'))}: {_fmt(gate.get('reason'))}"),
+        ("bias gate (Clarify's metrics, holdout)", bias_sentence(report["bias"]) if report.get("bias") else None),
+        (
+            "SHAP importance (mean |SHAP|)",
+            explainability_sentence(report["explainability"]) if report.get("explainability") else None,
+        ),
         ("model served", model.get("served_package_arn")),
         ("smoke test match rate", f"{_fmt(smoke.get('match_rate'))} (min {_fmt(smoke.get('min_match_rate'))})"),
         ("predictions produced", batch.get("predicted")),

@@ -19,6 +19,7 @@ from pipeline.report import REPORT_FILENAME, summary_table, write_report
 from pipeline.report import STAGES as REPORT_STAGES
 from pipeline.stages import (
     baseline,
+    bias,
     consume,
     dataset,
     evaluate,
@@ -44,6 +45,7 @@ STAGES: tuple[tuple[str, Callable[[RunContext], None]], ...] = tuple(
             dataset.run,
             train.run,
             evaluate.run,
+            bias.run,
             baseline.run,
             register.run,
             serve.run,

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from esteira_contracts import layout
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
+from esteira_contracts.bias import BiasGateSettings, facet_text, number
 from esteira_contracts.fanout import FanoutSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from pipeline import aws
+from pipeline.bias import Facet
 from pipeline.context import RUN_ID_PREFIX
+from stacks.bias_config import BiasConfig
 from stacks.config import EnvironmentConfig
 
 
@@ -69,3 +72,23 @@ def consumer_settings() -> ConsumerSettings:
 def fanout_settings(config: EnvironmentConfig, queue_url: str) -> FanoutSettings:
     # The local run writes no KMS-encrypted objects: moto's S3 has no key to use.
     return FanoutSettings.for_batch(config.batch, queue_url=queue_url, kms_key_id=None)
+
+
+def bias_facets(bias: BiasConfig) -> list[Facet]:
+    """``training.bias.facets`` as Clarify's analysis config gets them: each value the JSON number the FACETS
+    setting renders (``esteira_contracts.bias.facet_text`` / ``number``)."""
+    found = []
+    for facet in bias.facets:
+        column, _, values = facet_text(facet.column, facet.values_or_threshold).partition("=")
+        found.append(Facet(column, tuple(number(value) for value in values.split("|"))))
+    return found
+
+
+def bias_label_values(bias: BiasConfig) -> list[int | float]:
+    """``training.bias.label_values_or_threshold``: the positive label values, as Clarify's config gets them."""
+    return [number(str(value)) for value in bias.label_values_or_threshold]
+
+
+def bias_gate_settings(bias: BiasConfig) -> BiasGateSettings:
+    """The bias gate Lambda's settings, from ``training.bias.gate`` as its construct builds them."""
+    return BiasGateSettings.for_gate(bias.gate)

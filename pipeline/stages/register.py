@@ -24,6 +24,7 @@ def run(ctx: RunContext) -> None:
                 evaluation["customer_metadata"],
                 approval,
                 ctx.drift_check_baselines,
+                ctx.model_metrics,
             )
             keep = ctx.out / "models" / job
             if keep.exists():

@@ -90,6 +90,28 @@ def assert_nothing_left(report: dict[str, Any]) -> None:
         assert not status.exists() or "State:\tZ" in status.read_text()
 
 
+def check_bias_and_explainability(report: dict[str, Any], dataset_run: str, stdout: str) -> None:
+    """The report's bias and explainability sections, and Clarify's two analysis.json files they name."""
+    bias, shap = report["bias"], report["explainability"]
+    assert (bias["facets"][0]["facet"], bias["facets"][0]["value_or_threshold"]) == ("masculino", "1")
+    assert [f["facet"] for f in bias["facets"]] == ["masculino", "idade_na_admissao"]
+    for facet in bias["facets"]:
+        assert {"CI", "DPL", "KL", "JS", "KS"} <= set(facet["pre_training"])
+        assert {"DI", "DPPL", "AD", "RD", "DAR", "DRR"} <= set(facet["post_training"])
+    gate = bias["gate"]
+    assert (gate["metric"], gate["range"]) == ("DI", [0.8, 1.25])
+    di = [f["post_training"]["DI"] for f in bias["facets"]]
+    assert gate["passed"] is all(isinstance(v, float) and 0.8 <= v <= 1.25 for v in di)
+    clarify = Path(report["out"]) / "lake" / "monitoring" / "clarify" / f"run_id={dataset_run}"
+    for kind, section in (("bias", bias), ("explainability", shap)):
+        assert Path(section["analysis_uri"]) == clarify / kind / "analysis.json"
+        assert Path(section["analysis_uri"]).is_file()
+    assert [item["feature"] for item in shap["importance"]] and len(shap["importance"]) == len(
+        report["model"]["features"]
+    )
+    assert "bias gate (Clarify's metrics, holdout)" in stdout and "SHAP importance (mean |SHAP|)" in stdout
+
+
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Run]:
     out = tmp_path_factory.mktemp("pipeline")
@@ -152,8 +174,11 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     assert batch["model_package_arn"] == report["model"]["registered_package_arn"]
     assert batch["input_uri"].endswith(f"/batch-input/run_id={data['run_id']}/")
     assert batch["output_uri"].endswith(f"/batch-output/{batch['transform_run_id']}/")
+    # AND Clarify's bias metrics of each configured facet and the candidate's SHAP values were computed on the
+    # holdout, written where Clarify writes them, and the bias gate decided (passing, or the run could not serve)
+    check_bias_and_explainability(report, data["run_id"], two_runs[0].stdout)
     # AND every stage ran and took measurable time; the summary table was printed
-    assert [stage["status"] for stage in report["stages"]] == ["ok"] * 12
+    assert [stage["status"] for stage in report["stages"]] == ["ok"] * 13
     assert "predictions lost" in two_runs[0].stdout
     # AND the scored batch was compared with the served package's baseline, feature by feature
     drift = report["drift"]
@@ -166,7 +191,7 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     page = Path(report["html_report"]).read_text()
     assert Path(report["html_report"]) == Path(report["out"]) / "report.html"
     sections = dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', page, flags=re.S))
-    assert list(sections) == ["roc", "calibration", "scores", "drift", "timings"]
+    assert list(sections) == ["roc", "calibration", "scores", "drift", "bias", "explainability", "timings"]
     assert all(body.count("<svg") == 1 for body in sections.values())
     assert report["html_report"] in two_runs[0].stdout
 
@@ -209,6 +234,8 @@ def test_second_run_extracts_only_the_changed_rows(two_runs: tuple[Run, Run]) ->
     assert [f["feature"] for f in second["drift"]["features"]] == second["model"]["features"]
     assert second["drift"]["model_package_arn"] == second["model"]["served_package_arn"]
     assert "<svg" in Path(second["html_report"]).read_text()
+    # AND this run's candidate was analysed too, whether or not the gates kept it
+    check_bias_and_explainability(second, data["run_id"], two_runs[1].stdout)
 
 
 def test_the_splits_on_disk_never_share_duplicate_or_move_a_key(two_runs: tuple[Run, Run]) -> None:

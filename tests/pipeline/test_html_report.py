@@ -82,7 +82,18 @@ def test_lifecycle_sections_render_from_the_documented_json(tmp_path: Path) -> N
         ["roc", "calibration", "scores", "drift", "bias", "explainability", "model-quality", "timings"], 1
     )
     assert "1: auc" in page and "2: brier" in page  # per model version
-    assert "masculino: disparate_impact" in page
+    # AND the bias section charts the gate's metric per facet group and tables every metric, named as in the report
+    bias = re.search(r'<section id="bias"><h2>Bias metrics per facet</h2>(.*?)</section>', page, flags=re.S)
+    assert bias is not None
+    assert "men (masculino=1): DI" in bias.group(1) and "hired after 40 (idade_na_admissao=(40, 65]): DI" in bias.group(
+        1
+    )
+    assert "<td>post-training</td><td>TE</td><td>Infinity</td><td>-</td>" in bias.group(1)
+    assert "<td>pre-training</td><td>CI</td><td>0.0400</td><td>0.4100</td>" in bias.group(1)
+    assert "outside [0.8, 1.25]" in bias.group(1)
+    # AND the SHAP section has one bar per feature
+    shap = re.search(r'<section id="explainability"><h2>SHAP importance</h2>(.*?)</section>', page, flags=re.S)
+    assert shap is not None and all(name in shap.group(1) for name in ("salario", "idade_na_admissao", "masculino"))
     assert "masculino (inf)" in page  # an infinite drift is drawn, and named as such
     assert "Flagged: salario, masculino" in page
 
