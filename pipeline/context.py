@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -76,7 +75,6 @@ class RunContext:
     charts: ChartData = field(default_factory=ChartData)
     # The local Glue runner (pipeline.glue_runner): one Spark driver for the extract and dataset jobs.
     glue_runner: GlueRunner | None = None
-    glue_runner_child: Child | None = None
 
     @property
     def task(self) -> str:
@@ -115,7 +113,6 @@ class RunContext:
         child = self.children.start(
             "glue-runner", argv, env, self.logs / "glue-runner.log", REPO, stdin=subprocess.PIPE
         )
-        self.glue_runner_child = child
         self.glue_runner = GlueRunner(child.process, child.log_path, self.run_dir)
 
     def run_glue_job(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
@@ -132,15 +129,11 @@ class RunContext:
         runner.run(name, argv, env, log_path, still_running)
 
     def stop_glue_runner(self) -> None:
-        """Spark is not needed after the dataset stage: stop it (and free its memory) before training."""
-        runner, child = self.glue_runner, self.glue_runner_child
-        self.glue_runner = self.glue_runner_child = None
-        if runner is None or child is None:
-            return
-        runner.finish()
-        with contextlib.suppress(subprocess.TimeoutExpired):  # stop() below ends it
-            child.process.wait(timeout=30)
-        self.children.stop(child)
+        """Spark is not needed after the dataset stage: end the runner's input, so it stops Spark and exits while the
+        next stage runs (the run's clean-up reaps it, or stops it if it has not exited by then)."""
+        runner, self.glue_runner = self.glue_runner, None
+        if runner is not None:
+            runner.finish()
 
 
 def need(value: T | None, what: str) -> T:
