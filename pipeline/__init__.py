@@ -12,8 +12,9 @@ aws        ``python -m pipeline.moto_server``: moto in server mode on a         
 source     ``esteira_extract.demo_data`` into ``<out>/source/hr.db`` (SQLite),   the source database
            or the PostgreSQL at ``SOURCE_URL`` (its credentials go to the
            local Secrets Manager, never into job arguments)
-extract    ``glue_jobs/extract_job.py`` (the Glue script: ``job.main()``) as a   the Glue job
-           child process on local Spark, JDBC to the source
+extract    ``esteira_extract.job.main()`` (what ``glue_jobs/extract_job.py``     the Glue job
+           calls) on the local Glue runner (:mod:`pipeline.glue_runner`: one
+           Spark driver, started with the run), JDBC to the source
 dataset    the curated Parquet, latest version per key, minus a held-out slice  (local only, see below)
 train      ``training.prepare`` Lambda, then ``containers/model/bin/train`` in   the training job
            a SageMaker directory layout; model.tar.gz / output.tar.gz to S3

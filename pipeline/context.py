@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +14,7 @@ from typing import Any, TypeVar
 from esteira_contracts.tasks import DEFAULT_OBJECTIVE, task_of_objective
 from pipeline import aws
 from pipeline.charts import ChartData
+from pipeline.glue_runner import GlueRunner
 from pipeline.options import REPO, Options
 from pipeline.processes import Child, ChildFailedError, Children, tail
 from pipeline.report import Progress
@@ -72,6 +75,8 @@ class RunContext:
     # For report.html (pipeline/html_report.py), never in the JSON: the smoke test's holdout labels and offline
     # scores (serve), the batch's served scores (transform).
     charts: ChartData = field(default_factory=ChartData)
+    # The local Glue runner (pipeline.glue_runner): one Spark driver for the extract and dataset jobs.
+    glue_runner: GlueRunner | None = None
 
     @property
     def task(self) -> str:
@@ -100,6 +105,37 @@ class RunContext:
             self.children.stop(child)
         if code != 0:
             raise ChildFailedError(f"{name} exited with {code}; last lines of {log_path}:\n{tail(log_path, 15)}")
+
+    def start_glue_runner(self) -> None:
+        """Start Spark for the Glue jobs now, so its start-up overlaps the stages before them."""
+        if self.glue_runner is not None:
+            return
+        env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
+        argv = [sys.executable, "-m", "pipeline.glue_runner"]
+        child = self.children.start(
+            "glue-runner", argv, env, self.logs / "glue-runner.log", REPO, stdin=subprocess.PIPE
+        )
+        self.glue_runner = GlueRunner(child.process, child.log_path, self.run_dir)
+
+    def run_glue_job(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        """Run a Glue job's ``main(argv)`` on the local Glue runner, saying every 15 s that it is still running."""
+        self.start_glue_runner()
+        runner = need(self.glue_runner, "local Glue runner")
+        self.children.started.append(
+            {"name": name, "pid": runner.process.pid, "log": str(log_path), "process": "glue-runner"}
+        )
+
+        def still_running(seconds: float) -> None:
+            self.progress.say(f"    {name}: still running ({seconds:.0f}s), log {log_path}")
+
+        runner.run(name, argv, env, log_path, still_running)
+
+    def stop_glue_runner(self) -> None:
+        """Spark is not needed after the dataset stage: end the runner's input, so it stops Spark and exits while the
+        next stage runs (the run's clean-up reaps it, or stops it if it has not exited by then)."""
+        runner, self.glue_runner = self.glue_runner, None
+        if runner is not None:
+            runner.finish()
 
 
 def need(value: T | None, what: str) -> T:

@@ -61,14 +61,22 @@ class Children:
         self._children: list[Child] = []
         self.started: list[dict[str, object]] = []
 
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path, cwd: Path) -> Child:
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: Path,
+        stdin: int = subprocess.DEVNULL,
+    ) -> Child:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         handle = log_path.open("ab")
         process = subprocess.Popen(
             list(argv),
             env={**env, MARKER_ENV: self.marker},
             cwd=cwd,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,

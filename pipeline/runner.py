@@ -102,8 +102,12 @@ class Pipeline:
         ctx.progress.say(f"Esteira local pipeline, run {run_id} (config {opts.config}); output in {self.out}")
         code = 1
         try:
+            if opts.stop_after != "source":
+                ctx.start_glue_runner()  # Spark starts while the local AWS and the source are prepared
             for name, stage in STAGES:
                 stage(ctx)
+                if name == "dataset":
+                    ctx.stop_glue_runner()
                 if name == opts.stop_after:
                     ctx.report["status"] = "stopped"  # --stop-after: what ran succeeded, the rest is skipped
                     ctx.report["stopped_after"] = name

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,8 @@ from esteira_extract import demo_data
 from pipeline import aws, settings
 from pipeline.context import RunContext, need
 from pipeline.lambda_context import new_context
-from pipeline.options import REPO
 from pipeline.report import StageFailedError
 
-DATASET_SCRIPT = REPO / "glue_jobs" / "dataset_job.py"
 SPLITS = ("train", "validation", "holdout")
 STATUS_NO_NEW_DATA = "no_new_data"
 
@@ -62,10 +59,10 @@ def run(ctx: RunContext) -> None:
         quality_uri=str(quality_dir) if judged else None,
         ground_truth_uri=str(lake / layout.GROUND_TRUTH_PREFIX.rstrip("/")) if judged else None,
     )
-    argv = [sys.executable, str(DATASET_SCRIPT), *(item for pair in job_args.to_args().items() for item in pair)]
+    argv = [item for pair in job_args.to_args().items() for item in pair]
     env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
     with ctx.progress.stage("dataset", "the dataset job's main() on local Spark: latest version per key, splits") as st:
-        ctx.run_child("dataset", argv, env, ctx.logs / "dataset.log")
+        ctx.run_glue_job("dataset", argv, env, ctx.logs / "dataset.log")
         run_dir = datasets / f"run_id={dataset_run}"
         manifest: dict[str, Any] = json.loads((run_dir / "manifest.json").read_text())
         counts = manifest["counts"]

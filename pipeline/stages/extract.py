@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from esteira_contracts.extraction import ExtractionJobArgs
 from pipeline import source as sources
 from pipeline.context import RunContext, need
-from pipeline.options import REPO
 from pipeline.report import StageFailedError
 
-EXTRACT_SCRIPT = REPO / "glue_jobs" / "extract_job.py"
 EMPTY_WINDOW_NOTE = "spec read with 1 JDBC partition (esteira_extract.jdbc.read_bounds fails on an empty SQLite window)"
 
 
@@ -46,10 +43,10 @@ def run(ctx: RunContext) -> None:
         run_id=ctx.run_id,
         tls_ca_bundle=str(ca_bundle) if ca_bundle else None,
     )
-    args = [sys.executable, str(EXTRACT_SCRIPT), *(item for pair in job_args.to_args().items() for item in pair)]
+    args = [item for pair in job_args.to_args().items() for item in pair]
     env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
-    with ctx.progress.stage("extract", "the extraction job's main() on local Spark (JDBC -> Parquet)") as st:
-        ctx.run_child("extract", args, env, ctx.logs / "extract.log")
+    with ctx.progress.stage("extract", "the extraction job's main() on the local Glue runner (JDBC -> Parquet)") as st:
+        ctx.run_glue_job("extract", args, env, ctx.logs / "extract.log")
         manifest_path = next((curated / "_manifests").glob(f"dt=*/{ctx.run_id}.json"), None)
         if manifest_path is None:
             raise StageFailedError(f"the extraction left no manifest for run {ctx.run_id}")
