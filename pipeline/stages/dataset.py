@@ -18,7 +18,6 @@ import pyarrow.dataset as pads
 
 from esteira_contracts import layout
 from esteira_contracts.dataset import DatasetJobArgs
-from esteira_extract import demo_data
 from pipeline import aws, settings
 from pipeline.context import RunContext, need
 from pipeline.lambda_context import new_context
@@ -49,8 +48,8 @@ def run(ctx: RunContext) -> None:
         run_id=dataset_run,
         drop_columns=drop,
         batch_input_uri=str(batch_input),
-        # The demo database is a snapshot of one day: labels are final, or not yet, as of that day.
-        as_of_date=demo_data.REFERENCE_DATE.isoformat() if ctx.options.demo_source else None,
+        # The demo database is a snapshot of its clock's today: labels are final, or not yet, as of that day.
+        as_of_date=ctx.demo_today.isoformat() if ctx.demo_today else None,
     )
     argv = [sys.executable, str(DATASET_SCRIPT), *(item for pair in job_args.to_args().items() for item in pair)]
     env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
