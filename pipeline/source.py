@@ -116,9 +116,7 @@ def count_query(conn: Any, select_sql: str, where: str) -> int:
         ) from None
 
 
-def sqlite_source(
-    path: Path, rows: int, seed: int, change: int, select_sql: str, advance_days: int = 0
-) -> SourceState:
+def sqlite_source(path: Path, rows: int, seed: int, change: int, select_sql: str, advance_days: int = 0) -> SourceState:
     """The embedded demo file: created when missing, ``change`` rows changed and the clock moved on by
     ``advance_days`` before the extraction."""
     created = False

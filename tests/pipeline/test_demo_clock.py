@@ -108,7 +108,7 @@ def test_the_clock_moves_at_most_a_year_at_a_time(tmp_path: Path) -> None:
     db = tmp_path / "hr.db"
     source.sqlite_source(db, 200, SEED, 0, DEMO_SELECT)
     with sqlite3.connect(db) as conn, pytest.raises(ValueError, match="advance_days=400 must be between 0 and 365"):
-        demo_clock.advance(conn, "sqlite", SEED, 400, demo_clock.demo_data.UPDATED_FROM)
+        demo_clock.advance(conn, "sqlite", SEED, 400, demo_data.UPDATED_FROM)
 
 
 def test_a_postgres_demo_database_keeps_its_clock_and_moves_as_the_sqlite_one(
