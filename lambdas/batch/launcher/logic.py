@@ -12,7 +12,8 @@ What: exactly one dataset run's ``<INPUT_PREFIX>run_id=<run>/``, the run that be
 (``dataset_run.py``: the event's ``input_run_id``, else the package's own run when it was trained here, else this
 environment's newest complete run), refused with an error, before any model or job exists, when its manifest is
 missing, its rows are missing or empty, or its spec or feature schema is not the package's. The transform job always
-gets a fresh ``<prefix>-YYYYMMDD-HHMMSS`` run id (the consumer orders runs by it).
+gets a fresh ``<prefix>-YYYYMMDD-HHMMSS`` run id (the consumer orders runs by it). Before the job starts, the run's
+scoring record (``scoring.py``: model package and version, dataset run, served threshold) goes beside its outputs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from batch.launcher.dataset_run import choose_input, package_data
 from batch.launcher.inputs import InvalidInputRunError, validate_input_run_id
+from batch.launcher.scoring import scoring_record, scoring_record_key, write_scoring_record
 from common.registry import newest_approved_package
 from common.runs import new_run_id
 from esteira_contracts import layout
@@ -244,6 +246,9 @@ def launch(event: dict[str, Any] | None, settings: LauncherSettings, sagemaker: 
     )
     model_name = ensure_model(sagemaker, package_arn, settings)
     job = transform_job_request(request, chosen.batch_input.prefix, model_name, settings)
+    record_key = scoring_record_key(settings.output_prefix, request.run_id)
+    record = scoring_record(request.run_id, package_arn, described, chosen.run_id)
+    write_scoring_record(s3, settings.bucket, record_key, record, settings.kms_key_id)
     arn = sagemaker.create_transform_job(**job)["TransformJobArn"]
     logger.info(
         "transform job started",
@@ -262,6 +267,7 @@ def launch(event: dict[str, Any] | None, settings: LauncherSettings, sagemaker: 
         "source": source,
         "input_uri": job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"],
         "output_uri": job["TransformOutput"]["S3OutputPath"],
+        "scoring_record_uri": f"s3://{settings.bucket}/{record_key}",
     }
 
 
