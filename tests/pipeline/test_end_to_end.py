@@ -152,6 +152,14 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     assert batch["model_package_arn"] == report["model"]["registered_package_arn"]
     assert batch["input_uri"].endswith(f"/batch-input/run_id={data['run_id']}/")
     assert batch["output_uri"].endswith(f"/batch-output/{batch['transform_run_id']}/")
+    # AND its predictions (the job's .out files, the launcher's scoring record) outlive the run's local S3: they are
+    # in the lake, in the predictions bucket's layout, every scored record once
+    kept = Path(batch["kept"]["folder"])
+    assert kept == Path(report["out"]) / "lake" / "batch-output" / batch["transform_run_id"]
+    scored = [line for part in kept.glob("*.out") for line in part.read_text().splitlines() if line]
+    assert len(scored) == len({line.split(",")[0] for line in scored}) == batch["predicted"]
+    record = json.loads((kept / "_scoring.json").read_text())
+    assert (record["model_package_arn"], record["input_run_id"]) == (batch["model_package_arn"], data["run_id"])
     # AND every stage ran and took measurable time; the summary table was printed
     assert [stage["status"] for stage in report["stages"]] == ["ok"] * 12
     assert "predictions lost" in two_runs[0].stdout
@@ -176,19 +184,29 @@ def test_second_run_extracts_only_the_changed_rows(two_runs: tuple[Run, Run]) ->
     first, second = two_runs[0].report, two_runs[1].report
     ext = second["extraction"]
 
-    # THEN the extraction is incremental from the first run's watermark and reads exactly the changed rows
+    # THEN the demo's clock moved on 30 days, and some employees whose label was open left in them
     assert second["status"] == "succeeded"
-    assert second["source"]["changed"] == CHANGED
+    assert first["source"]["clock"] == {"before": "2025-06-30", "today": "2025-06-30", "days": 0}
+    assert second["source"]["clock"] == {"before": "2025-06-30", "today": "2025-07-30", "days": 30}
+    assert second["source"]["changed"] == CHANGED and second["source"]["left"] > 0
+    updated = second["source"]["rows_updated"]
+    assert max(CHANGED, second["source"]["left"]) <= updated <= CHANGED + second["source"]["left"]
+    # AND the extraction is incremental from the first run's watermark and reads exactly those rows
     assert ext["incremental"] is True
     assert ext["watermark_from"] == first["extraction"]["watermark_to"]
-    assert ext["rows_read"] == CHANGED
-    assert ext["rows_extracted"] + ext["rows_quarantined"] == CHANGED
+    assert ext["rows_read"] == updated
+    assert ext["rows_extracted"] + ext["rows_quarantined"] == updated
     # AND the dataset keeps one version per key: the same keys, in the same splits
     data = second["dataset"]
     assert data["keys_latest"] == first["dataset"]["keys_latest"]
     assert data["row_versions_read"] == first["dataset"]["row_versions_read"] + ext["rows_extracted"]
     assert data["keys_shared_between_splits"] == 0 and data["keys_moved_split"] == 0
     assert data["previous_run"] == first["dataset"]["run_id"]
+    # AND labels are judged as of the clock: more are final than a month before (those who left, those whose 12
+    # months passed), fewer are left to score
+    assert (first["dataset"]["as_of_date"], data["as_of_date"]) == ("2025-06-30", "2025-07-30")
+    assert data["keys_label_final"] > first["dataset"]["keys_label_final"] + second["source"]["left"]
+    assert data["keys_label_open"] < first["dataset"]["keys_label_open"]
     # AND the first run's model is the champion the gate compared against (restored from registry.json)
     gate = second["model"]["gate"]
     assert gate["champion"]["arn"] == first["model"]["registered_package_arn"]
