@@ -9,6 +9,11 @@ the rows to score are chosen by the spec.
 Re-running a run id replaces its outputs: the old manifest goes first and the new one is written last, after the
 files were counted back, so a manifest always describes the files next to it. A run that fails removes its
 outputs. With nothing labelled, the manifest says ``"status": "no_new_data"`` and the job ends successfully.
+
+With ``--predictions_uri``, the quality step (``quality.py``, ``quality_io.py``) joins the scored records' newest
+predictions per model version with the labels final as of the same day, and writes the model-quality report (and
+the endpoint monitor's ground truth); the manifest's ``model_quality`` says where. No predictions yet is a report
+with no models and a reason, never a failure.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from esteira_contracts import SettingsError
 from esteira_contracts.dataset import SPLIT_BUCKETS, DatasetJobArgs
 from esteira_dataset.inputs import RUN_ORDER, InputError, InputRun, committed_runs, read_runs
 from esteira_dataset.outputs import Layout, count_csv, count_splits, write_csv, write_parquet
+from esteira_dataset.quality_io import QualityInputError, run_quality
 from esteira_dataset.spec import DatasetSpec, DatasetSpecError, load_dataset_spec
 from esteira_dataset.transforms import (
     LABEL_FINAL,
@@ -167,6 +173,29 @@ def _no_new_data(layout: Layout, manifest: dict[str, Any], reason: str, counts: 
     return manifest
 
 
+def _add_quality(
+    manifest: dict[str, Any],
+    spark: SparkSession,
+    args: DatasetJobArgs,
+    spec: DatasetSpec,
+    as_of: date,
+    marked: DataFrame | None,
+) -> None:
+    """The quality step, when ``--predictions_uri`` is given; the manifest records where its report is."""
+    if args.predictions_uri is None or args.quality_uri is None:
+        return
+    manifest["model_quality"] = run_quality(
+        spark,
+        marked,
+        spec,
+        dataset_run_id=args.run_id,
+        as_of=as_of,
+        predictions_uri=args.predictions_uri,
+        quality_uri=args.quality_uri,
+        ground_truth_uri=args.ground_truth_uri,
+    )
+
+
 def run(spark: SparkSession, args: DatasetJobArgs, spec: DatasetSpec | None = None) -> dict[str, Any]:
     """One dataset run. Returns the manifest (also written to ``<datasets_uri>/run_id=R/manifest.json``)."""
     started_at = utc_now_iso()
@@ -182,6 +211,7 @@ def run(spark: SparkSession, args: DatasetJobArgs, spec: DatasetSpec | None = No
     layout.clear()
     if not any(r.rows for r in runs):
         reason = "no committed extraction under curated_uri" if not runs else "the committed extractions hold no rows"
+        _add_quality(manifest, spark, args, spec, as_of, None)
         return _no_new_data(layout, manifest, reason, dict.fromkeys(EMPTY_COUNTS, 0))
     latest: DataFrame | None = None
     try:
@@ -197,6 +227,7 @@ def run(spark: SparkSession, args: DatasetJobArgs, spec: DatasetSpec | None = No
             "keys_label_final": tally["label_final"],
             "keys_label_open": tally["label_open"],
         }
+        _add_quality(manifest, spark, args, spec, as_of, marked)
         if tally["label_final"] == 0:
             return _no_new_data(layout, manifest, "no key has a final label", counts)
         counts |= _write_outputs(spark, marked, spec, args, tally)
@@ -252,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         log.info("arguments: %s", args)
         spark = _glue_spark() if getResolvedOptions is not None else _local_spark()
         return run(spark, args, spec)
-    except (SettingsError, DatasetSpecError, InputError, DatasetError) as error:
+    except (SettingsError, DatasetSpecError, InputError, DatasetError, QualityInputError) as error:
         log.error("%s", error)
         raise SystemExit(f"dataset job: {error}") from None
 
