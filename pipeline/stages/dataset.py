@@ -4,6 +4,11 @@ It keeps each key's latest version from the curated lake, splits the keys whose 
 validation / holdout by a stable hash of the key, and writes the rows to score as batch input. The report shows,
 per split, the rows and distinct keys the job counted from its written files, the keys shared between splits, and
 the keys that moved split since the previous run (both must be 0).
+
+The job also judges the predictions of the transform runs the lake holds (``<out>/lake/batch-output/``, each with
+the launcher's scoring record, kept there by the transform stage; none on a first run) against the labels that
+became final (its quality step), writing the report and the ground truth under ``<out>/lake/monitoring/``; the
+report's content and path go to ``model_quality``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 import pyarrow.dataset as pads
 
-from esteira_contracts import layout
+from esteira_contracts import layout, quality
 from esteira_contracts.dataset import DatasetJobArgs
 from pipeline import aws, settings
 from pipeline.context import RunContext, need
@@ -37,6 +42,8 @@ def run(ctx: RunContext) -> None:
     lake = ctx.out / "lake"
     datasets = lake / layout.DATASETS_PREFIX.rstrip("/")
     batch_input = lake / layout.BATCH_INPUT_PREFIX.rstrip("/")
+    predictions = lake / layout.BATCH_OUTPUT_PREFIX.rstrip("/")
+    quality_dir = lake / layout.MODEL_QUALITY_PREFIX.rstrip("/")
     prepared = _prepare(ctx)
     dataset_run = str(prepared["dataset_run_id"])
     params = ctx.config.training.hyperparameters
@@ -50,6 +57,10 @@ def run(ctx: RunContext) -> None:
         batch_input_uri=str(batch_input),
         # The demo database is a snapshot of its clock's today: labels are final, or not yet, as of that day.
         as_of_date=ctx.demo_today.isoformat() if ctx.demo_today else None,
+        # Always judged, so a first run says that nothing it can judge is labelled yet (no batch-output folder).
+        predictions_uri=str(predictions),
+        quality_uri=str(quality_dir),
+        ground_truth_uri=str(lake / layout.GROUND_TRUTH_PREFIX.rstrip("/")),
     )
     argv = [sys.executable, str(DATASET_SCRIPT), *(item for pair in job_args.to_args().items() for item in pair)]
     env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
@@ -81,6 +92,7 @@ def run(ctx: RunContext) -> None:
             "manifest": str(run_dir / "manifest.json"),
         }
         ctx.report["dataset"] = report
+        ctx.report["model_quality"] = model_quality_section(manifest)
         if manifest["status"] == STATUS_NO_NEW_DATA:
             st.summary = f"no new data: {manifest.get('reason')}"
             raise NoNewDataError(f"the dataset job found no new data ({manifest.get('reason')})")
@@ -92,6 +104,19 @@ def run(ctx: RunContext) -> None:
                 f"the splits leak: {report['keys_shared_between_splits']} key(s) in more than one split, "
                 f"{report['keys_moved_split']} moved split since the previous run"
             )
+
+
+def model_quality_section(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The quality report the job wrote (``esteira_contracts.quality``), its path, and the labelled predictions of
+    its latest model version (0 without one)."""
+    path = Path(str((manifest.get("model_quality") or {}).get("report", "")))
+    if not path.is_file():
+        written = manifest.get("model_quality")
+        raise StageFailedError(f"the dataset job wrote no model-quality report (manifest: {written})")
+    content: dict[str, Any] = json.loads(path.read_text())
+    latest = [m for m in content[quality.MODELS] if m[quality.MODEL_VERSION] == content[quality.LATEST_MODEL_VERSION]]
+    labelled = int(latest[0][quality.LABELLED_PREDICTIONS]) if latest else 0
+    return content | {"path": str(path), quality.LABELLED_PREDICTIONS: labelled}
 
 
 def _prepare(ctx: RunContext) -> dict[str, Any]:

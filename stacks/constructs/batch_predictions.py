@@ -163,7 +163,14 @@ class BatchPredictions(Construct):
         prefix = settings.name_prefix
         group = settings.model_package_group_name
         manifests = layout.run_prefix(names.DATASETS_PREFIX, "*") + "manifest.json"
+        scoring_records = f"{names.BATCH_OUTPUT_PREFIX}*/{layout.SCORING_RECORD_FILENAME}"
         statements = [
+            # Each transform run's scoring record, beside its outputs: which model version scored the run.
+            iam.PolicyStatement(
+                sid="WriteScoringRecords",
+                actions=["s3:PutObject"],
+                resources=[predictions.arn_for_objects(scoring_records)],
+            ),
             # This environment's dataset runs' manifests: is a run complete, which spec and features it wrote.
             iam.PolicyStatement(
                 sid="ReadDatasetManifests", actions=["s3:GetObject"], resources=[artifacts.arn_for_objects(manifests)]
@@ -216,6 +223,10 @@ class BatchPredictions(Construct):
             (
                 objects_of(artifacts, manifests, self).removeprefix("Resource::"),
                 "One dataset run's manifest per run id: the launcher checks a run is complete and its schema.",
+            ),
+            (
+                objects_of(predictions, scoring_records, self).removeprefix("Resource::"),
+                "One scoring record per transform run, named batch-output/<run>/_scoring.json; nothing else.",
             ),
             (self._arn("model", f"{prefix}-*"), "One model per package version, named <group>-v<version>."),
             (self._arn("transform-job", f"{prefix}-*"), "Transform jobs are named per run under this prefix."),

@@ -2,7 +2,9 @@
 
 Started by the training state machine (``glue:startJobRun.sync``) with the run's id and output URIs; it reads the
 spec's curated extraction prefix and writes only ``datasets/`` in the artifacts bucket and ``batch-input/`` in the
-predictions bucket (``esteira_contracts.dataset`` documents the layout).
+predictions bucket (``esteira_contracts.dataset`` documents the layout). Its quality step reads the transform runs'
+``batch-output/`` and writes ``monitoring/model-quality/`` and ``monitoring/ground-truth/`` in the artifacts bucket:
+every run gets those URIs as default arguments (environment constants, like the spec and the curated prefix).
 """
 
 import json
@@ -16,6 +18,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from esteira_contracts import layout
 from esteira_contracts.dataset import DatasetJobArgs
 from stacks import names
 from stacks.config import HyperparameterValue
@@ -81,6 +84,9 @@ class DatasetJob(Construct):
             curated_uri=curated.s3_url_for_object(curated_prefix),
             datasets_uri=artifacts.s3_url_for_object(names.DATASETS_PREFIX),
             batch_input_uri=predictions.s3_url_for_object(names.BATCH_INPUT_PREFIX),
+            predictions_uri=predictions.s3_url_for_object(names.BATCH_OUTPUT_PREFIX),
+            quality_uri=artifacts.s3_url_for_object(layout.MODEL_QUALITY_PREFIX),
+            ground_truth_uri=artifacts.s3_url_for_object(layout.GROUND_TRUTH_PREFIX),
             run_id="defaults",  # checked here, then left out of the defaults: each run names its own
             drop_columns=drop_columns(settings.hyperparameters),
             train_fraction=dataset.train_fraction,
@@ -118,7 +124,13 @@ class DatasetJob(Construct):
         curated_objects = f"{curated_prefix}*"
         datasets = f"{names.DATASETS_PREFIX}*"
         batch_input = f"{names.BATCH_INPUT_PREFIX}*"
+        batch_output = f"{names.BATCH_OUTPUT_PREFIX}*"
+        quality = [f"{layout.MODEL_QUALITY_PREFIX}*", f"{layout.GROUND_TRUTH_PREFIX}*"]
         curated.grant_read(self.role, curated_objects)
+        # The quality step: the transform runs' scoring records and outputs in, its report and ground truth out.
+        predictions.grant_read(self.role, batch_output)
+        for prefix in quality:
+            artifacts.grant_put(self.role, prefix)
         # A re-run replaces its run's outputs (Spark's overwrite deletes the old files first).
         artifacts.grant_read_write(self.role, datasets)
         artifacts.grant_delete(self.role, datasets)
@@ -130,10 +142,13 @@ class DatasetJob(Construct):
         acknowledge_bucket_grants(
             policy,
             "CDK grants limited to the spec's curated extraction prefix (read), datasets/ in the artifacts bucket "
-            "and batch-input/ in the predictions bucket (read, write, replace): the job writes nowhere else.",
+            "and batch-input/ in the predictions bucket (read, write, replace), batch-output/ (read) and the "
+            "monitoring/model-quality/ and monitoring/ground-truth/ prefixes (write): the job writes nowhere else.",
             objects_of(curated, curated_objects, self),
             objects_of(artifacts, datasets, self),
             objects_of(predictions, batch_input, self),
+            objects_of(predictions, batch_output, self),
+            *(objects_of(artifacts, prefix, self) for prefix in quality),
             extra=("Action::s3:DeleteObject*",),
         )
         acknowledge_key_grant(policy)

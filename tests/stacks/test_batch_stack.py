@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from esteira_contracts import layout
 from esteira_contracts.fanout import NON_RETRYABLE_ERRORS, FanoutSettings
 from stacks import names
 from tests.stacks.conftest import ENVS, SynthesizedEnv
@@ -227,3 +228,20 @@ def test_launcher_runs_on_the_configured_schedule_with_the_configured_fleet(
     if scheduled:
         (rule,) = schedules.values()
         assert rule["Properties"]["ScheduleExpression"] == config.schedule
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_launcher_writes_only_the_scoring_records_beside_the_transform_outputs(synth: Synth, env: str) -> None:
+    # GIVEN the launcher's role policy
+    policies = batch(synth, env).find_resources("AWS::IAM::Policy")
+    (policy,) = [p for logical_id, p in policies.items() if logical_id.startswith("BatchLauncherRole")]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    # THEN its only S3 write is PutObject of batch-output/<run>/_scoring.json
+    writes = [s for s in statements if any(str(a).startswith(("s3:Put", "s3:Delete")) for a in _actions(s))]
+    assert [_actions(s) for s in writes] == [["s3:PutObject"]]
+    assert f'/{names.BATCH_OUTPUT_PREFIX}*/{layout.SCORING_RECORD_FILENAME}"' in json.dumps(writes[0]["Resource"])
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)

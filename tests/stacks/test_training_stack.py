@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from esteira_contracts import layout
 from esteira_model.metrics import METRIC_DEFINITIONS
 from stacks import names
 from stacks.config import HyperparameterValue
@@ -282,17 +283,53 @@ def test_the_dataset_job_runs_before_training_and_feeds_train_and_validation(syn
     assert parameters["InputDataConfig.$"] == "$.channels.input_data_config"
     hyperparameters = parameters.get("HyperParameters") or parameters["StaticHyperParameters"]
     assert hyperparameters["id_column"] == "matricula", "the spec's primary key is no feature"
-    # AND the dataset job is a Glue 5 job whose role writes only datasets/ and batch-input/
+    # AND the dataset job is a Glue 5 job whose role writes only datasets/, batch-input/ and, for its quality
+    # step, monitoring/model-quality/ and monitoring/ground-truth/ (put only: never a delete there)
     (job,) = template.find_resources("AWS::Glue::Job").values()
     assert job["Properties"]["GlueVersion"] == "5.0"
     assert "--run_id" not in job["Properties"]["DefaultArguments"], "each run names its own"
     assert job["Properties"]["DefaultArguments"]["--train_fraction"] == "0.7"
     policies = template.find_resources("AWS::IAM::Policy")
     (policy,) = [p for logical_id, p in policies.items() if logical_id.startswith("DatasetJobRole")]
+    monitoring = (f"/{layout.MODEL_QUALITY_PREFIX}*", f"/{layout.GROUND_TRUTH_PREFIX}*")
+    written_monitoring = set()
     for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
         if any(str(a).startswith(("s3:Put", "s3:Delete")) for a in statement["Action"]):
             written = json.dumps(statement["Resource"])
+            if any(prefix in written for prefix in monitoring):
+                written_monitoring |= {prefix for prefix in monitoring if prefix in written}
+                assert not any(str(a).startswith("s3:Delete") for a in statement["Action"]), written
+                continue
             assert f"/{names.DATASETS_PREFIX}*" in written or f"/{names.BATCH_INPUT_PREFIX}*" in written, written
+    assert written_monitoring == set(monitoring)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_dataset_job_judges_the_transform_runs_predictions_and_writes_the_quality_report(
+    synth: Synth, env: str
+) -> None:
+    # GIVEN the dataset job's default arguments (every run's, the state machine's Dataset step included)
+    template = training(synth(env))
+    (job,) = template.find_resources("AWS::Glue::Job").values()
+    arguments = json.dumps(job["Properties"]["DefaultArguments"])
+    # THEN its quality step reads batch-output/ of the predictions bucket and writes the two monitoring prefixes
+    for name, prefix in (
+        ("--predictions_uri", layout.BATCH_OUTPUT_PREFIX),
+        ("--quality_uri", layout.MODEL_QUALITY_PREFIX),
+        ("--ground_truth_uri", layout.GROUND_TRUTH_PREFIX),
+    ):
+        assert name in job["Properties"]["DefaultArguments"], name
+        assert f"/{prefix}" in json.dumps(job["Properties"]["DefaultArguments"][name]), name
+    assert "Predictions" in json.dumps(job["Properties"]["DefaultArguments"]["--predictions_uri"]), arguments
+    # AND its role may read batch-output/ (and list it)
+    policies = template.find_resources("AWS::IAM::Policy")
+    (policy,) = [p for logical_id, p in policies.items() if logical_id.startswith("DatasetJobRole")]
+    reads = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "s3:GetObject*" in s["Action"] and f"/{layout.BATCH_OUTPUT_PREFIX}*" in json.dumps(s["Resource"])
+    ]
+    assert reads and all("s3:List*" in s["Action"] for s in reads)
 
 
 def test_dev_scores_the_runs_batch_input_after_register_and_staging_keeps_the_schedule(synth: Synth) -> None:
