@@ -97,8 +97,11 @@ def run(ctx: RunContext) -> None:
             st.summary = f"no new data: {manifest.get('reason')}"
             raise NoNewDataError(f"the dataset job found no new data ({manifest.get('reason')})")
         sizes = ", ".join(f"{name} {report['splits'][name]['rows']}" for name in SPLITS)
+        versions = ctx.report["model_quality"].get(quality.MODELS, [])
+        labelled = ", ".join(f"v{m[quality.MODEL_VERSION]} {m[quality.LABELLED_PREDICTIONS]}" for m in versions)
         st.summary = f"{sizes}; to score {report['batch_input_rows']}; shared keys "
         st.summary += f"{report['keys_shared_between_splits']}, moved {report['keys_moved_split']}"
+        st.summary += f"; labelled predictions: {labelled or 'none yet'}"
         if report["keys_shared_between_splits"] or report["keys_moved_split"]:
             raise StageFailedError(
                 f"the splits leak: {report['keys_shared_between_splits']} key(s) in more than one split, "

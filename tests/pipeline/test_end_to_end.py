@@ -174,8 +174,8 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     page = Path(report["html_report"]).read_text()
     assert Path(report["html_report"]) == Path(report["out"]) / "report.html"
     sections = dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', page, flags=re.S))
-    assert list(sections) == ["roc", "calibration", "scores", "drift", "timings"]
-    assert all(body.count("<svg") == 1 for body in sections.values())
+    assert list(sections) == ["roc", "calibration", "scores", "drift", "model-quality", "timings"]
+    assert all(body.count("<svg") == 1 for name, body in sections.items() if name != "model-quality")
     assert report["html_report"] in two_runs[0].stdout
 
 
@@ -227,6 +227,42 @@ def test_second_run_extracts_only_the_changed_rows(two_runs: tuple[Run, Run]) ->
     assert [f["feature"] for f in second["drift"]["features"]] == second["model"]["features"]
     assert second["drift"]["model_package_arn"] == second["model"]["served_package_arn"]
     assert "<svg" in Path(second["html_report"]).read_text()
+
+
+def test_the_second_run_reports_the_first_models_quality_on_the_labels_that_arrived_since(
+    two_runs: tuple[Run, Run],
+) -> None:
+    first, second = (run.report for run in two_runs)
+    out = Path(first["out"])
+    # GIVEN the first run: none of the records it scored had a final label yet
+    assert first["model_quality"]["models"] == [] and first["model_quality"]["labelled_predictions"] == 0
+    assert first["model_quality"]["reason"]
+    # WHEN a month passed in the demo and the second run's dataset job joined the first run's kept predictions with
+    # the labels final as of its clock
+    quality = second["model_quality"]
+    models = {model["model_version"]: model for model in quality["models"]}
+    version = first["batch"]["model_package_arn"].rsplit("/", 1)[1]
+    # THEN the first run's model version has labelled predictions, from the first run's transform
+    assert version in models, quality
+    judged = models[version]
+    assert judged["labelled_predictions"] > 0 and judged["scoring_runs"] == [first["batch"]["transform_run_id"]]
+    # AND they are exactly the first run's scored keys whose label the second run's splits hold (final since), with
+    # their labels; read here from the kept .out files and the splits' Parquet files
+    kept = Path(first["batch"]["kept"]["folder"])
+    scored = {line.split(",")[0] for part in kept.glob("*.out") for line in part.read_text().splitlines() if line}
+    run_dir = out / "lake" / "datasets" / f"run_id={second['dataset']['run_id']}"
+    table = pads.dataset(sorted(str(p) for p in run_dir.glob("*/*.parquet")), format="parquet").to_table()
+    label = json.loads((run_dir / "manifest.json").read_text())["label_column"]
+    labels = dict(zip(table.column("matricula").to_pylist(), table.column(label).to_pylist(), strict=True))
+    final_scored = scored & set(labels)
+    assert judged["labelled_predictions"] == len(final_scored)
+    assert judged["positives"] == sum(int(labels[k]) for k in final_scored) > 0
+    assert judged["auc"] is not None and 0.0 <= judged["auc"] <= 1.0
+    # AND report.html shows it: the first run says why there is nothing yet, the second charts it
+    for report, charts_expected in ((first, 0), (second, 1)):
+        page = (out / "runs" / report["run_id"] / "report.html").read_text()  # the run's own copy
+        section = dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', page, flags=re.S))["model-quality"]
+        assert section.count("<svg") == charts_expected
 
 
 def test_the_splits_on_disk_never_share_duplicate_or_move_a_key(two_runs: tuple[Run, Run]) -> None:
