@@ -34,8 +34,8 @@ final as of ``as_of_date``. One entry per model version::
   score; always 10 calibration bins of width 0.1 (the last includes 1.0; an empty bin has ``count`` 0 and null
   means).
 - Multiclass: ``accuracy`` (``predicted_label`` equal to the label as numbers); regression: ``rmse`` and ``mae``
-  of ``score``. The binary-only figures are null and ``calibration`` is empty. ``skipped`` names why figures are
-  missing (e.g. a binary model's labels that are not 0/1), else null.
+  of ``score``. The binary-only figures (``positives`` included) are null and ``calibration`` is empty.
+  ``skipped`` names why figures are missing (e.g. a binary model's labels that are not 0/1), else null.
 """
 
 from __future__ import annotations

@@ -79,6 +79,9 @@ def _record_row(run: str, uri: str) -> tuple[Any, ...]:
     """One scoring record as a row of SCORING_SCHEMA; the run is its folder, whatever the file says."""
     try:
         data = read_json(uri) or {}
+        missing = [name for name in (q.MODEL_PACKAGE_ARN, q.MODEL_VERSION) if not data.get(name)]
+        if missing:
+            raise KeyError(", ".join(missing))
         threshold = data.get(q.THRESHOLD)
         values = {
             q.RUN_ID: run,
@@ -164,11 +167,19 @@ def quality_report(
     }
     if labelled is None:
         return report
-    rows = version_metrics(labelled).collect()
+    cached_here = not labelled.is_cached  # both aggregations read it: join and window once
+    if cached_here:
+        labelled.persist()
+    try:
+        rows = version_metrics(labelled).collect()
+        found_bins = calibration(labelled).collect() if rows else []
+    finally:
+        if cached_here:
+            labelled.unpersist()
     if not rows:
         return report | {q.REASON: reason or q.REASON_NO_LABELLED_PREDICTIONS}
     bins: dict[str, dict[int, Row]] = {}
-    for found in calibration(labelled).collect():
+    for found in found_bins:
         bins.setdefault(found[q.MODEL_VERSION], {})[int(found[BIN])] = found
     rows.sort(key=lambda r: (len(r[q.MODEL_VERSION]), r[q.MODEL_VERSION]))  # version numbers, in number order
     latest = max(rows, key=lambda r: (r[NEWEST_RUN][0] or "", r[NEWEST_RUN][1]))

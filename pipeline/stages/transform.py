@@ -188,11 +188,11 @@ def _key(uri: str, bucket: str) -> str:
 
 
 def _served_scores(s3: Any, bucket: str, output_prefix: str) -> list[float]:
-    """The score field of every output record (``id,label,score``), for the report's score distribution: the ``.out``
-    files only, as the fan-out reads them (the launcher's scoring record is beside them)."""
+    """The score field of every output record (``id,label,score``), for the report's score distribution; only the
+    ``.out`` objects (the launcher's scoring record lies beside them)."""
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=output_prefix)
     scores: list[float] = []
-    for obj in (obj for page in pages for obj in page.get("Contents", []) if str(obj["Key"]).endswith(".out")):
+    for obj in (obj for page in pages for obj in page.get("Contents", []) if obj["Key"].endswith(".out")):
         body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
         scores.extend(float(line.rsplit(",", 1)[-1]) for line in body.splitlines() if line)
     return scores

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from pyspark.sql import SparkSession
 
@@ -18,6 +19,7 @@ from batch.launcher.scoring import scoring_record
 from esteira_contracts import quality as q
 from esteira_dataset.job import run
 from esteira_dataset.quality_io import QualityInputError, find_scoring_runs, read_scoring
+from tests.glue_jobs.conftest import AwsEndpoint
 from tests.glue_jobs.dataset_data import AS_OF, Lake, demo_document, employee
 from tests.glue_jobs.test_dataset_quality import assert_close, reference
 
@@ -141,3 +143,24 @@ def test_given_a_scoring_record_that_is_not_one_when_read_then_the_error_names_t
 
     with pytest.raises(QualityInputError, match=r"scoring record .*run-bad/_scoring.json is not a scoring record"):
         read_scoring(spark, find_scoring_runs(str(tmp_path)))
+
+
+def test_given_transform_runs_in_s3_when_found_then_only_runs_with_a_record_and_their_own_outputs_count(
+    aws: AwsEndpoint,
+) -> None:
+    # GIVEN the predictions bucket (moto, over HTTP) with a recorded run, an unrecorded one and the fan-out's files
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="quality-predictions")
+    for key in (
+        "batch-output/run-1/_scoring.json",
+        "batch-output/run-1/part-00000.csv.out",
+        "batch-output/run-1/nested/part-00001.csv.out",
+        "batch-output/run-0/part-00000.csv.out",
+        "_fanout/run-1.json",
+    ):
+        s3.put_object(Bucket="quality-predictions", Key=key, Body=b"{}")
+    # WHEN the quality step looks for scoring runs
+    found = find_scoring_runs("s3://quality-predictions/batch-output/")
+    # THEN it finds the recorded run and the .out files directly in its folder
+    assert found.records == {"run-1": "s3://quality-predictions/batch-output/run-1/_scoring.json"}
+    assert found.outputs == ["s3://quality-predictions/batch-output/run-1/part-00000.csv.out"]

@@ -18,7 +18,7 @@ from esteira_contracts import layout
 from esteira_contracts.batch import LauncherSettings, feature_schema_digest
 from pipeline import aws, settings
 from pipeline.report import StageFailedError
-from pipeline.stages.transform import keep_predictions, launch_locally
+from pipeline.stages.transform import _served_scores, keep_predictions, launch_locally
 from stacks.config import load_config
 from tests.servers import module_server
 
@@ -184,3 +184,20 @@ def test_the_runs_predictions_and_scoring_record_are_kept_in_the_lake_in_the_buc
     assert (folder / "part-00000.csv.out").read_text() == "F0000007,1,0.91\n"
     record = json.loads((folder / layout.SCORING_RECORD_FILENAME).read_text())
     assert (record["run_id"], record["model_package_arn"], record["input_run_id"]) == (launched["run_id"], arn, RUN)
+
+
+def test_the_served_scores_are_read_from_the_out_objects_beside_the_scoring_record(
+    session: Any, launcher: LauncherSettings, tmp_path: Path
+) -> None:
+    # GIVEN a launch (its scoring record is in the run's output folder) and one output object
+    run_dir = dataset_run(tmp_path, RUN)
+    arn = register(session, RUN)
+    launched = launch_locally(session, launcher, {"input_run_id": RUN, "model_package_arn": arn}, [run_dir])
+    prefix = f"batch-output/{launched['run_id']}/"
+    s3 = session.client("s3")
+    s3.put_object(Bucket=aws.PREDICTIONS_BUCKET, Key=f"{prefix}part-00000.csv.out", Body=b"7,1,0.75\n8,0,0.25\n")
+    # WHEN the report's score distribution is read
+    scores = _served_scores(s3, aws.PREDICTIONS_BUCKET, prefix)
+    # THEN only the .out lines count
+    assert s3.head_object(Bucket=aws.PREDICTIONS_BUCKET, Key=f"{prefix}{layout.SCORING_RECORD_FILENAME}")
+    assert scores == [0.75, 0.25]
