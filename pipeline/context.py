@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +46,8 @@ class RunContext:
     # source: where the extraction reads, and the secret holding a PostgreSQL source's credentials.
     jdbc_url: str = ""
     secret_id: str = ""
+    # The demo source's today (its clock), as of which the dataset job judges labels final; None for a user's source.
+    demo_today: date | None = None
     # extract: the curated lake folder and the run's manifest.
     curated: Path | None = None
     manifest: dict[str, Any] | None = None

@@ -16,9 +16,11 @@ Sections, each with one chart (a section whose data is absent is left out):
     group, the gate's range as lines, and a table of every metric per facet group;
   - ``explainability``: ``{"method": "...", "importance": [{"feature": ..., "mean_abs_shap": ...}, ...]}`` (or a
     ``{"<feature>": <mean |SHAP|>}`` mapping): one bar per feature;
-  - ``model_quality``: ``{"labelled_predictions": 812, "by_model_version": [{"model_version": "...",
-    "labelled_predictions": 812, "auc": 0.86, "precision": ..., "recall": ..., "f1": ..., "brier": ...}, ...]}``:
-    one bar per version and metric.
+  - ``model_quality``: the dataset job's ground-truth quality report (``esteira_contracts.quality``), the
+    predictions of earlier runs joined with the labels that have become final since: ``{"as_of_date": "...",
+    "reason": null, "models": [{"model_version": "1", "labelled_predictions": 812, "positives": 190, "auc": 0.86,
+    "precision": ..., "recall": ..., "f1": ..., "brier_score": ..., "calibration": [...]}, ...]}``: one bar per
+    version and metric, and a table of the versions' counts; with no labelled prediction yet, its ``reason``.
 
   Where a section's JSON has another shape, its numeric leaves (dotted paths) are charted instead, so a new field
   never breaks the page; each such section also shows its JSON.
@@ -192,14 +194,39 @@ def explainability_values(section: dict[str, Any]) -> dict[str, float]:
     return numeric_leaves(section)
 
 
+def _quality_models(section: dict[str, Any]) -> list[dict[str, Any]]:
+    models = section.get("models")
+    return [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+
+
 def model_quality_values(section: dict[str, Any]) -> dict[str, float]:
     values: dict[str, float] = {}
-    versions = section.get("by_model_version")
-    for version in versions if isinstance(versions, list) else []:
+    for version in _quality_models(section):
         for metric in QUALITY_METRICS:
             if _number(version.get(metric)) is not None:
                 values[f"{version.get('model_version', '?')}: {metric}"] = float(version[metric])
-    return values or {k: v for k, v in numeric_leaves(section).items() if not k.endswith("count")}
+    if values or "models" in section:
+        return values
+    return {k: v for k, v in numeric_leaves(section).items() if not k.endswith("count")}
+
+
+def model_quality_text(section: dict[str, Any]) -> str:
+    """Which labels the figures are on (as of when), one row per model version; or why there is none yet."""
+    as_of = html.escape(str(section.get("as_of_date") or "?"))
+    models = _quality_models(section)
+    if not models:
+        reason = section.get("reason") or "no model version has labelled predictions"
+        return f"<p>No labelled predictions as of {as_of}: {html.escape(str(reason))}.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(str(m.get('model_version', '?')))}</td><td>{m.get('labelled_predictions', '-')}</td>"
+        f"<td>{m.get('positives', '-')}</td><td>{len(m.get('scoring_runs') or [])}</td>"
+        f"<td>{html.escape(str(m.get('skipped') or ''))}</td></tr>"
+        for m in models
+    )
+    return (
+        f"<p>Earlier runs' predictions joined with the labels final as of {as_of}.</p><table><tr><th>model version"
+        f"</th><th>labelled predictions</th><th>positives</th><th>scoring runs</th><th>skipped</th></tr>{rows}</table>"
+    )
 
 
 def optional_section(name: str, section: Any) -> list[Section]:
@@ -214,7 +241,8 @@ def optional_section(name: str, section: Any) -> list[Section]:
     elif name == "explainability":
         values, title, xlabel = explainability_values(section), "SHAP importance", "mean |SHAP value|"
     else:
-        values, title, xlabel = model_quality_values(section), "Previous model's quality on labels since arrived", ""
+        values, xlabel = model_quality_values(section), ""
+        title = "The previous models' quality on labels that have since arrived"
     heading = {
         "bias": "Bias metrics per facet",
         "explainability": "SHAP importance",
@@ -222,10 +250,12 @@ def optional_section(name: str, section: Any) -> list[Section]:
     }[name]
     skipped = f"<p>Not computed: {html.escape(str(section['skipped']))}</p>" if section.get("skipped") else ""
     detail = f"<details><summary>JSON</summary><pre>{html.escape(json.dumps(section, indent=2))}</pre></details>"
+    text = model_quality_text(section) if name == "model_quality" and "models" in section else ""
     if not values:
-        body = skipped or "<p>No numeric values to chart.</p>"
+        body = text or skipped or "<p>No numeric values to chart.</p>"
         return [(name.replace("_", "-"), heading, body + detail)]
-    return [(name.replace("_", "-"), heading, charts.bar_chart(values, title, xlabel, lines) + table + detail)]
+    body = text + charts.bar_chart(values, title, xlabel, lines) + table
+    return [(name.replace("_", "-"), heading, body + detail)]
 
 
 def _cell(value: Any) -> str:

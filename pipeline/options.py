@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.demo_clock import DEFAULT_ADVANCE_DAYS, MAX_ADVANCE_DAYS
 from pipeline.report import STAGES
 from stacks.config import CONFIG_DIR, DEFAULT_ENV, ConfigError, EnvironmentConfig, load_config
 
@@ -31,6 +32,7 @@ class Options:
     source_ca_bundle: Path | None = None
     load_demo: bool = False
     stop_after: str | None = None
+    advance_days: int = 0
 
     def load_config(self) -> EnvironmentConfig:
         """`config/<env>.yaml` through the stacks' typed config: the same checks and messages as `make synth`."""
@@ -64,8 +66,18 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="demo source only: before extracting, change N existing demo rows (data and atualizado_em); the "
-        "extraction picks up only those when a previous run exists",
+        help="demo source only: before extracting, change N existing demo rows (data and atualizado_em) and move "
+        f"the demo's clock on ({DEFAULT_ADVANCE_DAYS} days unless --advance-days says otherwise); the extraction "
+        "picks up only the rows changed when a previous run exists",
+    )
+    parser.add_argument(
+        "--advance-days",
+        type=int,
+        default=None,
+        metavar="D",
+        help=f"demo source only: move the demo's today on by D days (0 to {MAX_ADVANCE_DAYS}; default "
+        f"{DEFAULT_ADVANCE_DAYS} with --change-rows, else 0): employees whose exit day has come leave, others pass "
+        "their 12 months, so labels of employees scored earlier become final",
     )
     parser.add_argument("--fresh", action="store_true", help="delete the demo source, lake, registry and runs first")
     parser.add_argument("--seed", type=int, default=42, help="demo data seed (default 42)")
@@ -129,6 +141,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error("--rows must be at least 100")
     if args.change_rows < 0:
         parser.error("--change-rows must be >= 0")
+    if args.advance_days is not None and not 0 <= args.advance_days <= MAX_ADVANCE_DAYS:
+        parser.error(f"--advance-days must be between 0 and {MAX_ADVANCE_DAYS}")
     if args.source_url and args.source_sqlite:
         parser.error("give --source-url or --source-sqlite, not both")
     if args.source_sqlite and not args.source_sqlite.is_file():
@@ -141,6 +155,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
             "--change-rows changes demo rows: it applies only to the demo source (the embedded SQLite file, or "
             "--load-demo); a source you name is only read"
         )
+    if args.advance_days and not demo:
+        parser.error(
+            "--advance-days moves the demo's clock: it applies only to the demo source (the embedded SQLite file, or "
+            "--load-demo); a source you name is only read"
+        )
+    if args.advance_days is None:
+        args.advance_days = DEFAULT_ADVANCE_DAYS if args.change_rows and demo else 0
     if args.source_ca_bundle and not args.source_ca_bundle.is_file():
         parser.error(f"--source-ca-bundle {args.source_ca_bundle}: no such file")
     config_path = args.config or CONFIG_DIR / f"{args.env}.yaml"
@@ -173,4 +194,5 @@ def parse_args(argv: list[str] | None = None) -> Options:
         source_ca_bundle=args.source_ca_bundle.resolve() if args.source_ca_bundle else None,
         load_demo=args.load_demo,
         stop_after=args.stop_after,
+        advance_days=args.advance_days,
     )

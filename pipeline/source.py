@@ -3,20 +3,22 @@
 A user's source is only read: the run counts the rows of the spec's own query in a read-only session, and the
 extraction job reads it over JDBC. Only the demo source (the embedded SQLite file, or a PostgreSQL database named
 with ``--load-demo``) is written: its tables (``pessoas_fisicas``, ``funcionarios``) are loaded by
-``esteira_extract.demo_data`` when missing, and ``change_rows`` updates existing employees and moves their
-``atualizado_em`` to now, which is what the next incremental extraction picks up.
+``esteira_extract.demo_data`` when missing, ``change_rows`` updates existing employees and moves their
+``atualizado_em`` to now, which is what the next incremental extraction picks up, and ``advance_days`` moves the
+demo's clock on (:mod:`pipeline.demo_clock`): employees whose exit day has come leave, others pass their 12 months.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from esteira_extract import demo_data
+from pipeline import demo_clock
 
 CHANGED_COLUMNS = "horas_extras_mes, avaliacao_desempenho"
 
@@ -72,10 +74,23 @@ class SourceState:
     created: bool  # loaded by this run
     changed: int  # rows changed by this run (--change-rows)
     jdbc_url: str
+    # The demo source only: the clock's move (--advance-days; 0 days when it stood still), and the rows this run
+    # gave a new atualizado_em (the changed rows and the employees who left), which the next extraction reads.
+    clock: demo_clock.ClockStep | None = None
+    rows_updated: int = 0
+
+    @property
+    def today(self) -> date | None:
+        """The demo's today, as of which the dataset job judges label finality; None for a user's source."""
+        return self.clock.today if self.clock else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return _now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _changed_ids(total: int, count: int, salt: int) -> list[int]:
@@ -101,8 +116,9 @@ def count_query(conn: Any, select_sql: str, where: str) -> int:
         ) from None
 
 
-def sqlite_source(path: Path, rows: int, seed: int, change: int, select_sql: str) -> SourceState:
-    """The embedded demo file: created when missing, ``change`` rows changed before the extraction."""
+def sqlite_source(path: Path, rows: int, seed: int, change: int, select_sql: str, advance_days: int = 0) -> SourceState:
+    """The embedded demo file: created when missing, ``change`` rows changed and the clock moved on by
+    ``advance_days`` before the extraction."""
     created = False
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +135,7 @@ def sqlite_source(path: Path, rows: int, seed: int, change: int, select_sql: str
                 f"the source at {path} holds {total} employees but --rows is {rows}; "
                 f"pass --rows {total} or --fresh to start over"
             )
-        changed = 0
+        ids: list[int] = []
         if change:
             salt = int(conn.execute("SELECT count(DISTINCT atualizado_em) FROM funcionarios").fetchone()[0])
             ids = _changed_ids(total, change, salt)
@@ -129,12 +145,13 @@ def sqlite_source(path: Path, rows: int, seed: int, change: int, select_sql: str
                 "atualizado_em = ? WHERE id = ?",
                 [(_now_text(), i) for i in ids],
             )
-            conn.commit()
-            changed = len(ids)
+        clock = demo_clock.advance(conn, "sqlite", seed, advance_days, _now())
+        conn.commit()
         counted = count_query(conn, select_sql, str(path))
     finally:
         conn.close()
-    return SourceState("sqlite", counted, created, changed, f"jdbc:sqlite:{path.resolve()}")
+    updated = len(set(ids) | set(clock.left))
+    return SourceState("sqlite", counted, created, len(ids), f"jdbc:sqlite:{path.resolve()}", clock, updated)
 
 
 def read_only_sqlite(path: Path) -> sqlite3.Connection:
@@ -163,9 +180,16 @@ def postgres_source(url: PostgresUrl, select_sql: str, ca_bundle: Path | None = 
 
 
 def postgres_demo_source(
-    url: PostgresUrl, rows: int, seed: int, change: int, select_sql: str, ca_bundle: Path | None = None
+    url: PostgresUrl,
+    rows: int,
+    seed: int,
+    change: int,
+    select_sql: str,
+    ca_bundle: Path | None = None,
+    advance_days: int = 0,
 ) -> SourceState:
-    """--load-demo: the demo tables loaded into the named database if missing, ``change`` rows changed."""
+    """--load-demo: the demo tables loaded into the named database if missing, ``change`` rows changed, the clock
+    moved on by ``advance_days``."""
     with url.connect(ca_bundle, read_only=False) as conn:
         exists = conn.execute("SELECT to_regclass('public.funcionarios') IS NOT NULL").fetchone()[0]
         created = False
@@ -173,7 +197,7 @@ def postgres_demo_source(
             demo_data.load_postgres(conn, rows, seed)
             created = True
         total = int(conn.execute("SELECT count(*) FROM funcionarios").fetchone()[0])
-        changed = 0
+        ids: list[int] = []
         if change:
             salt = int(conn.execute("SELECT count(DISTINCT atualizado_em) FROM funcionarios").fetchone()[0])
             ids = _changed_ids(total, change, salt)
@@ -185,10 +209,11 @@ def postgres_demo_source(
                     "WHERE id = %s",
                     [(i,) for i in ids],
                 )
-            conn.commit()
-            changed = len(ids)
+        clock = demo_clock.advance(conn, "postgresql", seed, advance_days, _now())
+        conn.commit()
         counted = count_query(conn, select_sql, repr(url))
-    return SourceState("postgresql", counted, created, changed, url.jdbc_url)
+    updated = len(set(ids) | set(clock.left))
+    return SourceState("postgresql", counted, created, len(ids), url.jdbc_url, clock, updated)
 
 
 def sqlite_rows_after(path: Path, select_sql: str, column: str, value: str) -> int:

@@ -180,10 +180,18 @@ def _flag(rng: random.Random, p_yes: float) -> str | None:
 
 
 def make_record(
-    row_id: int, seed: int, bad_fraction: float = 0.01, updated_from: datetime = UPDATED_FROM
+    row_id: int,
+    seed: int,
+    bad_fraction: float = 0.01,
+    updated_from: datetime = UPDATED_FROM,
+    as_of: date = REFERENCE_DATE,
 ) -> DemoRecord:
     """The deterministic record with id ``row_id``; ``atualizado_em`` falls within the 364 days
-    from ``updated_from`` (pass a later one to simulate rows created after an extraction)."""
+    from ``updated_from`` (pass a later one to simulate rows created after an extraction).
+
+    ``as_of`` is the day the record is seen on: an early exit drawn for a later day is not yet known
+    (``data_desligamento`` stays empty). Only that cut depends on it, so every other field, and the
+    random stream, are the same on any day (see :func:`planned_early_exit`)."""
     rng = random.Random(seed * 1_000_003 + row_id)
     admissao = FIRST_ADMISSION + timedelta(days=rng.randrange((LAST_ADMISSION - FIRST_ADMISSION).days))
     idade = max(16, min(70, int(rng.gauss(34, 10))))
@@ -215,7 +223,7 @@ def make_record(
     desligamento: date | None = None
     if leaves_early:
         desligamento = admissao + timedelta(days=rng.randint(20, 365))
-        if desligamento > REFERENCE_DATE:  # not yet: as of the snapshot this hire is still employed
+        if desligamento > as_of:  # not yet: as of that day this hire is still employed
             desligamento = None
     elif rng.random() < 0.3:
         later = (REFERENCE_DATE - admissao).days
@@ -263,6 +271,16 @@ def make_record(
         updated,
     )
     return DemoRecord(pessoa, funcionario)
+
+
+def planned_early_exit(row_id: int, seed: int) -> date | None:
+    """The day the attrition model has employee ``row_id`` leave within 12 months of admission, known or
+    not yet (None: the employee stays past 12 months). The demo clock reveals it once its day has come."""
+    record = make_record(row_id, seed, bad_fraction=0.0, as_of=date.max)
+    exit_day = record.data_desligamento
+    if exit_day is None or not 0 <= (exit_day - record.data_admissao).days <= 365:
+        return None
+    return exit_day
 
 
 def generate(

@@ -5,9 +5,10 @@ validation / holdout by a stable hash of the key, and writes the rows to score a
 per split, the rows and distinct keys the job counted from its written files, the keys shared between splits, and
 the keys that moved split since the previous run (both must be 0).
 
-When the lake holds transform runs (``<out>/lake/batch-output/``, each with the launcher's scoring record), the job
-also judges their predictions against the labels that became final (its quality step), writing the report and the
-ground truth under ``<out>/lake/monitoring/``; the report's content and path go to ``model_quality``.
+The job also judges the predictions of the transform runs the lake holds (``<out>/lake/batch-output/``, each with
+the launcher's scoring record, kept there by the transform stage; none on a first run) against the labels that
+became final (its quality step), writing the report and the ground truth under ``<out>/lake/monitoring/``; the
+report's content and path go to ``model_quality``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import pyarrow.dataset as pads
 
 from esteira_contracts import layout, quality
 from esteira_contracts.dataset import DatasetJobArgs
-from esteira_extract import demo_data
 from pipeline import aws, settings
 from pipeline.context import RunContext, need
 from pipeline.lambda_context import new_context
@@ -41,7 +41,6 @@ def run(ctx: RunContext) -> None:
     batch_input = lake / layout.BATCH_INPUT_PREFIX.rstrip("/")
     predictions = lake / layout.BATCH_OUTPUT_PREFIX.rstrip("/")
     quality_dir = lake / layout.MODEL_QUALITY_PREFIX.rstrip("/")
-    judged = predictions.is_dir()
     prepared = _prepare(ctx)
     dataset_run = str(prepared["dataset_run_id"])
     params = ctx.config.training.hyperparameters
@@ -53,11 +52,12 @@ def run(ctx: RunContext) -> None:
         run_id=dataset_run,
         drop_columns=drop,
         batch_input_uri=str(batch_input),
-        # The demo database is a snapshot of one day: labels are final, or not yet, as of that day.
-        as_of_date=demo_data.REFERENCE_DATE.isoformat() if ctx.options.demo_source else None,
-        predictions_uri=str(predictions) if judged else None,
-        quality_uri=str(quality_dir) if judged else None,
-        ground_truth_uri=str(lake / layout.GROUND_TRUTH_PREFIX.rstrip("/")) if judged else None,
+        # The demo database is a snapshot of its clock's today: labels are final, or not yet, as of that day.
+        as_of_date=ctx.demo_today.isoformat() if ctx.demo_today else None,
+        # Always judged, so a first run says that nothing it can judge is labelled yet (no batch-output folder).
+        predictions_uri=str(predictions),
+        quality_uri=str(quality_dir),
+        ground_truth_uri=str(lake / layout.GROUND_TRUTH_PREFIX.rstrip("/")),
     )
     argv = [item for pair in job_args.to_args().items() for item in pair]
     env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
@@ -89,14 +89,16 @@ def run(ctx: RunContext) -> None:
             "manifest": str(run_dir / "manifest.json"),
         }
         ctx.report["dataset"] = report
-        if judged:
-            ctx.report["model_quality"] = model_quality_section(manifest)
+        ctx.report["model_quality"] = model_quality_section(manifest)
         if manifest["status"] == STATUS_NO_NEW_DATA:
             st.summary = f"no new data: {manifest.get('reason')}"
             raise NoNewDataError(f"the dataset job found no new data ({manifest.get('reason')})")
         sizes = ", ".join(f"{name} {report['splits'][name]['rows']}" for name in SPLITS)
+        versions = ctx.report["model_quality"].get(quality.MODELS, [])
+        labelled = ", ".join(f"v{m[quality.MODEL_VERSION]} {m[quality.LABELLED_PREDICTIONS]}" for m in versions)
         st.summary = f"{sizes}; to score {report['batch_input_rows']}; shared keys "
         st.summary += f"{report['keys_shared_between_splits']}, moved {report['keys_moved_split']}"
+        st.summary += f"; labelled predictions: {labelled or 'none yet'}"
         if report["keys_shared_between_splits"] or report["keys_moved_split"]:
             raise StageFailedError(
                 f"the splits leak: {report['keys_shared_between_splits']} key(s) in more than one split, "

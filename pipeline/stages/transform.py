@@ -2,6 +2,10 @@
 equivalent through `/invocations` (MultiRecord, the same filters) on the job's input and output, then the batch's
 drift against the served package's data-quality baseline (:mod:`pipeline.drift`).
 
+The local S3 lives one run: the run's predictions (the ``.out`` files and the launcher's scoring record) are kept in
+the lake on disk, in the predictions bucket's layout (``<out>/lake/batch-output/<run>/``), for the next run's dataset
+job to join with the labels that have become final since (``--fresh`` deletes them with the lake).
+
 The launcher chooses the run to score from the package's lineage and refuses a run whose manifest, spec or feature
 schema is not the package's, exactly as on AWS. The event is the one AWS would send: the training state machine's
 ScoreBatch (this run, the package just registered) when the package was registered Approved; otherwise the batch
@@ -59,6 +63,7 @@ def run(ctx: RunContext) -> None:
             launched = launch_locally(ctx.session, launcher, launch_event(ctx), runs)
             s3 = ctx.session.client("s3")
             batch_lines = _transform(ctx, s3, launched, launcher, batch)
+            batch["kept"] = keep_predictions(s3, launcher.bucket, ctx.output_prefix, ctx.out / "lake")
             st.summary = f"{batch['input_rule']} run {batch['input_run_id']}: {batch['predicted']} predictions in "
             st.summary += f"{batch['objects']} object(s), {batch['mini_batches']} mini-batch(es)"
         except NoBatchInputError as exc:  # no rows to score: on AWS a refused launch (its error event), no transform
@@ -156,6 +161,23 @@ def _transform(
         }
     )
     return batch_lines
+
+
+def keep_predictions(s3: Any, bucket: str, output_prefix: str, lake: Path) -> dict[str, Any]:
+    """The transform run's ``.out`` files and scoring record, from the local S3 to the lake on disk under the same
+    keys (``batch-output/<run>/...``), where the next run's dataset job reads predictions as it reads the bucket."""
+    folder = lake / output_prefix
+    objects = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=output_prefix):
+        for obj in page.get("Contents", []):
+            key = str(obj["Key"])
+            name = key.removeprefix(output_prefix)
+            if "/" in name or not (name.endswith(".out") or name == layout.SCORING_RECORD_FILENAME):
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, key, str(folder / name))
+            objects += 1
+    return {"folder": str(folder), "objects": objects}
 
 
 def _key(uri: str, bucket: str) -> str:

@@ -177,6 +177,14 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     # AND Clarify's bias metrics of each configured facet and the candidate's SHAP values were computed on the
     # holdout, written where Clarify writes them, and the bias gate decided (passing, or the run could not serve)
     check_bias_and_explainability(report, data["run_id"], two_runs[0].stdout)
+    # AND its predictions (the job's .out files, the launcher's scoring record) outlive the run's local S3: they are
+    # in the lake, in the predictions bucket's layout, every scored record once
+    kept = Path(batch["kept"]["folder"])
+    assert kept == Path(report["out"]) / "lake" / "batch-output" / batch["transform_run_id"]
+    scored = [line for part in kept.glob("*.out") for line in part.read_text().splitlines() if line]
+    assert len(scored) == len({line.split(",")[0] for line in scored}) == batch["predicted"]
+    record = json.loads((kept / "_scoring.json").read_text())
+    assert (record["model_package_arn"], record["input_run_id"]) == (batch["model_package_arn"], data["run_id"])
     # AND every stage ran and took measurable time; the summary table was printed
     assert [stage["status"] for stage in report["stages"]] == ["ok"] * 13
     assert "predictions lost" in two_runs[0].stdout
@@ -191,8 +199,17 @@ def test_first_run_extracts_everything_and_every_count_reconciles(two_runs: tupl
     page = Path(report["html_report"]).read_text()
     assert Path(report["html_report"]) == Path(report["out"]) / "report.html"
     sections = dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', page, flags=re.S))
-    assert list(sections) == ["roc", "calibration", "scores", "drift", "bias", "explainability", "timings"]
-    assert all(body.count("<svg") == 1 for body in sections.values())
+    assert list(sections) == [
+        "roc",
+        "calibration",
+        "scores",
+        "drift",
+        "bias",
+        "explainability",
+        "model-quality",
+        "timings",
+    ]
+    assert all(body.count("<svg") == 1 for name, body in sections.items() if name != "model-quality")
     assert report["html_report"] in two_runs[0].stdout
 
 
@@ -201,19 +218,29 @@ def test_second_run_extracts_only_the_changed_rows(two_runs: tuple[Run, Run]) ->
     first, second = two_runs[0].report, two_runs[1].report
     ext = second["extraction"]
 
-    # THEN the extraction is incremental from the first run's watermark and reads exactly the changed rows
+    # THEN the demo's clock moved on 30 days, and some employees whose label was open left in them
     assert second["status"] == "succeeded"
-    assert second["source"]["changed"] == CHANGED
+    assert first["source"]["clock"] == {"before": "2025-06-30", "today": "2025-06-30", "days": 0}
+    assert second["source"]["clock"] == {"before": "2025-06-30", "today": "2025-07-30", "days": 30}
+    assert second["source"]["changed"] == CHANGED and second["source"]["left"] > 0
+    updated = second["source"]["rows_updated"]
+    assert max(CHANGED, second["source"]["left"]) <= updated <= CHANGED + second["source"]["left"]
+    # AND the extraction is incremental from the first run's watermark and reads exactly those rows
     assert ext["incremental"] is True
     assert ext["watermark_from"] == first["extraction"]["watermark_to"]
-    assert ext["rows_read"] == CHANGED
-    assert ext["rows_extracted"] + ext["rows_quarantined"] == CHANGED
+    assert ext["rows_read"] == updated
+    assert ext["rows_extracted"] + ext["rows_quarantined"] == updated
     # AND the dataset keeps one version per key: the same keys, in the same splits
     data = second["dataset"]
     assert data["keys_latest"] == first["dataset"]["keys_latest"]
     assert data["row_versions_read"] == first["dataset"]["row_versions_read"] + ext["rows_extracted"]
     assert data["keys_shared_between_splits"] == 0 and data["keys_moved_split"] == 0
     assert data["previous_run"] == first["dataset"]["run_id"]
+    # AND labels are judged as of the clock: more are final than a month before (those who left, those whose 12
+    # months passed), fewer are left to score
+    assert (first["dataset"]["as_of_date"], data["as_of_date"]) == ("2025-06-30", "2025-07-30")
+    assert data["keys_label_final"] > first["dataset"]["keys_label_final"] + second["source"]["left"]
+    assert data["keys_label_open"] < first["dataset"]["keys_label_open"]
     # AND the first run's model is the champion the gate compared against (restored from registry.json)
     gate = second["model"]["gate"]
     assert gate["champion"]["arn"] == first["model"]["registered_package_arn"]
@@ -236,6 +263,42 @@ def test_second_run_extracts_only_the_changed_rows(two_runs: tuple[Run, Run]) ->
     assert "<svg" in Path(second["html_report"]).read_text()
     # AND this run's candidate was analysed too, whether or not the gates kept it
     check_bias_and_explainability(second, data["run_id"], two_runs[1].stdout)
+
+
+def test_the_second_run_reports_the_first_models_quality_on_the_labels_that_arrived_since(
+    two_runs: tuple[Run, Run],
+) -> None:
+    first, second = (run.report for run in two_runs)
+    out = Path(first["out"])
+    # GIVEN the first run: none of the records it scored had a final label yet
+    assert first["model_quality"]["models"] == [] and first["model_quality"]["labelled_predictions"] == 0
+    assert first["model_quality"]["reason"]
+    # WHEN a month passed in the demo and the second run's dataset job joined the first run's kept predictions with
+    # the labels final as of its clock
+    quality = second["model_quality"]
+    models = {model["model_version"]: model for model in quality["models"]}
+    version = first["batch"]["model_package_arn"].rsplit("/", 1)[1]
+    # THEN the first run's model version has labelled predictions, from the first run's transform
+    assert version in models, quality
+    judged = models[version]
+    assert judged["labelled_predictions"] > 0 and judged["scoring_runs"] == [first["batch"]["transform_run_id"]]
+    # AND they are exactly the first run's scored keys whose label the second run's splits hold (final since), with
+    # their labels; read here from the kept .out files and the splits' Parquet files
+    kept = Path(first["batch"]["kept"]["folder"])
+    scored = {line.split(",")[0] for part in kept.glob("*.out") for line in part.read_text().splitlines() if line}
+    run_dir = out / "lake" / "datasets" / f"run_id={second['dataset']['run_id']}"
+    table = pads.dataset(sorted(str(p) for p in run_dir.glob("*/*.parquet")), format="parquet").to_table()
+    label = json.loads((run_dir / "manifest.json").read_text())["label_column"]
+    labels = dict(zip(table.column("matricula").to_pylist(), table.column(label).to_pylist(), strict=True))
+    final_scored = scored & set(labels)
+    assert judged["labelled_predictions"] == len(final_scored)
+    assert judged["positives"] == sum(int(labels[k]) for k in final_scored) > 0
+    assert judged["auc"] is not None and 0.0 <= judged["auc"] <= 1.0
+    # AND report.html shows it: the first run says why there is nothing yet, the second charts it
+    for report, charts_expected in ((first, 0), (second, 1)):
+        page = (out / "runs" / report["run_id"] / "report.html").read_text()  # the run's own copy
+        section = dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', page, flags=re.S))["model-quality"]
+        assert section.count("<svg") == charts_expected
 
 
 def test_the_splits_on_disk_never_share_duplicate_or_move_a_key(two_runs: tuple[Run, Run]) -> None:

@@ -122,3 +122,21 @@ def test_the_roc_curve_of_a_perfect_ranking_reaches_the_corner_first() -> None:
 def test_calibration_bins_average_each_score_bin() -> None:
     found = charts.calibration_bins(np.array([0.0, 1.0, 1.0, 1.0]), np.array([0.05, 0.15, 0.95, 1.0]))
     assert found == [(0.05, 0.0, 1), (0.15, 1.0, 1), (pytest.approx(0.975), 1.0, 2)]
+
+
+def test_model_quality_shows_each_versions_labelled_predictions_or_why_there_are_none_yet() -> None:
+    # GIVEN the dataset job's quality report, with labelled predictions of two model versions
+    report = fixture_report("binary", with_lifecycle=True)
+    # WHEN rendered THEN the section charts each version's figures and tabulates its counts, as of the labels' day
+    page = html_report.render(report, ChartData())
+    body = dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', page, flags=re.S))["model-quality"]
+    assert "quality on labels that have since arrived" in body and body.count("<svg") == 1
+    assert "labels final as of 2025-07-30" in body
+    assert "<tr><td>1</td><td>500</td><td>120</td><td>2</td>" in body
+    # GIVEN a first run's report: nothing scored earlier has a final label yet
+    first = report | {"model_quality": {"as_of_date": "2025-06-30", "models": [], "reason": "no scoring run"}}
+    # WHEN rendered THEN the section says so, with no chart and no numbers charted from the JSON
+    body = dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', html_report.render(first, ChartData()), re.S))[
+        "model-quality"
+    ]
+    assert "No labelled predictions as of 2025-06-30: no scoring run." in body and "<svg" not in body

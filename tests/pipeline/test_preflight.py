@@ -134,3 +134,20 @@ def test_a_named_source_is_never_the_demo(user_sqlite: str) -> None:
     assert not parse_args(["--source-sqlite", user_sqlite]).demo_source
     assert not parse_args(["--source-url", "postgresql://r:p@127.0.0.1:5432/db"]).demo_source
     assert parse_args([]).demo_source
+
+
+def test_advance_days_moves_only_the_demos_clock_by_a_checked_number_of_days(
+    user_sqlite: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the demo source WHEN rows change THEN the clock moves the default 30 days, or the days given; else not
+    assert parse_args(["--change-rows", "3"]).advance_days == 30
+    assert parse_args(["--change-rows", "3", "--advance-days", "0"]).advance_days == 0
+    assert parse_args(["--advance-days", "90"]).advance_days == 90
+    assert parse_args([]).advance_days == 0
+    # AND a number of days outside 0..365 is refused, naming the option
+    for days in ("-1", "366"):
+        assert "--advance-days must be between 0 and 365" in refused(capsys, "--advance-days", days)
+    # AND a source the user names has no clock to move: it is only read
+    err = refused(capsys, "--advance-days", "30", "--source-sqlite", user_sqlite)
+    assert "--advance-days" in err and "only to the demo source" in err
+    assert parse_args(["--source-sqlite", user_sqlite]).advance_days == 0

@@ -18,7 +18,7 @@ from esteira_contracts import layout
 from esteira_contracts.batch import LauncherSettings, feature_schema_digest
 from pipeline import aws, settings
 from pipeline.report import StageFailedError
-from pipeline.stages.transform import _served_scores, launch_locally
+from pipeline.stages.transform import _served_scores, keep_predictions, launch_locally
 from stacks.config import load_config
 from tests.servers import module_server
 
@@ -159,6 +159,31 @@ def test_a_run_with_no_rows_to_score_is_refused_not_transformed(
     with pytest.raises(NoBatchInputError, match=r"holds no rows to score"):
         launch_locally(session, launcher, {"input_run_id": RUN, "model_package_arn": arn}, [run_dir])
     assert transform_jobs(session) == []
+
+
+def test_the_runs_predictions_and_scoring_record_are_kept_in_the_lake_in_the_buckets_layout(
+    session: Any, launcher: LauncherSettings, tmp_path: Path
+) -> None:
+    # GIVEN a launched transform run (the launcher wrote its scoring record) whose job wrote its .out file, and an
+    # object under the prefix that is no prediction
+    run_dir = dataset_run(tmp_path, RUN)
+    arn = register(session, RUN)
+    launched = launch_locally(session, launcher, {"input_run_id": RUN, "model_package_arn": arn}, [run_dir])
+    s3 = session.client("s3")
+    prefix = f"{layout.BATCH_OUTPUT_PREFIX}{launched['run_id']}/"
+    s3.put_object(Bucket=launcher.bucket, Key=f"{prefix}part-00000.csv.out", Body=b"F0000007,1,0.91\n")
+    s3.put_object(Bucket=launcher.bucket, Key=f"{prefix}nested/other.out", Body=b"x")
+    s3.put_object(Bucket=launcher.bucket, Key=f"{prefix}notes.txt", Body=b"x")
+    lake = tmp_path / "lake"
+    # WHEN the stage keeps the run's predictions (the local S3 lives one run)
+    kept = keep_predictions(s3, launcher.bucket, prefix, lake)
+    # THEN the .out file and the scoring record are on disk under the same keys as in the predictions bucket
+    folder = lake / "batch-output" / launched["run_id"]
+    assert kept == {"folder": str(folder), "objects": 2}
+    assert sorted(p.name for p in folder.iterdir()) == [layout.SCORING_RECORD_FILENAME, "part-00000.csv.out"]
+    assert (folder / "part-00000.csv.out").read_text() == "F0000007,1,0.91\n"
+    record = json.loads((folder / layout.SCORING_RECORD_FILENAME).read_text())
+    assert (record["run_id"], record["model_package_arn"], record["input_run_id"]) == (launched["run_id"], arn, RUN)
 
 
 def test_the_served_scores_are_read_from_the_out_objects_beside_the_scoring_record(
