@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Final, Literal, Self
 
 from pydantic import Field, StrictFloat, StrictInt, model_validator
 
-from esteira_contracts.bias import STAGE_METRICS
+from esteira_contracts.bias import MIN_FACET_ROWS, STAGE_METRICS
 from stacks.config_base import InstanceType, StrictModel
 
 if TYPE_CHECKING:
@@ -64,13 +64,21 @@ class BiasFacet(StrictModel):
 
 
 class BiasGateConfig(StrictModel):
-    """``metric`` of ``stage`` must lie in ``[min, max]`` for every facet; disabled, the values are only reported."""
+    """``metric`` of ``stage`` must lie in ``[min, max]`` for every facet group with at least ``min_facet_rows`` rows
+    in it and in the rest; disabled, the values are only reported."""
 
     enabled: bool = True
     metric: str = "DI"  # disparate impact: the ratio of positive-prediction rates (post-training)
     stage: Literal["pre_training", "post_training"] = "post_training"
     min: float = 0.8
     max: float = 1.25
+    # The evidence floor: a facet group is judged only when it and the rest each have at least this many analysed
+    # (holdout) rows; one under it is reported "not judged", never passed silently. Why 100: a group's positive-
+    # prediction rate q over n rows has a relative standard error of sqrt((1 - q)/(n q)); at n = 100 and the demo's
+    # positive rate (about 0.3) that is 0.15, so DI's noise is already the size of the four-fifths band's half-width
+    # (log 1.25 = 0.22). Fewer rows judge noise (the finding: DI 0.66 from 10 predicted positives, 0.87 at 100k
+    # rows). It is a floor, not a significance test: raise it where the holdout allows.
+    min_facet_rows: Annotated[int, Field(ge=0)] = MIN_FACET_ROWS
 
     @model_validator(mode="after")
     def _metric_of_the_stage(self) -> Self:
