@@ -173,7 +173,7 @@ class BiasGateResult:
 # --- the analysis config writer (lambdas/training/clarify) ----------------------------------------------------
 
 COLUMN_PATTERN: Final = r"[A-Za-z_][A-Za-z0-9_]*"
-# A facet travels as "<column>=<value>|<value>..." (numbers: facets are the model's numeric features).
+# A facet travels as "<column>=<value>|<value>..." (numbers: facets are numeric columns of the holdout).
 FACET_PATTERN: Final = rf"{COLUMN_PATTERN}=-?[0-9.eE+-]+(\|-?[0-9.eE+-]+)*"
 # Clarify's processing inputs and output (the docs' "Configure a SageMaker Clarify processing job").
 ANALYSIS_CONFIG_INPUT: Final = "analysis_config"
@@ -237,11 +237,10 @@ class ClarifySettings(EnvContract):
         if unknown:
             found.append(f"EXCLUDED_COLUMNS {', '.join(unknown)} are not among HEADERS")
         for facet in self.facets:
+            # A facet may be an excluded column: Clarify keeps excluded columns from the model's input only.
             column = facet.split("=", 1)[0]
-            if column not in headers or column in self.excluded_columns or column == self.label:
-                found.append(
-                    f"FACETS {column!r} must be one of the model's features (HEADERS, not excluded, not LABEL)"
-                )
+            if column not in headers or column == self.label:
+                found.append(f"FACETS {column!r} must be one of HEADERS other than LABEL")
         return found
 
     @property

@@ -203,6 +203,17 @@ def test_given_the_demo_spec_when_output_selected_then_schema_equals_output_colu
     ]
 
 
+def test_given_the_demo_spec_when_ages_are_derived_then_the_age_band_is_a_category(spark: SparkSession) -> None:
+    # GIVEN the demo's faixa_etaria rule (a bias facet, dropped from training) on ages at each band's edges
+    spec = load_spec(str(DEMO_SPEC))
+    (rule,) = [r for r in spec.rules if getattr(r, "column", None) == "faixa_etaria"]
+    ages = [None, 18, 24, 25, 34, 35, 44, 45, 70]
+    df = spark.createDataFrame([(a,) for a in ages], "idade_na_admissao int")
+    # WHEN applied THEN each age has its band (0 <25, 1 25-34, 2 35-44, 3 >=45) and a missing age has none
+    out = df.selectExpr(f"{rule.expression} AS faixa_etaria").collect()
+    assert [row["faixa_etaria"] for row in out] == [None, 0, 0, 1, 1, 2, 2, 3, 3]
+
+
 @pytest.mark.parametrize("bad_rule", [{"type": "derive", "column": "x", "expression": "no_such_col + 1"}])
 def test_given_a_rule_on_a_missing_column_when_applied_then_spark_names_the_column(
     spark: SparkSession, bad_rule: dict[str, Any]

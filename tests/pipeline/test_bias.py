@@ -174,8 +174,10 @@ def test_the_local_run_reads_facets_and_gate_from_the_config_as_the_construct_re
     # WHEN the local run builds the analysis's facets and the gate Lambda's settings
     facets, gate = settings.bias_facets(config), settings.bias_gate_settings(config)
     # THEN they are the configured ones, the values the JSON numbers Clarify's analysis config carries
-    assert facets == [bias.Facet("masculino", (1,)), bias.Facet("idade_na_admissao", (40,))]
-    assert gate == BiasGateSettings(metric="DI", stage="post_training", minimum=0.8, maximum=1.25, enabled=True)
+    assert facets == [bias.Facet("masculino", (1,)), bias.Facet("faixa_etaria", (3,))]
+    assert gate == BiasGateSettings(
+        metric="DI", stage="post_training", minimum=0.8, maximum=1.25, enabled=True, min_facet_rows=100
+    )
 
 
 def test_the_summary_table_has_one_line_for_the_bias_gate_and_one_for_shap() -> None:
