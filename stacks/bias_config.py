@@ -81,8 +81,8 @@ class BiasGateConfig(StrictModel):
     max: float = 1.25
     # The evidence floor: a facet group is judged only when it and the rest each have at least this many analysed
     # (holdout) rows; one under it is reported "not judged", never passed silently. Why 100: a group's positive-
-    # prediction rate q over n rows has a relative standard error of sqrt((1 - q)/(n q)); at n = 100 and the demo's
-    # positive rate (about 0.3) that is 0.15, so DI's noise is already the size of the four-fifths band's half-width
+    # prediction rate q over n rows has a relative standard error of sqrt((1 - q)/(n q)); at n = 100 and a
+    # positive rate of 0.3 that is 0.15, so DI's noise is already the size of the four-fifths band's half-width
     # (log 1.25 = 0.22). Fewer rows judge noise (the finding: DI 0.66 from 10 predicted positives, 0.87 at 100k
     # rows). It is a floor, not a significance test: raise it where the holdout allows.
     min_facet_rows: Annotated[int, Field(ge=0)] = MIN_FACET_ROWS
