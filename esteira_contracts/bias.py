@@ -41,6 +41,11 @@ STAGE_SECTIONS: Final[dict[str, str]] = {
     "post_training": "post_training_bias_metrics",
 }
 EXPLANATIONS_SECTION: Final = "explanations"
+# The pre-training metric that carries the facet groups' sizes: CI = (n_a - n_d) / (n_a + n_d).
+CLASS_IMBALANCE: Final = "CI"
+# The bias gate judges a facet group only with at least this many analysed rows in it and in the rest (see
+# stacks/bias_config.BiasGateConfig.min_facet_rows for why 100).
+MIN_FACET_ROWS: Final = 100
 
 # Clarify's files and the two analyses' folders under a run's clarify prefix.
 ANALYSIS_FILENAME: Final = "analysis.json"
@@ -56,8 +61,11 @@ def clarify_run_prefix(run_id: str, prefix: str = layout.CLARIFY_PREFIX) -> str:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BiasGateSettings(EnvContract):
-    """The bias gate: ``metric`` of ``stage`` must lie in ``[minimum, maximum]`` for every facet of the analysis.
+    """The bias gate: ``metric`` of ``stage`` must lie in ``[minimum, maximum]`` for every facet of the analysis
+    with enough evidence: at least ``min_facet_rows`` analysed rows in the facet group (d) and in the rest (a).
 
+    A facet group under the floor is reported "not judged", never passed silently; the group sizes come from the
+    pre-training CI and the analysed row count (n_d = n(1 - CI)/2), since analysis.json holds no counts.
     Disabled, the gate still reads and reports the values but always passes.
     """
 
@@ -68,6 +76,7 @@ class BiasGateSettings(EnvContract):
     minimum: float = setting("BIAS_GATE_MIN")
     maximum: float = setting("BIAS_GATE_MAX")
     enabled: bool = setting("BIAS_GATE_ENABLED", default=True)
+    min_facet_rows: int = setting("BIAS_GATE_MIN_FACET_ROWS", default=MIN_FACET_ROWS, minimum=0)
 
     def problems(self) -> list[str]:
         found = []
@@ -91,7 +100,14 @@ class BiasGateSettings(EnvContract):
     @classmethod
     def for_gate(cls, gate: BiasGateLike) -> Self:
         """From the config's ``training.bias.gate``: the construct and the local run build it alike."""
-        return cls(metric=gate.metric, stage=gate.stage, minimum=gate.min, maximum=gate.max, enabled=gate.enabled)
+        return cls(
+            metric=gate.metric,
+            stage=gate.stage,
+            minimum=gate.min,
+            maximum=gate.max,
+            enabled=gate.enabled,
+            min_facet_rows=gate.min_facet_rows,
+        )
 
 
 class BiasGateLike(Protocol):
@@ -107,6 +123,8 @@ class BiasGateLike(Protocol):
     def min(self) -> float: ...
     @property
     def max(self) -> float: ...
+    @property
+    def min_facet_rows(self) -> int: ...
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -117,6 +135,12 @@ class FacetValue:
     value_or_threshold: str  # the group, as Clarify names it
     value: float | None
     error: str | None = None
+    # The group's analysed rows (d) and the rest's (a), from CI and the analysed row count; None: not known.
+    rows_d: int | None = None
+    rows_a: int | None = None
+    # False: too few rows in d or a (``not_judged`` says why); the gate neither passes nor fails on it.
+    judged: bool = True
+    not_judged: str | None = None
 
     @property
     def group(self) -> str:
@@ -139,6 +163,8 @@ class BiasGateResult:
     failed_facet: str | None = None
     failed_value: float | None = None
     analysis_uri: str = ""  # the analysis.json the decision was read from (set by the handler)
+    rows: int | None = None  # the analysed row count (the holdout's rows) the group sizes were derived from
+    min_facet_rows: int = MIN_FACET_ROWS
 
     def to_payload(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -147,7 +173,7 @@ class BiasGateResult:
 # --- the analysis config writer (lambdas/training/clarify) ----------------------------------------------------
 
 COLUMN_PATTERN: Final = r"[A-Za-z_][A-Za-z0-9_]*"
-# A facet travels as "<column>=<value>|<value>..." (numbers: facets are the model's numeric features).
+# A facet travels as "<column>=<value>|<value>..." (numbers: facets are numeric columns of the holdout).
 FACET_PATTERN: Final = rf"{COLUMN_PATTERN}=-?[0-9.eE+-]+(\|-?[0-9.eE+-]+)*"
 # Clarify's processing inputs and output (the docs' "Configure a SageMaker Clarify processing job").
 ANALYSIS_CONFIG_INPUT: Final = "analysis_config"
@@ -211,11 +237,10 @@ class ClarifySettings(EnvContract):
         if unknown:
             found.append(f"EXCLUDED_COLUMNS {', '.join(unknown)} are not among HEADERS")
         for facet in self.facets:
+            # A facet may be an excluded column: Clarify keeps excluded columns from the model's input only.
             column = facet.split("=", 1)[0]
-            if column not in headers or column in self.excluded_columns or column == self.label:
-                found.append(
-                    f"FACETS {column!r} must be one of the model's features (HEADERS, not excluded, not LABEL)"
-                )
+            if column not in headers or column == self.label:
+                found.append(f"FACETS {column!r} must be one of HEADERS other than LABEL")
         return found
 
     @property

@@ -4,9 +4,13 @@
 
     {"label": "desligado_em_12_meses", "label_value_or_threshold": "1", "probability_threshold": 0.5, "rows": 450,
      "facets": [{"facet": "masculino", "name": "men", "value_or_threshold": "1",
-                 "pre_training": {"CI": 0.02, "DPL": -0.01, ...}, "post_training": {"DI": 0.93, ...}}, ...],
+                 "pre_training": {"CI": 0.02, "DPL": -0.01, ...}, "post_training": {"DI": 0.93, ...},
+                 "rows_d": 220, "rows_a": 230, "judged": true, "not_judged": null}, ...],
      "gate": {"metric": "DI", "stage": "post_training", "range": [0.8, 1.25], "enabled": true, "passed": true,
-              "applied": true, "reason": "..."},
+              "applied": true, "min_facet_rows": 100, "reason": "..."},
+
+A facet group with fewer than ``min_facet_rows`` rows in it or in the rest is not judged by the gate
+(``judged: false``, ``not_judged``: "not judged: n_d 44 rows < 100").
      "analysis_uri": ".../monitoring/clarify/run_id=<run>/bias/analysis.json"}
 
 A metric Clarify writes as infinite is the string "Infinity" (or "-Infinity"); one it could not compute is null.
@@ -19,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from esteira_contracts.bias import BiasGateResult
+from esteira_contracts.bias import BiasGateResult, FacetValue
 
 
 def bias_section(
@@ -35,6 +39,7 @@ def bias_section(
     """The run report's ``bias``: each facet group's pre- and post-training metrics, and the gate's decision."""
     pre, post = document["pre_training_bias_metrics"], document["post_training_bias_metrics"]
     facets = []
+    evidence = iter(result.facets)
     for column, groups in pre["facets"].items():
         for index, group in enumerate(groups):
             after = post["facets"][column][index]
@@ -45,6 +50,7 @@ def bias_section(
                     "value_or_threshold": group["value_or_threshold"],
                     "pre_training": {m["name"]: _value(m) for m in group["metrics"]},
                     "post_training": {m["name"]: _value(m) for m in after["metrics"]},
+                    **_evidence(next(evidence, None)),
                 }
             )
     return {
@@ -60,10 +66,18 @@ def bias_section(
             "enabled": enabled,
             "passed": result.passed,
             "applied": applied,
+            "min_facet_rows": result.min_facet_rows,
             "reason": result.reason,
         },
         "analysis_uri": analysis_uri,
     }
+
+
+def _evidence(item: FacetValue | None) -> dict[str, Any]:
+    """A facet group's sizes and whether the gate judged it (the gate's result lists groups in the same order)."""
+    if item is None:
+        return {}
+    return {"rows_d": item.rows_d, "rows_a": item.rows_a, "judged": item.judged, "not_judged": item.not_judged}
 
 
 def _value(entry: dict[str, Any]) -> float | str | None:
@@ -81,6 +95,7 @@ def bias_sentence(section: Mapping[str, Any]) -> str:
     stage = "post_training" if gate.get("stage", "post_training") == "post_training" else "pre_training"
     values = ", ".join(
         f"{f['facet']}={f['value_or_threshold']} {_short((f.get(stage) or {}).get(metric))}"
+        + ("" if f.get("judged", True) else f" ({f.get('not_judged')})")
         for f in section.get("facets", [])
     )
     decision = "passed" if gate.get("passed") else "failed"

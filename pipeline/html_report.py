@@ -171,9 +171,18 @@ def bias_table(bias: dict[str, Any]) -> str:
         for name in names:
             cells = "".join(f"<td>{_metric_cell((f.get(stage) or {}).get(name))}</td>" for f in facets)
             rows.append(f"<tr><td>{html.escape(stage.replace('_', '-'))}</td><td>{html.escape(name)}</td>{cells}</tr>")
+    if any("judged" in f for f in facets):  # the gate's evidence: each group's rows, and whether it was judged
+        cells = "".join(f"<td>{html.escape(_evidence(f))}</td>" for f in facets)
+        rows.append(f"<tr><td>gate</td><td>rows (d / a)</td>{cells}</tr>")
     gate = bias.get("gate") or {}
     reason = f"<p>Gate: {html.escape(str(gate.get('reason', '-')))}</p>" if gate else ""
     return f"{reason}<table><tr><th>stage</th><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _evidence(facet: dict[str, Any]) -> str:
+    """``220 / 230, judged`` or ``44 / 106, not judged: n_d 44 rows < 100``."""
+    sizes = f"{facet.get('rows_d', '?')} / {facet.get('rows_a', '?')}"
+    return f"{sizes}, judged" if facet.get("judged", True) else f"{sizes}, {facet.get('not_judged')}"
 
 
 def _metric_cell(value: Any) -> str:

@@ -100,7 +100,8 @@ def run(ctx: RunContext) -> None:
         from training.bias_gate.logic import check_bias
 
         gate_settings = settings.bias_gate_settings(config)
-        result = check_bias(document, gate_settings)
+        # The rows Clarify analyses are the holdout's, as the state machine tells the gate from the manifest.
+        result = check_bias(document, gate_settings, rows=len(frame))
         applied = bool(evaluation["passed"])
         names = {facet.column: facet.name or facet.column for facet in config.facets}
         section = clarify_report.bias_section(

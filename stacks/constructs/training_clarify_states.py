@@ -38,7 +38,9 @@ from stacks.bias_config import BiasConfig
 from stacks.constructs.training_jobs import SAGEMAKER_TRANSIENT_ERRORS, TrainingNetwork, jobs_arn
 from stacks.constructs.training_paths import (
     ERROR_PATH,
+    HOLDOUT_ROWS,
     STOP_ERROR_PATH,
+    DatasetManifest,
     TrainingJobResult,
     path,
     result_path,
@@ -280,8 +282,12 @@ class ClarifySteps:
                 self.scope,
                 "BiasGate",
                 lambda_function=self.inputs.bias_gate,
+                # rows: the holdout's rows (the dataset run's manifest), from which the gate sizes each facet group.
                 payload=sfn.TaskInput.from_object(
-                    {"analysis_uri": sfn.JsonPath.string_at(path(ClarifyResult, "bias_analysis_uri"))}
+                    {
+                        "analysis_uri": sfn.JsonPath.string_at(path(ClarifyResult, "bias_analysis_uri")),
+                        "rows": sfn.JsonPath.number_at(f"{path(DatasetManifest, 'manifest')}.{HOLDOUT_ROWS}"),
+                    }
                 ),
                 payload_response_only=True,
                 result_path=result_path(BiasGateResult),

@@ -8,7 +8,7 @@ their classes. Renaming a field fails at synth instead of in a running execution
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from esteira_contracts.bias import BiasGateResult, ClarifyResult
 from esteira_contracts.training import EvaluateResult, PrepareResult, field_names
@@ -45,6 +45,8 @@ class DatasetManifestBody:
     status: str  # "ok" or "no_new_data"
     spec_name: str  # the extraction spec the run read; recorded in the package's lineage
     features: list[str]  # the model's features in order; their digest is recorded in the package's lineage
+    # The dataset job's counts; BiasGate reads counts.splits.holdout.rows (HOLDOUT_ROWS), the rows Clarify analysed.
+    counts: dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +86,9 @@ class RegistrationResult:
 
     model_package_arn: str
 
+
+# Where in the manifest's counts the holdout's row count is (glue_jobs/esteira_dataset/outputs.count_splits).
+HOLDOUT_ROWS: Final = "counts.splits.holdout.rows"
 
 # Each result's ResultPath in the execution's state.
 RESULT_PATHS: Mapping[type[Any], str] = {

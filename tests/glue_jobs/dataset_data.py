@@ -49,6 +49,11 @@ def config_drop_columns(env: str = "dev") -> tuple[str, ...]:
     return tuple(c.strip() for c in text.split(",") if c.strip())
 
 
+def age_band(age: int) -> int:
+    """The spec's ``faixa_etaria``: 0 under 25, 1 for 25-34, 2 for 35-44, 3 from 45."""
+    return 0 if age < 25 else 1 if age < 35 else 2 if age < 45 else 3
+
+
 def employee(number: int, *, admitted: date, updated: datetime, label: int = 0, **overrides: Any) -> dict[str, Any]:
     """A curated demo row (the spec's output columns); the key is ``F`` + 7 digits."""
     row: dict[str, Any] = {
@@ -59,6 +64,7 @@ def employee(number: int, *, admitted: date, updated: datetime, label: int = 0, 
         "salario": 5000.0 + number,
         "data_admissao": admitted,
         "idade_na_admissao": 20 + number % 40,
+        "faixa_etaria": age_band(20 + number % 40),
         "masculino": number % 2,
         "estado_civil": "casado",
         "possui_filhos": "S",

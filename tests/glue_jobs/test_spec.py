@@ -74,7 +74,7 @@ def test_given_a_query_source_when_parsed_then_the_query_is_used_verbatim() -> N
         (lambda d: d["source"]["columns"].append({"name": "x", "expr": "1; DROP TABLE t"}), "source.columns[17].expr"),
         (
             lambda d: d["rules"].append({"type": "flg", "columns": ["x"]}),
-            "spec.rules[18].type: unknown rule type 'flg'",
+            "spec.rules[19].type: unknown rule type 'flg'",
         ),
         (lambda d: d["rules"][0].pop("columns"), "spec.rules[0].columns: is required"),
         (lambda d: d["rules"][0].update(colums=["x"]), "spec.rules[0].colums: unknown key"),
@@ -84,7 +84,7 @@ def test_given_a_query_source_when_parsed_then_the_query_is_used_verbatim() -> N
         (lambda d: d["rules"][9].update(max="120"), "spec.rules[9].max: must be a number"),
         (lambda d: d["label"].pop("column"), "spec.label.column: is required"),
         (lambda d: d["output_columns"][0].update(type="varchar"), "spec.output_columns[0].type: must be one of"),
-        (lambda d: d["output_columns"].append({"name": "dt", "type": "string"}), "spec.output_columns[21].name: 'dt'"),
+        (lambda d: d["output_columns"].append({"name": "dt", "type": "string"}), "spec.output_columns[22].name: 'dt'"),
         (lambda d: d["output_columns"].append(d["output_columns"][0]), "duplicate output column 'matricula'"),
     ],
 )

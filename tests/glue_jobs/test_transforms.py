@@ -11,6 +11,7 @@ from pyspark.sql import types as st
 
 from esteira_extract import transforms as tf
 from esteira_extract.quarantine import reason_counts, split_valid
+from esteira_extract.rules import DeriveRule
 from esteira_extract.spec import load_spec, parse_spec
 from tests.glue_jobs.conftest import DEMO_SPEC
 
@@ -201,6 +202,17 @@ def test_given_the_demo_spec_when_output_selected_then_schema_equals_output_colu
     assert [(f.name, f.dataType) for f in valid.schema.fields] == [
         (c.name, tf.SPARK_TYPES[c.type]) for c in spec.output_columns
     ]
+
+
+def test_given_the_demo_spec_when_ages_are_derived_then_the_age_band_is_a_category(spark: SparkSession) -> None:
+    # GIVEN the demo's faixa_etaria rule (a bias facet, dropped from training) on ages at each band's edges
+    spec = load_spec(str(DEMO_SPEC))
+    (rule,) = [r for r in spec.rules if isinstance(r, DeriveRule) and r.column == "faixa_etaria"]
+    ages = [None, 18, 24, 25, 34, 35, 44, 45, 70]
+    df = spark.createDataFrame([(a,) for a in ages], "idade_na_admissao int")
+    # WHEN applied THEN each age has its band (0 <25, 1 25-34, 2 35-44, 3 >=45) and a missing age has none
+    out = df.selectExpr(f"{rule.expression} AS faixa_etaria").collect()
+    assert [row["faixa_etaria"] for row in out] == [None, 0, 0, 1, 1, 2, 2, 3, 3]
 
 
 @pytest.mark.parametrize("bad_rule", [{"type": "derive", "column": "x", "expression": "no_such_col + 1"}])

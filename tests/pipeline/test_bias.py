@@ -29,6 +29,9 @@ TINY = pd.DataFrame(
     }
 )
 FACET = bias.Facet("x", (1,))
+# These tests check the metrics the gate reads, not its evidence floor (tests/lambdas/training/test_bias_gate.py):
+# no floor on these few rows.
+NO_FLOOR = 0
 # Ten rows of 0/1 are 20% distinct: Clarify's type rule would read them as continuous; these tests name x categorical.
 CATEGORICAL = {"x": False}
 
@@ -90,8 +93,12 @@ def test_the_document_has_clarifys_analysis_json_shape(tiny_analysis: dict[str, 
 def test_the_gate_logic_reads_the_document_and_decides_on_di(tiny_analysis: dict[str, Any]) -> None:
     # GIVEN the tiny frame's DI of 0.375
     # WHEN the bias gate's own logic checks it against [0.8, 1.25], then against [0.3, 1.25]
-    strict = check_bias(tiny_analysis, BiasGateSettings(minimum=0.8, maximum=1.25))
-    loose = check_bias(tiny_analysis, BiasGateSettings(minimum=0.3, maximum=1.25))
+    strict = check_bias(
+        tiny_analysis, BiasGateSettings(minimum=0.8, maximum=1.25, min_facet_rows=NO_FLOOR), rows=len(TINY)
+    )
+    loose = check_bias(
+        tiny_analysis, BiasGateSettings(minimum=0.3, maximum=1.25, min_facet_rows=NO_FLOOR), rows=len(TINY)
+    )
     # THEN the first fails naming the facet and value, the second passes
     assert strict.passed is False and "x=1" in strict.reason and "0.375" in strict.reason
     assert loose.passed is True
@@ -106,7 +113,7 @@ def test_a_ratio_over_an_empty_count_is_infinite_and_fails_the_gate() -> None:
     # THEN DI is infinite, written as Clarify writes it, and the gate treats it as not computable
     assert values(document["post_training_bias_metrics"])["DI"] == "Infinity"
     assert bias.metric_value({"value": "Infinity"}) == math.inf
-    result = check_bias(document, BiasGateSettings(minimum=0.8, maximum=1.25))
+    result = check_bias(document, BiasGateSettings(minimum=0.8, maximum=1.25, min_facet_rows=NO_FLOOR), rows=len(frame))
     assert result.passed is False and "could not be computed" in result.reason
 
 
@@ -167,8 +174,10 @@ def test_the_local_run_reads_facets_and_gate_from_the_config_as_the_construct_re
     # WHEN the local run builds the analysis's facets and the gate Lambda's settings
     facets, gate = settings.bias_facets(config), settings.bias_gate_settings(config)
     # THEN they are the configured ones, the values the JSON numbers Clarify's analysis config carries
-    assert facets == [bias.Facet("masculino", (1,)), bias.Facet("idade_na_admissao", (40,))]
-    assert gate == BiasGateSettings(metric="DI", stage="post_training", minimum=0.8, maximum=1.25, enabled=True)
+    assert facets == [bias.Facet("masculino", (1,)), bias.Facet("faixa_etaria", (3,))]
+    assert gate == BiasGateSettings(
+        metric="DI", stage="post_training", minimum=0.8, maximum=1.25, enabled=True, min_facet_rows=100
+    )
 
 
 def test_the_summary_table_has_one_line_for_the_bias_gate_and_one_for_shap() -> None:

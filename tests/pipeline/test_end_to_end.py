@@ -94,13 +94,23 @@ def check_bias_and_explainability(report: dict[str, Any], dataset_run: str, stdo
     """The report's bias and explainability sections, and Clarify's two analysis.json files they name."""
     bias, shap = report["bias"], report["explainability"]
     assert (bias["facets"][0]["facet"], bias["facets"][0]["value_or_threshold"]) == ("masculino", "1")
-    assert [f["facet"] for f in bias["facets"]] == ["masculino", "idade_na_admissao"]
+    assert [(f["facet"], f["value_or_threshold"]) for f in bias["facets"]] == [
+        ("masculino", "1"),
+        ("faixa_etaria", "3"),
+    ]
     for facet in bias["facets"]:
         assert {"CI", "DPL", "KL", "JS", "KS"} <= set(facet["pre_training"])
         assert {"DI", "DPPL", "AD", "RD", "DAR", "DRR"} <= set(facet["post_training"])
     gate = bias["gate"]
     assert (gate["metric"], gate["range"]) == ("DI", [0.8, 1.25])
-    di = [f["post_training"]["DI"] for f in bias["facets"]]
+    # The gate judges a facet group only with min_facet_rows holdout rows in it and in the rest (sized from CI);
+    # it passes when every judged group's DI is inside the band, and names the groups it did not judge
+    for facet in bias["facets"]:
+        assert facet["rows_d"] + facet["rows_a"] == bias["rows"]
+        assert facet["judged"] is (min(facet["rows_d"], facet["rows_a"]) >= gate["min_facet_rows"])
+        if not facet["judged"]:
+            assert f"{facet['facet']}={facet['value_or_threshold']} not judged: n_" in gate["reason"]
+    di = [f["post_training"]["DI"] for f in bias["facets"] if f["judged"]]
     assert gate["passed"] is all(isinstance(v, float) and 0.8 <= v <= 1.25 for v in di)
     clarify = Path(report["out"]) / "lake" / "monitoring" / "clarify" / f"run_id={dataset_run}"
     for kind, section in (("bias", bias), ("explainability", shap)):

@@ -16,6 +16,9 @@ import boto3
 
 NO_DATA_MARKER = "nodata"
 NO_QUALITY_MARKER = "noquality"
+SMALL_HOLDOUT_MARKER = "smallholdout"
+HOLDOUT_ROWS = 1000  # the bias fixture's CI 0.08 and 0.41: groups of 460/540 and 295/705 rows
+SMALL_HOLDOUT_ROWS = 150  # groups of 69/81 and 44/106 rows: under the floor of 100
 SPEC_NAME = "employees"
 FEATURES = ("idade", "salario")
 # The report a second run writes once labels of the first run's predictions are final: version 1 serves.
@@ -40,6 +43,12 @@ def _put(uri: str, body: bytes) -> None:
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
 
+def _holdout_rows(event: dict[str, Any]) -> int:
+    """The holdout's rows: a run id containing SMALL_HOLDOUT_MARKER plays a holdout too small for the bias gate's
+    evidence floor (training.bias.gate.min_facet_rows) to judge any facet group."""
+    return SMALL_HOLDOUT_ROWS if SMALL_HOLDOUT_MARKER in event["extraction_run_id"] else HOLDOUT_ROWS
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     arguments = event["Arguments"]
     run_id = arguments["--run_id"]
@@ -50,7 +59,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "status": status,
         "spec_name": SPEC_NAME,
         "features": list(FEATURES),
-        "counts": {"train": 0 if no_data else 70},
+        "counts": {"splits": {"train": {"rows": 0 if no_data else 70}, "holdout": {"rows": _holdout_rows(event)}}},
     }
     if not no_data:
         _put(f"{arguments['--batch_input_uri']}run_id={run_id}/part-00000.csv", b"101,1.0,2.0\n")

@@ -14,20 +14,24 @@ from tests.stacks.test_aws_rules import load_mutated
 
 SPEC = read_spec_summary(load_config("prod").extraction.spec_path)
 TARGET = "desligado_em_12_meses"
-DROPPED = ("matricula", "funcionario_id", "atualizado_em", "data_admissao", "cargo", "departamento")
+DROPPED = ("matricula", "funcionario_id", "atualizado_em", "data_admissao", "cargo", "departamento", "faixa_etaria")
 
 
 def bias(*facets: dict[str, Any]) -> BiasConfig:
     return BiasConfig.model_validate({"enabled": True, "facets": list(facets)})
 
 
-def test_the_demo_facets_are_features_and_the_other_columns_never_reach_the_model() -> None:
-    # GIVEN the shipped facets WHEN the holdout's columns are worked out from the spec
+def test_the_demo_facets_are_holdout_columns_and_the_age_bands_never_reach_the_model() -> None:
+    # GIVEN the shipped facets (masculino, a feature; faixa_etaria, dropped from training) WHEN the holdout's
+    # columns are worked out from the spec
     config = load_config("prod")
+    assert [f.column for f in config.training.bias.facets] == ["masculino", "faixa_etaria"]
     columns = clarify_columns(config.training.bias, SPEC, target=TARGET, drop_columns=DROPPED)
-    # THEN the headers are the spec's output columns; the model gets only its features, in their order
+    # THEN the headers are the spec's output columns; the model gets only its features, in their order, and the
+    # age bands are among Clarify's excluded_columns: a facet, not a model input
     assert columns.headers == tuple(c.name for c in SPEC.output_columns)
     assert {"masculino", "idade_na_admissao"} <= set(columns.features)
+    assert "faixa_etaria" not in columns.features and "faixa_etaria" in columns.excluded
     assert set(columns.excluded) == set(columns.headers) - set(columns.features) - {TARGET}
     assert TARGET not in columns.excluded and "matricula" in columns.excluded
 
@@ -36,7 +40,7 @@ def test_the_demo_facets_are_features_and_the_other_columns_never_reach_the_mode
     ("facet", "message"),
     [
         ({"column": "nao_existe", "values_or_threshold": [1]}, "training.bias.facets.0.column: 'nao_existe' is not"),
-        ({"column": "cargo", "values_or_threshold": [1]}, "training.bias.facets.0.column: 'cargo' is dropped"),
+        ({"column": "cargo", "values_or_threshold": [1]}, "training.bias.facets.0.column: 'cargo' is a string column"),
         ({"column": TARGET, "values_or_threshold": [1]}, f"training.bias.facets.0.column: '{TARGET}' is the label"),
         ({"column": "masculino", "values_or_threshold": ["M"]}, "training.bias.facets.0.values_or_threshold"),
         (

@@ -95,18 +95,22 @@ def test_the_lambdas_get_their_contracts_from_training_bias(training: Template) 
     functions = training.find_resources("AWS::Lambda::Function")
     by_handler = {f["Properties"]["Handler"]: f["Properties"]["Environment"]["Variables"] for f in functions.values()}
     gate = BiasGateSettings.from_env(by_handler["training.bias_gate.handler.handler"])
-    assert (gate.metric, gate.stage, gate.minimum, gate.maximum, gate.enabled) == (
+    assert (gate.metric, gate.stage, gate.minimum, gate.maximum, gate.enabled, gate.min_facet_rows) == (
         "DI",
         "post_training",
         0.8,
         1.25,
         True,
+        100,
     )
     writer = {k: v for k, v in by_handler["training.clarify.handler.handler"].items() if isinstance(v, str)}
     settings = ClarifySettings.from_env(writer | {"ARTIFACTS_BUCKET": "artifacts"})
-    assert settings.facets == ("masculino=1", "idade_na_admissao=40")
+    # the age bands are a facet Clarify groups by and never sends to the model (excluded_columns)
+    assert settings.facets == ("masculino=1", "faixa_etaria=3")
     assert settings.label == "desligado_em_12_meses" and "matricula" in settings.excluded_columns
+    assert "faixa_etaria" in settings.headers and "faixa_etaria" in settings.excluded_columns
     assert settings.features[:3] == ("salario", "idade_na_admissao", "masculino")
+    assert "faixa_etaria" not in settings.features
 
 
 def statements(template: Template, logical_id_part: str) -> list[dict[str, Any]]:

@@ -134,6 +134,12 @@ def test_gate_pass_registers_a_package_with_lineage_and_notifies(aws: Callable[[
     assert metrics["ModelQuality"]["Statistics"]["S3Uri"] == output["evaluation"]["evaluation_uri"]
     assert output["bias_gate"]["passed"] is True
     assert [f["value"] for f in output["bias_gate"]["facets"]] == [0.93, 1.08]
+    # AND BiasGate sized each facet group from the manifest's holdout rows and the analysis's CI, and judged both
+    assert output["bias_gate"]["rows"] == dataset_stand_in.HOLDOUT_ROWS
+    assert [(f["rows_d"], f["rows_a"], f["judged"]) for f in output["bias_gate"]["facets"]] == [
+        (460, 540, True),
+        (295, 705, True),
+    ]
     # AND the temporary model Clarify served was made of the candidate and is gone (the batch launcher's remains)
     assert entered_states(aws, execution)[:3] == ["WriteClarifyConfig", "CreateClarifyModel", "ClarifyBias"]
     assert output["clarify"]["model_name"] == deployed.describe_training_job["TrainingJobName"]
@@ -181,6 +187,28 @@ def test_a_disparate_impact_outside_the_bounds_ends_as_a_bias_gate_rejection(
     (message,) = notifications(aws, deployed)
     assert message["outcome"] == "gate_rejected" and message["reason"] == output["reason"]
     assert message["bias_report"].endswith("/bias/analysis.json")
+
+
+def test_a_disparity_on_too_few_holdout_rows_is_not_judged_and_the_model_is_registered(
+    aws: Callable[[str], Any], deployed: Deployed
+) -> None:
+    # GIVEN the biased candidate (DI 0.5 for masculino=1) on a holdout of 150 rows: 69 men, 81 others
+    put_extraction(aws, deployed, "jr_biased_smallholdout")
+    put_model(aws, deployed, auc=0.91)
+    # WHEN the definition runs
+    execution = run(aws, deployed, "jr_biased_smallholdout")
+    # THEN BiasGate read the holdout's rows from the manifest, judged no group under the floor of 100 rows and
+    # passed saying so; the package is registered
+    assert execution["status"] == "SUCCEEDED", (execution.get("error"), execution.get("cause"))
+    gate = execution_output(execution)["bias_gate"]
+    assert gate["passed"] is True and gate["rows"] == dataset_stand_in.SMALL_HOLDOUT_ROWS
+    assert gate["reason"] == (
+        "bias gate: no facet judged (masculino=1 not judged: n_d 69 rows and n_a 81 rows < 100; "
+        "idade_na_admissao=(40.0, 62.0] not judged: n_d 44 rows < 100)"
+    )
+    assert [f["judged"] for f in gate["facets"]] == [False, False]
+    (message,) = notifications(aws, deployed)
+    assert message["outcome"] == "registered"
 
 
 def test_a_failed_clarify_job_deletes_the_temporary_model_and_notifies_the_failure(

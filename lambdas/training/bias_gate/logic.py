@@ -6,6 +6,14 @@ compute (``value`` null or not finite, e.g. DI when a group has no positive pred
 disparity is not evidence of fairness. A failing gate is a result, not an error; an analysis without the section, a
 facet, or the metric is an error (:class:`InvalidAnalysis`), since the gate would check nothing.
 
+Evidence floor: a four-fifths band judged on a handful of predictions judges noise, so a facet group is judged only
+when it and the rest each have at least ``min_facet_rows`` analysed rows. analysis.json holds no counts, but the
+pre-training class imbalance does: CI = (n_a - n_d) / (n_a + n_d), so with n analysed rows (the dataset run's
+holdout rows, which the state machine reads from the manifest) n_d = n(1 - CI)/2 and n_a = n(1 + CI)/2. A group
+under the floor is "not judged" (in the result, its reason and the report), never passed silently; when no group
+is judged the gate passes saying so. CI missing for a group is InvalidAnalysis. Rows whose facet value is missing
+are in neither group; n counts them, so n_d and n_a are then upper bounds (the demo's facet columns have no nulls).
+
 The local run calls :func:`check_bias` on the analysis.json it computes, so AWS and the local run decide alike.
 """
 
@@ -19,7 +27,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from esteira_contracts.bias import BiasGateResult, BiasGateSettings, FacetValue
+from esteira_contracts.bias import (
+    CLASS_IMBALANCE,
+    STAGE_SECTIONS,
+    BiasGateResult,
+    BiasGateSettings,
+    FacetValue,
+)
 from training.errors import InvalidAnalysis
 from training.s3uri import S3Uri
 
@@ -78,29 +92,71 @@ def _inside(value: float, minimum: float, maximum: float) -> bool:
     return low and high
 
 
-def check_bias(analysis: Mapping[str, Any], gate: BiasGateSettings) -> BiasGateResult:
-    """The gate's decision over every facet group; the reason names the first failing facet, metric, value and
-    bounds (or, passing, every group's value)."""
-    values = facet_values(analysis, gate.section, gate.metric)
+def group_sizes(analysis: Mapping[str, Any], rows: int) -> list[tuple[int, int]]:
+    """Each facet group's (n_d, n_a), in the document's order, from its pre-training CI and ``rows`` analysed rows."""
+    sizes = []
+    for item in facet_values(analysis, STAGE_SECTIONS["pre_training"], CLASS_IMBALANCE):
+        if item.value is None or not -1 <= item.value <= 1:
+            raise InvalidAnalysis(
+                f"analysis.json {CLASS_IMBALANCE} of facet {item.group} is {item.value!r} ({item.error}): the "
+                "gate needs the class imbalance to know the group's size"
+            )
+        rows_d = round(rows * (1 - item.value) / 2)
+        sizes.append((rows_d, rows - rows_d))
+    return sizes
+
+
+def _with_evidence(values: list[FacetValue], sizes: list[tuple[int, int]], floor: int) -> list[FacetValue]:
+    if len(sizes) != len(values):
+        raise InvalidAnalysis(
+            f"analysis.json has {len(sizes)} pre-training facet groups but {len(values)} in the gate's section"
+        )
+    judged = []
+    for item, (rows_d, rows_a) in zip(values, sizes, strict=True):
+        short = [f"{label} {count} rows" for label, count in (("n_d", rows_d), ("n_a", rows_a)) if count < floor]
+        note = f"not judged: {' and '.join(short)} < {floor}" if short else None
+        judged.append(dataclasses.replace(item, rows_d=rows_d, rows_a=rows_a, judged=note is None, not_judged=note))
+    return judged
+
+
+def check_bias(analysis: Mapping[str, Any], gate: BiasGateSettings, *, rows: int) -> BiasGateResult:
+    """The gate's decision over every facet group with enough rows (``rows``: the analysed row count); the reason
+    names the first failing facet, metric, value and bounds (or, passing, every group's value), and the groups
+    not judged."""
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise InvalidAnalysis(f"rows (the analysed holdout's row count) must be a positive integer, got {rows!r}")
+    values = _with_evidence(
+        facet_values(analysis, gate.section, gate.metric), group_sizes(analysis, rows), gate.min_facet_rows
+    )
     bounds = f"[{_fmt(gate.minimum)}, {_fmt(gate.maximum)}]"
     failures = []
     failed: list[FacetValue] = []
     for item in values:
+        if not item.judged:
+            continue
         if item.value is None:
             failures.append(f"{gate.metric} of facet {item.group} could not be computed ({item.error})")
             failed.append(item)
         elif not _inside(item.value, gate.minimum, gate.maximum):
             failures.append(f"{gate.metric} of facet {item.group} is {_fmt(item.value)}, outside {bounds}")
             failed.append(item)
-    listing = ", ".join(f"{item.group}: {'n/a' if item.value is None else _fmt(item.value)}" for item in values)
+    listing = ", ".join(
+        f"{item.group}: {'n/a' if item.value is None else _fmt(item.value)}" for item in values if item.judged
+    )
+    unjudged = "; ".join(f"{item.group} {item.not_judged}" for item in values if not item.judged)
     if not gate.enabled:
-        passed, reason = True, f"bias gate disabled; {gate.metric} per facet: {listing}"
+        everything = ", ".join(f"{item.group}: {'n/a' if item.value is None else _fmt(item.value)}" for item in values)
+        passed, reason = True, f"bias gate disabled; {gate.metric} per facet: {everything}"
     elif failures:
         passed = False
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         reason = f"bias gate: {failures[0]}{more}"
+    elif not listing:
+        passed, reason = True, f"bias gate: no facet judged ({unjudged})"
     else:
-        passed, reason = True, f"bias gate: {gate.metric} within {bounds} for every facet ({listing})"
+        passed, reason = True, f"bias gate: {gate.metric} within {bounds} for every judged facet ({listing})"
+    if unjudged and gate.enabled and listing:
+        reason += f"; {unjudged}"
     return BiasGateResult(
         passed=passed,
         reason=reason,
@@ -111,6 +167,8 @@ def check_bias(analysis: Mapping[str, Any], gate: BiasGateSettings) -> BiasGateR
         facets=values,
         failed_facet=failed[0].group if failed and not passed else None,
         failed_value=failed[0].value if failed and not passed else None,
+        rows=rows,
+        min_facet_rows=gate.min_facet_rows,
     )
 
 
@@ -135,9 +193,13 @@ def read_analysis(s3: Any, analysis_uri: str) -> dict[str, Any]:
 
 
 def handle(event: Mapping[str, Any], gate: BiasGateSettings, s3: Any) -> dict[str, Any]:
-    """The Lambda's work: read ``event["analysis_uri"]`` and check it; the payload is a BiasGateResult."""
+    """The Lambda's work: read ``event["analysis_uri"]`` and check it with ``event["rows"]`` (the holdout's rows,
+    from the dataset run's manifest); the payload is a BiasGateResult."""
     analysis_uri = event.get("analysis_uri")
     if not isinstance(analysis_uri, str):
         raise InvalidAnalysis("the event needs analysis_uri, the bias job's analysis.json")
-    result = check_bias(read_analysis(s3, analysis_uri), gate)
+    rows = event.get("rows")
+    if isinstance(rows, bool) or not isinstance(rows, int):
+        raise InvalidAnalysis(f"the event needs rows, the holdout's row count (manifest counts), got {rows!r}")
+    result = check_bias(read_analysis(s3, analysis_uri), gate, rows=rows)
     return dataclasses.replace(result, analysis_uri=analysis_uri).to_payload()

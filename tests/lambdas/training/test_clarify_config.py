@@ -108,8 +108,21 @@ def test_refuses_a_training_job_of_another_prefix() -> None:
         job_names(settings(), "esteira-prod-20261124-020000-a1b2c3")
 
 
-def test_settings_refuse_a_facet_that_is_not_a_feature() -> None:
-    with pytest.raises(SettingsError, match="FACETS 'cargo' must be one of the model's features"):
-        settings(facets=("cargo=1",)).to_env()
+def test_settings_refuse_a_facet_that_is_not_a_column_or_is_the_label() -> None:
+    with pytest.raises(SettingsError, match="FACETS 'faixa_etaria' must be one of HEADERS other than LABEL"):
+        settings(facets=("faixa_etaria=3",)).to_env()
     with pytest.raises(SettingsError, match="FACETS 'desligado_em_12_meses'"):
         settings(facets=("desligado_em_12_meses=1",)).to_env()
+
+
+def test_an_excluded_column_may_be_a_facet_clarify_groups_by_it_and_never_sends_it_to_the_model() -> None:
+    # GIVEN the age bands, a column of the holdout the model does not take (excluded), as a facet
+    clarify = settings(
+        headers=(*HEADERS, "faixa_etaria"),
+        excluded_columns=("matricula", "cargo", "faixa_etaria"),
+        facets=("faixa_etaria=3",),
+    )
+    # THEN the settings round-trip, the facet is a category value, and the model's input leaves the column out
+    assert ClarifySettings.from_env(clarify.to_env()) == clarify
+    assert clarify.facet_config() == [{"name_or_index": "faixa_etaria", "value_or_threshold": [3]}]
+    assert "faixa_etaria" not in clarify.features

@@ -97,6 +97,7 @@ def test_the_stage_writes_clarifys_documents_and_a_passing_gate_keeps_the_candid
     section = ctx.report["bias"]
     assert section["gate"]["passed"] is True and section["gate"]["applied"] is True
     assert section["facets"][0]["name"] == "flagged" and isinstance(section["facets"][0]["post_training"]["DI"], float)
+    assert section["facets"][0]["judged"] is True  # both groups above the default floor of 100 holdout rows
     assert ctx.report["explainability"]["importance"][0]["feature"] in {f"f{i}" for i in range(6)}
     assert ctx.evaluation is not None and ctx.evaluation["passed"] is True
     # AND Register will name both reports, in the local S3, as the package's ModelMetrics
@@ -146,4 +147,23 @@ def test_a_disabled_gate_reports_without_rejecting(
     gate = ctx.report["bias"]["gate"]
     assert (gate["enabled"], gate["passed"]) == (False, True) and "disabled" in gate["reason"]
     assert clarify_report.bias_sentence(ctx.report["bias"]).startswith("disabled (reported only), DI in [100.0, 200.0]")
+    assert ctx.evaluation is not None and ctx.evaluation["passed"] is True
+
+
+def test_a_facet_under_the_evidence_floor_is_reported_not_judged_and_keeps_the_candidate(
+    tmp_path: Path, task_models: dict[str, TaskModel], session: Any
+) -> None:
+    # GIVEN a gate no DI can pass, but a floor above the holdout's size: no facet group has the rows to be judged
+    gate_config = BiasGateConfig(min=100.0, max=200.0, min_facet_rows=1_000_000)
+    ctx = context(tmp_path, task_models["binary"], gate_config, None, session)
+    # WHEN the stage runs
+    bias_stage.run(ctx)
+    # THEN the candidate is kept, and the report's bias section says why: the facet was not judged, with its rows
+    section = ctx.report["bias"]
+    (facet,) = section["facets"]
+    assert facet["judged"] is False and facet["rows_d"] + facet["rows_a"] == section["rows"]
+    assert facet["not_judged"] == f"not judged: n_d {facet['rows_d']} rows and n_a {facet['rows_a']} rows < 1000000"
+    assert section["gate"]["passed"] is True and section["gate"]["min_facet_rows"] == 1_000_000
+    assert section["gate"]["reason"] == f"bias gate: no facet judged (f5=1 {facet['not_judged']})"
+    assert "(not judged: n_d" in clarify_report.bias_sentence(section)
     assert ctx.evaluation is not None and ctx.evaluation["passed"] is True
