@@ -5,6 +5,8 @@ ENV ?= dev
 
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov has many pinned dependencies of its own: it gets its own venv so that .venv stays as pinned.
+CHECKOV_VENV := .venv-checkov
 CDK := node_modules/.bin/cdk
 CDK_OUT ?= cdk.out
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -102,18 +104,18 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: system-deps install ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests, checkov
-# Side by side: mypy uses one core and the tests' workers wait on servers at times, so the three fill both cores
-# (each one's output is printed whole when it ends). Any failure fails `make test`.
-	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-only checkov
+test: system-deps ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests, checkov
+# Side by side: mypy uses one core and the tests' workers wait on servers at times, so the two fill both cores (each
+# one's output is printed whole when it ends). The three installs (.venv, node_modules, .venv-checkov) run side by
+# side first. The tests run checkov (tests/stacks/test_checkov.py) on the apps they synthesize anyway, so `make test`
+# does not synthesize them a second time for it. Any failure fails `make test`.
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-only
 
 # loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py defines the groups (its
 # scheduler: xdist's own reading of xdist_group marks does not work with pytest 9) and orders them longest first.
-test-only:
+test-only: install $(CHECKOV_VENV)/.installed
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
-# checkov has many pinned dependencies of its own: it gets its own venv so that .venv stays as pinned.
-CHECKOV_VENV := .venv-checkov
 CHECKOV_ENVS := dev staging prod
 
 $(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
