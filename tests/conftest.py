@@ -30,22 +30,29 @@ SHARED_DIRECTORIES = {
     "tests/pipeline/test_smoke.py": "task-models",
     "tests/pipeline/test_smoke_check.py": "task-models",
 }
-# Each seed of the fault runs is a group of its own: together they are the suite's longest stretch, and the module's
-# fixtures are cheap (the synthesized machine at most once per worker).
+# Each seed of the fault runs is a group of its own: the module's fixtures are cheap (the synthesized machine at most
+# once per worker).
 SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults"}
-# Weights (seconds of a group in a 2-core run, from `--durations`, rounded); a group not listed counts as short.
+# Modules whose tests use one of several costly module fixtures, each named in its tests' names: one group per fixture,
+# so that the two runs can go to the two workers and each is built once.
+SPLIT_BY_FIXTURE = {"tests/examples/test_apartment_rents.py": ("regression", "multiclass")}
+# Weights (seconds of a group in a loaded 2-core run, from `--durations`, rounded); a group not listed counts as short.
 LONGEST = {
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[11]": 800,
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[23]": 800,
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[42]": 800,
-    "tests/pipeline/test_end_to_end.py": 780,
-    "cdk": 700,
-    "tests/test_app.py": 600,
-    "spark": 300,
-    "model": 300,
-    "tests/lambdas/test_end_to_end.py": 100,
-    "tests/pipeline/test_smoke.py": 80,
-    "tests/lambdas/test_fanout.py": 60,
+    "cdk": 400,
+    "tests/pipeline/test_source_read_only.py": 360,
+    "spark": 330,
+    "tests/examples/test_apartment_rents.py::multiclass": 290,
+    "tests/examples/test_apartment_rents.py::regression": 290,
+    "tests/pipeline/test_end_to_end.py": 145,
+    "task-models": 110,
+    "tests/test_app.py": 70,
+    "model": 60,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[11]": 40,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[23]": 40,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[42]": 40,
+    "tests/lambdas/test_fanout.py": 30,
+    "tests/tools/test_diagram.py": 15,
+    "tests/lambdas/test_end_to_end.py": 15,
 }
 
 
@@ -54,6 +61,10 @@ def group_of(nodeid: str) -> str:
     path = nodeid.split("::", 1)[0]
     if nodeid.split("[", 1)[0] in SPLIT_BY_TEST:
         return nodeid
+    test_name = nodeid.split("::", 1)[-1]
+    for fixture in SPLIT_BY_FIXTURE.get(path, ()):
+        if fixture in test_name:
+            return f"{path}::{fixture}"
     for shared, group in SHARED_DIRECTORIES.items():
         if path == shared or path.startswith(shared + "/"):
             return group
