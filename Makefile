@@ -68,10 +68,12 @@ export ENV DIAGRAM_ENV DELIVERY MODEL_PACKAGE_ARN GIT_COMMIT CDK_OUT ARGS
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
+# --no-compile: pip would byte-compile every module of every package (most of botocore, pyspark and moto are never
+# imported), a third of the install's time; Python compiles what is imported, once, on first import.
 $(VENV)/.installed: requirements.txt requirements-dev.txt containers/model/requirements.txt containers/model/requirements-typing.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip==25.3
-	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-compile --upgrade pip==25.3
+	$(PY) -m pip install -q --no-compile -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -120,8 +122,8 @@ CHECKOV_ENVS := dev staging prod
 
 $(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip==25.3
-	$(CHECKOV_VENV)/bin/python -m pip install -q -r tools/requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip install -q --no-compile --upgrade pip==25.3
+	$(CHECKOV_VENV)/bin/python -m pip install -q --no-compile -r tools/requirements-checkov.txt
 	touch $@
 
 checkov: install $(CHECKOV_VENV)/.installed ## checkov over every env's synth (serving a model package) and the CD app: 0 failed checks
