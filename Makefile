@@ -5,6 +5,8 @@ ENV ?= dev
 
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov has many pinned dependencies of its own: it gets its own venv so that .venv stays as pinned.
+CHECKOV_VENV := .venv-checkov
 CDK := node_modules/.bin/cdk
 CDK_OUT ?= cdk.out
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -66,10 +68,12 @@ export ENV DIAGRAM_ENV DELIVERY MODEL_PACKAGE_ARN GIT_COMMIT CDK_OUT ARGS
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
+# --no-compile: pip would byte-compile every module of every package (most of botocore, pyspark and moto are never
+# imported), a third of the install's time; Python compiles what is imported, once, on first import.
 $(VENV)/.installed: requirements.txt requirements-dev.txt containers/model/requirements.txt containers/model/requirements-typing.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip==25.3
-	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-compile --upgrade pip==25.3
+	$(PY) -m pip install -q --no-compile -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -102,24 +106,24 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: system-deps install ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests, checkov
-# Side by side: mypy uses one core and the tests' workers wait on servers at times, so the three fill both cores
-# (each one's output is printed whole when it ends). Any failure fails `make test`.
-	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-only checkov
+test: system-deps ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests, checkov
+# Side by side: mypy uses one core and the tests' workers wait on servers at times, so the two fill both cores (each
+# one's output is printed whole when it ends). The three installs (.venv, node_modules, .venv-checkov) run side by
+# side first. The tests run checkov (tests/stacks/test_checkov.py) on the apps they synthesize anyway, so `make test`
+# does not synthesize them a second time for it. Any failure fails `make test`.
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-only
 
 # loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py defines the groups (its
 # scheduler: xdist's own reading of xdist_group marks does not work with pytest 9) and orders them longest first.
-test-only:
+test-only: install $(CHECKOV_VENV)/.installed
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
-# checkov has many pinned dependencies of its own: it gets its own venv so that .venv stays as pinned.
-CHECKOV_VENV := .venv-checkov
 CHECKOV_ENVS := dev staging prod
 
 $(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip==25.3
-	$(CHECKOV_VENV)/bin/python -m pip install -q -r tools/requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip install -q --no-compile --upgrade pip==25.3
+	$(CHECKOV_VENV)/bin/python -m pip install -q --no-compile -r tools/requirements-checkov.txt
 	touch $@
 
 checkov: install $(CHECKOV_VENV)/.installed ## checkov over every env's synth (serving a model package) and the CD app: 0 failed checks

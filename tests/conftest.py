@@ -7,30 +7,54 @@ collection order, and this file sorts that order longest first, by the durations
 long groups start at once and the short modules fill in at the end.
 """
 
+import os
+
 import pytest
 
-# Directories whose modules share session fixtures: one group each.
+# Every JVM the tests start (the session's SparkSession, the local run's extraction and dataset jobs) lives for
+# seconds on a few thousand rows: C2, the optimizing JIT, compiles code that never runs long enough to repay it.
+# With the client compiler only and one GC thread a small Spark job takes about half the CPU (measured: 19.8 s ->
+# 10.5 s of JVM CPU for a 3,000-row job; one example run of the local pipeline 73 s -> 42 s of CPU in total). The
+# java launcher reads JDK_JAVA_OPTIONS; child processes inherit it from the workers' environment.
+JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+if JVM_OPTIONS not in os.environ.get("JDK_JAVA_OPTIONS", ""):
+    os.environ["JDK_JAVA_OPTIONS"] = f"{os.environ.get('JDK_JAVA_OPTIONS', '')} {JVM_OPTIONS}".strip()
+
+# Paths (directories, or single modules) whose tests share session fixtures: one group each, so that the fixture is
+# built once, on one worker.
 SHARED_DIRECTORIES = {
     "tests/stacks": "cdk",  # synthesized apps, cached per session
     "tests/glue_jobs": "spark",  # one SparkSession and one PostgreSQL server
     "tests/containers": "model",  # the shared trained model and its running servers
+    # tests/pipeline/conftest.py's task_models and task_servers: three trained models and their servers
+    "tests/pipeline/test_smoke.py": "task-models",
+    "tests/pipeline/test_smoke_check.py": "task-models",
 }
-# Each seed of the fault runs is a group of its own: together they are the suite's longest stretch, and the module's
-# fixtures are cheap (the synthesized machine at most once per worker).
+# Each seed of the fault runs is a group of its own: the module's fixtures are cheap (the synthesized machine at most
+# once per worker).
 SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults"}
-# Weights (seconds of a group in a 2-core run, from `--durations`, rounded); a group not listed counts as short.
+# Modules whose tests use one of several costly module fixtures, each named in its tests' names: one group per fixture,
+# so that the two runs can go to the two workers and each is built once.
+SPLIT_BY_FIXTURE = {"tests/examples/test_apartment_rents.py": ("regression", "multiclass")}
+# Weights (seconds of a group in a 2-core `make test` from a fresh clone, 2026-12-06, load average 5-8: the tests'
+# `--durations` of 3.5 s or more, plus an estimate for the many short tests of cdk, model and spark); a group not listed
+# counts as short.
 LONGEST = {
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[11]": 800,
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[23]": 800,
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[42]": 800,
-    "tests/pipeline/test_end_to_end.py": 780,
-    "cdk": 700,
-    "tests/test_app.py": 600,
-    "spark": 300,
+    "cdk": 480,
     "model": 300,
-    "tests/lambdas/test_end_to_end.py": 100,
-    "tests/pipeline/test_smoke.py": 80,
-    "tests/lambdas/test_fanout.py": 60,
+    "spark": 260,
+    "tests/pipeline/test_end_to_end.py": 195,
+    "tests/pipeline/test_source_read_only.py": 135,
+    "tests/examples/test_apartment_rents.py::regression": 100,
+    "tests/examples/test_apartment_rents.py::multiclass": 85,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[11]": 75,
+    "tests/test_app.py": 60,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[23]": 55,
+    "task-models": 50,
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[42]": 40,
+    "tests/lambdas/test_fanout.py": 30,
+    "tests/tools/test_diagram.py": 15,
+    "tests/lambdas/test_end_to_end.py": 15,
 }
 
 
@@ -39,8 +63,12 @@ def group_of(nodeid: str) -> str:
     path = nodeid.split("::", 1)[0]
     if nodeid.split("[", 1)[0] in SPLIT_BY_TEST:
         return nodeid
-    for directory, group in SHARED_DIRECTORIES.items():
-        if path.startswith(directory + "/"):
+    test_name = nodeid.split("::", 1)[-1]
+    for fixture in SPLIT_BY_FIXTURE.get(path, ()):
+        if fixture in test_name:
+            return f"{path}::{fixture}"
+    for shared, group in SHARED_DIRECTORIES.items():
+        if path == shared or path.startswith(shared + "/"):
             return group
     return path
 

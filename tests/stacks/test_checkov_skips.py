@@ -11,6 +11,7 @@ from aws_cdk import aws_sqs as sqs
 
 from stacks.nag import CHECKOV_MIN_REASON, skip_checkov
 from tests.stacks.conftest import ENVS, REPO_ROOT, SynthesizedDelivery, SynthesizedEnv
+from tests.stacks.test_checkov import CHECKOV_ARGS
 
 CHECK_ID = re.compile(r"^CKV2?_AWS_[0-9]+$")
 # checkov options that skip or soften checks for every resource at once.
@@ -132,7 +133,11 @@ def test_make_checkov_passes_no_option_that_skips_checks_everywhere() -> None:
     assert commands, "make checkov runs checkov"
     for option in BLANKET_OPTIONS:
         assert option not in recipe, f"make checkov passes {option!r}"
-    # and `make test` runs it (beside lint and the tests: `$(MAKE) -j3 ... lint test-only checkov`)
+        # nor does the suite's own scan (tests/stacks/test_checkov.py)
+        assert option.strip() not in CHECKOV_ARGS, f"tests/stacks/test_checkov.py passes {option!r}"
+    # and `make test` runs that scan: its tests (`$(MAKE) -j3 ... lint test-only`) need the checkov venv
     test_recipe = makefile[makefile.index("\ntest:") : makefile.index("\ntest-only:")]
     (sub_make,) = [line for line in test_recipe.splitlines() if line.startswith("\t$(MAKE)")]
-    assert sub_make.split()[-3:] == ["lint", "test-only", "checkov"]
+    assert sub_make.split()[-2:] == ["lint", "test-only"]
+    (test_only,) = [line for line in makefile.splitlines() if line.startswith("test-only:")]
+    assert "$(CHECKOV_VENV)/.installed" in test_only.split()
