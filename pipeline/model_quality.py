@@ -64,13 +64,17 @@ def _read_back(cloudwatch: Any, namespace: str, timestamp: datetime) -> dict[str
     }
 
 
-def alarm(section: dict[str, Any], config: EnvironmentConfig) -> dict[str, Any]:
+def alarm(section: dict[str, Any], config: EnvironmentConfig, threshold: float | None = None) -> dict[str, Any]:
     """The model-quality alarm's state on this report: the alarm's rule with the config's threshold and count.
-    ``state`` is None when the environment has no such alarm (quality disabled, not binary, or a gate metric the
-    report does not carry), as the stack then creates none."""
+    ``threshold`` overrides ``training.gate.threshold`` as the run's ``--gate-threshold`` does for its gate (on AWS
+    the gate and the alarm share the key, so they share the override here). ``state`` is None when the environment
+    has no such alarm (quality disabled, not binary, or a gate metric the report does not carry): the stack then
+    creates none."""
     if quality_alarm_metric(config.training) is None:
         return {"state": None, "reason": "no model-quality alarm in this environment (training.quality, task, gate)"}
     gate = config.training.gate
+    judged_threshold = gate.threshold if threshold is None else threshold
+    minimum = config.training.quality.min_labelled_predictions
     latest_version = section.get(quality.LATEST_MODEL_VERSION)
     latest = next((m for m in section.get(quality.MODELS, []) if m[quality.MODEL_VERSION] == latest_version), None)
     figure = latest.get(gate.metric) if latest else None
@@ -78,12 +82,14 @@ def alarm(section: dict[str, Any], config: EnvironmentConfig) -> dict[str, Any]:
     state, reason = quality_alarm_state(
         float(figure) if isinstance(figure, int | float) else None,
         int(labelled) if isinstance(labelled, int) else None,
-        threshold=gate.threshold,
-        min_labelled_predictions=config.training.quality.min_labelled_predictions,
+        threshold=judged_threshold,
+        min_labelled_predictions=minimum,
     )
     return {
         "state": state,
         "reason": reason,
         "metric": GATE_METRICS[gate.metric],
         "model_version": latest_version,
+        "threshold": judged_threshold,
+        "min_labelled_predictions": minimum,
     }

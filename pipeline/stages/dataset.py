@@ -93,7 +93,9 @@ def run(ctx: RunContext) -> None:
         quality_section = ctx.report["model_quality"] = model_quality_section(manifest)
         # What the state machine's PublishModelQuality step and the model-quality alarm do with the report.
         model_quality.publish(quality_section, ctx.config, ctx.session.client("cloudwatch"))
-        quality_section[model_quality.ALARM] = model_quality.alarm(quality_section, ctx.config)
+        quality_section[model_quality.ALARM] = model_quality.alarm(
+            quality_section, ctx.config, ctx.options.gate_threshold
+        )
         if manifest["status"] == STATUS_NO_NEW_DATA:
             st.summary = f"no new data: {manifest.get('reason')}"
             raise NoNewDataError(f"the dataset job found no new data ({manifest.get('reason')})")
