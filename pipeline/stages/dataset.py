@@ -105,6 +105,8 @@ def run(ctx: RunContext) -> None:
         st.summary = f"{sizes}; to score {report['batch_input_rows']}; shared keys "
         st.summary += f"{report['keys_shared_between_splits']}, moved {report['keys_moved_split']}"
         st.summary += f"; labelled predictions: {labelled or 'none yet'}"
+        if quality_section[model_quality.ALARM]["state"]:
+            st.summary += f"; quality alarm {quality_section[model_quality.ALARM]['state']}"
         if report["keys_shared_between_splits"] or report["keys_moved_split"]:
             raise StageFailedError(
                 f"the splits leak: {report['keys_shared_between_splits']} key(s) in more than one split, "
