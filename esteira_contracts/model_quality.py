@@ -81,3 +81,38 @@ class QualityPublisherSettings(EnvContract):
             artifacts_bucket=artifacts_bucket,
             min_labelled_predictions=min_labelled_predictions,
         )
+
+
+# --- the model-quality alarm's rule ------------------------------------------------------------------------------
+# The alarm (stacks/constructs/quality_alarm.py) watches IF(labelled >= min, figure, threshold) < threshold on the
+# Scope=latest metrics; :func:`quality_alarm_state` is that rule on one report, for the local run's decision.
+ALARM_STATE_ALARM: Final = "ALARM"
+ALARM_STATE_OK: Final = "OK"
+ALARM_STATE_INSUFFICIENT_DATA: Final = "INSUFFICIENT_DATA"
+
+
+def quality_alarm_state(
+    latest_figure: float | None, labelled_predictions: int | None, *, threshold: float, min_labelled_predictions: int
+) -> tuple[str, str]:
+    """(state, reason) of the alarm on the latest model version's gate figure and its labelled predictions.
+
+    ALARM: the figure is below ``training.gate.threshold`` over at least ``training.quality.min_labelled_predictions``
+    labels. OK: it is not below. INSUFFICIENT_DATA: no figure, or too few labels: the alarm's expression then yields
+    the threshold itself (or no point, missing data not breaching), so it never fires on them."""
+    if latest_figure is None or labelled_predictions is None:
+        return ALARM_STATE_INSUFFICIENT_DATA, "the latest model version has no published figure: nothing to judge"
+    if labelled_predictions < min_labelled_predictions:
+        return (
+            ALARM_STATE_INSUFFICIENT_DATA,
+            f"{labelled_predictions} labelled prediction(s), fewer than the {min_labelled_predictions} the alarm "
+            "judges over",
+        )
+    if latest_figure < threshold:
+        return (
+            ALARM_STATE_ALARM,
+            f"{latest_figure:.4g} is below the gate's {threshold:g} over {labelled_predictions} labelled predictions",
+        )
+    return (
+        ALARM_STATE_OK,
+        f"{latest_figure:.4g} is not below the gate's {threshold:g} ({labelled_predictions} labelled)",
+    )

@@ -10,6 +10,7 @@ from esteira_contracts import layout
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.bias import BiasGateSettings, facet_text, number
 from esteira_contracts.fanout import FanoutSettings
+from esteira_contracts.model_quality import QualityPublisherSettings
 from esteira_contracts.training import EvaluateSettings, PrepareSettings
 from pipeline import aws
 from pipeline.bias import Facet
@@ -39,6 +40,13 @@ def evaluate_settings(config: EnvironmentConfig, threshold: float | None = None)
         model_package_group=aws.MODEL_PACKAGE_GROUP,
         artifacts_bucket=aws.ARTIFACTS_BUCKET,
         threshold=threshold,
+    )
+
+
+def quality_publisher_settings(config: EnvironmentConfig) -> QualityPublisherSettings:
+    """The quality publisher's settings as ``TrainingLambdas`` builds them (its namespace is the environment's)."""
+    return QualityPublisherSettings.for_env(
+        config.name, aws.ARTIFACTS_BUCKET, config.training.quality.min_labelled_predictions
     )
 
 

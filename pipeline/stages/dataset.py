@@ -8,7 +8,8 @@ the keys that moved split since the previous run (both must be 0).
 The job also judges the predictions of the transform runs the lake holds (``<out>/lake/batch-output/``, each with
 the launcher's scoring record, kept there by the transform stage; none on a first run) against the labels that
 became final (its quality step), writing the report and the ground truth under ``<out>/lake/monitoring/``; the
-report's content and path go to ``model_quality``.
+report's content and path go to ``model_quality``, with what AWS does with it (``pipeline.model_quality``): the
+quality publisher's summary (``published``) and the model-quality alarm's state (``alarm``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pyarrow.dataset as pads
 
 from esteira_contracts import layout, quality
 from esteira_contracts.dataset import DatasetJobArgs
-from pipeline import aws, settings
+from pipeline import aws, model_quality, settings
 from pipeline.context import RunContext, need
 from pipeline.lambda_context import new_context
 from pipeline.report import StageFailedError
@@ -89,7 +90,12 @@ def run(ctx: RunContext) -> None:
             "manifest": str(run_dir / "manifest.json"),
         }
         ctx.report["dataset"] = report
-        ctx.report["model_quality"] = model_quality_section(manifest)
+        quality_section = ctx.report["model_quality"] = model_quality_section(manifest)
+        # What the state machine's PublishModelQuality step and the model-quality alarm do with the report.
+        model_quality.publish(quality_section, ctx.config, ctx.session.client("cloudwatch"))
+        quality_section[model_quality.ALARM] = model_quality.alarm(
+            quality_section, ctx.config, ctx.options.gate_threshold
+        )
         if manifest["status"] == STATUS_NO_NEW_DATA:
             st.summary = f"no new data: {manifest.get('reason')}"
             raise NoNewDataError(f"the dataset job found no new data ({manifest.get('reason')})")
@@ -99,6 +105,8 @@ def run(ctx: RunContext) -> None:
         st.summary = f"{sizes}; to score {report['batch_input_rows']}; shared keys "
         st.summary += f"{report['keys_shared_between_splits']}, moved {report['keys_moved_split']}"
         st.summary += f"; labelled predictions: {labelled or 'none yet'}"
+        if quality_section[model_quality.ALARM]["state"]:
+            st.summary += f"; quality alarm {quality_section[model_quality.ALARM]['state']}"
         if report["keys_shared_between_splits"] or report["keys_moved_split"]:
             raise StageFailedError(
                 f"the splits leak: {report['keys_shared_between_splits']} key(s) in more than one split, "

@@ -4,7 +4,7 @@ would refuse is refused, naming the setting."""
 import pytest
 
 from esteira_contracts import SettingsError
-from esteira_contracts.model_quality import QualityPublisherSettings, metrics_namespace
+from esteira_contracts.model_quality import QualityPublisherSettings, metrics_namespace, quality_alarm_state
 
 TOKEN_BUCKET = "${Token[TOKEN.123]}"
 
@@ -37,3 +37,20 @@ def test_what_cloudwatch_or_the_alarm_would_refuse_is_refused_by_name(name: str,
     env = QualityPublisherSettings.for_env("dev", "esteira-dev-artifacts-1", 200).to_env()
     with pytest.raises(SettingsError, match=name):
         QualityPublisherSettings.from_env({**env, name: value})
+
+
+@pytest.mark.parametrize(
+    ("figure", "labelled", "state"),
+    [
+        (0.79, 200, "ALARM"),  # below the threshold, exactly the minimum of labels
+        (0.8, 200, "OK"),  # at the threshold: LessThanThreshold does not breach
+        (0.5, 199, "INSUFFICIENT_DATA"),  # one label short: the alarm's expression yields the threshold
+        (None, 500, "INSUFFICIENT_DATA"),  # no published figure: missing data, not breaching
+        (0.5, None, "INSUFFICIENT_DATA"),
+    ],
+)
+def test_the_alarms_rule_at_its_boundaries(figure: float | None, labelled: int | None, state: str) -> None:
+    # GIVEN the gate's 0.8 and a minimum of 200 labels WHEN judged THEN the alarm's state, with a reason
+    judged, reason = quality_alarm_state(figure, labelled, threshold=0.8, min_labelled_predictions=200)
+    assert judged == state
+    assert reason

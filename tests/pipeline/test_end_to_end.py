@@ -304,6 +304,9 @@ def test_the_second_run_reports_the_first_models_quality_on_the_labels_that_arri
     assert judged["labelled_predictions"] == len(final_scored)
     assert judged["positives"] == sum(int(labels[k]) for k in final_scored) > 0
     assert judged["auc"] is not None and 0.0 <= judged["auc"] <= 1.0
+    # AND, as on AWS, the publisher Lambda's logic put them in (moto's) CloudWatch and the alarm's rule judged them
+    assert quality["published"]["read_back"]["value"] == quality["published"]["latest_labelled_predictions"]
+    assert quality["alarm"]["state"] in ("OK", "ALARM", "INSUFFICIENT_DATA"), quality["alarm"]
     # AND report.html shows it: the first run says why there is nothing yet, the second charts it
     for report, charts_expected in ((first, 0), (second, 1)):
         page = (out / "runs" / report["run_id"] / "report.html").read_text()  # the run's own copy

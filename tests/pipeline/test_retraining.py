@@ -24,7 +24,7 @@ def test_no_violations_is_not_triggered_and_keeps_the_last_start() -> None:
     section = retraining.decision(enabled=True, window_hours=24, violations=[], last_started_at=last, now=NOW)
     # THEN nothing is triggered, the summary says why, and the last start carries over to the next run
     assert section["decision"] == "not_triggered"
-    assert section["summary"] == "retraining: not triggered (no violations)"
+    assert section["summary"] == "retraining: not triggered (no violations, no quality alarm)"
     assert section["last_started_at"] == last.isoformat(timespec="seconds")
 
 
