@@ -1,7 +1,7 @@
 """The dataset job's model-quality report (report.json), read into what the publisher needs.
 
-The report's field names live here, and only here, until ``esteira_contracts.quality`` (the quality step's
-contract) declares them: then these constants become imports from it.
+The report's field names are the quality step's contract, ``esteira_contracts.quality``; this module reads them
+under the names the publisher uses.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
+from esteira_contracts import quality
 from esteira_contracts.model_quality import (
     MAX_DIMENSION_VALUE_LENGTH,
     MAX_METRIC_VALUE,
@@ -21,24 +22,24 @@ from esteira_contracts.model_quality import (
 )
 from training.errors import InvalidQualityReport
 
-# --- the report's names (esteira_contracts.quality once merged) ---------------------------------------------------
-REPORT_VERSION: Final = "report_version"
-SUPPORTED_REPORT_VERSION: Final = 1
-DATASET_RUN_ID: Final = "dataset_run_id"
-AS_OF_DATE: Final = "as_of_date"
-TASK: Final = "task"
-LATEST_MODEL_VERSION: Final = "latest_model_version"
-REASON: Final = "reason"
-MODELS: Final = "models"
-MODEL_VERSION: Final = "model_version"
-LABELLED_PREDICTIONS: Final = "labelled_predictions"
+# The report's names are the quality step's contract (esteira_contracts.quality); the version it writes.
+SUPPORTED_REPORT_VERSION: Final = quality.REPORT_VERSION
+REPORT_VERSION: Final = quality.REPORT_VERSION_KEY
+DATASET_RUN_ID: Final = quality.DATASET_RUN_ID
+AS_OF_DATE: Final = quality.AS_OF_DATE
+TASK: Final = quality.TASK
+LATEST_MODEL_VERSION: Final = quality.LATEST_MODEL_VERSION
+REASON: Final = quality.REASON
+MODELS: Final = quality.MODELS
+MODEL_VERSION: Final = quality.MODEL_VERSION
+LABELLED_PREDICTIONS: Final = quality.LABELLED_PREDICTIONS
 # A model's figures -> the CloudWatch metric each becomes (LabelledPredictions is the count, above).
 FIGURES: Final[dict[str, str]] = {
-    "auc": METRIC_AUC,
-    "precision": METRIC_PRECISION,
-    "recall": METRIC_RECALL,
-    "f1": METRIC_F1,
-    "brier_score": METRIC_BRIER_SCORE,
+    quality.AUC: METRIC_AUC,
+    quality.PRECISION: METRIC_PRECISION,
+    quality.RECALL: METRIC_RECALL,
+    quality.F1: METRIC_F1,
+    quality.BRIER_SCORE: METRIC_BRIER_SCORE,
 }
 
 
