@@ -95,12 +95,12 @@ class JobNetwork(Construct):
                     prefix_list=s3_prefix_list,
                 )
                 self.workload_groups[workload] = group
-            for index, endpoint_group in enumerate(config.sagemaker_endpoint_security_group_ids):
+            for index, endpoints_group_id in enumerate(config.sagemaker_endpoint_security_group_ids):
                 self._https_to(
                     self.workload_groups["training"],
                     f"TrainingReachesSageMakerEndpoints{index}",
                     "SageMaker API and Runtime interface endpoints (Clarify)",
-                    peer_group=endpoint_group,
+                    peer_group=endpoints_group_id,
                 )
             return
 
