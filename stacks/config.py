@@ -60,6 +60,10 @@ class NetworkConfig(StrictModel):
     subnets: tuple[SubnetConfig, ...] = ()
     security_group_ids: tuple[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")], ...] = ()
     max_azs: Annotated[int, Field(ge=1, le=3)] = 2
+    # Mode 'existing': the groups of the VPC's own interface endpoints for com.amazonaws.<region>.sagemaker.api and
+    # sagemaker.runtime. Clarify jobs (training's group) call both from inside the VPC; the stack creates no endpoint
+    # there, since a second private-DNS endpoint for a service collides with one the VPC already has.
+    sagemaker_endpoint_security_group_ids: tuple[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")], ...] = ()
 
     def availability_zones(self, region: str) -> list[str]:
         """Zones come from config so that synth never asks the account which zones it has."""
@@ -81,8 +85,11 @@ class NetworkConfig(StrictModel):
             ]
             if missing:
                 raise ValueError(f"mode 'existing' needs {', '.join(missing)}")
-        elif self.vpc_id or self.subnets or self.security_group_ids:
-            raise ValueError("mode 'create' builds its own VPC: remove vpc_id, subnets and security_group_ids")
+        elif self.vpc_id or self.subnets or self.security_group_ids or self.sagemaker_endpoint_security_group_ids:
+            raise ValueError(
+                "mode 'create' builds its own VPC: remove vpc_id, subnets, security_group_ids and "
+                "sagemaker_endpoint_security_group_ids"
+            )
         return self
 
 
@@ -209,6 +216,24 @@ class EnvironmentConfig(StrictModel):
         database = self.source_database
         if self.network.mode == "create" and database.cidr is None and database.security_group_id is None:
             raise ValueError("network.mode 'create' needs source_database.cidr or source_database.security_group_id")
+        return self
+
+    @model_validator(mode="after")
+    def _clarify_reaches_sagemaker(self) -> Self:
+        # Clarify's shadow endpoint is created and called through SageMaker's API and Runtime from inside the job
+        # (https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-vpc.html); in an existing VPC the job reaches them
+        # only through that VPC's interface endpoints.
+        network = self.network
+        if (
+            network.mode == "existing"
+            and self.training.bias.enabled
+            and not network.sagemaker_endpoint_security_group_ids
+        ):
+            raise ValueError(
+                "network.sagemaker_endpoint_security_group_ids: training.bias.enabled runs Clarify in the existing "
+                "VPC, which calls SageMaker's API and Runtime; name the security group(s) of the VPC's interface "
+                "endpoints for com.amazonaws.<region>.sagemaker.api and sagemaker.runtime"
+            )
         return self
 
     @model_validator(mode="after")

@@ -9,7 +9,11 @@ Every group made here lets out only what its workload needs, in every environmen
 - the interface endpoints' groups (dev): nothing (they only answer);
 - the SageMaker workloads' groups (existing network): HTTPS to S3's prefix list. SageMaker moves the model, the
   channels, the batch input and output between S3 and the instances through these ENIs; the containers call no AWS
-  API (batch models are network-isolated), and SageMaker pulls images and ships logs outside them.
+  API (batch models are network-isolated), and SageMaker pulls images and ships logs outside them;
+- training's group also lets HTTPS out to the groups named in `network.sagemaker_endpoint_security_group_ids`: the
+  Clarify jobs (which run with training's group) create and call a shadow endpoint through the VPC's SageMaker API
+  and Runtime interface endpoints. Those endpoints are the VPC owner's (a second private-DNS endpoint would collide);
+  their groups must admit HTTPS from this one or from the subnets.
 """
 
 from aws_cdk import Annotations, RemovalPolicy, Stack
@@ -91,6 +95,13 @@ class JobNetwork(Construct):
                     prefix_list=s3_prefix_list,
                 )
                 self.workload_groups[workload] = group
+            for index, endpoints_group_id in enumerate(config.sagemaker_endpoint_security_group_ids):
+                self._https_to(
+                    self.workload_groups["training"],
+                    f"TrainingReachesSageMakerEndpoints{index}",
+                    "SageMaker API and Runtime interface endpoints (Clarify)",
+                    peer_group=endpoints_group_id,
+                )
             return
 
         flow_logs = logs.LogGroup(

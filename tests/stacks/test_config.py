@@ -189,3 +189,27 @@ def test_training_may_not_name_a_candidate_image_which_the_ecr_lifecycle_expires
     config_dir = write_env(tmp_path, "staging", {"training.image_tag": "candidate-0123abcd"})
     with pytest.raises(ConfigError, match=r"  - training\.image_tag: .*candidate image tag .*ECR lifecycle"):
         load_config("staging", config_dir)
+
+
+def test_clarify_in_an_existing_network_needs_the_sagemaker_endpoints_groups(tmp_path: Path) -> None:
+    # GIVEN prod's config (existing network, bias enabled) without the SageMaker endpoints' groups
+    data = yaml.safe_load((CONFIG_DIR / "prod.yaml").read_text())
+    del data["network"]["sagemaker_endpoint_security_group_ids"]
+    (tmp_path / "prod.yaml").write_text(yaml.safe_dump(data))
+    # WHEN loaded THEN the error names the key Clarify needs
+    with pytest.raises(ConfigError, match=r"network\.sagemaker_endpoint_security_group_ids: training\.bias\.enabled"):
+        load_config("prod", tmp_path)
+    # AND with bias off, nothing in the VPC calls SageMaker, so the key is not required
+    data["training"]["bias"] = {"enabled": False}
+    (tmp_path / "prod.yaml").write_text(yaml.safe_dump(data))
+    assert load_config("prod", tmp_path).network.sagemaker_endpoint_security_group_ids == ()
+
+
+def test_create_network_refuses_sagemaker_endpoints_groups(tmp_path: Path) -> None:
+    # GIVEN dev's created VPC with SageMaker endpoints' groups named (they would belong to no VPC of ours)
+    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data["network"]["sagemaker_endpoint_security_group_ids"] = ["sg-0123456789abcdef0"]
+    (tmp_path / "dev.yaml").write_text(yaml.safe_dump(data))
+    # WHEN loaded THEN refused, naming the key
+    with pytest.raises(ConfigError, match="sagemaker_endpoint_security_group_ids"):
+        load_config("dev", tmp_path)

@@ -114,13 +114,49 @@ def test_the_sagemaker_workloads_groups_let_out_only_https_to_s3(env: str, synth
     assert len(workloads) == 3, workloads
     for logical_id, description in workloads.items():
         rules = [rule for rule in egress_of(template, logical_id) if rule.get("CidrIp") != "255.255.255.255/32"]
-        # THEN each lets out exactly one thing: HTTPS to S3's prefix list (looked up at deploy time)
-        assert len(rules) == 1, (description, rules)
-        (rule,) = rules
+        # THEN each lets out HTTPS to S3's prefix list (looked up at deploy time) and, for training only, nothing but
+        # HTTPS to the SageMaker endpoints' groups (the next test)
+        s3 = [rule for rule in rules if "DestinationPrefixListId" in rule]
+        assert len(s3) == 1, (description, rules)
+        (rule,) = s3
         assert {key: rule[key] for key in HTTPS} == HTTPS, description
         assert rule["DestinationPrefixListId"] == {
             "Fn::GetAtt": [_prefix_list_lookup(template), "PrefixLists.0.PrefixListId"]
         }
+        others = [rule for rule in rules if rule not in s3]
+        if description.startswith("Esteira training"):
+            assert others and all({key: r[key] for key in HTTPS} == HTTPS for r in others), (description, others)
+        else:
+            assert not others, (description, others)
+
+
+@pytest.mark.parametrize("env", [env for env in ENVS if env != "dev"])
+def test_clarify_reaches_the_sagemaker_interface_endpoints_over_https(env: str, synth: Synth) -> None:
+    # GIVEN an existing-network environment running Clarify (training.bias) with training's group, and the groups of
+    # its VPC's SageMaker API and Runtime interface endpoints named in config
+    synthesized = synth(env)
+    endpoint_groups = synthesized.config.network.sagemaker_endpoint_security_group_ids
+    assert synthesized.config.training.bias.enabled and endpoint_groups
+    template = synthesized.templates["DataPlatform"]
+    (training,) = [
+        logical_id
+        for logical_id, description in _workload_groups(template.to_json()).items()
+        if description.startswith("Esteira training")
+    ]
+    # THEN training's group lets HTTPS out to each of those groups, and to nothing else beyond S3
+    for endpoint_group in endpoint_groups:
+        template.has_resource_properties(
+            "AWS::EC2::SecurityGroupEgress",
+            {
+                "GroupId": {"Fn::GetAtt": [training, "GroupId"]},
+                "DestinationSecurityGroupId": endpoint_group,
+                **HTTPS,
+            },
+        )
+    to_groups = [r for r in egress_of(template.to_json(), training) if "DestinationSecurityGroupId" in r]
+    assert sorted(r["DestinationSecurityGroupId"] for r in to_groups) == sorted(endpoint_groups)
+    # AND the stack creates no interface endpoint in the user's VPC (a second private-DNS one would collide)
+    template.resource_count_is("AWS::EC2::VPCEndpoint", 0)
 
 
 def _prefix_list_lookup(template: Mapping[str, Any]) -> str:
