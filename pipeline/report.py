@@ -105,6 +105,19 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def quality_sentence(section: dict[str, Any]) -> str:
+    """Earlier predictions against the labels final since, per model version, and the quality alarm's state."""
+    models = [m for m in section.get("models") or [] if isinstance(m, dict)]
+    if not models:
+        return f"no labelled predictions yet ({_fmt(section.get('reason'))})"
+    parts = [
+        f"v{m.get('model_version')} {_fmt(m.get('labelled_predictions'))} labelled, auc {_fmt(_number(m.get('auc')))}"
+        for m in models
+    ]
+    alarm = section.get("alarm") or {}
+    return "; ".join(parts) + (f"; alarm {alarm['state']}" if alarm.get("state") else "")
+
+
 def summary_table(report: dict[str, Any]) -> str:
     """The human summary: counts, model and gate, deliveries, then the time per stage."""
     ext = report.get("extraction") or {}
@@ -145,6 +158,11 @@ def summary_table(report: dict[str, Any]) -> str:
         ("predictions stored", batch.get("stored")),
         ("predictions lost", batch.get("lost")),
         ("drift (batch vs baseline)", drift_sentence(report["drift"]) if report.get("drift") else None),
+        (
+            "model quality (labels since final)",
+            quality_sentence(report["model_quality"]) if report.get("model_quality") else None,
+        ),
+        ("retraining", str((report.get("retraining") or {}).get("summary", "")).removeprefix("retraining: ") or None),
         ("html report", report.get("html_report")),
     ]
     width = max(len(label) for label, _ in rows)

@@ -168,3 +168,26 @@ def test_the_summary_shows_the_metrics_of_the_task_that_ran(
     # WHEN rendered THEN the model line names the task and shows its metrics, and no other task's
     line = next(line for line in summary_table(report).splitlines() if line.strip().startswith("model ("))
     assert f"model ({task})" in line and shown in line and absent not in line
+
+
+def test_summary_table_shows_earlier_models_quality_the_alarm_and_the_retraining_decision() -> None:
+    # GIVEN a second run's report: version 1's predictions joined with labels final since, the alarm's state
+    report = json.loads((FIXTURES / "report.json").read_text())
+    report["model_quality"] = {
+        "models": [{"model_version": "1", "labelled_predictions": 651, "auc": 0.916019}],
+        "alarm": {"state": "OK"},
+    }
+    report["retraining"] = {"summary": "retraining: not triggered (no violations, no quality alarm)"}
+    # WHEN rendered
+    text = summary_table(report)
+    # THEN one line says how many labelled predictions each version has and its AUC, and the alarm's state
+    assert "v1 651 labelled, auc 0.9160; alarm OK" in text
+    assert "not triggered (no violations, no quality alarm)" in text
+
+
+def test_summary_table_says_why_there_is_no_labelled_prediction_yet() -> None:
+    # GIVEN a first run's report: nothing scored earlier
+    report = json.loads((FIXTURES / "report.json").read_text())
+    report["model_quality"] = {"models": [], "reason": "no scoring run has a scoring record"}
+    # WHEN rendered THEN the line gives the report's reason
+    assert "no labelled predictions yet (no scoring run has a scoring record)" in summary_table(report)
