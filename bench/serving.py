@@ -216,7 +216,7 @@ def main() -> int:
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument(
         "--servers",
-        default="gunicorn,uvicorn",
+        default="uvicorn,gunicorn",
         help="ESTEIRA_SERVER values to measure, the first being the default; a value may carry settings "
         "(uvicorn:ESTEIRA_SERVER_THREADS=0)",
     )

@@ -72,7 +72,8 @@ def build_report(results: Results, per_round: list[dict[str, float]], meta: dict
         f"quietest is 0); {meta['rounds']} interleaved rounds of {meta['duration']:g} s per measurement. "
         f"Model: XGBoost, {meta['trees']} trees of depth {meta['depth']}, {N_FEATURES} features, trained by "
         f"`bin/train` on {meta['train_rows']:,} generated rows. Servers: {meta['workers']} worker processes "
-        f"({meta['threads']} threads each under gunicorn), one XGBoost thread per worker. "
+        f"(uvicorn: an event loop and a 2-thread pool for batch bodies each; gunicorn: {meta['threads']} threads "
+        "each), one XGBoost thread per worker. "
         f"MLflow: {meta['mlflow_version']}. Clients run in a separate process on persistent connections. "
         "In-process rows are parsed already; its CPU column is CPU ms per 1,000-row `predict`, the "
         "servers' is the server's processes plus the client's, per 1,000-row request.",

@@ -170,8 +170,22 @@ def test_the_model_quality_alarm_starts_a_retraining(prod: SynthesizedEnv) -> No
         ({}, "AUC"),
         ({"gate": {"metric": "f1", "threshold": 0.6}}, "F1"),
         ({"gate": {"metric": "accuracy"}}, None),  # the report carries no accuracy
-        ({"hyperparameters": {"target": "y", "objective": "reg:squarederror"}, "gate": {"metric": "rmse"}}, None),
-        ({"hyperparameters": {"target": "y", "objective": "multi:softprob", "num_class": 3}}, None),
+        # (Clarify's analysis cuts a probability, so a non-binary objective turns it off too)
+        (
+            {
+                "hyperparameters": {"target": "y", "objective": "reg:squarederror"},
+                "gate": {"metric": "rmse"},
+                "bias": {"enabled": False},
+            },
+            None,
+        ),
+        (
+            {
+                "hyperparameters": {"target": "y", "objective": "multi:softprob", "num_class": 3},
+                "bias": {"enabled": False},
+            },
+            None,
+        ),
         ({"quality": {"enabled": False}}, None),
     ],
 )

@@ -171,7 +171,7 @@ def test_the_default_threshold_is_the_containers() -> None:
 # (changed keys, the key the error names, the rule id)
 RULE_CASES = [
     pytest.param(
-        {"training.hyperparameters.objective": "multi:softprob"},
+        {"training.hyperparameters.objective": "multi:softprob", "training.bias.enabled": False},
         "serving.monitoring.model_quality.enabled",
         "model-quality-problem-type",
         id="model-quality-problem-type",
@@ -225,6 +225,7 @@ def test_a_disabled_monitor_asks_nothing_of_the_objective(tmp_path: Path) -> Non
         "prod",
         {
             "serving.monitoring.model_quality.enabled": False,
+            "training.bias.enabled": False,
             "training.hyperparameters.objective": "reg:squarederror",
             "training.gate.metric": "rmse",
             "training.gate.threshold": 1.0,

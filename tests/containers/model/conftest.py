@@ -128,7 +128,7 @@ def stop_server(server: Server) -> None:
 def server(
     request: pytest.FixtureRequest, trained_root: MLRoot, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """bin/serve with each supported server (ESTEIRA_SERVER); gunicorn is the default."""
+    """bin/serve with each supported server (ESTEIRA_SERVER); uvicorn is the default."""
     log = tmp_path_factory.mktemp(f"serve-{request.param}") / "serve.log"
     running = start_server(trained_root, log, {"ESTEIRA_SERVER": request.param})
     try:

@@ -1,12 +1,13 @@
 """`serve`: SageMaker's inference entry point. One worker process per core.
 
-The default server is gunicorn with gthread workers running the WSGI face of the service;
-uvicorn (httptools parser, uvloop event loop) running the ASGI face is the alternative
-(ESTEIRA_SERVER=uvicorn). bench/serving.py measures both. uvicorn spends less CPU on a lone
-single-row request, but under concurrent load gunicorn gave more batch rows/s and a lower
-single-row p99 in most rounds: its threads overlap one request's XGBoost call (which releases the
-GIL) with another's parsing, and a worker handed more than its share of connections can still use
-a second core.
+The default server is uvicorn (httptools parser, uvloop event loop) running the ASGI face of the
+service, each worker with a 2-thread pool for batch bodies (app.ASGIApp); gunicorn with gthread
+workers running the WSGI face is the alternative (ESTEIRA_SERVER=gunicorn). bench/serving.py
+measures both: on the quiet 2-core machine (2026-12-06) uvicorn gave 467-477k batch rows/s in every
+round against gunicorn's 414-460k, about 0.15 ms less CPU per 1,000-row request, 1.5-2.4x the
+single-row requests/s and half the single-row p99. Its pool lets a worker handed more than its
+share of the connections still use a second core (XGBoost's call releases the GIL), which is why
+gunicorn won under uneven load before the pool existed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from esteira_model.app import cpu_count, create_wsgi_app
 DEFAULT_PORT = 8080
 PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
 SERVER_ENV = "ESTEIRA_SERVER"
-SERVERS = ("gunicorn", "uvicorn")
+SERVERS = ("uvicorn", "gunicorn")
 
 
 def _int_env(name: str, default: int) -> int:
