@@ -116,7 +116,7 @@ test: system-deps ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and
 # loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py defines the groups (its
 # scheduler: xdist's own reading of xdist_group marks does not work with pytest 9) and orders them longest first.
 test-only: install $(CHECKOV_VENV)/.installed
-	$(VENV)/bin/pytest -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=15
 
 CHECKOV_ENVS := dev staging prod
 

@@ -43,6 +43,10 @@ STAGE_SECTIONS: Final[dict[str, str]] = {
 EXPLANATIONS_SECTION: Final = "explanations"
 # The pre-training metric that carries the facet groups' sizes: CI = (n_a - n_d) / (n_a + n_d).
 CLASS_IMBALANCE: Final = "CI"
+# Clarify's errors (smclarify's wording) for a facet group with no rows in the analysed data, and for one that holds
+# every row: the metric has no value, and the group has 0 rows on one side.
+EMPTY_FACET_ERROR: Final = "Facet set is empty"
+EMPTY_COMPLEMENT_ERROR: Final = "Negated facet set is empty"
 # The bias gate judges a facet group only with at least this many analysed rows in it and in the rest (see
 # stacks/bias_config.BiasGateConfig.min_facet_rows for why 100).
 MIN_FACET_ROWS: Final = 100

@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from esteira_contracts.bias import EMPTY_COMPLEMENT_ERROR, EMPTY_FACET_ERROR
+
 POSITIVE_LABEL = 1
 ANALYSIS_VERSION = "1.0"
 # Clarify's rule for a facet column's type (smclarify.bias.metrics.common.series_datatype): an integer column is
@@ -190,9 +192,9 @@ def generalized_entropy(label: np.ndarray, predicted: np.ndarray, alpha: float =
 
 def _require_both(a: Group, d: Group) -> None:
     if d.n == 0:
-        raise MetricUndefinedError("Facet set is empty")
+        raise MetricUndefinedError(EMPTY_FACET_ERROR)
     if a.n == 0:
-        raise MetricUndefinedError("Negated facet set is empty")
+        raise MetricUndefinedError(EMPTY_COMPLEMENT_ERROR)
 
 
 # ------------------------------------------------------------------------------------------------ facets

@@ -17,6 +17,9 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     os.environ.pop("SOURCE_URL", None)  # it may hold a password: children (Spark, servers) never see it
-    signal.signal(signal.SIGTERM, _on_sigterm)  # SIGINT already raises KeyboardInterrupt
+    # Ctrl-C raises KeyboardInterrupt even when the parent left SIGINT ignored (Python keeps an inherited SIG_IGN):
+    # the run must always be stoppable, and stop its children.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)
     return Pipeline(options).run()

@@ -371,13 +371,15 @@ def test_no_process_is_left_running_after_either_run(two_runs: tuple[Run, Run]) 
 
 
 def test_ctrl_c_stops_every_process_and_reports_the_interruption(tmp_path: Path) -> None:
-    # GIVEN a pipeline in the middle of the extraction (Spark running)
+    # GIVEN a pipeline in the middle of the extraction (Spark running), started by a parent that ignores SIGINT (as
+    # a shell's background job does; Python would keep that inherited SIG_IGN)
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
     env.pop("SOURCE_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "--rows", "500", "--out", str(tmp_path)],
         cwd=REPO,
         env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -29,6 +29,8 @@ from botocore.exceptions import ClientError
 
 from esteira_contracts.bias import (
     CLASS_IMBALANCE,
+    EMPTY_COMPLEMENT_ERROR,
+    EMPTY_FACET_ERROR,
     STAGE_SECTIONS,
     BiasGateResult,
     BiasGateSettings,
@@ -96,6 +98,14 @@ def group_sizes(analysis: Mapping[str, Any], rows: int) -> list[tuple[int, int]]
     """Each facet group's (n_d, n_a), in the document's order, from its pre-training CI and ``rows`` analysed rows."""
     sizes = []
     for item in facet_values(analysis, STAGE_SECTIONS["pre_training"], CLASS_IMBALANCE):
+        # Clarify reports no CI for a group that has no rows in the analysed data (a small holdout may lack an age
+        # band), or whose complement has none: that group has 0 rows on one side, which the evidence floor refuses.
+        if item.value is None and item.error == EMPTY_FACET_ERROR:
+            sizes.append((0, rows))
+            continue
+        if item.value is None and item.error == EMPTY_COMPLEMENT_ERROR:
+            sizes.append((rows, 0))
+            continue
         if item.value is None or not -1 <= item.value <= 1:
             raise InvalidAnalysis(
                 f"analysis.json {CLASS_IMBALANCE} of facet {item.group} is {item.value!r} ({item.error}): the "

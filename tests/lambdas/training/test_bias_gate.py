@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from esteira_contracts import SettingsError
-from esteira_contracts.bias import BiasGateSettings
+from esteira_contracts.bias import EMPTY_COMPLEMENT_ERROR, EMPTY_FACET_ERROR, BiasGateSettings
 from tests.lambdas.helpers import lambda_context
 from tests.lambdas.training.conftest import SetEnv
 from tests.lambdas.training.helpers import TrainingResources
@@ -123,6 +123,24 @@ def test_a_small_facet_group_is_not_judged_and_says_so() -> None:
         "idade_na_admissao=(40.0, 62.0] not judged: n_d 89 rows < 100"
     )
     assert result.failed_facet is None and (result.rows, result.min_facet_rows) == (300, 100)
+
+
+@pytest.mark.parametrize(
+    ("error", "sizes"), [(EMPTY_FACET_ERROR, (0, ROWS)), (EMPTY_COMPLEMENT_ERROR, (ROWS, 0))], ids=["empty", "all"]
+)
+def test_a_facet_group_with_no_rows_on_one_side_is_not_judged(error: str, sizes: tuple[int, int]) -> None:
+    # GIVEN a holdout where an age band has no rows (or every row): Clarify reports no CI nor DI, with its error
+    document = copy.deepcopy(analysis())
+    for section in ("pre_training_bias_metrics", "post_training_bias_metrics"):
+        for entry in document[section]["facets"]["idade_na_admissao"][0]["metrics"]:
+            entry.update(value=None, error=error)
+    # WHEN checked
+    result = check_bias(document, DI_GATE, rows=ROWS)
+    # THEN that group is not judged for want of rows, and masculino=1 still decides
+    age = result.facets[1]
+    assert ((age.rows_d, age.rows_a), age.judged) == (sizes, False)
+    assert result.passed and "masculino=1: 0.93" in result.reason
+    assert "idade_na_admissao=(40.0, 62.0] not judged: n_" in result.reason
 
 
 def test_a_large_failing_facet_group_is_rejected() -> None:
