@@ -115,4 +115,8 @@ def explainability_sentence(section: Mapping[str, Any], top: int = 3) -> str:
     if section.get("skipped"):
         return f"skipped: {section['skipped']}"
     shown = list(section.get("importance") or [])[:top]
-    return ", ".join(f"{item['feature']} {item['mean_abs_shap']:.3f}" for item in shown) or "-"
+    text = ", ".join(f"{item['feature']} {item['mean_abs_shap']:.3f}" for item in shown) or "-"
+    rows, holdout = section.get("rows"), section.get("holdout_rows")
+    if isinstance(rows, int) and isinstance(holdout, int) and rows < holdout:
+        text += f" ({rows:,} of {holdout:,} holdout rows)"
+    return text

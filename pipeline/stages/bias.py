@@ -75,10 +75,10 @@ def run(ctx: RunContext) -> None:
             raise StageFailedError(f"bias: {err}") from None
         features = explain.features_matrix(predictor, frame)
 
-        found = explain.contributions(predictor, features)
+        found = explain.contributions(predictor, explain.sample(features, config.shap.seed))
         shap_key = f"{prefix}{EXPLAINABILITY_DIR}/{ANALYSIS_FILENAME}"
         shap_path = _write(ctx, shap_key, explain.analysis(found))
-        ctx.report["explainability"] = explain.report_section(found, ctx.task, str(shap_path))
+        ctx.report["explainability"] = explain.report_section(found, ctx.task, str(shap_path), len(features))
 
         # Clarify's predicted label: the candidate's probability above training.bias.probability_threshold.
         threshold = config.probability_threshold

@@ -38,7 +38,7 @@ def test_the_analysis_has_clarifys_explainability_shape(task_models: dict[str, T
     found = explain.contributions(predictor, explain.features_matrix(predictor, trained.holdout))
     # WHEN written as Clarify's analysis.json and as the report's section
     document = explain.analysis(found)
-    section = explain.report_section(found, "binary", "/lake/explainability/analysis.json")
+    section = explain.report_section(found, "binary", "/lake/explainability/analysis.json", len(trained.holdout))
     # THEN global_shap_values are each feature's mean |SHAP value|, expected_value the bias
     label0 = document["explanations"]["kernel_shap"]["label0"]
     assert list(label0["global_shap_values"]) == list(predictor.schema.names)
@@ -50,6 +50,19 @@ def test_the_analysis_has_clarifys_explainability_shape(task_models: dict[str, T
     values = [item["mean_abs_shap"] for item in section["importance"]]
     assert values == sorted(values, reverse=True) and sorted(ranked) == sorted(predictor.schema.names)
     assert ranked.index("f0") < ranked.index("f3")  # make_frame's label depends on f0, never on f3
+    assert section["rows"] == section["holdout_rows"] == len(trained.holdout)
+
+
+def test_a_holdout_over_the_limit_is_explained_on_a_seeded_sample_in_holdout_order() -> None:
+    # GIVEN 10 rows whose first column numbers them
+    features = np.arange(10, dtype=np.float64).repeat(2).reshape(10, 2)
+    # WHEN sampled to 4 rows, twice with one seed and once with another
+    first, again, other = (explain.sample(features, seed, limit=4) for seed in (7, 7, 8))
+    # THEN 4 distinct rows in holdout order, the same for a seed; a holdout within the limit is kept whole
+    assert first.shape == (4, 2) and len(set(first[:, 0])) == 4 and list(first[:, 0]) == sorted(first[:, 0])
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert explain.sample(features, 7, limit=10) is features
 
 
 def test_a_multiclass_model_gets_one_label_per_class(task_models: dict[str, TaskModel]) -> None:
