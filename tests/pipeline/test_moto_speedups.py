@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.server import ThreadedMotoServer
 
 from tests.servers import module_server
 
@@ -118,3 +119,57 @@ def test_delete_message_by_current_and_old_receipt_handles(session_clients: dict
     with pytest.raises(ClientError) as caught:
         sqs.delete_message(QueueUrl=url, ReceiptHandle="x" * 185)
     assert "ReceiptHandle" in caught.value.response["Error"]["Code"]
+
+
+@pytest.fixture(scope="module")
+def plain_dynamodb() -> Iterator[Any]:
+    """moto's own server, unpatched, in this process (the patches apply only to the server process above)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
+    yield session.client("dynamodb", endpoint_url=f"http://{host}:{port}")
+    server.stop()
+
+
+EVERY_TYPE = {
+    "s": {"S": "olá"},
+    "n": {"N": "-12.5"},
+    "b": {"B": b"\x00\xffbytes"},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "bs": {"BS": [b"x", b"\x01"]},
+    "m": {"M": {"inner": {"L": [{"S": "x"}, {"N": "3"}, {"NULL": True}, {"BOOL": False}]}}},
+}
+
+
+def test_item_reads_answer_as_moto_serializes_them(session_clients: dict[str, Any], plain_dynamodb: Any) -> None:
+    # GIVEN the same table, with an item of every attribute type under 5 keys, on the patched and a plain server
+    answers = []
+    for dynamodb in (session_clients["dynamodb"], plain_dynamodb):
+        make_table(dynamodb, "reads")
+        for key in "abcde":
+            dynamodb.put_item(TableName="reads", Item={"k": {"S": key}, **EVERY_TYPE})
+        # WHEN each item read runs: paged, projected, counted, with consumed capacity, and on a missing key
+        calls = [
+            dynamodb.get_item(TableName="reads", Key={"k": {"S": "c"}}, ReturnConsumedCapacity="TOTAL"),
+            dynamodb.get_item(TableName="reads", Key={"k": {"S": "none"}}),
+            dynamodb.batch_get_item(RequestItems={"reads": {"Keys": [{"k": {"S": "a"}}, {"k": {"S": "e"}}]}}),
+            dynamodb.query(
+                TableName="reads",
+                KeyConditionExpression="k = :k",
+                ExpressionAttributeValues={":k": {"S": "b"}},
+                ProjectionExpression="k, b, m.inner",
+            ),
+            dynamodb.scan(TableName="reads", Limit=2, ReturnConsumedCapacity="TOTAL"),
+            dynamodb.scan(TableName="reads", Select="COUNT"),
+        ]
+        for answer in calls:
+            answer.pop("ResponseMetadata")
+            for batch in answer.get("Responses", {}).values():
+                batch.sort(key=lambda item: item["k"]["S"])
+        answers.append(calls)
+    # THEN boto3 reads exactly what it reads from moto's own serializer
+    patched, plain = answers
+    assert patched == plain
+    assert patched[0]["Item"]["b"] == {"B": b"\x00\xffbytes"} and "LastEvaluatedKey" in patched[4]
