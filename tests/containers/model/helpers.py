@@ -119,9 +119,10 @@ def run_train_in_process(root: Path, extra_env: dict[str, str] | None = None) ->
 
     A subprocess spends about 0.7 s of CPU starting the interpreter and importing pandas and XGBoost before the
     script's first line of work; most runs of the tests are over in less. The runs whose process itself is checked
-    stay subprocesses (run_bin): the shared trained models (conftest.py), the interrupted and resumed spot runs
-    (test_checkpoints.py; the interruption hook ends the process with os._exit) and the console a failed job
-    leaves (test_train_channels.py's text feature in the train channel)."""
+    stay subprocesses (run_bin): the shared trained models (conftest.py), the interrupted spot runs (the
+    interruption hook ends the process with os._exit) and the resumed and uninterrupted runs whose model bytes
+    test_checkpoints.py compares, and the console a failed job leaves (test_train_channels.py's text feature in the
+    train channel)."""
     env = {"ESTEIRA_ML_ROOT": str(root), **(extra_env or {})}
     if INTERRUPT_ENV in env:
         raise ValueError("an interrupted run ends its process (os._exit): use run_bin")
