@@ -49,7 +49,7 @@ SPLIT_BY_FIXTURE = {"tests/examples/test_apartment_rents.py": ("regression", "mu
 # counts as short.
 LONGEST = {
     "cdk": 480,
-    "model": 300,
+    "model": 100,
     "spark": 260,
     "tests/pipeline/test_end_to_end.py": 195,
     "tests/pipeline/test_source_read_only.py": 135,
