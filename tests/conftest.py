@@ -20,6 +20,14 @@ JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 if JVM_OPTIONS not in os.environ.get("JDK_JAVA_OPTIONS", ""):
     os.environ["JDK_JAVA_OPTIONS"] = f"{os.environ.get('JDK_JAVA_OPTIONS', '')} {JVM_OPTIONS}".strip()
 
+# XGBoost trains with one OpenMP thread per core (nthread 0, as in the training job). Two workers on two cores, each
+# training with two threads, oversubscribe the cores: a boosting round waits at OpenMP barriers for a thread that is
+# not scheduled (measured on a loaded machine, load 3: tests/containers/model/test_train_channels.py 5.1-6.0 s with two
+# threads, 2.5 s with one). One thread per process gives the same models, byte for byte (XGBoost's hist on binary,
+# multiclass and regression data, with and without row and column sampling, nthread 1 and 2: identical UBJSON). Set
+# before anything loads libgomp in the workers; the trainings and servers they start inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # Paths (directories, or single modules) whose tests share session fixtures: one group each, so that the fixture is
 # built once, on one worker.
 SHARED_DIRECTORIES = {
@@ -41,7 +49,7 @@ SPLIT_BY_FIXTURE = {"tests/examples/test_apartment_rents.py": ("regression", "mu
 # counts as short.
 LONGEST = {
     "cdk": 480,
-    "model": 300,
+    "model": 100,
     "spark": 260,
     "tests/pipeline/test_end_to_end.py": 195,
     "tests/pipeline/test_source_read_only.py": 135,

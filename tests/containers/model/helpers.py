@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import runpy
 import subprocess
 import sys
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from esteira_model.boosting import INTERRUPT_ENV
 
 REPO = Path(__file__).resolve().parents[3]
 MODEL_DIR = REPO / "containers" / "model"
@@ -89,4 +96,56 @@ def run_bin(
     env = {**os.environ, "ESTEIRA_ML_ROOT": str(root), **(extra_env or {})}
     return subprocess.run(
         [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_train_in_process(root: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """bin/train as run_bin runs it, in this process: the same script run as `__main__` (runpy, as `python
+    bin/train` runs it), with the same environment, its stdout and stderr captured and its exit status returned.
+
+    A subprocess spends about 0.7 s of CPU starting the interpreter and importing pandas and XGBoost before the
+    script's first line of work; most runs of the tests are over in less. The runs whose process itself is checked
+    stay subprocesses (run_bin): the shared trained models (conftest.py), the interrupted spot runs (the
+    interruption hook ends the process with os._exit) and the resumed and uninterrupted runs whose model bytes
+    test_checkpoints.py compares, and the console a failed job leaves (test_train_channels.py's text feature in the
+    train channel)."""
+    env = {"ESTEIRA_ML_ROOT": str(root), **(extra_env or {})}
+    if INTERRUPT_ENV in env:
+        raise ValueError("an interrupted run ends its process (os._exit): use run_bin")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved_path = list(sys.path)  # bin/train puts ../src first
+    code: int
+    try:
+        with _environment(env), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                runpy.run_path(str(TRAIN_BIN), run_name="__main__")
+                code = 0
+            except SystemExit as exit_:
+                # As the interpreter ends on SystemExit: None is 0, an int is the status, anything else is printed.
+                if exit_.code is None or isinstance(exit_.code, int):
+                    code = exit_.code or 0
+                else:
+                    print(exit_.code, file=sys.stderr)
+                    code = 1
+            except Exception:  # an uncaught exception: the traceback on stderr and status 1
+                traceback.print_exc()
+                code = 1
+    finally:
+        sys.path[:] = saved_path
+    return subprocess.CompletedProcess(
+        [sys.executable, str(TRAIN_BIN)], code, stdout=stdout.getvalue(), stderr=stderr.getvalue()
     )

@@ -10,7 +10,7 @@ import numpy as np
 from esteira_model.predictor import Predictor
 from esteira_model.schema import MODEL_FILENAME
 from esteira_model.train import INTERRUPT_ENV, INTERRUPT_EXIT_CODE
-from tests.containers.model.helpers import FEATURES, TRAIN_BIN, MLRoot, make_frame, run_bin
+from tests.containers.model.helpers import FEATURES, TRAIN_BIN, MLRoot, make_frame, run_bin, run_train_in_process
 
 # Row and column sampling are on: they are what a naive resume gets wrong.
 HYPERPARAMETERS = {
@@ -69,8 +69,8 @@ def test_checkpoint_from_other_data_is_ignored(tmp_path: Path) -> None:
     second.write_hyperparameters(HYPERPARAMETERS)
     (second.root / "checkpoints").symlink_to(first.root / "checkpoints")
 
-    # WHEN train runs with it
-    result = run_bin(TRAIN_BIN, second.root)
+    # WHEN train runs with it (in this process: it is not interrupted)
+    result = run_train_in_process(second.root)
 
     # THEN it starts from scratch instead of resuming someone else's model
     assert result.returncode == 0, result.stderr
@@ -102,7 +102,9 @@ def test_tuning_trials_sharing_one_checkpoint_uri_keep_their_own_checkpoints(tmp
     assert run_bin(TRAIN_BIN, roots[second].root, {INTERRUPT_ENV: "13", "TRAINING_JOB_NAME": second}).returncode == (
         INTERRUPT_EXIT_CODE
     )
-    resumed = run_bin(TRAIN_BIN, roots[first].root, {"TRAINING_JOB_NAME": first})
+    # (the rerun in this process: test_resumed_run_matches_uninterrupted_run resumes in a new process, as a spot
+    # restart does; here only whose checkpoint it finds is checked)
+    resumed = run_train_in_process(roots[first].root, {"TRAINING_JOB_NAME": first})
 
     # THEN each trial's checkpoints sit under its own job name, and the first resumes from its own round 20
     assert sorted(path.name for path in shared.iterdir()) == sorted(trials)

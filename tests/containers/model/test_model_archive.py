@@ -12,7 +12,7 @@ import pytest
 
 from esteira_model.schema import EVALUATION_FILENAME, MODEL_FILENAME, SCHEMA_FILENAME
 from pipeline.model import make_tarball
-from tests.containers.model.helpers import TRAIN_BIN, MLRoot, make_frame, run_bin
+from tests.containers.model.helpers import MLRoot, make_frame, run_train_in_process
 
 DATA_SUFFIXES = (".csv", ".parquet", ".jsonl", ".json.gz", ".csv.gz")
 
@@ -27,7 +27,7 @@ def test_model_archive_holds_no_data_rows(ml_root: MLRoot, task: str, objective:
         ml_root.write_parquet_tree(channel, make_frame(300, seed=40 + offset, task=task), parts=2)
     ml_root.write_hyperparameters({"objective": objective, "drop_columns": "customer_id", "num_round": "5"})
     # WHEN the real train runs and its model directory is packed as SageMaker packs it
-    result = run_bin(TRAIN_BIN, ml_root.root)
+    result = run_train_in_process(ml_root.root)
     assert result.returncode == 0, result.stderr
     archive = ml_root.root / "model.tar.gz"
     make_tarball(ml_root.model_dir, archive)

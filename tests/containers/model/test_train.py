@@ -15,7 +15,7 @@ from esteira_model.metrics import METRIC_NAMES
 from esteira_model.predictor import Predictor
 from esteira_model.schema import EVALUATION_FILENAME, MODEL_FILENAME, SCHEMA_FILENAME
 from tests.containers.model.conftest import TrainedTask
-from tests.containers.model.helpers import FEATURES, FIXTURES, TRAIN_BIN, MLRoot, make_frame, run_bin
+from tests.containers.model.helpers import FEATURES, FIXTURES, MLRoot, make_frame, run_train_in_process
 
 
 def _metric_values(stdout: str) -> dict[str, float]:
@@ -34,7 +34,7 @@ def test_train_on_parquet_tree_writes_model_schema_and_metrics(ml_root: MLRoot) 
     ml_root.write_hyperparameters({"target": "label", "drop_columns": "customer_id", "num_round": "30"})
 
     # WHEN train runs
-    result = run_bin(TRAIN_BIN, ml_root.root)
+    result = run_train_in_process(ml_root.root)
 
     # THEN it succeeds and writes XGBoost's model, the feature schema and the evaluation
     assert result.returncode == 0, result.stderr
@@ -94,7 +94,7 @@ def test_csv_channels_with_validation_channel(ml_root: MLRoot) -> None:
     ml_root.write_input_data_config({"train": "text/csv", "validation": "text/csv"})
     ml_root.write_hyperparameters({"target": "label", "drop_columns": "customer_id", "num_round": "20"})
     # WHEN train runs
-    result = run_bin(TRAIN_BIN, ml_root.root)
+    result = run_train_in_process(ml_root.root)
     # THEN it validates on the validation channel, not a split
     assert result.returncode == 0, result.stderr
     evaluation = json.loads((ml_root.model_dir / EVALUATION_FILENAME).read_text())

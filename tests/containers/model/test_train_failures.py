@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-from tests.containers.model.helpers import TRAIN_BIN, MLRoot, make_frame, run_bin
+from tests.containers.model.helpers import MLRoot, make_frame, run_train_in_process
 
 
 def _missing_channel(root: MLRoot) -> None:
@@ -95,7 +95,7 @@ def test_bad_input_writes_failure_reason(ml_root: MLRoot, arrange: Callable[[MLR
     # GIVEN an ML root with one kind of bad input
     arrange(ml_root)
     # WHEN train runs
-    result = run_bin(TRAIN_BIN, ml_root.root)
+    result = run_train_in_process(ml_root.root)
     # THEN it exits non-zero, writes no model and explains why in one paragraph
     assert result.returncode != 0
     assert not (ml_root.model_dir / "xgboost-model.ubj").exists()
