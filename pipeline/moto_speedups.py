@@ -17,7 +17,8 @@ to deduplicate: sending n FIFO messages costs O(n^2) with a large constant (30 b
 * ``Queue.messages`` is lazy, so a receive stops scanning once it has its batch;
 * a receipt handle is 185 random letters drawn in one call (moto drew them one by one: ~2 ms per receive);
 * ``DeleteMessage`` finds the message through an index of receipt handles (moto scanned every message's
-  handles twice per delete: O(n) per message);
+  handles twice per delete: O(n) per message), refreshed from the messages in flight when a handle is new, and
+  ``DeleteMessageBatch`` drops its messages from the queue's list in one pass, not one pass per message;
 * a receive's retention check reads the queue's ``message_retention_period`` (moto read all queue attributes,
   approximate counts included, once per received message);
 * DynamoDB condition expressions are parsed once per (expression, names, values): moto parsed each ``Put`` of a
@@ -162,7 +163,10 @@ def apply() -> None:
         with self._messages_lock:
             index: dict[str, Any] = self.__dict__.setdefault("_receipt_index", {})
             message = index.get(receipt_handle)
-            if message is None:  # handles issued since the last rebuild: index every message's handles again
+            if message is None:  # a handle issued since: index the messages in flight, then (rarely) all of them
+                index.update((handle, m) for m in self.pending_messages for handle in m.all_receipt_handles)
+                message = index.get(receipt_handle)
+            if message is None:
                 index.clear()
                 index.update((handle, m) for m in self._messages for handle in m.all_receipt_handles)
                 message = index.get(receipt_handle)
@@ -172,9 +176,29 @@ def apply() -> None:
             self.deleted_messages.update(message.all_receipt_handles)
             for handle in message.all_receipt_handles:
                 index.pop(handle, None)
-            self._messages = [m for m in self._messages if m is not message]
+            batch = getattr(_state, "deleted_in_batch", None)
+            if batch is None:
+                self._messages = [m for m in self._messages if m is not message]
+            else:  # DeleteMessageBatch drops its messages from the list once, at its end
+                batch.add(id(message))
 
     queue_cls.delete_message = delete_message
+    original_delete_batch = backend_cls.delete_message_batch
+
+    def delete_message_batch(self: Any, queue_name: str, receipts: list[dict[str, Any]]) -> Any:
+        deleted: set[int] = set()
+        _state.deleted_in_batch = deleted
+        try:
+            return original_delete_batch(self, queue_name, receipts)
+        finally:
+            _state.deleted_in_batch = None
+            if deleted:
+                queue = self.get_queue(queue_name)
+                # Until now the deleted messages were in flight (invisible), so no receive could take them.
+                with queue._messages_lock:
+                    queue._messages = [m for m in queue._messages if id(m) not in deleted]
+
+    backend_cls.delete_message_batch = delete_message_batch
     _patch_transactions()
     _patch_condition_parser()
     _patch_item_reads()
