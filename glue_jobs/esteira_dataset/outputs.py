@@ -71,13 +71,18 @@ def _files(rows: int) -> int:
 
 
 def write_parquet(frame: DataFrame, uri: str, rows: int) -> None:
+    """Spark's write only: safe to run beside other writes (drop its ``_SUCCESS`` with :func:`drop_success_marker`)."""
     frame.coalesce(_files(rows)).write.mode("overwrite").parquet(spark_path(uri))
-    delete_object(join_uri(uri, "_SUCCESS"))
 
 
 def write_csv(frame: DataFrame, uri: str, rows: int) -> None:
-    """Headerless CSV; a null is an empty field (what the model's CSV parser reads as missing)."""
+    """Headerless CSV; a null is an empty field (what the model's CSV parser reads as missing). Spark's write only."""
     frame.coalesce(_files(rows)).write.mode("overwrite").option("header", "false").csv(spark_path(uri))
+
+
+def drop_success_marker(uri: str) -> None:
+    """SageMaker reads every object under a channel's prefix: Spark's empty ``_SUCCESS`` marker must go. A boto3
+    call, so from the job's main thread (boto3's default session is not safe to share between threads)."""
     delete_object(join_uri(uri, "_SUCCESS"))
 
 
