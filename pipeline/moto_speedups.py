@@ -30,11 +30,12 @@ to deduplicate: sending n FIFO messages costs O(n^2) with a large constant (30 b
   writes made meanwhile, and two transactions could both pass a condition on one item. DynamoDB's writes
   (transactions, PutItem, UpdateItem, DeleteItem, BatchWriteItem) therefore take one lock, as DynamoDB serializes
   them per item;
-* DynamoDB's item reads (``GetItem``, ``BatchGetItem``, ``Query``, ``Scan``) answer with their result dumped as JSON,
-  which is already in the wire format (attribute values as ``{"S": ...}`` maps), as moto did before 5.1. moto 5.2
-  walks every attribute of every item through the service model instead: checking 6,000 stored predictions spent
-  ~4.5 s of the server's CPU there. Anything but a plain result (an error, a value JSON cannot take) keeps moto's
-  serializer.
+* DynamoDB's item reads (``GetItem``, ``BatchGetItem``, ``Query``, ``Scan``) and SQS's ``ReceiveMessage`` answer a
+  JSON-protocol client with their result dumped as JSON, which is already in the wire format (attribute values as
+  ``{"S": ...}`` maps, messages as ``ReceiveMessage`` lists them), as moto did before 5.1. moto 5.2 walks every
+  attribute of every item and message through the service model instead: checking 6,000 stored predictions spent
+  ~4.5 s of the server's CPU there. Anything but a plain result (an error, the query protocol, a value JSON cannot
+  take) keeps moto's serializer.
 
 Apply with :func:`apply` in the process that runs the moto server, before it serves requests.
 """
@@ -310,27 +311,46 @@ def _wire_value(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _dumped(context: Any, result: object) -> Any | None:
+    """The response moto's JSON serializer would give a plain result, dumped directly; None when only the
+    serializer can say (another protocol, not a dict, a value JSON cannot take)."""
+    from moto.core.serialize import JSONSerializer
+
+    if context.serializer_class is not JSONSerializer or not isinstance(result, dict):
+        return None
+    try:
+        body = json.dumps(result, default=_wire_value, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    version = context.service_model.metadata.get("jsonVersion", "1.0")
+    return 200, {"Content-Type": f"application/x-amz-json-{version}"}, body
+
+
 def _patch_item_reads() -> None:
+    from moto.core.responses import ActionResult
     from moto.dynamodb.responses import DynamoResult
+    from moto.sqs.responses import SQSResponse
 
     original = DynamoResult.execute_result
 
     def execute_result(self: Any, context: Any) -> Any:
-        result = self.result
-        if (
-            context.operation_model.name not in _ITEM_READS
-            or context.service_model.protocol != "json"
-            or not isinstance(result, dict)
-        ):
-            return original(self, context)
-        try:
-            body = json.dumps(result, default=_wire_value, separators=(",", ":"))
-        except (TypeError, ValueError):
-            return original(self, context)
-        version = context.service_model.metadata.get("jsonVersion", "1.0")
-        return 200, {"Content-Type": f"application/x-amz-json-{version}"}, body
+        dumped = _dumped(context, self.result) if context.operation_model.name in _ITEM_READS else None
+        return original(self, context) if dumped is None else dumped
 
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+    class DumpedResult(ActionResult):
+        def execute_result(self, context: Any) -> Any:
+            dumped = _dumped(context, self.result)
+            return super().execute_result(context) if dumped is None else dumped
+
+    original_receive = SQSResponse.receive_message
+
+    def receive_message(self: Any) -> Any:
+        answer = original_receive(self)
+        return DumpedResult(answer.result) if type(answer) is ActionResult else answer
+
+    SQSResponse.receive_message = receive_message  # type: ignore[method-assign]
 
 
 def _serialized(method: Any) -> Any:

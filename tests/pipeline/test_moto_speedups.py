@@ -173,3 +173,54 @@ def test_item_reads_answer_as_moto_serializes_them(session_clients: dict[str, An
     patched, plain = answers
     assert patched == plain
     assert patched[0]["Item"]["b"] == {"B": b"\x00\xffbytes"} and "LastEvaluatedKey" in patched[4]
+
+
+@pytest.fixture(scope="module")
+def plain_sqs(plain_dynamodb: Any) -> Any:
+    """An SQS client of the plain server above."""
+    endpoint = plain_dynamodb.meta.endpoint_url
+    session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
+    return session.client("sqs", endpoint_url=endpoint)
+
+
+# Values each server draws itself (ids, handles, clocks): compared by presence only.
+DRAWN = ("MessageId", "ReceiptHandle", "SentTimestamp", "ApproximateFirstReceiveTimestamp", "SequenceNumber")
+
+
+def received_shape(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    shaped = []
+    for message in sorted(messages, key=lambda m: m["Body"]):
+        attributes = {k: ("<drawn>" if k in DRAWN else v) for k, v in message.get("Attributes", {}).items()}
+        rest = {k: ("<drawn>" if k in DRAWN else v) for k, v in message.items() if k != "Attributes"}
+        shaped.append(rest | {"Attributes": attributes})
+    return shaped
+
+
+def test_receive_message_answers_as_moto_serializes_it(session_clients: dict[str, Any], plain_sqs: Any) -> None:
+    # GIVEN a FIFO queue on each server holding messages with and without message attributes of every data type
+    answers = []
+    for sqs in (session_clients["sqs"], plain_sqs):
+        url = sqs.create_queue(QueueName="shape.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="plain", MessageGroupId="g1", MessageDeduplicationId="d1")
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody="with attributes",
+            MessageGroupId="g2",
+            MessageDeduplicationId="d2",
+            MessageAttributes={
+                "text": {"DataType": "String", "StringValue": "olá"},
+                "count": {"DataType": "Number", "StringValue": "42"},
+                "blob": {"DataType": "Binary", "BinaryValue": b"\x00\xff"},
+            },
+        )
+        # WHEN both are received with every attribute, then received again without any
+        every = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"]
+        )
+        none = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)  # in flight: nothing
+        answers.append((received_shape(every["Messages"]), none.get("Messages")))
+    # THEN boto3 reads the same from both, drawn values aside
+    patched, plain = answers
+    assert patched == plain
+    assert patched[0][1]["MessageAttributes"]["blob"] == {"DataType": "Binary", "BinaryValue": b"\x00\xff"}
+    assert patched[0][0]["Attributes"]["MessageGroupId"] == "g1"
