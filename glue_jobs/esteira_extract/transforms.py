@@ -66,13 +66,14 @@ def with_tracking(df: DataFrame) -> DataFrame:
     return df
 
 
+def _flagged(failed: Column, reason: str) -> Column:
+    """The reasons column with ``reason`` appended where ``failed`` is true (null counts as not failed)."""
+    return sf.when(failed, sf.concat(sf.col(REASONS), sf.array(sf.lit(reason)))).otherwise(sf.col(REASONS))
+
+
 def flag_rows(df: DataFrame, failed: Column, reason: str) -> DataFrame:
     """Append ``reason`` to rows where ``failed`` is true (null counts as not failed)."""
-    df = with_tracking(df)
-    return df.withColumn(
-        REASONS,
-        sf.when(failed, sf.concat(sf.col(REASONS), sf.array(sf.lit(reason)))).otherwise(sf.col(REASONS)),
-    )
+    return with_tracking(df).withColumn(REASONS, _flagged(failed, reason))
 
 
 # ------------------------------------------------------------------------------------ transforms
@@ -91,15 +92,15 @@ def normalise_flags(
 ) -> DataFrame:
     """S/N flags: trimmed, upper-cased; anything that is not ``true_value``/``false_value``
     (junk, blanks, null) becomes ``default``."""
+    normalised = {}
     for col in columns:
         v = _clean(col)
-        df = df.withColumn(
-            col,
+        normalised[col] = (
             sf.when(v == true_value.upper(), sf.lit(true_value))
             .when(v == false_value.upper(), sf.lit(false_value))
-            .otherwise(sf.lit(default).cast("string")),
+            .otherwise(sf.lit(default).cast("string"))
         )
-    return df
+    return df.withColumns(normalised)  # one projection: each column reads only itself
 
 
 def map_binary(
@@ -125,13 +126,15 @@ def map_binary(
 
 def fill_nulls(df: DataFrame, columns: Iterable[str], value: Scalar) -> DataFrame:
     """Replace nulls (and, for strings, blank strings) with ``value``."""
+    schema = df.schema
+    filled = {}
     for col in columns:
-        dtype = df.schema[col].dataType
+        dtype = schema[col].dataType
         current = sf.col(col)
         if isinstance(dtype, st.StringType):
             current = sf.when(sf.trim(current) == "", sf.lit(None)).otherwise(current)
-        df = df.withColumn(col, sf.coalesce(current, sf.lit(value).cast(dtype)))
-    return df
+        filled[col] = sf.coalesce(current, sf.lit(value).cast(dtype))
+    return df.withColumns(filled)  # one projection: each column reads only itself
 
 
 def parse_dates(df: DataFrame, column: str, formats: Sequence[str], to: str = "date") -> DataFrame:
@@ -145,10 +148,11 @@ def parse_dates(df: DataFrame, column: str, formats: Sequence[str], to: str = "d
     text = sf.when(text == "", sf.lit(None)).otherwise(text)
     parse = sf.to_date if to == "date" else sf.to_timestamp
     parsed = sf.coalesce(*[parse(text, fmt) for fmt in formats]) if len(formats) > 1 else parse(text, formats[0])
-    tmp = f"__esteira_parsed_{column}"
-    df = with_tracking(df).withColumn(tmp, parsed)
-    df = flag_rows(df, text.isNotNull() & sf.col(tmp).isNull(), f"unparseable_date:{column}")
-    return df.withColumn(column, sf.col(tmp)).drop(tmp)
+    # One projection: the flag and the parsed column both read the column as it was (each DataFrame step costs the
+    # driver a plan analysis; a rule used to take four).
+    df = with_tracking(df)
+    failed = text.isNotNull() & parsed.isNull()
+    return df.withColumns({REASONS: _flagged(failed, f"unparseable_date:{column}"), column: parsed})
 
 
 def raw_fields(df: DataFrame) -> list[str]:
