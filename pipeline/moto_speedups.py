@@ -202,7 +202,7 @@ def apply() -> None:
     backend_cls.delete_message_batch = delete_message_batch
     _patch_transactions()
     _patch_condition_parser()
-    _patch_item_reads()
+    _patch_json_answers()
 
 
 def _patch_condition_parser() -> None:
@@ -326,7 +326,7 @@ def _dumped(context: Any, result: object) -> Any | None:
     return 200, {"Content-Type": f"application/x-amz-json-{version}"}, body
 
 
-def _patch_item_reads() -> None:
+def _patch_json_answers() -> None:
     from moto.core.responses import ActionResult
     from moto.dynamodb.responses import DynamoResult
     from moto.sqs.responses import SQSResponse

@@ -96,15 +96,13 @@ def _inside(value: float, minimum: float, maximum: float) -> bool:
 
 def group_sizes(analysis: Mapping[str, Any], rows: int) -> list[tuple[int, int]]:
     """Each facet group's (n_d, n_a), in the document's order, from its pre-training CI and ``rows`` analysed rows."""
+    # Clarify reports no CI for a group that has no rows in the analysed data (a small holdout may lack an age band),
+    # or whose complement has none: that group has 0 rows on one side, which the evidence floor refuses.
+    empty = {EMPTY_FACET_ERROR: (0, rows), EMPTY_COMPLEMENT_ERROR: (rows, 0)}
     sizes = []
     for item in facet_values(analysis, STAGE_SECTIONS["pre_training"], CLASS_IMBALANCE):
-        # Clarify reports no CI for a group that has no rows in the analysed data (a small holdout may lack an age
-        # band), or whose complement has none: that group has 0 rows on one side, which the evidence floor refuses.
-        if item.value is None and item.error == EMPTY_FACET_ERROR:
-            sizes.append((0, rows))
-            continue
-        if item.value is None and item.error == EMPTY_COMPLEMENT_ERROR:
-            sizes.append((rows, 0))
+        if item.value is None and item.error in empty:
+            sizes.append(empty[item.error])
             continue
         if item.value is None or not -1 <= item.value <= 1:
             raise InvalidAnalysis(

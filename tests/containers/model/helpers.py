@@ -10,12 +10,12 @@ import runpy
 import subprocess
 import sys
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from esteira_model.boosting import INTERRUPT_ENV
 
@@ -99,20 +99,6 @@ def run_bin(
     )
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def run_train_in_process(root: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """bin/train as run_bin runs it, in this process: the same script run as `__main__` (runpy, as `python
     bin/train` runs it), with the same environment, its stdout and stderr captured and its exit status returned.
@@ -127,25 +113,24 @@ def run_train_in_process(root: Path, extra_env: dict[str, str] | None = None) ->
     if INTERRUPT_ENV in env:
         raise ValueError("an interrupted run ends its process (os._exit): use run_bin")
     stdout, stderr = io.StringIO(), io.StringIO()
-    saved_path = list(sys.path)  # bin/train puts ../src first
     code: int
-    try:
-        with _environment(env), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            try:
-                runpy.run_path(str(TRAIN_BIN), run_name="__main__")
-                code = 0
-            except SystemExit as exit_:
-                # As the interpreter ends on SystemExit: None is 0, an int is the status, anything else is printed.
-                if exit_.code is None or isinstance(exit_.code, int):
-                    code = exit_.code or 0
-                else:
-                    print(exit_.code, file=sys.stderr)
-                    code = 1
-            except Exception:  # an uncaught exception: the traceback on stderr and status 1
-                traceback.print_exc()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.setattr(sys, "path", list(sys.path))  # bin/train puts ../src first; undone on exit
+        try:
+            runpy.run_path(str(TRAIN_BIN), run_name="__main__")
+            code = 0
+        except SystemExit as exit_:
+            # As the interpreter ends on SystemExit: None is 0, an int is the status, anything else is printed.
+            if exit_.code is None or isinstance(exit_.code, int):
+                code = exit_.code or 0
+            else:
+                print(exit_.code, file=sys.stderr)
                 code = 1
-    finally:
-        sys.path[:] = saved_path
+        except Exception:  # an uncaught exception: the traceback on stderr and status 1
+            traceback.print_exc()
+            code = 1
     return subprocess.CompletedProcess(
         [sys.executable, str(TRAIN_BIN)], code, stdout=stdout.getvalue(), stderr=stderr.getvalue()
     )
