@@ -1,8 +1,9 @@
 """Consumer benchmark (``make bench-consumer``): the batched consumer vs the per-message baseline, same local AWS.
 
-For each mode, a fresh patched moto server (``pipeline.moto_server``, as the local run starts it) gets the local
-run's queue and tables (``pipeline.aws.create_resources``), N prediction messages (one FIFO group per entity, as
-the fan-out sends them), then W consumer processes poll it as the local run's consume stage does
+For each mode, fresh patched moto servers (``pipeline.moto_server``, as the local run starts them: DynamoDB on a
+server of its own, every other service on the main one) get the local run's queue and tables
+(``pipeline.aws.create_resources``), N prediction messages (one FIFO group per entity, as the fan-out sends them),
+then W consumer processes poll it as the local run's consume stage does
 (``pipeline.delivery.run_consumer``: receive 10, invoke the handler, DeleteMessageBatch all but the reported
 failures). Messages/s = N / the slowest worker's drain time. Every prediction must be stored exactly once.
 
@@ -65,9 +66,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def child_env(endpoint: str) -> dict[str, str]:
+def child_env(endpoints: aws.Endpoints) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(aws.local_aws_environment(endpoint))
+    env.update(aws.local_aws_environment(endpoints.main, endpoints.dynamodb))
     env.update(settings.consumer_settings().to_env())
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "lambdas")])
     env["POWERTOOLS_SERVICE_NAME"] = "esteira-bench"
@@ -88,9 +89,11 @@ def wait_for(endpoint: str, timeout: float = 60.0) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process (Linux ``/proc``)."""
+    """User + system CPU seconds of a running process and its descendants (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def seed(sqs: Any, queue_url: str, messages: int) -> None:
@@ -110,26 +113,34 @@ def seed(sqs: Any, queue_url: str, messages: int) -> None:
 
 
 def measure(mode: str, messages: int, workers: int) -> dict[str, Any]:
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    env = child_env(endpoint)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.moto_server", endpoint.rsplit(":", 1)[1]],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # The local run's topology (pipeline.aws.start_moto): DynamoDB on a server of its own.
+    endpoints = aws.Endpoints(main=f"http://127.0.0.1:{free_port()}", dynamodb=f"http://127.0.0.1:{free_port()}")
+    env = child_env(endpoints)
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pipeline.moto_server", endpoint.rsplit(":", 1)[1]],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for endpoint in (endpoints.main, endpoints.dynamodb)
+    ]
     try:
-        wait_for(endpoint)
+        wait_for(endpoints.main)
+        wait_for(endpoints.dynamodb)
         session = boto3.session.Session(
             aws_access_key_id="local", aws_secret_access_key="local", region_name=aws.REGION
         )
-        clients = {name: session.client(name, endpoint_url=endpoint) for name in ("sqs", "dynamodb")}
-        os.environ.update(aws.local_aws_environment(endpoint))
+        clients = {
+            "sqs": session.client("sqs", endpoint_url=endpoints.main),
+            "dynamodb": session.client("dynamodb", endpoint_url=endpoints.dynamodb),
+        }
+        os.environ.update(aws.local_aws_environment(endpoints.main, endpoints.dynamodb))
         resources = aws.create_resources(session, max_receive_count=5)
         seed(clients["sqs"], resources.queue_url, messages)
         load = os.getloadavg()[0]
-        server_cpu = cpu_seconds(server.pid)
+        server_cpu = sum(cpu_seconds(server.pid) for server in servers)
         procs = [
             subprocess.Popen(
                 [sys.executable, "-c", WORKER, mode, resources.queue_url],
@@ -141,7 +152,7 @@ def measure(mode: str, messages: int, workers: int) -> dict[str, Any]:
             for _ in range(workers)
         ]
         results = [json.loads(p.communicate(timeout=3600)[0].strip().splitlines()[-1]) for p in procs]
-        server_cpu = cpu_seconds(server.pid) - server_cpu
+        server_cpu = sum(cpu_seconds(server.pid) for server in servers) - server_cpu
         stored = clients["dynamodb"].scan(TableName=aws.PREDICTIONS_TABLE, Select="COUNT")
         count = int(stored["Count"])
         while "LastEvaluatedKey" in stored:
@@ -165,8 +176,10 @@ def measure(mode: str, messages: int, workers: int) -> dict[str, Any]:
             "load": round(load, 1),
         }
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
 
 
 def main() -> int:

@@ -29,9 +29,9 @@ SERVER = (
     "import logging, sys, time\n"
     "from pipeline import moto_speedups\n"
     "moto_speedups.apply()\n"
-    "from moto.server import ThreadedMotoServer\n"
+    "from pipeline.moto_http import MotoHTTPServer\n"
     "logging.getLogger('werkzeug').setLevel(logging.WARNING)\n"
-    "ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False).start()\n"
+    "MotoHTTPServer(int(sys.argv[1])).start()\n"
     "time.sleep(10**6)\n"
 )
 LINES_PER_OBJECT = 100_000

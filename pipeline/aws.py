@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from esteira_contracts import layout
-from pipeline.processes import Child, Children, free_port, wait_for_http
+from pipeline.processes import Children, free_port, wait_for_http
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -54,10 +54,24 @@ _SCRUBBED = (
 )
 
 
-def local_aws_environment(endpoint: str) -> dict[str, str]:
-    """Environment variables that point boto3 (here and in children) at the local server only."""
+@dataclass(frozen=True)
+class Endpoints:
+    """The local AWS APIs: DynamoDB on a server of its own, every other service on the main one.
+
+    On AWS every service has its own endpoint; locally, the consume stage's DynamoDB transactions and its SQS
+    receives and deletes would otherwise queue behind one another on one moto process (one GIL). boto3 sends
+    DynamoDB calls to ``AWS_ENDPOINT_URL_DYNAMODB`` and the rest to ``AWS_ENDPOINT_URL``.
+    """
+
+    main: str
+    dynamodb: str
+
+
+def local_aws_environment(endpoint: str, dynamodb_endpoint: str | None = None) -> dict[str, str]:
+    """Environment variables that point boto3 (here and in children) at the local server(s) only."""
     return {
         "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint or endpoint,
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "local",
@@ -74,18 +88,17 @@ def apply_environment(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def start_moto(children: Children, log_dir: Path, repo: Path) -> tuple[Child, str]:
-    port = free_port()
-    child = children.start(
-        "moto-server",
-        [sys.executable, "-m", "pipeline.moto_server", str(port)],
-        dict(os.environ),
-        log_dir / "moto-server.log",
-        repo,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{endpoint}/moto-api/", child, timeout=60)
-    return child, endpoint
+def start_moto(children: Children, log_dir: Path, repo: Path) -> Endpoints:
+    """Both moto servers, started side by side (each spends about a second importing moto)."""
+    started = []
+    for name in ("moto-server", "moto-server-dynamodb"):
+        port = free_port()
+        argv = [sys.executable, "-m", "pipeline.moto_server", str(port)]
+        child = children.start(name, argv, dict(os.environ), log_dir / f"{name}.log", repo)
+        started.append((child, f"http://127.0.0.1:{port}"))
+    for child, endpoint in started:
+        wait_for_http(f"{endpoint}/moto-api/", child, timeout=60)
+    return Endpoints(main=started[0][1], dynamodb=started[1][1])
 
 
 @dataclass(frozen=True)

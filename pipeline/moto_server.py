@@ -12,9 +12,8 @@ import sys
 import threading
 from types import FrameType
 
-from moto.server import ThreadedMotoServer
-
 from pipeline import moto_speedups
+from pipeline.moto_http import MotoHTTPServer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(args[0]), verbose=False)
+    server = MotoHTTPServer(int(args[0]))
     server.start()
     print(f"moto server on 127.0.0.1:{args[0]}", flush=True)
     try:

@@ -1,13 +1,13 @@
 """Make moto 5.2.5's server and SQS usable at 10k-1M messages without changing what clients observe.
 
 The local pipeline's server and the Lambda tests' server both use this module (the tests run it as
-``python -m pipeline.moto_speedups PORT``, a server process of its own).
+``python -m pipeline.moto_speedups PORT``, a server process of its own), served by :mod:`pipeline.moto_http` (keep-alive
+connections; werkzeug's server closes every one).
 
 moto recomputes ``ApproximateNumberOfMessages*`` (a scan of every message, with a slow clock per message) each
 time any queue attribute is read, which ``SendMessage*`` does several times per message, and scans every message
 to deduplicate: sending n FIFO messages costs O(n^2) with a large constant (30 batches took 30 s). Patched:
 
-* the server speaks HTTP/1.1 with keep-alive (werkzeug's default is one connection per request);
 * the server's per-request listing of moto's package directory is done once;
 * attribute-name conversion is memoized (moto converts ~20 names per attribute read);
 * the clock used by SQS messages is ``time.time()`` (the same value, ~50x cheaper);
@@ -62,7 +62,6 @@ from moto.dynamodb.models.table import Table
 from moto.moto_api._internal import mock_random
 from moto.sqs import models
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
-from werkzeug.serving import WSGIRequestHandler
 
 _state = threading.local()
 _applied = False
@@ -92,7 +91,6 @@ def apply() -> None:
     _applied = True
     queue_cls: Any = models.Queue
     backend_cls: Any = models.SQSBackend
-    WSGIRequestHandler.protocol_version = "HTTP/1.1"  # keep-alive: no new TCP connection per request
     modules = list(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules  # the server listed moto's package directory per request
     _namespace["unix_time_millis"] = _now_millis
@@ -364,11 +362,10 @@ def _serialized(method: Any) -> Any:
 
 def serve(port: int) -> None:
     """Runs a patched moto server until terminated."""
-    from moto.server import ThreadedMotoServer
+    from pipeline.moto_http import MotoHTTPServer
 
     apply()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    MotoHTTPServer(port).start()
     threading.Event().wait()
 
 

@@ -29,10 +29,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
 from esteira_extract import demo_data
+from pipeline.moto_http import MotoHTTPServer
 
 # Debian 12 ships PostgreSQL 15, Ubuntu 22.04 (CodeBuild standard:7.0) 14: newest first.
 PG_BIN_DIRS = (
@@ -248,10 +248,10 @@ class AwsEndpoint:
 @pytest.fixture(scope="session")
 def aws() -> Iterator[AwsEndpoint]:
     """A moto server on a free port; the env points boto3 at it for the whole session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    port = _free_port()
+    server = MotoHTTPServer(port)  # the local run's keep-alive server
     server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
+    url = f"http://127.0.0.1:{port}"
     env = {
         "AWS_ENDPOINT_URL": url,
         "AWS_ACCESS_KEY_ID": "testing",
