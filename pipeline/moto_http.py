@@ -90,7 +90,8 @@ class MotoHTTPServer:
 
     def __init__(self, port: int) -> None:
         self._server = make_moto_server(port)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="moto-http")
+        # A short poll interval: shutdown() waits up to one interval (werkzeug's default 0.5 s delayed each run's end).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True, name="moto-http")
 
     def start(self) -> None:
         self._thread.start()

@@ -97,18 +97,21 @@ class Children:
             raise ChildFailedError(f"{name} exited with {code}; last lines of {log_path}:\n{tail(log_path)}")
 
     def stop(self, child: Child) -> None:
-        if child not in self._children:
-            return
-        _stop_group(child.process)
-        child.log_handle.close()
-        self._children.remove(child)
-        for record in self.started:
-            if record["pid"] == child.pid:
-                record["exit_code"] = child.process.returncode
+        if child in self._children:
+            self._stop([child])
 
     def stop_all(self) -> None:
-        for child in reversed(list(self._children)):
-            self.stop(child)
+        self._stop(list(reversed(self._children)))
+
+    def _stop(self, children: list[Child]) -> None:
+        # All groups are signalled together, then awaited together: stopping is as slow as the slowest child.
+        _stop_groups([child.process for child in children])
+        for child in children:
+            child.log_handle.close()
+            self._children.remove(child)
+            for record in self.started:
+                if record["pid"] == child.pid:
+                    record["exit_code"] = child.process.returncode
 
 
 def _group_alive(pgid: int) -> bool:
@@ -121,20 +124,24 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the child's whole process group, wait, then SIGKILL whatever is left; reap the child."""
-    pgid = process.pid  # start_new_session: the child leads its own group
+def _running(process: subprocess.Popen[bytes]) -> bool:
+    return process.poll() is None or _group_alive(process.pid)  # start_new_session: the child leads its group
+
+
+def _stop_groups(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each child's whole process group, wait, then SIGKILL whatever is left; reap the children."""
     for sig, grace in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, STOP_GRACE_SECONDS)):
-        if process.poll() is not None and not _group_alive(pgid):
+        alive = [process for process in processes if _running(process)]
+        if not alive:
             break
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, sig)
+        for process in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if process.poll() is not None and not _group_alive(pgid):
-                break
+        while time.monotonic() < deadline and any(_running(process) for process in alive):
             time.sleep(0.05)
-    process.poll()
+    for process in processes:
+        process.poll()
 
 
 def wait_for_http(
