@@ -25,6 +25,14 @@ RUN_ID_PREFIX = "esteira-local"
 TRAINING_IMAGE = "esteira-model:local"
 
 
+@dataclass(frozen=True)
+class ConsumerWorker:
+    """One consumer process (pipeline.consumer_worker) and the file it writes its counts to."""
+
+    child: Child
+    stats_path: Path
+
+
 @dataclass
 class RunContext:
     """One run's shared state. Stages read what earlier stages left here and add their own results."""
@@ -79,6 +87,8 @@ class RunContext:
     charts: ChartData = field(default_factory=ChartData)
     # The local Glue runner (pipeline.glue_runner): one Spark driver for the extract and dataset jobs.
     glue_runner: GlueRunner | None = None
+    # fanout / consume: the consumers, started with the fan-out as the event source mapping polls (stages.consume).
+    consumers: list[ConsumerWorker] = field(default_factory=list)
 
     @property
     def task(self) -> str:
@@ -88,6 +98,11 @@ class RunContext:
     @property
     def logs(self) -> Path:
         return self.run_dir / "logs"
+
+    @property
+    def producer_done_path(self) -> Path:
+        """Exists once the fan-out is done: the consumers stop when it does and the queue is drained."""
+        return self.run_dir / "fanout.done"
 
     def aws_resources(self) -> aws.Resources:
         return need(self.resources, "local AWS resources")

@@ -12,6 +12,7 @@ the modules are imported, and the environment is set up first.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,11 @@ from typing import Any
 
 from pipeline.lambda_context import new_context
 
+logger = logging.getLogger(__name__)
+
 MAX_FANOUT_ITERATIONS = 10_000
+# How soon a consumer polls an empty queue again while the producer is still sending.
+EMPTY_POLL_SECONDS = 0.05
 
 
 def run_fanout(first_input: dict[str, Any], timeout_seconds: int = 900) -> dict[str, Any]:
@@ -36,9 +41,13 @@ def run_fanout(first_input: dict[str, Any], timeout_seconds: int = 900) -> dict[
 @dataclass
 class ConsumerStats:
     invocations: int = 0
+    failed_invocations: int = 0
     received: int = 0
     failures_reported: int = 0
     delivered_ids: set[str] = field(default_factory=set)
+    # Wall-clock times (time.time()), comparable across the consumer processes: the first message received, the end.
+    first_received_at: float | None = None
+    finished_at: float | None = None
 
     @property
     def delivered(self) -> int:
@@ -73,12 +82,17 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
     }
 
 
-def queue_depth(sqs: Any, queue_url: str) -> int:
+def queue_counts(sqs: Any, queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) messages."""
     attributes = sqs.get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    return sum(queue_counts(sqs, queue_url))
 
 
 def run_consumer(
@@ -88,7 +102,14 @@ def run_consumer(
     batch_size: int = 10,
     timeout_seconds: float = 600.0,
     on_progress: Callable[[ConsumerStats], None] | None = None,
+    producer_done: Callable[[], bool] = lambda: True,
 ) -> ConsumerStats:
+    """Poll until the producer is done and the queue holds nothing, visible or in flight.
+
+    Lambda's event source mapping polls from before the first message is sent, so the local run starts its
+    consumers with the fan-out and tells them when it is done (``producer_done``); until then an empty queue means
+    "not yet", and they poll again shortly.
+    """
     from batch.consumer.handler import handler
 
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -104,14 +125,30 @@ def run_consumer(
             WaitTimeSeconds=0,
         ).get("Messages", [])
         if not messages:
-            if queue_depth(sqs, queue_url) == 0:
+            if not producer_done():
+                time.sleep(EMPTY_POLL_SECONDS)
+                continue
+            visible, in_flight = queue_counts(sqs, queue_url)
+            if visible + in_flight == 0:
+                stats.finished_at = time.time()
                 return stats
-            time.sleep(0.5)  # failed messages are invisible until their visibility timeout ends
+            # Failed messages are invisible until their visibility timeout ends; visible ones may be behind an
+            # in-flight message of their FIFO group, or have just arrived.
+            time.sleep(EMPTY_POLL_SECONDS if visible else 0.5)
             continue
+        if stats.first_received_at is None:
+            stats.first_received_at = time.time()
         stats.received += len(messages)
         stats.delivered_ids.update(m["MessageId"] for m in messages)
-        response = handler(sqs_event(messages, queue_arn, region), new_context("esteira-local-consumer", 60))
         stats.invocations += 1
+        try:
+            response = handler(sqs_event(messages, queue_arn, region), new_context("esteira-local-consumer", 60))
+        except Exception:
+            # A failed invocation (Powertools raises when every record of a batch failed): the mapping deletes
+            # nothing, so the whole batch comes back after the visibility timeout and, in the end, goes to the DLQ.
+            logger.exception("the consumer invocation failed; its %d message(s) stay queued", len(messages))
+            stats.failed_invocations += 1
+            continue
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         stats.failures_reported += len(failed)
         entries = [

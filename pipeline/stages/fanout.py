@@ -6,6 +6,7 @@ import os
 
 from pipeline import aws, delivery, settings
 from pipeline.context import RunContext
+from pipeline.stages import consume
 
 
 def run(ctx: RunContext) -> None:
@@ -15,16 +16,21 @@ def run(ctx: RunContext) -> None:
             st.summary = "nothing to send: no predictions in this run"
             return
         os.environ.update(settings.fanout_settings(ctx.config, ctx.aws_resources().queue_url).to_env())
-        result = delivery.run_fanout(
-            {
-                "run_id": ctx.transform_run_id,
-                "bucket": aws.PREDICTIONS_BUCKET,
-                "prefix": ctx.output_prefix,
-                "cursor": None,
-                "stats": None,
-            },
-            timeout_seconds=ctx.config.batch.fanout.timeout_seconds,
-        )
+        if ctx.options.stop_after != "fanout":  # else the messages stay queued, as with the mapping disabled
+            consume.start(ctx)  # the event source mapping polls while the fan-out sends
+        try:
+            result = delivery.run_fanout(
+                {
+                    "run_id": ctx.transform_run_id,
+                    "bucket": aws.PREDICTIONS_BUCKET,
+                    "prefix": ctx.output_prefix,
+                    "cursor": None,
+                    "stats": None,
+                },
+                timeout_seconds=ctx.config.batch.fanout.timeout_seconds,
+            )
+        finally:
+            ctx.producer_done_path.touch()
         fan = result["stats"]
         ctx.report["batch"]["fanout"] = fan
         st.summary = f"sent {fan['sent']} messages in {fan['invocations']} invocation(s), "
