@@ -50,7 +50,18 @@ from esteira_extract.watermark import State, WatermarkStore, max_watermark, utc_
 log = logging.getLogger("esteira_extract")
 
 ROWS_PER_OUTPUT_FILE = 500_000
+# A curated run is written as at least one file per core while each keeps this many rows: the dataset job reads a
+# Parquet file of one row group in one task, and 100k rows in one file kept one of two cores idle for ~1.5 s.
+MIN_ROWS_PER_OUTPUT_FILE = 25_000
 DEFAULT_LOCAL_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/sqlite-jdbc.jar")
+
+
+def output_files(rows: int, source_partitions: int, cores: int) -> int:
+    """Curated files for a run: none over ROWS_PER_OUTPUT_FILE rows (up to one per source partition), and one per
+    core as long as each keeps MIN_ROWS_PER_OUTPUT_FILE rows, so the next job's scan uses every core."""
+    by_size = min(source_partitions, -(-rows // ROWS_PER_OUTPUT_FILE))
+    by_cores = min(cores, rows // MIN_ROWS_PER_OUTPUT_FILE)
+    return max(1, by_size, by_cores)
 
 
 class ExtractionError(RuntimeError):
@@ -110,7 +121,7 @@ def run(spark: SparkSession, args: ExtractionJobArgs) -> dict[str, Any]:
         # least one task per core (one task for 100k rows took 6 s of one core while the other idled); the
         # curated output is then coalesced from the cached partitions to a few reasonably sized files instead of
         # one per task.
-        files = max(1, min(source_partitions, -(-rows_read // ROWS_PER_OUTPUT_FILE)))
+        files = output_files(rows_read, source_partitions, spark.sparkContext.defaultParallelism)
         tasks = max(files, source_partitions, spark.sparkContext.defaultParallelism)
         cleaned = apply_rules(raw.repartition(tasks, spec.primary_key), spec).persist()
         rows_valid, by_reason = reason_counts(cleaned)

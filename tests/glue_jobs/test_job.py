@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from esteira_contracts.extraction import ExtractionJobArgs
 from esteira_extract import demo_data
 from esteira_extract.jdbc import JdbcSource, read_source
-from esteira_extract.job import run
+from esteira_extract.job import MIN_ROWS_PER_OUTPUT_FILE, ROWS_PER_OUTPUT_FILE, output_files, run
 from esteira_extract.secrets import SecretError, get_db_credentials
 from esteira_extract.spec import load_spec
 from esteira_extract.transforms import SPARK_TYPES
@@ -397,3 +397,23 @@ def test_given_a_sqlite_source_when_run_twice_then_the_same_spec_extracts_increm
     assert first["watermark"]["type"] == "string"
     assert second["rows_read"] == 16
     assert second["watermark"]["to"] == "2099-01-01 00:00:00.000"
+
+
+@pytest.mark.parametrize(
+    ("rows", "source_partitions", "cores", "expected"),
+    [
+        (3_000, 4, 2, 1),  # small: one file
+        (100_000, 4, 2, 2),  # one per core, each of 50k rows
+        (100_000, 4, 8, 4),  # not under MIN_ROWS_PER_OUTPUT_FILE rows a file
+        (2 * ROWS_PER_OUTPUT_FILE + 1, 4, 2, 3),  # no file over ROWS_PER_OUTPUT_FILE rows
+        (10 * ROWS_PER_OUTPUT_FILE, 4, 2, 4),  # ... up to one per source partition
+        (0, 4, 2, 1),
+    ],
+)
+def test_curated_files_keep_every_core_busy_without_small_files(
+    rows: int, source_partitions: int, cores: int, expected: int
+) -> None:
+    # GIVEN a run's size WHEN its curated files are counted THEN the count is as sized and each file is big enough
+    files = output_files(rows, source_partitions, cores)
+    assert files == expected
+    assert files == 1 or rows // files >= MIN_ROWS_PER_OUTPUT_FILE
