@@ -118,6 +118,7 @@ CARGOS = {  # cargo: (base salary, spread)
     "coordenador": (12000.0, 2500.0),
     "gerente": (18000.0, 4000.0),
 }
+CARGO_NAMES = tuple(CARGOS)  # rng.choice over the same names in the same order: the same draw, no list per record
 DEPARTAMENTOS = ("ti", "financeiro", "rh", "operacoes", "comercial")
 DEPT_RISK = {"ti": 0.1, "financeiro": -0.2, "rh": -0.1, "operacoes": 0.2, "comercial": 0.5}
 ESTADOS_CIVIS = ("solteiro", "casado", "divorciado", "viuvo")
@@ -196,7 +197,7 @@ def make_record(
     admissao = FIRST_ADMISSION + timedelta(days=rng.randrange((LAST_ADMISSION - FIRST_ADMISSION).days))
     idade = max(16, min(70, int(rng.gauss(34, 10))))
     nascimento = admissao - timedelta(days=idade * 365 + rng.randrange(365))
-    cargo = rng.choice(list(CARGOS))
+    cargo = rng.choice(CARGO_NAMES)
     base, spread = CARGOS[cargo]
     salario = round(max(1412.0, rng.gauss(base, spread)), 2)
     departamento = rng.choice(DEPARTAMENTOS)
@@ -324,6 +325,8 @@ def load_postgres(
 
 def _sqlite_value(value: Value) -> str | int | float | None:
     if isinstance(value, datetime):
+        if value.tzinfo is None:  # the same text as strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], about 4x cheaper
+            return value.isoformat(" ", "milliseconds")
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     if isinstance(value, date):
         return value.isoformat()

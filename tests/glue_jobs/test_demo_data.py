@@ -4,8 +4,11 @@ label and a small share of deliberately broken rows."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from statistics import mean
+
+import pytest
 
 from esteira_extract import demo_data
 from esteira_extract.demo_data import FUNCIONARIO_COLUMNS, PESSOA_COLUMNS, DemoRecord
@@ -86,3 +89,12 @@ def test_given_a_postgres_database_when_loaded_then_rows_round_trip(postgres: Po
         ).fetchone()
     rec = list(demo_data.generate(7, seed=9))[-1]
     assert got == (rec.funcionario[F["matricula"]], rec.funcionario[F["salario"]], rec.pessoa[P["data_nascimento"]])
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [datetime(2024, 7, 1), datetime(2024, 7, 1, 9, 5, 3, 999_999), datetime(2025, 1, 31, 23, 59, 59, 1_000)],
+)
+def test_given_a_timestamp_when_stored_in_sqlite_then_it_is_millisecond_text(moment: datetime) -> None:
+    # GIVEN a naive timestamp WHEN it becomes SQLite text THEN it is strftime's form cut to milliseconds (not rounded)
+    assert demo_data._sqlite_value(moment) == moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
