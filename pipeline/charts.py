@@ -37,6 +37,11 @@ def _pyplot() -> Any:
     return plt
 
 
+def preload() -> None:
+    """Import matplotlib ahead of the first chart (any thread: imports are thread-safe)."""
+    _pyplot()
+
+
 def _figure(width: float = 5.5, height: float = 3.6) -> tuple[Any, Any]:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(width, height))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import aws
+from pipeline import aws, charts
 from pipeline.context import RunContext, new_run_id
 from pipeline.html_report import HTML_FILENAME, write_html
 from pipeline.options import Options
@@ -105,6 +106,10 @@ class Pipeline:
             if opts.stop_after != "source":
                 ctx.start_glue_runner()  # Spark starts while the local AWS and the source are prepared
             for name, stage in STAGES:
+                if name == "extract":
+                    # The report's charts need matplotlib (~0.5-1 s to import): import it while the main process
+                    # waits on the Spark jobs, not at the end of the run.
+                    threading.Thread(target=charts.preload, name="import-matplotlib", daemon=True).start()
                 stage(ctx)
                 if name == "dataset":
                     ctx.stop_glue_runner()
