@@ -92,6 +92,8 @@ system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when mi
 	fi
 
 pipeline: system-deps install ## The whole pipeline on this machine, no AWS account (ARGS="--rows 20000 --change-rows 500")
+# The local Glue runner's class archive (pipeline/spark_class_archive.py): recorded once (~20 s), a no-op after.
+	$(PY) -m pipeline.spark_class_archive
 # ARGS is unquoted on purpose: it is several arguments; its rule allows no globs or shell operators.
 	$(PY) -m pipeline $$ARGS
 

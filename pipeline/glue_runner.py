@@ -13,7 +13,8 @@ session through ``SparkSession.builder.getOrCreate()``, as they would find Glue'
 runs it (the job's Python log lines go to ``log``; the JVM's go to this process's own log), and writes
 ``{"ok": true}`` or ``{"ok": false, "error": "..."}`` to ``result``. End of input stops Spark and the process.
 
-The JVM options suit a short-lived 2-core local driver (serial GC, C1 only); they are local settings, never the jobs'.
+The JVM options suit a short-lived 2-core local driver (serial GC, C1 only, the classes of the previous run mapped from
+an archive: :mod:`pipeline.spark_class_archive`); they are local settings, never the jobs'.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline.options import REPO
+from pipeline.spark_class_archive import ClassArchive
 
 JOB_MODULES = {"extract": "esteira_extract.job", "dataset": "esteira_dataset.job"}
 LOCAL_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/sqlite-jdbc.jar")
@@ -43,12 +45,14 @@ LOCAL_SPARK_CONF = {
 }
 
 
-def _spark() -> Any:
+def _spark(archive: ClassArchive | None = None) -> Any:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("esteira-local-glue")
     for key, value in LOCAL_SPARK_CONF.items():
         builder = builder.config(key, value)
+    if archive is not None and archive.jvm_option():
+        builder = builder.config("spark.driver.extraJavaOptions", f"{JVM_OPTIONS} {archive.jvm_option()}")
     jars = ",".join(j for j in LOCAL_JARS if Path(j).exists())
     if jars:
         builder = builder.config("spark.jars", jars)
@@ -98,8 +102,10 @@ def main() -> int:
     sys.path[:0] = [str(REPO / "glue_jobs")]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
-    spark = _spark()
-    print(f"esteira local Glue runner: Spark ready in {time.monotonic() - started:.1f}s", flush=True)
+    archive = ClassArchive.for_jvm(JVM_OPTIONS)
+    spark = _spark(archive)
+    how = f"classes from {archive.path.name}" if archive.exists else "no class archive: make pipeline records one"
+    print(f"esteira local Glue runner: Spark ready in {time.monotonic() - started:.1f}s ({how})", flush=True)
     for line in sys.stdin:
         if not line.strip():
             continue
