@@ -2,4 +2,5 @@
 
 from pipeline.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # multiprocessing's spawned children import this module too (demo_data.load_sqlite)
+    raise SystemExit(main())

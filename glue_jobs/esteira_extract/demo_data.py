@@ -19,9 +19,12 @@ extraction spec parses, so one spec serves both databases.
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 import random
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -35,6 +38,8 @@ FIRST_ADMISSION = date(2012, 1, 1)
 LAST_ADMISSION = REFERENCE_DATE  # hires of the last 12 months have no final label yet: they are scored
 UPDATED_FROM = datetime(2024, 7, 1)
 UPDATED_SPAN_SECONDS = 364 * 24 * 3600
+# From this many rows load_sqlite generates in worker processes (below it, starting them costs more than it saves).
+PARALLEL_FROM_ROWS = 20_000
 
 PESSOA_COLUMNS = ("id", "nome", "sexo", "estado_civil", "data_nascimento", "possui_filhos")
 FUNCIONARIO_COLUMNS = (
@@ -341,31 +346,56 @@ def load_sqlite(
     bad_fraction: float = 0.01,
     batch_size: int = 10_000,
     updated_from: datetime = UPDATED_FROM,
+    workers: int | None = None,
 ) -> int:
-    """Create the tables in the SQLite file at ``path`` (if missing) and insert ``n`` records."""
+    """Create the tables in the SQLite file at ``path`` (if missing) and insert ``n`` records.
+
+    Rows are generated in ``batch_size`` chunks; from ``PARALLEL_FROM_ROWS`` rows, by ``workers`` processes (one per
+    core by default) while this one inserts the chunks in id order. Each record depends only on ``(seed, id)``, so
+    the file holds the same rows either way.
+    """
+    chunks = [(first, min(batch_size, start_id + n - first)) for first in range(start_id, start_id + n, batch_size)]
+    jobs = [(first, count, seed, bad_fraction, updated_from) for first, count in chunks]
+    processes = workers if workers is not None else (os.cpu_count() or 1) if n >= PARALLEL_FROM_ROWS else 1
     conn = sqlite3.connect(str(path))
     try:
         conn.executescript(SQLITE_DDL)
         p_sql = f"INSERT INTO pessoas_fisicas VALUES ({', '.join('?' * len(PESSOA_COLUMNS))})"
         f_sql = f"INSERT INTO funcionarios VALUES ({', '.join('?' * len(FUNCIONARIO_COLUMNS))})"
-        batch: list[DemoRecord] = []
         count = 0
-        for rec in generate(n, seed, start_id, bad_fraction, updated_from):
-            batch.append(rec)
-            if len(batch) >= batch_size:
-                count += _sqlite_insert(conn, p_sql, f_sql, batch)
-                batch = []
-        count += _sqlite_insert(conn, p_sql, f_sql, batch)
+        if processes > 1 and len(jobs) > 1:
+            # spawn, not fork: the caller may have threads, and a forked child inherits their locks.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(processes, len(jobs)), mp_context=context) as pool:
+                for pessoas, funcionarios in pool.map(_sqlite_chunk, jobs):  # in submission order
+                    count += _sqlite_insert(conn, p_sql, f_sql, pessoas, funcionarios)
+        else:
+            for job in jobs:
+                count += _sqlite_insert(conn, p_sql, f_sql, *_sqlite_chunk(job))
         conn.commit()
         return count
     finally:
         conn.close()
 
 
-def _sqlite_insert(conn: sqlite3.Connection, p_sql: str, f_sql: str, batch: list[DemoRecord]) -> int:
-    conn.executemany(p_sql, [tuple(_sqlite_value(v) for v in r.pessoa) for r in batch])
-    conn.executemany(f_sql, [tuple(_sqlite_value(v) for v in r.funcionario) for r in batch])
-    return len(batch)
+SqliteRow = tuple[str | int | float | None, ...]
+
+
+def _sqlite_chunk(job: tuple[int, int, int, float, datetime]) -> tuple[list[SqliteRow], list[SqliteRow]]:
+    """One chunk's rows as SQLite values: (pessoas_fisicas rows, funcionarios rows)."""
+    first, count, seed, bad_fraction, updated_from = job
+    records = list(generate(count, seed, first, bad_fraction, updated_from))
+    pessoas = [tuple(_sqlite_value(v) for v in r.pessoa) for r in records]
+    funcionarios = [tuple(_sqlite_value(v) for v in r.funcionario) for r in records]
+    return pessoas, funcionarios
+
+
+def _sqlite_insert(
+    conn: sqlite3.Connection, p_sql: str, f_sql: str, pessoas: list[SqliteRow], funcionarios: list[SqliteRow]
+) -> int:
+    conn.executemany(p_sql, pessoas)
+    conn.executemany(f_sql, funcionarios)
+    return len(pessoas)
 
 
 # -------------------------------------------------------------------------------------------- CLI

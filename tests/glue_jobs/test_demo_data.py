@@ -98,3 +98,19 @@ def test_given_a_postgres_database_when_loaded_then_rows_round_trip(postgres: Po
 def test_given_a_timestamp_when_stored_in_sqlite_then_it_is_millisecond_text(moment: datetime) -> None:
     # GIVEN a naive timestamp WHEN it becomes SQLite text THEN it is strftime's form cut to milliseconds (not rounded)
     assert demo_data._sqlite_value(moment) == moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def test_given_worker_processes_when_a_sqlite_file_is_loaded_then_it_holds_the_same_rows(tmp_path: Path) -> None:
+    # GIVEN the same rows loaded by this process alone and by two worker processes, in chunks of 70
+    alone, parallel = tmp_path / "alone.db", tmp_path / "parallel.db"
+    assert demo_data.load_sqlite(alone, 300, seed=9, start_id=11, batch_size=70, workers=1) == 300
+    assert demo_data.load_sqlite(parallel, 300, seed=9, start_id=11, batch_size=70, workers=2) == 300
+
+    # WHEN both files are read THEN every row of both tables is the same, in the same order
+    def rows(path: Path, table: str) -> list[tuple[object, ...]]:
+        with sqlite3.connect(path) as conn:
+            return conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+
+    for table in ("pessoas_fisicas", "funcionarios"):
+        assert rows(alone, table) == rows(parallel, table)
+    assert [r[0] for r in rows(parallel, "funcionarios")] == list(range(11, 311))
