@@ -21,6 +21,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 logger = logging.getLogger("pipeline.moto_http")
+_access_log = logging.getLogger("werkzeug")
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -77,7 +78,8 @@ class KeepAliveMotoRequestHandler(MotoRequestHandler):
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.wfile.write(head if bodyless else head + body)
-        self.log_request(code, len(body))
+        if _access_log.isEnabledFor(logging.INFO):  # werkzeug formats the line before its logger drops it
+            self.log_request(code, len(body))
 
 
 def make_moto_server(port: int) -> BaseWSGIServer:

@@ -19,6 +19,8 @@ to deduplicate: sending n FIFO messages costs O(n^2) with a large constant (30 b
 * ``DeleteMessage`` finds the message through an index of receipt handles (moto scanned every message's
   handles twice per delete: O(n) per message), refreshed from the messages in flight when a handle is new, and
   ``DeleteMessageBatch`` drops its messages from the queue's list in one pass, not one pass per message;
+* a send's FIFO checks read the queue's ``ContentBasedDeduplication`` (moto built every queue attribute, the
+  redrive policy's JSON included, twice per message sent);
 * a receive's retention check reads the queue's ``message_retention_period`` (moto read all queue attributes,
   approximate counts included, once per received message);
 * DynamoDB condition expressions are parsed once per (expression, names, values): moto parsed each ``Put`` of a
@@ -154,6 +156,12 @@ def apply() -> None:
         return bool(retention + message.sent_timestamp / 1000 > time.time())
 
     backend_cls.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    original_validate = backend_cls._validate_message
+
+    def validate_message(self: Any, queue: Any, *args: Any, **kwargs: Any) -> None:
+        original_validate(self, _FifoChecksView(queue), *args, **kwargs)
+
+    backend_cls._validate_message = validate_message
     _namespace["generate_receipt_handle"] = lambda: "".join(mock_random.choices(string.ascii_lowercase, k=185))
 
     def delete_message(self: Any, receipt_handle: str) -> None:
@@ -349,6 +357,24 @@ def _patch_json_answers() -> None:
         return DumpedResult(answer.result) if type(answer) is ActionResult else answer
 
     SQSResponse.receive_message = receive_message  # type: ignore[method-assign]
+
+
+class _FifoChecksView:
+    """A queue as moto 5.2.5's ``_validate_message`` reads it: its ``attributes`` hold only
+    ``ContentBasedDeduplication`` (spelled as moto's full ``attributes`` spells it), everything else is the queue's."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        value = self._queue.content_based_deduplication
+        return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
 
 
 def _serialized(method: Any) -> Any:

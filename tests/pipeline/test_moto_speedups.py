@@ -224,3 +224,37 @@ def test_receive_message_answers_as_moto_serializes_it(session_clients: dict[str
     assert patched == plain
     assert patched[0][1]["MessageAttributes"]["blob"] == {"DataType": "Binary", "BinaryValue": b"\x00\xff"}
     assert patched[0][0]["Attributes"]["MessageGroupId"] == "g1"
+
+
+def send_outcomes(sqs: Any, content_based: str) -> list[str]:
+    """What a FIFO queue answers to sends with and without a group and a deduplication id, and a delay."""
+    name = f"validate-{content_based}.fifo"
+    attributes = {"FifoQueue": "true", "ContentBasedDeduplication": content_based}
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    sends: list[dict[str, Any]] = [
+        {"MessageGroupId": "g", "MessageDeduplicationId": "d"},
+        {"MessageGroupId": "g"},
+        {"MessageDeduplicationId": "d2"},
+        {"MessageGroupId": "g", "MessageDeduplicationId": "d3", "DelaySeconds": 5},
+    ]
+    outcomes = []
+    for extra in sends:
+        try:
+            sqs.send_message(QueueUrl=url, MessageBody="b", **extra)
+            outcomes.append("sent")
+        except ClientError as err:
+            outcomes.append(f"{err.response['Error']['Code']}: {err.response['Error']['Message']}")
+    return outcomes
+
+
+@pytest.mark.parametrize("content_based", ["true", "false"])
+def test_fifo_sends_are_validated_as_moto_validates_them(
+    session_clients: dict[str, Any], plain_sqs: Any, content_based: str
+) -> None:
+    # GIVEN a FIFO queue with or without content-based deduplication on each server
+    # WHEN sends miss a group id, a deduplication id, or carry a delay
+    patched = send_outcomes(session_clients["sqs"], content_based)
+    plain = send_outcomes(plain_sqs, content_based)
+    # THEN both servers accept and refuse the same sends with the same errors
+    assert patched == plain
+    assert patched[0] == "sent" and any(outcome != "sent" for outcome in patched)
