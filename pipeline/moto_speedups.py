@@ -32,7 +32,8 @@ to deduplicate: sending n FIFO messages costs O(n^2) with a large constant (30 b
   writes made meanwhile, and two transactions could both pass a condition on one item. DynamoDB's writes
   (transactions, PutItem, UpdateItem, DeleteItem, BatchWriteItem) therefore take one lock, as DynamoDB serializes
   them per item;
-* DynamoDB's item reads (``GetItem``, ``BatchGetItem``, ``Query``, ``Scan``) and SQS's ``ReceiveMessage`` answer a
+* DynamoDB's item reads (``GetItem``, ``BatchGetItem``, ``Query``, ``Scan``) and SQS's ``ReceiveMessage``,
+  ``SendMessageBatch`` and ``DeleteMessageBatch`` answer a
   JSON-protocol client with their result dumped as JSON, which is already in the wire format (attribute values as
   ``{"S": ...}`` maps, messages as ``ReceiveMessage`` lists them), as moto did before 5.1. moto 5.2 walks every
   attribute of every item and message through the service model instead: checking 6,000 stored predictions spent
@@ -350,13 +351,17 @@ def _patch_json_answers() -> None:
             dumped = _dumped(context, self.result)
             return super().execute_result(context) if dumped is None else dumped
 
-    original_receive = SQSResponse.receive_message
+    def dumped(method: Any) -> Any:
+        @functools.wraps(method)
+        def answer(self: Any) -> Any:
+            result = method(self)
+            return DumpedResult(result.result) if type(result) is ActionResult else result
 
-    def receive_message(self: Any) -> Any:
-        answer = original_receive(self)
-        return DumpedResult(answer.result) if type(answer) is ActionResult else answer
+        return answer
 
-    SQSResponse.receive_message = receive_message  # type: ignore[method-assign]
+    # The fan-out's sends and the consumers' receives and deletes: the local run's busiest SQS calls.
+    for name in ("receive_message", "send_message_batch", "delete_message_batch"):
+        setattr(SQSResponse, name, dumped(getattr(SQSResponse, name)))
 
 
 class _FifoChecksView:

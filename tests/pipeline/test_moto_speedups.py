@@ -258,3 +258,47 @@ def test_fifo_sends_are_validated_as_moto_validates_them(
     # THEN both servers accept and refuse the same sends with the same errors
     assert patched == plain
     assert patched[0] == "sent" and any(outcome != "sent" for outcome in patched)
+
+
+def batch_shape(answer: dict[str, Any]) -> dict[str, Any]:
+    """A batch call's answer without its metadata, drawn values replaced by their type."""
+
+    def shape(entry: dict[str, Any]) -> dict[str, Any]:
+        return {k: (f"<drawn {type(v).__name__}>" if k in DRAWN else v) for k, v in entry.items()}
+
+    return {
+        key: sorted((shape(e) for e in answer.get(key, [])), key=lambda e: e["Id"]) for key in ("Successful", "Failed")
+    }
+
+
+def test_batch_sends_and_deletes_answer_as_moto_serializes_them(
+    session_clients: dict[str, Any], plain_sqs: Any
+) -> None:
+    # GIVEN a FIFO queue on each server
+    answers = []
+    for sqs in (session_clients["sqs"], plain_sqs):
+        url = sqs.create_queue(QueueName="batch-shape.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        # WHEN a batch is sent (one entry with message attributes, one without) and what was
+        # received is deleted in a batch with one unknown receipt handle
+        sent = sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": "a", "MessageBody": "one", "MessageGroupId": "g", "MessageDeduplicationId": "1"},
+                {
+                    "Id": "b",
+                    "MessageBody": "two",
+                    "MessageGroupId": "h",
+                    "MessageDeduplicationId": "2",
+                    "MessageAttributes": {"n": {"DataType": "Number", "StringValue": "7"}},
+                },
+            ],
+        )
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        entries = [{"Id": f"r{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)]
+        deleted = sqs.delete_message_batch(QueueUrl=url, Entries=[*entries, {"Id": "bad", "ReceiptHandle": "x" * 185}])
+        answers.append((batch_shape(sent), batch_shape(deleted)))
+    # THEN boto3 reads the same from both, drawn values aside (and of the same type)
+    patched, plain = answers
+    assert patched == plain
+    assert [e["Id"] for e in patched[0]["Successful"]] == ["a", "b"]
+    assert len(patched[1]["Successful"]) == 2 and patched[1]["Failed"][0]["Id"] == "bad"
