@@ -175,9 +175,14 @@ def _write_outputs(
         future.result()
     for uri in writes:
         drop_success_marker(uri)
-    counts = count_splits(spark, layout, spec.key)
-    counts["baseline"] = count_csv(spark, layout.baseline, len(features), tally["train"], with_ids=False)
-    counts["batch_input"] = count_csv(spark, layout.batch_input, 1 + len(features), tally["to_score"], with_ids=True)
+    # The read-backs are independent Spark jobs too: side by side, as the writes.
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="dataset-count") as pool:
+        splits = pool.submit(count_splits, spark, layout, spec.key)
+        baseline = pool.submit(count_csv, spark, layout.baseline, len(features), tally["train"], with_ids=False)
+        batch = pool.submit(count_csv, spark, layout.batch_input, 1 + len(features), tally["to_score"], with_ids=True)
+    counts = splits.result()
+    counts["baseline"] = baseline.result()
+    counts["batch_input"] = batch.result()
     _check_written(counts, tally)
     return counts
 
