@@ -32,23 +32,16 @@ to deduplicate: sending n FIFO messages costs O(n^2) with a large constant (30 b
   writes made meanwhile, and two transactions could both pass a condition on one item. DynamoDB's writes
   (transactions, PutItem, UpdateItem, DeleteItem, BatchWriteItem) therefore take one lock, as DynamoDB serializes
   them per item;
-* DynamoDB's item reads (``GetItem``, ``BatchGetItem``, ``Query``, ``Scan``) and SQS's ``ReceiveMessage``,
-  ``SendMessageBatch`` and ``DeleteMessageBatch`` answer a
-  JSON-protocol client with their result dumped as JSON, which is already in the wire format (attribute values as
-  ``{"S": ...}`` maps, messages as ``ReceiveMessage`` lists them), as moto did before 5.1. moto 5.2 walks every
-  attribute of every item and message through the service model instead: checking 6,000 stored predictions spent
-  ~4.5 s of the server's CPU there. Anything but a plain result (an error, the query protocol, a value JSON cannot
-  take) keeps moto's serializer.
+* the busiest calls' results are dumped as JSON instead of walked through moto 5.2's serializer
+  (:mod:`pipeline.moto_json_answers`).
 
 Apply with :func:`apply` in the process that runs the moto server, before it serves requests.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import functools
-import json
 import string
 import threading
 import time
@@ -65,6 +58,8 @@ from moto.dynamodb.models.table import Table
 from moto.moto_api._internal import mock_random
 from moto.sqs import models
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+from pipeline import moto_json_answers
 
 _state = threading.local()
 _applied = False
@@ -209,7 +204,7 @@ def apply() -> None:
     backend_cls.delete_message_batch = delete_message_batch
     _patch_transactions()
     _patch_condition_parser()
-    _patch_json_answers()
+    moto_json_answers.apply()
 
 
 def _patch_condition_parser() -> None:
@@ -305,63 +300,6 @@ def _patch_transactions() -> None:
 
 
 _write_lock = threading.RLock()
-
-
-# Operations whose results are items: dumping them is what costs (a Scan of thousands of items).
-_ITEM_READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
-
-
-def _wire_value(value: object) -> str:
-    # Binary attribute values reach the result as bytes; JSON carries them base64-encoded, as moto's serializer does.
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _dumped(context: Any, result: object) -> Any | None:
-    """The response moto's JSON serializer would give a plain result, dumped directly; None when only the
-    serializer can say (another protocol, not a dict, a value JSON cannot take)."""
-    from moto.core.serialize import JSONSerializer
-
-    if context.serializer_class is not JSONSerializer or not isinstance(result, dict):
-        return None
-    try:
-        body = json.dumps(result, default=_wire_value, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return None
-    version = context.service_model.metadata.get("jsonVersion", "1.0")
-    return 200, {"Content-Type": f"application/x-amz-json-{version}"}, body
-
-
-def _patch_json_answers() -> None:
-    from moto.core.responses import ActionResult
-    from moto.dynamodb.responses import DynamoResult
-    from moto.sqs.responses import SQSResponse
-
-    original = DynamoResult.execute_result
-
-    def execute_result(self: Any, context: Any) -> Any:
-        dumped = _dumped(context, self.result) if context.operation_model.name in _ITEM_READS else None
-        return original(self, context) if dumped is None else dumped
-
-    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
-
-    class DumpedResult(ActionResult):
-        def execute_result(self, context: Any) -> Any:
-            dumped = _dumped(context, self.result)
-            return super().execute_result(context) if dumped is None else dumped
-
-    def dumped(method: Any) -> Any:
-        @functools.wraps(method)
-        def answer(self: Any) -> Any:
-            result = method(self)
-            return DumpedResult(result.result) if type(result) is ActionResult else result
-
-        return answer
-
-    # The fan-out's sends and the consumers' receives and deletes: the local run's busiest SQS calls.
-    for name in ("receive_message", "send_message_batch", "delete_message_batch"):
-        setattr(SQSResponse, name, dumped(getattr(SQSResponse, name)))
 
 
 class _FifoChecksView:
