@@ -29,6 +29,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from esteira_extract.demo_schema import FUNCIONARIO_COLUMNS, PESSOA_COLUMNS, POSTGRES_DDL, SQLITE_DDL
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -40,80 +42,6 @@ UPDATED_FROM = datetime(2024, 7, 1)
 UPDATED_SPAN_SECONDS = 364 * 24 * 3600
 # From this many rows load_sqlite generates in worker processes (below it, starting them costs more than it saves).
 PARALLEL_FROM_ROWS = 20_000
-
-PESSOA_COLUMNS = ("id", "nome", "sexo", "estado_civil", "data_nascimento", "possui_filhos")
-FUNCIONARIO_COLUMNS = (
-    "id",
-    "matricula",
-    "pessoa_fisica_id",
-    "cargo",
-    "departamento",
-    "salario",
-    "data_admissao",
-    "data_desligamento",
-    "possui_plano_saude",
-    "trabalho_remoto",
-    "horas_extras_mes",
-    "distancia_casa_km",
-    "avaliacao_desempenho",
-    "atualizado_em",
-)
-
-POSTGRES_DDL = """
-CREATE TABLE IF NOT EXISTS pessoas_fisicas (
-    id               INTEGER PRIMARY KEY,
-    nome             VARCHAR(120) NOT NULL,
-    sexo             VARCHAR(2),
-    estado_civil     VARCHAR(20),
-    data_nascimento  VARCHAR(20),
-    possui_filhos    VARCHAR(2)
-);
-CREATE TABLE IF NOT EXISTS funcionarios (
-    id                    INTEGER PRIMARY KEY,
-    matricula             VARCHAR(12),
-    pessoa_fisica_id      INTEGER NOT NULL REFERENCES pessoas_fisicas (id),
-    cargo                 VARCHAR(60) NOT NULL,
-    departamento          VARCHAR(60) NOT NULL,
-    salario               NUMERIC(12, 2),
-    data_admissao         DATE NOT NULL,
-    data_desligamento     DATE,
-    possui_plano_saude    VARCHAR(2),
-    trabalho_remoto       VARCHAR(2),
-    horas_extras_mes      INTEGER,
-    distancia_casa_km     DOUBLE PRECISION,
-    avaliacao_desempenho  INTEGER,
-    atualizado_em         TIMESTAMP NOT NULL
-);
-CREATE INDEX IF NOT EXISTS funcionarios_atualizado_em ON funcionarios (atualizado_em);
-"""
-
-SQLITE_DDL = """
-CREATE TABLE IF NOT EXISTS pessoas_fisicas (
-    id               INTEGER PRIMARY KEY,
-    nome             TEXT NOT NULL,
-    sexo             TEXT,
-    estado_civil     TEXT,
-    data_nascimento  TEXT,
-    possui_filhos    TEXT
-);
-CREATE TABLE IF NOT EXISTS funcionarios (
-    id                    INTEGER PRIMARY KEY,
-    matricula             TEXT,
-    pessoa_fisica_id      INTEGER NOT NULL REFERENCES pessoas_fisicas (id),
-    cargo                 TEXT NOT NULL,
-    departamento          TEXT NOT NULL,
-    salario               REAL,
-    data_admissao         TEXT NOT NULL,
-    data_desligamento     TEXT,
-    possui_plano_saude    TEXT,
-    trabalho_remoto       TEXT,
-    horas_extras_mes      INTEGER,
-    distancia_casa_km     REAL,
-    avaliacao_desempenho  INTEGER,
-    atualizado_em         TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS funcionarios_atualizado_em ON funcionarios (atualizado_em);
-"""
 
 CARGOS = {  # cargo: (base salary, spread)
     "assistente": (2800.0, 600.0),

@@ -11,7 +11,8 @@ from statistics import mean
 import pytest
 
 from esteira_extract import demo_data
-from esteira_extract.demo_data import FUNCIONARIO_COLUMNS, PESSOA_COLUMNS, DemoRecord
+from esteira_extract.demo_data import DemoRecord
+from esteira_extract.demo_schema import FUNCIONARIO_COLUMNS, PESSOA_COLUMNS
 from tests.glue_jobs.conftest import PostgresServer
 
 F = {name: i for i, name in enumerate(FUNCIONARIO_COLUMNS)}
