@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,22 @@ def test_an_existing_archive_is_not_recorded_again(tmp_path: Path) -> None:
     # GIVEN an archive that is not a recording WHEN publishing THEN nothing happens
     archive = ClassArchive.for_jvm("-Xint", tmp_path)
     assert not archive.publish(None)
+
+
+def test_the_real_jvm_records_and_maps_an_archive_with_these_options(tmp_path: Path) -> None:
+    # GIVEN the JVM the local runner uses, and the runner's own JVM options
+    from pipeline.glue_runner import JVM_OPTIONS
+
+    java = shutil.which("java")
+    assert java is not None, "the tests' set-up installs a JRE"
+    archive = ClassArchive.for_jvm(JVM_OPTIONS, tmp_path)
+    recorder = archive.recorder()
+    # WHEN a JVM records with the recorder's option (and exits), and the recording is renamed as publish() does
+    record = subprocess.run([java, *JVM_OPTIONS.split(), *recorder.jvm_option().split(), "-version"], check=False)
+    assert record.returncode == 0 and recorder.recording is not None and recorder.recording.is_file()
+    recorder.recording.replace(archive.path)
+    # THEN a JVM started with the mapping option maps it (-Xshare:on fails rather than run without it)
+    mapped = subprocess.run(
+        [java, *JVM_OPTIONS.split(), archive.jvm_option(), "-Xshare:on", "-version"], capture_output=True, check=False
+    )
+    assert mapped.returncode == 0, mapped.stderr.decode()[-500:]
