@@ -63,7 +63,7 @@ $(if $(value CDK_OUT),,$(error CDK_OUT='' breaks rule $(RULE_path)))
 $(if $(value GIT_COMMIT),,$(error GIT_COMMIT='' breaks rule $(RULE_commit)))
 export ENV DIAGRAM_ENV DELIVERY MODEL_PACKAGE_ARN GIT_COMMIT CDK_OUT ARGS
 
-.PHONY: help install system-deps pipeline synth lint test test-only image bench-serving bench-fanout bench-consumer tune cost swap-weights diagram diagram-check checkov clean
+.PHONY: help install system-deps spark-class-archive pipeline synth lint test test-only image bench-serving bench-fanout bench-consumer tune cost swap-weights diagram diagram-check checkov clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -91,9 +91,12 @@ system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when mi
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
 
-pipeline: system-deps install ## The whole pipeline on this machine, no AWS account (ARGS="--rows 20000 --change-rows 500")
-# The local Glue runner's class archive (pipeline/spark_class_archive.py): recorded once (~20 s), a no-op after.
+# The local Glue runner's class archive (pipeline/spark_class_archive.py): recorded once for this JVM and class path
+# (~20 s), a no-op after. Part of the set-up both commands share, so no local run pays for it, the tests' included.
+spark-class-archive: system-deps install
 	$(PY) -m pipeline.spark_class_archive
+
+pipeline: system-deps install spark-class-archive ## The whole pipeline on this machine, no AWS account (ARGS="--rows 20000 --change-rows 500")
 # ARGS is unquoted on purpose: it is several arguments; its rule allows no globs or shell operators.
 	$(PY) -m pipeline $$ARGS
 
@@ -117,7 +120,7 @@ test: system-deps ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and
 
 # loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py defines the groups (its
 # scheduler: xdist's own reading of xdist_group marks does not work with pytest 9) and orders them longest first.
-test-only: install $(CHECKOV_VENV)/.installed
+test-only: install $(CHECKOV_VENV)/.installed spark-class-archive
 	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=15
 
 CHECKOV_ENVS := dev staging prod
