@@ -26,6 +26,12 @@ _access_log = logging.getLogger("werkzeug")
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
+def _content_length(environ: dict[str, Any]) -> int | None:
+    """The request's Content-Length (0 when absent), or None when it is not a number of bytes."""
+    raw = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    return int(raw) if raw.isdigit() else None
+
+
 class KeepAliveMotoRequestHandler(MotoRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -35,7 +41,15 @@ class KeepAliveMotoRequestHandler(MotoRequestHandler):
         environ = self.make_environ()
         # Read the whole body now: whatever the app leaves unread would otherwise be taken for the next request.
         # (A chunked body keeps werkzeug's wsgi.input_terminated: the app reads it to its end.)
-        body = environ["wsgi.input"].read() if environ.get("wsgi.input_terminated") else self._read_length(environ)
+        if environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"].read()
+        else:
+            length = _content_length(environ)
+            if length is None:  # where the body ends is unknown: answer, and close the connection
+                self.close_connection = True
+                self._send("400 Bad Request", [("Content-Type", "text/plain")], b"invalid Content-Length")
+                return
+            body = self.rfile.read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         started: list[Any] = []
 
@@ -58,10 +72,6 @@ class KeepAliveMotoRequestHandler(MotoRequestHandler):
             chunks = [b"internal error in the local AWS server"]
             self.close_connection = True
         self._send(started[0], started[1], b"".join(chunks))
-
-    def _read_length(self, environ: dict[str, Any]) -> bytes:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
         code = int(status.split(None, 1)[0])

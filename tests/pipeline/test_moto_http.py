@@ -150,6 +150,25 @@ def test_a_client_that_asks_to_close_gets_closed(server: tuple[MotoHTTPServer, s
     assert b"Connection: close" in head
 
 
+@pytest.mark.parametrize("length", ["abc", "-5", "1e3"])
+def test_an_invalid_content_length_is_a_400_and_closes_the_connection(
+    server: tuple[MotoHTTPServer, str], length: str
+) -> None:
+    # GIVEN a request whose Content-Length is not a number of bytes
+    port = int(server[1].rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\nbody".encode())
+        # WHEN the answer is read to its end
+        received = b""
+        while chunk := raw.recv(65536):
+            received += chunk
+    # THEN it is a 400 that says why, and the server closed the connection (recv returned end of stream)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"Connection: close" in head
+    assert body == b"invalid Content-Length"
+
+
 def test_an_error_inside_moto_is_a_500_and_closes_the_connection(server: tuple[MotoHTTPServer, str]) -> None:
     # GIVEN an app that raises
     running, _ = server
