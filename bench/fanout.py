@@ -25,15 +25,6 @@ from typing import Any
 import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER = (
-    "import logging, sys, time\n"
-    "from pipeline import moto_speedups\n"
-    "moto_speedups.apply()\n"
-    "from pipeline.moto_http import MotoHTTPServer\n"
-    "logging.getLogger('werkzeug').setLevel(logging.WARNING)\n"
-    "MotoHTTPServer(int(sys.argv[1])).start()\n"
-    "time.sleep(10**6)\n"
-)
 LINES_PER_OBJECT = 100_000
 
 
@@ -90,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env())
+    server = subprocess.Popen([sys.executable, "-m", "pipeline.moto_server", str(port)], env=env())
     try:
         for _ in range(100):
             try:

@@ -104,7 +104,11 @@ def main() -> int:
     started = time.monotonic()
     archive = ClassArchive.for_jvm(JVM_OPTIONS)
     spark = _spark(archive)
-    how = f"classes from {archive.path.name}" if archive.exists else "no class archive: make pipeline records one"
+    how = (
+        f"classes from {archive.path.name}"
+        if archive.exists
+        else "no class archive: make spark-class-archive records one"
+    )
     print(f"esteira local Glue runner: Spark ready in {time.monotonic() - started:.1f}s ({how})", flush=True)
     for line in sys.stdin:
         if not line.strip():

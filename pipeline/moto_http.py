@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import logging
-import sys
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -112,8 +111,3 @@ class MotoHTTPServer:
         self._server.shutdown()
         self._thread.join()
         self._server.server_close()
-
-
-if __name__ == "__main__":  # pragma: no cover - a manual check
-    MotoHTTPServer(int(sys.argv[1])).start()
-    threading.Event().wait()

@@ -1,7 +1,8 @@
 """``python -m pipeline.moto_server PORT``: the local AWS APIs (moto server mode) on 127.0.0.1:PORT.
 
 Runs in its own process so the Lambda handlers (in the pipeline's process) and the API server use separate cores,
-with :mod:`pipeline.moto_speedups` applied. Stops on SIGTERM/SIGINT. State is in memory only.
+with :mod:`pipeline.moto_speedups` applied. The local run starts two (:func:`pipeline.aws.start_moto`); the tests'
+and the benches' servers are this one too. Stops on SIGTERM/SIGINT. State is in memory only.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Make moto 5.2.5's server and SQS usable at 10k-1M messages without changing what clients observe.
 
-The local pipeline's server and the Lambda tests' server both use this module (the tests run it as
-``python -m pipeline.moto_speedups PORT``, a server process of its own), served by :mod:`pipeline.moto_http` (keep-alive
-connections; werkzeug's server closes every one).
+The local pipeline's servers and the tests' servers apply it: ``python -m pipeline.moto_server PORT`` (served by
+:mod:`pipeline.moto_http`: keep-alive connections; werkzeug's server closes every one).
 
 moto recomputes ``ApproximateNumberOfMessages*`` (a scan of every message, with a slow clock per message) each
 time any queue attribute is read, which ``SendMessage*`` does several times per message, and scans every message
@@ -327,20 +326,3 @@ def _serialized(method: Any) -> Any:
             return method(*args, **kwargs)
 
     return locked
-
-
-def serve(port: int) -> None:
-    """Runs a patched moto server until terminated."""
-    from pipeline.moto_http import MotoHTTPServer
-
-    apply()
-    MotoHTTPServer(port).start()
-    threading.Event().wait()
-
-
-if __name__ == "__main__":
-    import logging
-    import sys
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    serve(int(sys.argv[1]))

@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A patched moto server in a process of its own: with 2 cores, server and tests each get one."""
-    with module_server("pipeline.moto_speedups") as url:
+    with module_server("pipeline.moto_server") as url:
         yield url
 
 

@@ -16,7 +16,7 @@ from tests.servers import module_server
 
 @pytest.fixture(scope="module")
 def session_clients() -> Iterator[dict[str, Any]]:
-    with module_server("pipeline.moto_speedups") as url:
+    with module_server("pipeline.moto_server") as url:
         session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
         yield {name: session.client(name, endpoint_url=url) for name in ("dynamodb", "sqs")}
 

@@ -20,7 +20,7 @@ REGION = "eu-west-1"
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    with module_server("pipeline.moto_speedups") as url:
+    with module_server("pipeline.moto_server") as url:
         yield url
 
 
