@@ -13,8 +13,10 @@ from typing import Any, TypeVar
 
 from esteira_contracts.tasks import DEFAULT_OBJECTIVE, task_of_objective
 from pipeline import aws
+from pipeline.ahead import Ahead
 from pipeline.charts import ChartData
 from pipeline.glue_runner import GlueRunner
+from pipeline.html_report import Section
 from pipeline.options import REPO, Options
 from pipeline.processes import Child, ChildFailedError, Children, tail
 from pipeline.report import Progress
@@ -85,6 +87,10 @@ class RunContext:
     # For report.html (pipeline/html_report.py), never in the JSON: the smoke test's holdout labels and offline
     # scores (serve), the batch's served scores (transform).
     charts: ChartData = field(default_factory=ChartData)
+    # Work done ahead in a thread (pipeline.ahead): the baseline CSV's statistics while the training job runs, the
+    # report's chart sections while the consumers run.
+    baseline_ahead: Ahead[dict[str, Any]] | None = None
+    charts_ahead: Ahead[list[Section]] | None = None
     # The local Glue runner (pipeline.glue_runner): one Spark driver for the extract and dataset jobs.
     glue_runner: GlueRunner | None = None
     # fanout / consume: the consumers, started with the fan-out as the event source mapping polls (stages.consume).

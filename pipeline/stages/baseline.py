@@ -11,9 +11,11 @@ rows as headerless CSV, the model's features in request order) parse against the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from pipeline import baseline, model
+from pipeline.ahead import Ahead
 from pipeline.context import RunContext, need
 from pipeline.report import StageFailedError
 
@@ -25,6 +27,17 @@ def _put_json(s3: Any, uri: str, document: dict[str, Any]) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=(json.dumps(document, indent=2) + "\n").encode(), ContentType=JSON)
 
 
+def _baseline_files(dataset_dir: Path) -> list[Path]:
+    return sorted((dataset_dir / "baseline").glob("*.csv"))
+
+
+def statistics_ahead(ctx: RunContext) -> Ahead[dict[str, Any]]:
+    """The baseline CSV's statistics, computed in a thread while the training job runs (the main process only waits
+    on it then): ~0.8 s at 100k rows. The CSV is final once the dataset job has run; the stage takes the result."""
+    files = _baseline_files(need(ctx.dataset_dir, "dataset run"))
+    return Ahead("baseline-statistics", lambda: baseline.statistics(baseline.read_csv_rows(files)))
+
+
 def run(ctx: RunContext) -> None:
     evaluation = need(ctx.evaluation, "evaluation")
     with ctx.progress.stage("baseline", "data-quality baseline of the run's baseline CSV; capture-format check") as st:
@@ -34,10 +47,11 @@ def run(ctx: RunContext) -> None:
         prepared = need(ctx.prepared, "Prepare result")
         dataset_dir = need(ctx.dataset_dir, "dataset run")
         features = model.feature_names(ctx.layout.model_dir)
-        files = sorted((dataset_dir / "baseline").glob("*.csv"))
+        files = _baseline_files(dataset_dir)
         if not files:
             raise StageFailedError(f"baseline: no CSV under {dataset_dir / 'baseline'}; the dataset job writes one")
-        stats = baseline.statistics(baseline.read_csv_rows(files))
+        ahead = ctx.baseline_ahead
+        stats = ahead.result() if ahead is not None else baseline.statistics(baseline.read_csv_rows(files))
         suggested = baseline.constraints(stats)
         if len(stats["features"]) != len(features):
             raise StageFailedError(

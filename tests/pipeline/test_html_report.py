@@ -140,3 +140,44 @@ def test_model_quality_shows_each_versions_labelled_predictions_or_why_there_are
         "model-quality"
     ]
     assert "No labelled predictions as of 2025-06-30: no scoring run." in body and "<svg" not in body
+
+
+def test_charts_drawn_ahead_make_the_same_page_with_the_final_timings(tmp_path: Path) -> None:
+    # GIVEN the chart sections drawn in a thread before the last stage ends, and a timing added after they started
+    report = fixture_report("binary", with_lifecycle=True)
+    data = synthetic("binary")
+    ahead = html_report.charts_ahead(report, data)
+    report["stages"] = [*report["stages"], {"name": "consume", "status": "ok", "seconds": 4.2, "summary": "late"}]
+    # WHEN the page is written with them, and once more drawing everything at the end
+    with_ahead, at_end = tmp_path / "ahead.html", tmp_path / "end.html"
+    html_report.write_html(report, data, with_ahead, ahead=ahead)
+    html_report.write_html(report, data, at_end)
+
+    # THEN the two pages are the same (matplotlib's random SVG ids and the drawing time aside), the late timing in
+    def normalized(path: Path) -> str:
+        text = re.sub(r"<dc:date>[^<]*</dc:date>", "", path.read_text())
+        return re.sub(r'(id|href|clip-path)="[^"]*"', "", text)
+
+    assert normalized(with_ahead) == normalized(at_end)
+    assert "late" in with_ahead.read_text()
+
+
+def test_charts_that_failed_ahead_are_drawn_again_at_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a chart that fails while the sections are drawn ahead, and works when drawn again
+    original, calls = charts.roc_chart, []
+
+    def failing_once(truth: np.ndarray, predictions: np.ndarray) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("font cache busy")
+        return original(truth, predictions)
+
+    monkeypatch.setattr(charts, "roc_chart", failing_once)
+    report, data = fixture_report("binary"), synthetic("binary")
+    ahead = html_report.charts_ahead(report, data)
+    # WHEN the page is written
+    target = tmp_path / html_report.HTML_FILENAME
+    html_report.write_html(report, data, target, ahead=ahead)
+    # THEN the sections were drawn again, and the page holds every chart
+    assert len(calls) == 2
+    assert section_charts(target.read_text()) == dict.fromkeys(["roc", "calibration", "scores", "timings"], 1)
