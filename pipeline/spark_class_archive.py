@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 ARCHIVE_DIR_ENV = "ESTEIRA_SPARK_ARCHIVE_DIR"
+ARCHIVE_PREFIX = "esteira-spark-classes-"
 # How long a recording JVM may take to write its archive once Spark has stopped.
 WRITE_TIMEOUT_SECONDS = 120
 
@@ -61,7 +62,7 @@ class ClassArchive:
     def for_jvm(cls, jvm_options: str, directory: Path | None = None) -> ClassArchive:
         folder = directory or Path(os.environ.get(ARCHIVE_DIR_ENV) or sys.prefix)
         digest = hashlib.sha256(f"{_java_identity()}\n{_classpath_identity()}\n{jvm_options}".encode()).hexdigest()
-        return cls(folder / f"esteira-spark-classes-{digest[:16]}.jsa", None)
+        return cls(folder / f"{ARCHIVE_PREFIX}{digest[:16]}.jsa", None)
 
     @property
     def exists(self) -> bool:
@@ -94,6 +95,14 @@ class ClassArchive:
             return False
         self.recording.replace(self.path)  # atomic: a run maps a whole archive or none
         return True
+
+    def remove_others(self) -> list[Path]:
+        """Delete the archives recorded for another JVM, class path or options in this folder (150 MB each): once a
+        new one is published, no run maps them again. A running JVM that maps one keeps its mapping."""
+        stale = [path for path in self.path.parent.glob(f"{ARCHIVE_PREFIX}*.jsa") if path.name != self.path.name]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
 
 
 def exercise(spark: Any, workdir: Path) -> None:
@@ -142,6 +151,7 @@ def main() -> int:
     archive = ClassArchive.for_jvm(glue_runner.JVM_OPTIONS)
     if archive.exists:
         print(f"Spark class archive: {archive.path} is up to date")
+        _remove_others(archive)
         return 0
     print(f"Spark class archive: recording {archive.path} (about 20 s, once) ...", flush=True)
     try:
@@ -153,7 +163,13 @@ def main() -> int:
         print("Spark class archive: not written; the local run starts Spark without it", file=sys.stderr)
         return 0
     print(f"Spark class archive: {archive.path} written")
+    _remove_others(archive)
     return 0
+
+
+def _remove_others(archive: ClassArchive) -> None:
+    for path in archive.remove_others():
+        print(f"Spark class archive: removed {path.name}, recorded for another JVM, class path or options")
 
 
 def _record(archive: ClassArchive, glue_runner: Any) -> bool:

@@ -58,6 +58,22 @@ def test_a_recording_is_published_once_the_jvm_has_written_it(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == [recorder.path.name]
 
 
+def test_a_published_archive_replaces_the_ones_recorded_for_other_options(tmp_path: Path) -> None:
+    # GIVEN archives recorded for other JVM options, another recorder's unfinished file, and an unrelated file
+    stale = ClassArchive.for_jvm("-XX:+UseSerialGC", tmp_path).path
+    stale.write_bytes(b"old")
+    other_recording = tmp_path / f"{stale.name}.0123abcd.partial"
+    other_recording.write_bytes(b"being written")
+    (tmp_path / "notes.txt").write_text("mine")
+    recorder = ClassArchive.for_jvm("-Xint", tmp_path).recorder()
+    assert recorder.recording is not None and recorder.publish(fake_jvm(recorder.recording, write=True))
+    # WHEN the others are removed
+    removed = recorder.remove_others()
+    # THEN only the stale archive went: the new one, the unfinished recording and the unrelated file stay
+    assert removed == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([recorder.path.name, other_recording.name, "notes.txt"])
+
+
 def test_a_failed_recording_publishes_nothing(tmp_path: Path) -> None:
     # GIVEN JVMs that write nothing, or write and then fail
     for write, code in ((False, 0), (True, 1)):
