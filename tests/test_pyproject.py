@@ -9,6 +9,7 @@ modules in use, which mypy then checks in full. A module the code imports but th
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import sys
 import tomllib
@@ -38,6 +39,7 @@ def followed_cdk_modules() -> set[str]:
     return found
 
 
+@functools.cache
 def cdk_package_dir() -> Path:
     spec = importlib.util.find_spec("aws_cdk")  # finds the package without importing it
     assert spec is not None and spec.submodule_search_locations

@@ -31,11 +31,15 @@ def _baseline_files(dataset_dir: Path) -> list[Path]:
     return sorted((dataset_dir / "baseline").glob("*.csv"))
 
 
+def _statistics(files: list[Path]) -> dict[str, Any]:
+    return baseline.statistics(baseline.read_csv_rows(files))
+
+
 def statistics_ahead(ctx: RunContext) -> Ahead[dict[str, Any]]:
     """The baseline CSV's statistics, computed in a thread while the training job runs (the main process only waits
     on it then): ~0.8 s at 100k rows. The CSV is final once the dataset job has run; the stage takes the result."""
     files = _baseline_files(need(ctx.dataset_dir, "dataset run"))
-    return Ahead("baseline-statistics", lambda: baseline.statistics(baseline.read_csv_rows(files)))
+    return Ahead("baseline-statistics", lambda: _statistics(files))
 
 
 def run(ctx: RunContext) -> None:
@@ -51,7 +55,7 @@ def run(ctx: RunContext) -> None:
         if not files:
             raise StageFailedError(f"baseline: no CSV under {dataset_dir / 'baseline'}; the dataset job writes one")
         ahead = ctx.baseline_ahead
-        stats = ahead.result() if ahead is not None else baseline.statistics(baseline.read_csv_rows(files))
+        stats = ahead.result() if ahead is not None else _statistics(files)
         suggested = baseline.constraints(stats)
         if len(stats["features"]) != len(features):
             raise StageFailedError(
