@@ -48,7 +48,10 @@ SHARED_DIRECTORIES = {
 }
 # Each seed of the fault runs is a group of its own: the module's fixtures are cheap (the synthesized machine at most
 # once per worker).
-SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults"}
+SPLIT_BY_TEST = {
+    "tests/lambdas/test_fanout_faults.py::test_predictions_under_random_faults",
+    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults",
+}
 # Modules whose tests use one of several costly module fixtures, each named in its tests' names: one group per fixture,
 # so that the two runs can go to the two workers and each is built once.
 SPLIT_BY_FIXTURE = {"tests/examples/test_apartment_rents.py": ("regression", "multiclass")}
@@ -63,11 +66,8 @@ LONGEST = {
     "tests/pipeline/test_source_read_only.py": 135,
     "tests/examples/test_apartment_rents.py::regression": 100,
     "tests/examples/test_apartment_rents.py::multiclass": 85,
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[11]": 75,
     "tests/test_app.py": 60,
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[23]": 55,
     "task-models": 50,
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults[42]": 40,
     "tests/lambdas/test_fanout.py": 30,
     "tests/tools/test_diagram.py": 15,
     "tests/lambdas/test_end_to_end.py": 15,

@@ -229,23 +229,24 @@ def synthesized_machine(tmp_path_factory: pytest.TempPathFactory) -> FanoutMachi
     return FanoutMachine.synthesize("dev", tmp_path_factory.mktemp("batch-synth"))
 
 
-@pytest.mark.faults
-@pytest.mark.parametrize("seed", [11, 23, 42])
-def test_thousands_of_predictions_under_random_faults(
-    aws: AwsResources, monkeypatch: pytest.MonkeyPatch, synthesized_machine: FanoutMachine, seed: int
+def run_under_random_faults(
+    aws: AwsResources, monkeypatch: pytest.MonkeyPatch, machine: FanoutMachine, seed: int, per_object: int
 ) -> None:
-    # GIVEN the fan-out machine synthesized now (equal to the snapshot's), 6,000 predictions in 3 objects, and
-    # random faults of every kind at seed-chosen places
-    machine = synthesized_machine
+    # GIVEN the fan-out machine synthesized now (equal to the snapshot's), 3 objects of per_object predictions, and
+    # random faults of every kind at seed-chosen places among the run's SendMessageBatch calls (10 messages each), as
+    # many per call at every size: at 2,000 a object 3 hangs, 3 crashes and 2 throttling storms in 600 calls
     snapshot = FanoutMachine.from_template(snapshot_template(), "esteira-dev")
     assert machine.states == snapshot.states and machine.timeout_ms == snapshot.timeout_ms
-    ids = aws.put_predictions(PREFIX, objects=3, per_object=2_000)
+    ids = aws.put_predictions(PREFIX, objects=3, per_object=per_object)
+    calls = range(5, len(ids) // 10)
+    per_kind, storms = max(1, round(3 * per_object / 2_000)), max(1, round(2 * per_object / 2_000))
     rng = random.Random(seed)
     schedule = Schedule(
-        hang=set(rng.sample(range(5, 600), 3)),
-        crash=set(rng.sample(range(5, 600), 3)),
-        throttle={call for start_ in rng.sample(range(5, 600), 2) for call in range(start_, start_ + 9)},
-        break_body_after_bytes={rng.randint(1, 4): rng.randint(1, 40_000) for _ in range(3)},
+        hang=set(rng.sample(calls, per_kind)),
+        crash=set(rng.sample(calls, per_kind)),
+        throttle={call for start_ in rng.sample(calls, storms) for call in range(start_, start_ + 9)},
+        # a body cut inside an object (each line is 22 bytes)
+        break_body_after_bytes={rng.randint(1, 4): rng.randint(1, 20 * per_object) for _ in range(3)},
     )
     rates = FaultRates(throttle=0.05, partial=0.1, error_after_enqueue=0.03)
     run = start(aws, machine, monkeypatch, seed=seed, rates=rates, schedule=schedule, call_ms=2_000)
@@ -256,3 +257,22 @@ def test_thousands_of_predictions_under_random_faults(
     assert run.plan.injected["hang"] >= 1 and run.plan.injected["5xx_after_enqueue"] >= 1
     assert_nothing_lost_or_duplicated(run, ids)
     assert_waits_were_computed_within_their_caps(run)
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("seed", [11, 23, 42])
+def test_predictions_under_random_faults(
+    aws: AwsResources, monkeypatch: pytest.MonkeyPatch, synthesized_machine: FanoutMachine, seed: int
+) -> None:
+    """1,500 predictions (150 send calls) a seed, in every `make test`."""
+    run_under_random_faults(aws, monkeypatch, synthesized_machine, seed, per_object=500)
+
+
+@pytest.mark.faults
+@pytest.mark.full_scale
+@pytest.mark.parametrize("seed", [11, 23, 42])
+def test_thousands_of_predictions_under_random_faults(
+    aws: AwsResources, monkeypatch: pytest.MonkeyPatch, synthesized_machine: FanoutMachine, seed: int
+) -> None:
+    """6,000 predictions (600 send calls) a seed, ~18 s each: opt-in with `-m full_scale`."""
+    run_under_random_faults(aws, monkeypatch, synthesized_machine, seed, per_object=2_000)
