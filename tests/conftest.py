@@ -66,7 +66,7 @@ LONGEST = {
     "tests/pipeline/test_source_read_only.py": 135,
     "tests/examples/test_apartment_rents.py::regression": 100,
     "tests/examples/test_apartment_rents.py::multiclass": 85,
-    "tests/test_app.py": 60,
+    "tests/test_app.py": 35,
     "task-models": 50,
     "tests/lambdas/test_fanout.py": 30,
     "tests/tools/test_diagram.py": 15,

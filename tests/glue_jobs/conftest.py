@@ -88,6 +88,11 @@ def spark() -> Iterator[SparkSession]:
         # The local Glue runner's heap sizing: the serial collector paused this session 181 times for 2.8 s in all
         # over tests/glue_jobs with the default sizing, 51 times for 1.4 s with it.
         .config("spark.driver.extraJavaOptions", DRIVER_HEAP_OPTIONS)
+        # Expressions interpreted, not compiled: on these tests' few rows Janino compiling each new plan's Java cost
+        # more than running it (test_job.py and test_dataset_job.py: 74 -> 65 s of CPU). The local runs the tests
+        # start (tests/pipeline, tests/examples) keep Spark's code generation, as Glue runs it.
+        .config("spark.sql.codegen.wholeStage", "false")
+        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk import App
@@ -37,12 +38,22 @@ def model_package_arn(config: EnvironmentConfig, version: int = 3) -> str:
     return f"arn:aws:sagemaker:{config.region}:{config.account}:model-package/esteira-{config.name}-model/{version}"
 
 
-def synthesize(env: str, outdir: Path, config: EnvironmentConfig | None = None) -> SynthesizedEnv:
+def synthesize(
+    env: str,
+    outdir: Path,
+    config: EnvironmentConfig | None = None,
+    *,
+    git_commit: str = "unknown",
+    path_metadata: bool = False,
+) -> SynthesizedEnv:
+    """``path_metadata``: as the cdk CLI synthesizes (each resource's construct path in its Metadata)."""
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    if path_metadata:
+        context = {**context, "aws:cdk:enable-path-metadata": True}
     config = config or load_config(env)
     app = App(context=context, outdir=str(outdir), analytics_reporting=False)
     # As app.py builds them: an environment the delivery pipeline deploys has its links to it.
-    stacks = build_stacks(app, config, delivery=delivery_links(config))
+    stacks = build_stacks(app, config, git_commit=git_commit, delivery=delivery_links(config))
     attach_checks(app)
     app.synth()
     prefix = f"Esteira-{env}-"
@@ -146,3 +157,21 @@ def synth_delivery(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool],
         return cache[with_model]
 
     return get
+
+
+def deployed_view(assembly_dir: Path, env: str) -> str:
+    """What deploying an assembly's stacks creates, as text: each stack name's template without CDKMetadata (usage
+    analytics: a compressed list of construct paths), the delivery stage's path prefix removed from the construct
+    paths (metadata, asset paths, the VPC's Name tags), so that a hand synth and the pipeline's stage compare."""
+    manifest = json.loads((assembly_dir / "manifest.json").read_text())
+    by_stack: dict[str, dict[str, Any]] = {
+        artifact["properties"].get("stackName", artifact_id): json.loads(
+            (assembly_dir / artifact["properties"]["templateFile"]).read_text()
+        )
+        for artifact_id, artifact in manifest["artifacts"].items()
+        if artifact["type"] == "aws:cloudformation:stack"
+    }
+    for template in by_stack.values():
+        template["Resources"].pop("CDKMetadata", None)
+    text = json.dumps(by_stack, sort_keys=True)
+    return text.replace(f"Esteira-delivery-pipeline/{env}/", "").replace('"../asset.', '"asset.')
