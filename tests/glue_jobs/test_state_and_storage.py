@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -19,8 +20,11 @@ from esteira_extract.storage import (
     spark_path,
     write_json,
 )
-from esteira_extract.watermark import State, StateError, Watermark, WatermarkStore
+from esteira_extract.watermark import State, StateError, Watermark, WatermarkStore, count_and_max_watermark
 from tests.glue_jobs.conftest import DEMO_SPEC, AwsEndpoint
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def state(wm: Watermark | None, spec_name: str = "employees") -> State:
@@ -124,3 +128,35 @@ def test_given_local_paths_when_json_written_then_atomic_replace_and_tree_delete
     assert [p.name for p in target.parent.iterdir()] == ["state.json"]
     delete_tree(str(tmp_path / "deep"))
     assert not target.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("ddl", "values", "expected"),
+    [
+        (
+            "w TIMESTAMP",
+            ["2025-01-02 03:04:05.123456", "2024-12-31 00:00:00"],
+            ("timestamp", "2025-01-02 03:04:05.123456"),
+        ),
+        ("w DATE", ["2025-01-02", "2025-03-01"], ("date", "2025-03-01")),
+        ("w BIGINT", ["7", "12"], ("integer", 12)),
+        ("w STRING", ["b", "a"], ("string", "b")),
+    ],
+)
+def test_given_rows_when_counted_then_the_count_and_the_highest_watermark_come_from_one_aggregation(
+    spark: SparkSession, ddl: str, values: list[str], expected: tuple[str, object]
+) -> None:
+    # GIVEN rows of each watermark kind, one of them with a null watermark
+    column_type = ddl.split()[1]
+    literals = ", ".join(f"(CAST('{v}' AS {column_type}))" for v in values)
+    df = spark.sql(f"SELECT * FROM VALUES {literals}, (CAST(NULL AS {column_type})) AS t(w)")
+    # WHEN counted
+    rows, highest = count_and_max_watermark(df, "w")
+    # THEN every row counts, nulls included, and the highest value is rendered for the next run's filter
+    assert rows == len(values) + 1
+    assert highest == Watermark(column="w", value=expected[1], kind=expected[0])  # type: ignore[arg-type]
+
+
+def test_given_no_rows_when_counted_then_zero_and_no_watermark(spark: SparkSession) -> None:
+    df = spark.sql("SELECT CAST(NULL AS TIMESTAMP) AS w").where("w IS NOT NULL")
+    assert count_and_max_watermark(df, "w") == (0, None)
