@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from esteira_extract.demo_schema import FUNCIONARIO_COLUMNS, PESSOA_COLUMNS, POSTGRES_DDL, SQLITE_DDL
 
@@ -309,12 +309,29 @@ def load_sqlite(
 SqliteRow = tuple[str | int | float | None, ...]
 
 
+# The only fields make_record gives as date/datetime (data_nascimento is text as the legacy source keeps it): the
+# chunks convert just these, a fifth of a chunk's time when every value went through _sqlite_value
+# (tests/glue_jobs/test_demo_data.py checks the result against converting every value).
+_FUNCIONARIO_DATES = (
+    FUNCIONARIO_COLUMNS.index("data_admissao"),
+    FUNCIONARIO_COLUMNS.index("data_desligamento"),
+    FUNCIONARIO_COLUMNS.index("atualizado_em"),
+)
+
+
 def _sqlite_chunk(job: tuple[int, int, int, float, datetime]) -> tuple[list[SqliteRow], list[SqliteRow]]:
     """One chunk's rows as SQLite values: (pessoas_fisicas rows, funcionarios rows)."""
     first, count, seed, bad_fraction, updated_from = job
     records = list(generate(count, seed, first, bad_fraction, updated_from))
-    pessoas = [tuple(_sqlite_value(v) for v in r.pessoa) for r in records]
-    funcionarios = [tuple(_sqlite_value(v) for v in r.funcionario) for r in records]
+    pessoas = [cast(SqliteRow, r.pessoa) for r in records]  # ints, floats, text and nulls as they are
+    admissao, desligamento, atualizado = _FUNCIONARIO_DATES
+    funcionarios: list[SqliteRow] = []
+    for record in records:
+        row: list[Value] = list(record.funcionario)
+        row[admissao] = _sqlite_value(row[admissao])
+        row[desligamento] = _sqlite_value(row[desligamento])
+        row[atualizado] = _sqlite_value(row[atualizado])
+        funcionarios.append(cast(SqliteRow, tuple(row)))
     return pessoas, funcionarios
 
 

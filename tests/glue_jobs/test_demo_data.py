@@ -101,6 +101,18 @@ def test_given_a_timestamp_when_stored_in_sqlite_then_it_is_millisecond_text(mom
     assert demo_data._sqlite_value(moment) == moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+def test_given_a_chunk_when_made_sqlite_rows_then_each_value_is_what_converting_every_field_gives() -> None:
+    # GIVEN the records of a chunk large enough to hold every kind of deliberately bad row
+    job = (1, 3_000, 42, 0.05, demo_data.UPDATED_FROM)
+    records = list(demo_data.generate(3_000, 42, 1, 0.05, demo_data.UPDATED_FROM))
+    # WHEN the chunk is made into SQLite rows (converting only the date fields)
+    pessoas, funcionarios = demo_data._sqlite_chunk(job)
+    # THEN the rows are exactly those of converting every value of every record
+    assert pessoas == [tuple(demo_data._sqlite_value(v) for v in r.pessoa) for r in records]
+    assert funcionarios == [tuple(demo_data._sqlite_value(v) for v in r.funcionario) for r in records]
+    assert any(row[7] is None for row in funcionarios) and any(isinstance(row[7], str) for row in funcionarios)
+
+
 def test_given_worker_processes_when_a_sqlite_file_is_loaded_then_it_holds_the_same_rows(tmp_path: Path) -> None:
     # GIVEN the same rows loaded by this process alone and by two worker processes, in chunks of 70
     alone, parallel = tmp_path / "alone.db", tmp_path / "parallel.db"
