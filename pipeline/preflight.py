@@ -6,11 +6,16 @@ from pathlib import Path
 
 from esteira_contracts.tasks import REGRESSION, task_of_objective
 from esteira_dataset.spec import NUMERIC_TYPES, DatasetSpec, DatasetSpecError, load_dataset_spec
-from esteira_model.columns import NON_NUMERIC_FIX
 from stacks.config import EnvironmentConfig
 
-# The container's own advice, so the local run and SageMaker's `train` say the same; plus where the key lives here.
-FIX_FEATURE = f"{NON_NUMERIC_FIX} In the config: training.hyperparameters.drop_columns."
+
+def _fix_feature() -> str:
+    """The training container's own advice for a non-numeric feature (so the local run and SageMaker's `train` say the
+    same), plus where the key lives here. Imported for the message only: esteira_model.columns imports pandas, which
+    took ~0.25 s at the start of every run."""
+    from esteira_model.columns import NON_NUMERIC_FIX
+
+    return f"{NON_NUMERIC_FIX} In the config: training.hyperparameters.drop_columns."
 
 
 class PreflightError(ValueError):
@@ -55,7 +60,7 @@ def check_spec(spec_path: Path, config: EnvironmentConfig) -> DatasetSpec:
         problems.append(f"training.hyperparameters.drop_columns: {unknown} are not among spec.output_columns")
     for name in spec.features(drop):
         if types[name] not in NUMERIC_TYPES:
-            problems.append(f"feature column {name!r} is {types[name]!r}, not numeric. {FIX_FEATURE}")
+            problems.append(f"feature column {name!r} is {types[name]!r}, not numeric. {_fix_feature()}")
     if spec.key not in drop:
         problems.append(
             f"training.hyperparameters.drop_columns must list the primary key {spec.key!r}: the model must not "

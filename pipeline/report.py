@@ -37,6 +37,10 @@ class StageFailedError(RuntimeError):
     """A stage decided the run failed (a gate, a count that does not reconcile); the message says why."""
 
 
+class NoNewDataError(StageFailedError):
+    """Nothing labelled to train on: the state machine ends such an execution as NoNewData."""
+
+
 @dataclass
 class Stage:
     name: str

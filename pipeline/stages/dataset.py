@@ -26,14 +26,10 @@ from esteira_contracts.dataset import DatasetJobArgs
 from pipeline import aws, model_quality, settings
 from pipeline.context import RunContext, need
 from pipeline.lambda_context import new_context
-from pipeline.report import StageFailedError
+from pipeline.report import NoNewDataError, StageFailedError
 
 SPLITS = ("train", "validation", "holdout")
 STATUS_NO_NEW_DATA = "no_new_data"
-
-
-class NoNewDataError(StageFailedError):
-    """Nothing labelled to train on: the state machine ends such an execution as NoNewData."""
 
 
 def run(ctx: RunContext) -> None:
