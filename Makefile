@@ -103,7 +103,7 @@ system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when mi
 	fi
 
 # The local Glue runner's class archive (pipeline/spark_class_archive.py): recorded once for this JVM and class path
-# (~20 s), a no-op after. `make pipeline` records it before its run; `make test` beside the tests (test-only below).
+# (~20 s), a no-op after. Part of the set-up both commands share, so no local run pays for it, the tests' included.
 spark-class-archive: system-deps install
 	$(PY) -m pipeline.spark_class_archive
 
@@ -131,13 +131,8 @@ test: system-deps ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and
 
 # loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py defines the groups (its
 # scheduler: xdist's own reading of xdist_group marks does not work with pytest 9) and orders them longest first.
-# The Spark class archive (spark-class-archive above) is recorded beside the tests, not before them: no test needs
-# it (a local run without it starts Spark ~2.4 s slower) and the first local run starts minutes in, after the longest
-# groups. Its output is printed after the tests'.
-test-only: system-deps install $(CHECKOV_VENV)/.installed
-	$(PY) -m pipeline.spark_class_archive > $(VENV)/spark-class-archive.log 2>&1 & archive=$$!; \
-	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=15; status=$$?; \
-	wait $$archive; cat $(VENV)/spark-class-archive.log; exit $$status
+test-only: install $(CHECKOV_VENV)/.installed spark-class-archive
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=15
 
 CHECKOV_ENVS := dev staging prod
 
