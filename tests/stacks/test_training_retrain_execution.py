@@ -8,7 +8,6 @@ definition, the real Lambda handlers in process), and the retrain trigger's real
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,7 +21,13 @@ from tests.stacks.test_training_execution import (  # noqa: F401 - fixtures used
     monkeypatch_module,
     moto_sfn,
 )
-from tests.stacks.training_execution_harness import Deployed, notifications, put_extraction, put_model
+from tests.stacks.training_execution_harness import (
+    Deployed,
+    notifications,
+    put_extraction,
+    put_model,
+    wait_for_execution,
+)
 from training.retrain.logic import Clients, handle
 
 SCHEDULE_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:monitoring-schedule/esteira-dev-endpoint-data-quality"
@@ -39,13 +44,7 @@ VIOLATIONS_EVENT = {
 
 
 def wait(client: Callable[[str], Any], execution_arn: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = client("stepfunctions").describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.2)
-    raise AssertionError(f"execution {execution_arn} still running after 60 s")
+    return wait_for_execution(client("stepfunctions"), execution_arn)
 
 
 def test_a_violation_retrains_on_the_latest_extraction(aws: Callable[[str], Any], deployed: Deployed) -> None:  # noqa: F811
