@@ -68,24 +68,35 @@ $(if $(value CDK_OUT),,$(error CDK_OUT='' breaks rule $(RULE_path)))
 $(if $(value GIT_COMMIT),,$(error GIT_COMMIT='' breaks rule $(RULE_commit)))
 export ENV DIAGRAM_ENV DELIVERY MODEL_PACKAGE_ARN GIT_COMMIT CDK_OUT ARGS
 
-.PHONY: help install system-deps spark-class-archive pipeline synth lint test test-only image bench-serving bench-fanout bench-consumer tune cost swap-weights diagram diagram-check checkov clean
+.PHONY: help install lock system-deps spark-class-archive pipeline synth lint test test-only image bench-serving bench-fanout bench-consumer tune cost swap-weights diagram diagram-check checkov clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-# uv installs the pinned requirements: with the same resolution as pip (the same `pip freeze`), it downloads in
-# parallel and installs from its cache; pip took ~34 s for .venv and ~31 s for .venv-checkov, uv ~19 s (most of it
-# building pyspark, which PyPI has only as source) and ~2 s. Like pip's --no-compile, it byte-compiles nothing: Python
-# compiles what is imported, once, on first import. uv itself is pinned and lives in .venv.
+# uv installs the venvs: the same packages as pip (the same `pip freeze`), downloaded in parallel and installed from
+# its cache; pip took ~34 s for .venv and ~31 s for .venv-checkov, uv online ~19 s (most of it building pyspark, which
+# PyPI has only as source) and ~2 s. Like pip's --no-compile, it byte-compiles nothing (see bytecode below). uv itself
+# is pinned and lives in .venv.
 UV_VERSION := 0.13.8
 UV := $(VENV)/bin/uv
 $(UV):
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --no-compile uv==$(UV_VERSION)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt containers/model/requirements.txt containers/model/requirements-typing.txt | $(UV)
-	$(UV) pip install -q --python $(PY) -r requirements-dev.txt
+# Each venv installs its lock file (every package pinned, `make lock` writes them from the requirements files), first
+# from uv's cache alone (--offline: 0.4 s when every pinned wheel is there), else from the registry. Online, uv asks
+# the registry whether each file has changed, and it re-downloads and rebuilds pyspark's source every time (~15 s).
+LOCK_OPTIONS := --universal --python-version 3.11
+# $(call uv_install,python,lock file)
+uv_install = $(UV) pip install -q --offline --python $(1) -r $(2) 2>/dev/null || $(UV) pip install -q --python $(1) -r $(2)
+
+$(VENV)/.installed: requirements-dev.lock | $(UV)
+	$(call uv_install,$(PY),requirements-dev.lock)
 	touch $@
+
+lock: | $(UV) ## Pin every package (with its dependencies) from the requirements files into the .lock files
+	$(UV) pip compile -q $(LOCK_OPTIONS) requirements-dev.txt -o requirements-dev.lock
+	$(UV) pip compile -q $(LOCK_OPTIONS) tools/requirements-checkov.txt -o tools/requirements-checkov.lock
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -146,9 +157,9 @@ test-only: install $(CHECKOV_VENV)/.installed spark-class-archive
 
 CHECKOV_ENVS := dev staging prod
 
-$(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt | $(UV)
-	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
-	$(UV) pip install -q --python $(CHECKOV_VENV)/bin/python -r tools/requirements-checkov.txt
+$(CHECKOV_VENV)/.installed: tools/requirements-checkov.lock | $(UV)
+	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv --without-pip $(CHECKOV_VENV)
+	$(call uv_install,$(CHECKOV_VENV)/bin/python,tools/requirements-checkov.lock)
 	touch $@
 
 checkov: install $(CHECKOV_VENV)/.installed ## checkov over every env's synth (serving a model package) and the CD app: 0 failed checks
