@@ -97,3 +97,28 @@ def test_a_consumer_waits_for_the_producer_then_drains_the_queue(tmp_path: Path,
     assert stats["first_received_at"] <= stats["finished_at"]
     assert delivery.count_stored(session.client("dynamodb"), aws.PREDICTIONS_TABLE, RUN_ID) == 12
     assert delivery.queue_depth(sqs, resources.queue_url) == 0
+
+
+def test_a_consumer_waiting_on_another_ones_last_batch_polls_again_soon_then_every_half_second(
+    local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, resources = local_aws(3)
+    sqs = session.client("sqs")
+    # GIVEN a producer that is done and a queue whose only message another consumer has received (in flight)
+    sqs.send_message_batch(QueueUrl=resources.queue_url, Entries=[message("e1")])
+    (taken,) = sqs.receive_message(QueueUrl=resources.queue_url, MaxNumberOfMessages=1, VisibilityTimeout=60)[
+        "Messages"
+    ]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 6:  # the other consumer ends its batch
+            sqs.delete_message(QueueUrl=resources.queue_url, ReceiptHandle=taken["ReceiptHandle"])
+
+    monkeypatch.setattr(time, "sleep", sleep)  # the consumer loop's waits (this process only)
+    # WHEN this consumer polls
+    stats = delivery.run_consumer(sqs, resources.queue_url, aws.REGION, producer_done=lambda: True)
+    # THEN it waited 50 ms, doubling up to 0.5 s, and ended once nothing was in flight, having received nothing
+    assert waits == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5]
+    assert stats.received == 0 and stats.finished_at is not None
