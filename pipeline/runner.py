@@ -25,25 +25,8 @@ OWNED = ("source", "lake", "models", "registry", "runs", aws.REGISTRY_FILENAME, 
 # Each stage's module, imported when the stage starts: importing them all up front (pandas, xgboost and scipy, boto3)
 # took ~0.6 s before the first child started, with a core idle.
 STAGE_MODULES: tuple[tuple[str, str], ...] = tuple(
-    zip(
-        REPORT_STAGES,
-        (
-            "local_aws",
-            "source",
-            "extract",
-            "dataset",
-            "train",
-            "evaluate",
-            "bias",
-            "baseline",
-            "register",
-            "serve",
-            "transform",
-            "fanout",
-            "consume",
-        ),
-        strict=True,
-    )
+    (name, "local_aws" if name == "aws" else name)  # each stage's module is named after it; `aws` is pipeline.aws
+    for name in REPORT_STAGES
 )
 
 

@@ -48,10 +48,7 @@ SHARED_DIRECTORIES = {
 }
 # Each seed of the fault runs is a group of its own: the module's fixtures are cheap (the synthesized machine at most
 # once per worker).
-SPLIT_BY_TEST = {
-    "tests/lambdas/test_fanout_faults.py::test_predictions_under_random_faults",
-    "tests/lambdas/test_fanout_faults.py::test_thousands_of_predictions_under_random_faults",
-}
+SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_predictions_under_random_faults"}
 # Modules whose tests use one of several costly module fixtures, each named in its tests' names: one group per fixture,
 # so that the two runs can go to the two workers and each is built once.
 SPLIT_BY_FIXTURE = {"tests/examples/test_apartment_rents.py": ("regression", "multiclass")}

@@ -261,18 +261,14 @@ def run_under_random_faults(
 
 @pytest.mark.faults
 @pytest.mark.parametrize("seed", [11, 23, 42])
+@pytest.mark.parametrize(
+    "per_object",
+    [
+        pytest.param(500, id="1500"),  # 150 send calls a seed, in every `make test`
+        pytest.param(2_000, id="6000", marks=pytest.mark.full_scale),  # ~18 s a seed: opt-in with `-m full_scale`
+    ],
+)
 def test_predictions_under_random_faults(
-    aws: AwsResources, monkeypatch: pytest.MonkeyPatch, synthesized_machine: FanoutMachine, seed: int
+    aws: AwsResources, monkeypatch: pytest.MonkeyPatch, synthesized_machine: FanoutMachine, seed: int, per_object: int
 ) -> None:
-    """1,500 predictions (150 send calls) a seed, in every `make test`."""
-    run_under_random_faults(aws, monkeypatch, synthesized_machine, seed, per_object=500)
-
-
-@pytest.mark.faults
-@pytest.mark.full_scale
-@pytest.mark.parametrize("seed", [11, 23, 42])
-def test_thousands_of_predictions_under_random_faults(
-    aws: AwsResources, monkeypatch: pytest.MonkeyPatch, synthesized_machine: FanoutMachine, seed: int
-) -> None:
-    """6,000 predictions (600 send calls) a seed, ~18 s each: opt-in with `-m full_scale`."""
-    run_under_random_faults(aws, monkeypatch, synthesized_machine, seed, per_object=2_000)
+    run_under_random_faults(aws, monkeypatch, synthesized_machine, seed, per_object)
