@@ -90,7 +90,8 @@ class Pipeline:
                     # import the later stages (xgboost, ~0.2 s).
                     threading.Thread(target=_preload, name="preload", daemon=True).start()
                 if name == "train":
-                    baseline = importlib.import_module("pipeline.stages.baseline")
+                    from pipeline.stages import baseline
+
                     ctx.baseline_ahead = baseline.statistics_ahead(ctx)  # computed while the training job runs
                 if name == "consume":
                     ctx.charts_ahead = charts_ahead(ctx.report, ctx.charts)  # drawn while the consumers work

@@ -234,7 +234,7 @@ def run_under_random_faults(
 ) -> None:
     # GIVEN the fan-out machine synthesized now (equal to the snapshot's), 3 objects of per_object predictions, and
     # random faults of every kind at seed-chosen places among the run's SendMessageBatch calls (10 messages each), as
-    # many per call at every size: at 2,000 a object 3 hangs, 3 crashes and 2 throttling storms in 600 calls
+    # many per call at every size: at 2,000 an object 3 hangs, 3 crashes and 2 throttling storms in 600 calls
     snapshot = FanoutMachine.from_template(snapshot_template(), "esteira-dev")
     assert machine.states == snapshot.states and machine.timeout_ms == snapshot.timeout_ms
     ids = aws.put_predictions(PREFIX, objects=3, per_object=per_object)
