@@ -8,9 +8,9 @@ Reasons (first failure wins for counting; all are kept in ``quarantine_reasons``
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as sf
 
 from esteira_extract.spec import Spec
+from esteira_extract.sql_text import ident
 from esteira_extract.transforms import RAW, REASONS, raw_fields, select_output, with_tracking
 
 QUARANTINE_RUN_ID = "quarantine_run_id"
@@ -23,20 +23,20 @@ def split_valid(df: DataFrame, spec: Spec) -> tuple[DataFrame, DataFrame]:
     (the first failure) and ``quarantine_reasons`` (all failures, comma-separated).
     """
     df = with_tracking(df)
-    ok = sf.size(sf.col(REASONS)) == 0
+    reasons = ident(REASONS)
+    ok = f"size({reasons}) = 0"
     valid = select_output(df.where(ok), spec)
-    raw_cols = [sf.col(f"{RAW}.`{name}`").alias(name) for name in raw_fields(df)]
-    quarantined = df.where(~ok).select(
-        *raw_cols,
-        sf.col(REASONS)[0].alias("quarantine_reason"),
-        sf.concat_ws(",", sf.col(REASONS)).alias("quarantine_reasons"),
+    quarantined = df.where(f"NOT ({ok})").selectExpr(
+        *[f"{ident(RAW)}.{ident(name)} AS {ident(name)}" for name in raw_fields(df)],
+        f"{reasons}[0] AS quarantine_reason",
+        f"concat_ws(',', {reasons}) AS quarantine_reasons",
     )
     return valid, quarantined
 
 
 def reason_counts(df: DataFrame) -> tuple[int, dict[str, int]]:
     """(valid row count, {first reason: count}) for the output of :func:`apply_rules`, in one pass."""
-    rows = with_tracking(df).groupBy(sf.col(REASONS)[0].alias("reason")).count().collect()
+    rows = with_tracking(df).selectExpr(f"{ident(REASONS)}[0] AS reason").groupBy("reason").count().collect()
     valid = 0
     by_reason: dict[str, int] = {}
     for row in rows:

@@ -34,6 +34,7 @@ from esteira_extract.rules import (
     Rule,
 )
 from esteira_extract.spec import OutputType, Scalar, Spec
+from esteira_extract.sql_text import ident, scalar, string
 
 REASONS = "_esteira_reasons"
 RAW = "_esteira_raw"
@@ -55,23 +56,33 @@ SPARK_TYPES: dict[OutputType, st.DataType] = {
 
 
 # ------------------------------------------------------------------------------- reason tracking
+# Each column is one Spark SQL expression (esteira_extract.sql_text says why); spec values enter it only through
+# ident(), string() and scalar().
+
+_REASONS = ident(REASONS)
 
 
 def with_tracking(df: DataFrame) -> DataFrame:
     """Add the (empty) reasons column and the as-read row snapshot, if not already present."""
-    if RAW not in df.columns:
-        df = df.withColumn(RAW, sf.struct(*[sf.col(f"`{c}`") for c in df.columns]))
-    if REASONS not in df.columns:
-        df = df.withColumn(REASONS, sf.array().cast(st.ArrayType(st.StringType())))
-    return df
+    columns = df.columns
+    added = {}
+    if RAW not in columns:
+        added[RAW] = sf.expr(f"struct({', '.join(ident(c) for c in columns)})")
+    if REASONS not in columns:
+        added[REASONS] = sf.expr("CAST(array() AS ARRAY<STRING>)")
+    return df.withColumns(added) if added else df
 
 
-def _flagged(failed: Column, reason: str) -> Column:
-    """The reasons column with ``reason`` appended where ``failed`` is true (null counts as not failed)."""
-    return sf.when(failed, sf.concat(sf.col(REASONS), sf.array(sf.lit(reason)))).otherwise(sf.col(REASONS))
+def _flagged(failed: str | Column, reason: str) -> Column:
+    """The reasons column with ``reason`` appended where ``failed`` (SQL text, or a Column for a spec's own SQL,
+    which is parsed on its own) is true; null counts as not failed."""
+    appended = f"concat({_REASONS}, array({string(reason)}))"
+    if isinstance(failed, str):
+        return sf.expr(f"CASE WHEN {failed} THEN {appended} ELSE {_REASONS} END")
+    return sf.when(failed, sf.expr(appended)).otherwise(sf.col(REASONS))
 
 
-def flag_rows(df: DataFrame, failed: Column, reason: str) -> DataFrame:
+def flag_rows(df: DataFrame, failed: str | Column, reason: str) -> DataFrame:
     """Append ``reason`` to rows where ``failed`` is true (null counts as not failed)."""
     return with_tracking(df).withColumn(REASONS, _flagged(failed, reason))
 
@@ -79,8 +90,8 @@ def flag_rows(df: DataFrame, failed: Column, reason: str) -> DataFrame:
 # ------------------------------------------------------------------------------------ transforms
 
 
-def _clean(col: str) -> Column:
-    return sf.upper(sf.trim(sf.col(col).cast("string")))
+def _clean(col: str) -> str:
+    return f"upper(trim(CAST({ident(col)} AS STRING)))"
 
 
 def normalise_flags(
@@ -95,10 +106,10 @@ def normalise_flags(
     normalised = {}
     for col in columns:
         v = _clean(col)
-        normalised[col] = (
-            sf.when(v == true_value.upper(), sf.lit(true_value))
-            .when(v == false_value.upper(), sf.lit(false_value))
-            .otherwise(sf.lit(default).cast("string"))
+        normalised[col] = sf.expr(
+            f"CASE WHEN {v} = {string(true_value.upper())} THEN {string(true_value)} "
+            f"WHEN {v} = {string(false_value.upper())} THEN {string(false_value)} "
+            f"ELSE CAST({scalar(default)} AS STRING) END"
         )
     return df.withColumns(normalised)  # one projection: each column reads only itself
 
@@ -115,10 +126,14 @@ def map_binary(
     """Categorical -> 0/1 int (e.g. sexo 'M'/'F' -> masculino 1/0). Values are trimmed and
     upper-cased before matching; unmatched values (and null) become ``default``."""
     v = _clean(column)
-    expr = sf.when(v.isin([t.upper() for t in true_values]), sf.lit(1))
+
+    def one_of(values: Sequence[str]) -> str:
+        return f"{v} IN ({', '.join(string(t.upper()) for t in values)})"
+
+    branches = f"WHEN {one_of(true_values)} THEN 1"
     if false_values:
-        expr = expr.when(v.isin([f.upper() for f in false_values]), sf.lit(0))
-    df = df.withColumn(output, expr.otherwise(sf.lit(default)).cast("int"))
+        branches += f" WHEN {one_of(false_values)} THEN 0"
+    df = df.withColumn(output, sf.expr(f"CAST(CASE {branches} ELSE {scalar(default)} END AS INT)"))
     if drop_source and output != column:
         df = df.drop(column)
     return df
@@ -130,10 +145,10 @@ def fill_nulls(df: DataFrame, columns: Iterable[str], value: Scalar) -> DataFram
     filled = {}
     for col in columns:
         dtype = schema[col].dataType
-        current = sf.col(col)
+        current = ident(col)
         if isinstance(dtype, st.StringType):
-            current = sf.when(sf.trim(current) == "", sf.lit(None)).otherwise(current)
-        filled[col] = sf.coalesce(current, sf.lit(value).cast(dtype))
+            current = f"CASE WHEN trim({current}) = '' THEN NULL ELSE {current} END"
+        filled[col] = sf.expr(f"coalesce({current}, CAST({scalar(value)} AS {dtype.simpleString()}))")
     return df.withColumns(filled)  # one projection: each column reads only itself
 
 
@@ -141,18 +156,19 @@ def parse_dates(df: DataFrame, column: str, formats: Sequence[str], to: str = "d
     """Parse a string column to date/timestamp trying ``formats`` in order. Blank strings become
     null; a non-blank value that no format parses is flagged ``unparseable_date:<column>``."""
     dtype = df.schema[column].dataType
-    target = st.DateType() if to == "date" else st.TimestampType()
+    target = "DATE" if to == "date" else "TIMESTAMP"
     if isinstance(dtype, st.DateType | st.TimestampType):
-        return df.withColumn(column, sf.col(column).cast(target))
-    text = sf.trim(sf.col(column).cast("string"))
-    text = sf.when(text == "", sf.lit(None)).otherwise(text)
-    parse = sf.to_date if to == "date" else sf.to_timestamp
-    parsed = sf.coalesce(*[parse(text, fmt) for fmt in formats]) if len(formats) > 1 else parse(text, formats[0])
+        return df.withColumn(column, sf.expr(f"CAST({ident(column)} AS {target})"))
+    trimmed = f"trim(CAST({ident(column)} AS STRING))"
+    text = f"CASE WHEN {trimmed} = '' THEN NULL ELSE {trimmed} END"
+    parse = "to_date" if to == "date" else "to_timestamp"
+    attempts = [f"{parse}({text}, {string(fmt)})" for fmt in formats]
+    parsed = f"coalesce({', '.join(attempts)})" if len(attempts) > 1 else attempts[0]
     # One projection: the flag and the parsed column both read the column as it was (each DataFrame step costs the
     # driver a plan analysis; a rule used to take four).
     df = with_tracking(df)
-    failed = text.isNotNull() & parsed.isNull()
-    return df.withColumns({REASONS: _flagged(failed, f"unparseable_date:{column}"), column: parsed})
+    failed = f"{text} IS NOT NULL AND {parsed} IS NULL"
+    return df.withColumns({REASONS: _flagged(failed, f"unparseable_date:{column}"), column: sf.expr(parsed)})
 
 
 def raw_fields(df: DataFrame) -> list[str]:
@@ -163,19 +179,18 @@ def raw_fields(df: DataFrame) -> list[str]:
 def check_range(df: DataFrame, column: str, min_value: float | None, max_value: float | None) -> DataFrame:
     """Flag ``out_of_range:<column>`` when the value is outside [min, max]. Nulls pass (pair with
     ``not_null`` to forbid them). Dates/timestamps are not supported; use a ``check`` rule."""
-    value = sf.col(column).cast("double")
-    failed = sf.lit(False)
-    if min_value is not None:
-        failed = failed | (value < sf.lit(min_value))
+    value = f"CAST({ident(column)} AS DOUBLE)"
+    bounds = [f"{value} < {scalar(min_value)}"] if min_value is not None else []
     if max_value is not None:
-        failed = failed | (value > sf.lit(max_value))
+        bounds.append(f"{value} > {scalar(max_value)}")
+    failed = " OR ".join(f"({bound})" for bound in bounds) or "false"
     return flag_rows(df, failed, f"out_of_range:{column}")
 
 
 def require_not_null(df: DataFrame, columns: Iterable[str], reason: str | None = None) -> DataFrame:
     """Flag rows where a column is null (``null_value:<column>`` unless ``reason`` is given)."""
     for col in columns:
-        df = flag_rows(df, sf.col(col).isNull(), reason or f"null_value:{col}")
+        df = flag_rows(df, f"{ident(col)} IS NULL", reason or f"null_value:{col}")
     return df
 
 
@@ -186,17 +201,16 @@ def derive(df: DataFrame, column: str, expression: str) -> DataFrame:
 
 def check(df: DataFrame, name: str, condition: str) -> DataFrame:
     """Flag ``check_failed:<name>`` where the Spark SQL ``condition`` is false."""
+    # The spec's condition is parsed on its own (never spliced into other SQL text), as derive's expression is.
     return flag_rows(df, ~sf.expr(condition), f"check_failed:{name}")
 
 
 def map_values(df: DataFrame, column: str, mapping: Sequence[tuple[str, Scalar]], default: Scalar) -> DataFrame:
     """Look up trimmed values in ``mapping``; unmapped values become ``default``."""
-    v = sf.trim(sf.col(column).cast("string"))
-    expr: Column | None = None
-    for key, val in mapping:
-        expr = sf.when(v == key, sf.lit(val)) if expr is None else expr.when(v == key, sf.lit(val))
-    assert expr is not None
-    return df.withColumn(column, expr.otherwise(sf.lit(default)))
+    v = f"trim(CAST({ident(column)} AS STRING))"
+    branches = " ".join(f"WHEN {v} = {string(key)} THEN {scalar(val)}" for key, val in mapping)
+    assert branches, "a mapping has at least one entry"
+    return df.withColumn(column, sf.expr(f"CASE {branches} ELSE {scalar(default)} END"))
 
 
 def apply_rule(df: DataFrame, rule: Rule) -> DataFrame:
@@ -228,12 +242,8 @@ def apply_rule(df: DataFrame, rule: Rule) -> DataFrame:
 def flag_duplicate_keys(df: DataFrame, key: str, order_by: str) -> DataFrame:
     """Flag ``duplicate_key`` on every row of a non-null key except the one with the highest
     ``order_by`` value (the latest version), so a batch holds one row per key."""
-    from pyspark.sql import Window
-
-    tmp = "__esteira_key_rank"
-    window = Window.partitionBy(sf.col(key)).orderBy(sf.col(order_by).desc_nulls_last())
-    df = with_tracking(df).withColumn(tmp, sf.row_number().over(window))
-    return flag_rows(df, sf.col(key).isNotNull() & (sf.col(tmp) > 1), REASON_DUPLICATE_KEY).drop(tmp)
+    rank = f"row_number() OVER (PARTITION BY {ident(key)} ORDER BY {ident(order_by)} DESC NULLS LAST)"
+    return flag_rows(df, f"{ident(key)} IS NOT NULL AND {rank} > 1", REASON_DUPLICATE_KEY)
 
 
 def apply_rules(df: DataFrame, spec: Spec) -> DataFrame:
@@ -250,7 +260,12 @@ def apply_rules(df: DataFrame, spec: Spec) -> DataFrame:
 
 def select_output(df: DataFrame, spec: Spec) -> DataFrame:
     """Exactly the spec's ``output_columns``, in order, cast to their declared types."""
-    return df.select(*[sf.col(c.name).cast(SPARK_TYPES[c.type]).alias(c.name) for c in spec.output_columns])
+    return df.selectExpr(
+        *[
+            f"CAST({ident(c.name)} AS {SPARK_TYPES[c.type].simpleString()}) AS {ident(c.name)}"
+            for c in spec.output_columns
+        ]
+    )
 
 
 def output_schema(spec: Spec) -> st.StructType:
