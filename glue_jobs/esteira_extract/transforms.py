@@ -14,7 +14,7 @@ invalid date such as ``1990-02-31`` yields null instead of a SparkUpgradeExcepti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import assert_never
 
 from pyspark.sql import Column, DataFrame
@@ -35,8 +35,9 @@ from esteira_extract.rules import (
 )
 from esteira_extract.spec import OutputType, Scalar, Spec
 from esteira_extract.sql_text import ident, scalar, string
+from esteira_extract.steps import REASONS as REASONS  # the column every module names through transforms
+from esteira_extract.steps import Projection, Step, apply_step, names_in
 
-REASONS = "_esteira_reasons"
 RAW = "_esteira_raw"
 INTERNAL = (REASONS, RAW)
 
@@ -57,9 +58,8 @@ SPARK_TYPES: dict[OutputType, st.DataType] = {
 
 # ------------------------------------------------------------------------------- reason tracking
 # Each column is one Spark SQL expression (esteira_extract.sql_text says why); spec values enter it only through
-# ident(), string() and scalar().
-
-_REASONS = ident(REASONS)
+# ident(), string() and scalar(). Each rule is a Step (esteira_extract.steps): apply_rules applies consecutive rules in
+# one projection where that gives the same result.
 
 
 def with_tracking(df: DataFrame) -> DataFrame:
@@ -73,18 +73,17 @@ def with_tracking(df: DataFrame) -> DataFrame:
     return df.withColumns(added) if added else df
 
 
-def _flagged(failed: str | Column, reason: str) -> Column:
-    """The reasons column with ``reason`` appended where ``failed`` (SQL text, or a Column for a spec's own SQL,
-    which is parsed on its own) is true; null counts as not failed."""
-    appended = f"concat({_REASONS}, array({string(reason)}))"
-    if isinstance(failed, str):
-        return sf.expr(f"CASE WHEN {failed} THEN {appended} ELSE {_REASONS} END")
-    return sf.when(failed, sf.expr(appended)).otherwise(sf.col(REASONS))
+def _run(df: DataFrame, step: Step) -> DataFrame:
+    return apply_step(with_tracking(df) if step.flags else df, step)
+
+
+def _names(*columns: str) -> frozenset[str]:
+    return frozenset(c.lower() for c in columns)
 
 
 def flag_rows(df: DataFrame, failed: str | Column, reason: str) -> DataFrame:
-    """Append ``reason`` to rows where ``failed`` is true (null counts as not failed)."""
-    return with_tracking(df).withColumn(REASONS, _flagged(failed, reason))
+    """Append ``reason`` to rows where ``failed`` (SQL text, or a Column) is true (null counts as not failed)."""
+    return _run(df, Step(flags=[(failed, reason)], reads=None if isinstance(failed, str) else frozenset()))
 
 
 # ------------------------------------------------------------------------------------ transforms
@@ -92,6 +91,18 @@ def flag_rows(df: DataFrame, failed: str | Column, reason: str) -> DataFrame:
 
 def _clean(col: str) -> str:
     return f"upper(trim(CAST({ident(col)} AS STRING)))"
+
+
+def _flags_step(columns: Iterable[str], true_value: str, false_value: str, default: Scalar) -> Step:
+    normalised: dict[str, str | Column] = {}
+    for col in columns:
+        v = _clean(col)
+        normalised[col] = (
+            f"CASE WHEN {v} = {string(true_value.upper())} THEN {string(true_value)} "
+            f"WHEN {v} = {string(false_value.upper())} THEN {string(false_value)} "
+            f"ELSE CAST({scalar(default)} AS STRING) END"
+        )
+    return Step(columns=normalised, reads=_names(*normalised))
 
 
 def normalise_flags(
@@ -103,15 +114,24 @@ def normalise_flags(
 ) -> DataFrame:
     """S/N flags: trimmed, upper-cased; anything that is not ``true_value``/``false_value``
     (junk, blanks, null) becomes ``default``."""
-    normalised = {}
-    for col in columns:
-        v = _clean(col)
-        normalised[col] = sf.expr(
-            f"CASE WHEN {v} = {string(true_value.upper())} THEN {string(true_value)} "
-            f"WHEN {v} = {string(false_value.upper())} THEN {string(false_value)} "
-            f"ELSE CAST({scalar(default)} AS STRING) END"
-        )
-    return df.withColumns(normalised)  # one projection: each column reads only itself
+    return _run(df, _flags_step(columns, true_value, false_value, default))
+
+
+def _binary_step(
+    column: str, output: str, true_values: Sequence[str], false_values: Sequence[str], default: int | None, drop: bool
+) -> Step:
+    v = _clean(column)
+
+    def one_of(values: Sequence[str]) -> str:
+        return f"{v} IN ({', '.join(string(t.upper()) for t in values)})"
+
+    branches = f"WHEN {one_of(true_values)} THEN 1"
+    if false_values:
+        branches += f" WHEN {one_of(false_values)} THEN 0"
+    drops = (column,) if drop and output != column else ()
+    return Step(
+        columns={output: f"CAST(CASE {branches} ELSE {scalar(default)} END AS INT)"}, drops=drops, reads=_names(column)
+    )
 
 
 def map_binary(
@@ -125,50 +145,46 @@ def map_binary(
 ) -> DataFrame:
     """Categorical -> 0/1 int (e.g. sexo 'M'/'F' -> masculino 1/0). Values are trimmed and
     upper-cased before matching; unmatched values (and null) become ``default``."""
-    v = _clean(column)
-
-    def one_of(values: Sequence[str]) -> str:
-        return f"{v} IN ({', '.join(string(t.upper()) for t in values)})"
-
-    branches = f"WHEN {one_of(true_values)} THEN 1"
-    if false_values:
-        branches += f" WHEN {one_of(false_values)} THEN 0"
-    df = df.withColumn(output, sf.expr(f"CAST(CASE {branches} ELSE {scalar(default)} END AS INT)"))
-    if drop_source and output != column:
-        df = df.drop(column)
-    return df
+    return _run(df, _binary_step(column, output, true_values, false_values, default, drop_source))
 
 
-def fill_nulls(df: DataFrame, columns: Iterable[str], value: Scalar) -> DataFrame:
-    """Replace nulls (and, for strings, blank strings) with ``value``."""
-    schema = df.schema
-    filled = {}
+def _fill_step(schema: st.StructType, columns: Iterable[str], value: Scalar) -> Step:
+    filled: dict[str, str | Column] = {}
     for col in columns:
         dtype = schema[col].dataType
         current = ident(col)
         if isinstance(dtype, st.StringType):
             current = f"CASE WHEN trim({current}) = '' THEN NULL ELSE {current} END"
-        filled[col] = sf.expr(f"coalesce({current}, CAST({scalar(value)} AS {dtype.simpleString()}))")
-    return df.withColumns(filled)  # one projection: each column reads only itself
+        filled[col] = f"coalesce({current}, CAST({scalar(value)} AS {dtype.simpleString()}))"
+    return Step(columns=filled, reads=_names(*filled))
 
 
-def parse_dates(df: DataFrame, column: str, formats: Sequence[str], to: str = "date") -> DataFrame:
-    """Parse a string column to date/timestamp trying ``formats`` in order. Blank strings become
-    null; a non-blank value that no format parses is flagged ``unparseable_date:<column>``."""
-    dtype = df.schema[column].dataType
-    target = "DATE" if to == "date" else "TIMESTAMP"
+def fill_nulls(df: DataFrame, columns: Iterable[str], value: Scalar) -> DataFrame:
+    """Replace nulls (and, for strings, blank strings) with ``value``."""
+    return _run(df, _fill_step(df.schema, columns, value))
+
+
+def _dates_step(schema: st.StructType, column: str, formats: Sequence[str], to: str) -> Step:
+    dtype = schema[column].dataType
+    reads = _names(column)
     if isinstance(dtype, st.DateType | st.TimestampType):
-        return df.withColumn(column, sf.expr(f"CAST({ident(column)} AS {target})"))
+        return Step(
+            columns={column: f"CAST({ident(column)} AS {'DATE' if to == 'date' else 'TIMESTAMP'})"}, reads=reads
+        )
     trimmed = f"trim(CAST({ident(column)} AS STRING))"
     text = f"CASE WHEN {trimmed} = '' THEN NULL ELSE {trimmed} END"
     parse = "to_date" if to == "date" else "to_timestamp"
     attempts = [f"{parse}({text}, {string(fmt)})" for fmt in formats]
     parsed = f"coalesce({', '.join(attempts)})" if len(attempts) > 1 else attempts[0]
-    # One projection: the flag and the parsed column both read the column as it was (each DataFrame step costs the
-    # driver a plan analysis; a rule used to take four).
-    df = with_tracking(df)
+    # The flag and the parsed column both read the column as it was.
     failed = f"{text} IS NOT NULL AND {parsed} IS NULL"
-    return df.withColumns({REASONS: _flagged(failed, f"unparseable_date:{column}"), column: sf.expr(parsed)})
+    return Step(columns={column: parsed}, flags=[(failed, f"unparseable_date:{column}")], reads=reads)
+
+
+def parse_dates(df: DataFrame, column: str, formats: Sequence[str], to: str = "date") -> DataFrame:
+    """Parse a string column to date/timestamp trying ``formats`` in order. Blank strings become
+    null; a non-blank value that no format parses is flagged ``unparseable_date:<column>``."""
+    return _run(df, _dates_step(df.schema, column, formats, to))
 
 
 def raw_fields(df: DataFrame) -> list[str]:
@@ -176,27 +192,39 @@ def raw_fields(df: DataFrame) -> list[str]:
     return [f.name for f in raw.fields] if isinstance(raw, st.StructType) else []
 
 
-def check_range(df: DataFrame, column: str, min_value: float | None, max_value: float | None) -> DataFrame:
-    """Flag ``out_of_range:<column>`` when the value is outside [min, max]. Nulls pass (pair with
-    ``not_null`` to forbid them). Dates/timestamps are not supported; use a ``check`` rule."""
+def _range_step(column: str, min_value: float | None, max_value: float | None) -> Step:
     value = f"CAST({ident(column)} AS DOUBLE)"
     bounds = [f"{value} < {scalar(min_value)}"] if min_value is not None else []
     if max_value is not None:
         bounds.append(f"{value} > {scalar(max_value)}")
     failed = " OR ".join(f"({bound})" for bound in bounds) or "false"
-    return flag_rows(df, failed, f"out_of_range:{column}")
+    return Step(flags=[(failed, f"out_of_range:{column}")], reads=_names(column))
+
+
+def check_range(df: DataFrame, column: str, min_value: float | None, max_value: float | None) -> DataFrame:
+    """Flag ``out_of_range:<column>`` when the value is outside [min, max]. Nulls pass (pair with
+    ``not_null`` to forbid them). Dates/timestamps are not supported; use a ``check`` rule."""
+    return _run(df, _range_step(column, min_value, max_value))
+
+
+def _not_null_step(columns: Iterable[str], reason: str | None) -> Step:
+    flags: list[tuple[str | Column, str]] = [(f"{ident(c)} IS NULL", reason or f"null_value:{c}") for c in columns]
+    return Step(flags=flags, reads=_names(*columns))
 
 
 def require_not_null(df: DataFrame, columns: Iterable[str], reason: str | None = None) -> DataFrame:
     """Flag rows where a column is null (``null_value:<column>`` unless ``reason`` is given)."""
-    for col in columns:
-        df = flag_rows(df, f"{ident(col)} IS NULL", reason or f"null_value:{col}")
-    return df
+    return _run(df, _not_null_step(list(columns), reason))
+
+
+def _derive_step(column: str, expression: str) -> Step:
+    # The spec's expression is parsed on its own (sf.expr), never spliced into other SQL text.
+    return Step(columns={column: sf.expr(expression)}, reads=names_in(expression))
 
 
 def derive(df: DataFrame, column: str, expression: str) -> DataFrame:
     """Add or replace ``column`` with a Spark SQL expression."""
-    return df.withColumn(column, sf.expr(expression))
+    return _run(df, _derive_step(column, expression))
 
 
 def check(df: DataFrame, name: str, condition: str) -> DataFrame:
@@ -205,57 +233,72 @@ def check(df: DataFrame, name: str, condition: str) -> DataFrame:
     return flag_rows(df, ~sf.expr(condition), f"check_failed:{name}")
 
 
-def map_values(df: DataFrame, column: str, mapping: Sequence[tuple[str, Scalar]], default: Scalar) -> DataFrame:
-    """Look up trimmed values in ``mapping``; unmapped values become ``default``."""
+def _map_values_step(column: str, mapping: Sequence[tuple[str, Scalar]], default: Scalar) -> Step:
     v = f"trim(CAST({ident(column)} AS STRING))"
     branches = " ".join(f"WHEN {v} = {string(key)} THEN {scalar(val)}" for key, val in mapping)
     assert branches, "a mapping has at least one entry"
-    return df.withColumn(column, sf.expr(f"CASE {branches} ELSE {scalar(default)} END"))
+    return Step(columns={column: f"CASE {branches} ELSE {scalar(default)} END"}, reads=_names(column))
 
 
-def apply_rule(df: DataFrame, rule: Rule) -> DataFrame:
-    """The one place a rule's kind picks its transform (mypy checks every kind is handled)."""
-    match rule:
-        case FlagRule():
-            return normalise_flags(df, rule.columns, rule.true_value, rule.false_value, rule.default)
-        case BinaryMapRule():
-            return map_binary(
-                df, rule.column, rule.output, rule.true_values, rule.false_values, rule.default, rule.drop_source
-            )
-        case FillNullRule():
-            return fill_nulls(df, rule.columns, rule.value)
-        case ParseDateRule():
-            return parse_dates(df, rule.column, rule.formats, rule.to)
-        case RangeRule():
-            return check_range(df, rule.column, rule.min, rule.max)
-        case NotNullRule():
-            return require_not_null(df, rule.columns)
-        case DeriveRule():
-            return derive(df, rule.column, rule.expression)
-        case CheckRule():
-            return check(df, rule.name, rule.condition)
-        case MapValuesRule():
-            return map_values(df, rule.column, rule.mapping, rule.default)
-    assert_never(rule)
+def map_values(df: DataFrame, column: str, mapping: Sequence[tuple[str, Scalar]], default: Scalar) -> DataFrame:
+    """Look up trimmed values in ``mapping``; unmapped values become ``default``."""
+    return _run(df, _map_values_step(column, mapping, default))
+
+
+def _duplicate_keys_step(key: str, order_by: str) -> Step:
+    rank = f"row_number() OVER (PARTITION BY {ident(key)} ORDER BY {ident(order_by)} DESC NULLS LAST)"
+    return Step(flags=[(f"{ident(key)} IS NOT NULL AND {rank} > 1", REASON_DUPLICATE_KEY)], reads=_names(key, order_by))
 
 
 def flag_duplicate_keys(df: DataFrame, key: str, order_by: str) -> DataFrame:
     """Flag ``duplicate_key`` on every row of a non-null key except the one with the highest
     ``order_by`` value (the latest version), so a batch holds one row per key."""
-    rank = f"row_number() OVER (PARTITION BY {ident(key)} ORDER BY {ident(order_by)} DESC NULLS LAST)"
-    return flag_rows(df, f"{ident(key)} IS NOT NULL AND {rank} > 1", REASON_DUPLICATE_KEY)
+    return _run(df, _duplicate_keys_step(key, order_by))
+
+
+def rule_step(rule: Rule, schema: Callable[[Sequence[str]], st.StructType]) -> Step:
+    """The one place a rule's kind picks its transform (mypy checks every kind is handled). ``schema(columns)``: the
+    types of the columns as the rule reads them (fill_null and parse_date need them)."""
+    match rule:
+        case FlagRule():
+            return _flags_step(rule.columns, rule.true_value, rule.false_value, rule.default)
+        case BinaryMapRule():
+            return _binary_step(
+                rule.column, rule.output, rule.true_values, rule.false_values, rule.default, rule.drop_source
+            )
+        case FillNullRule():
+            return _fill_step(schema(rule.columns), rule.columns, rule.value)
+        case ParseDateRule():
+            return _dates_step(schema([rule.column]), rule.column, rule.formats, rule.to)
+        case RangeRule():
+            return _range_step(rule.column, rule.min, rule.max)
+        case NotNullRule():
+            return _not_null_step(rule.columns, None)
+        case DeriveRule():
+            return _derive_step(rule.column, rule.expression)
+        case CheckRule():
+            return Step(flags=[(~sf.expr(rule.condition), f"check_failed:{rule.name}")])
+        case MapValuesRule():
+            return _map_values_step(rule.column, rule.mapping, rule.default)
+    assert_never(rule)
+
+
+def apply_rule(df: DataFrame, rule: Rule) -> DataFrame:
+    return _run(df, rule_step(rule, lambda _columns: df.schema))
 
 
 def apply_rules(df: DataFrame, spec: Spec) -> DataFrame:
     """Key checks (null, then duplicates within the batch: the latest watermark wins), then every
-    spec rule in order, then the label expression (if any)."""
-    df = require_not_null(with_tracking(df), [spec.primary_key], REASON_NULL_KEY)
-    df = flag_duplicate_keys(df, spec.primary_key, spec.watermark_column)
+    spec rule in order, then the label expression (if any). Consecutive rules share a projection where that gives what
+    applying them one by one gives (esteira_extract.steps)."""
+    projection = Projection(with_tracking(df))
+    projection.add(_not_null_step([spec.primary_key], REASON_NULL_KEY))
+    projection.add(_duplicate_keys_step(spec.primary_key, spec.watermark_column))
     for rule in spec.rules:
-        df = apply_rule(df, rule)
+        projection.add(rule_step(rule, projection.schema))
     if spec.label is not None and spec.label.expression is not None:
-        df = derive(df, spec.label.column, spec.label.expression)
-    return df
+        projection.add(_derive_step(spec.label.column, spec.label.expression))
+    return projection.flush()
 
 
 def select_output(df: DataFrame, spec: Spec) -> DataFrame:
