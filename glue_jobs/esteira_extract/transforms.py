@@ -81,11 +81,6 @@ def _names(*columns: str) -> frozenset[str]:
     return frozenset(c.lower() for c in columns)
 
 
-def flag_rows(df: DataFrame, failed: str | Column, reason: str) -> DataFrame:
-    """Append ``reason`` to rows where ``failed`` (SQL text, or a Column) is true (null counts as not failed)."""
-    return _run(df, Step(flags=[(failed, reason)], reads=None if isinstance(failed, str) else frozenset()))
-
-
 # ------------------------------------------------------------------------------------ transforms
 
 
@@ -227,10 +222,15 @@ def derive(df: DataFrame, column: str, expression: str) -> DataFrame:
     return _run(df, _derive_step(column, expression))
 
 
+def _check_step(name: str, condition: str) -> Step:
+    # The spec's condition is parsed on its own (never spliced into other SQL text), as derive's expression is; its
+    # Column cannot join the reasons' SQL text, so it takes a projection of its own.
+    return Step(flags=[(~sf.expr(condition), f"check_failed:{name}")], reads=None)
+
+
 def check(df: DataFrame, name: str, condition: str) -> DataFrame:
     """Flag ``check_failed:<name>`` where the Spark SQL ``condition`` is false."""
-    # The spec's condition is parsed on its own (never spliced into other SQL text), as derive's expression is.
-    return flag_rows(df, ~sf.expr(condition), f"check_failed:{name}")
+    return _run(df, _check_step(name, condition))
 
 
 def _map_values_step(column: str, mapping: Sequence[tuple[str, Scalar]], default: Scalar) -> Step:
@@ -277,13 +277,14 @@ def rule_step(rule: Rule, schema: Callable[[Sequence[str]], st.StructType]) -> S
         case DeriveRule():
             return _derive_step(rule.column, rule.expression)
         case CheckRule():
-            return Step(flags=[(~sf.expr(rule.condition), f"check_failed:{rule.name}")])
+            return _check_step(rule.name, rule.condition)
         case MapValuesRule():
             return _map_values_step(rule.column, rule.mapping, rule.default)
     assert_never(rule)
 
 
 def apply_rule(df: DataFrame, rule: Rule) -> DataFrame:
+    """One rule, in a projection of its own."""
     return _run(df, rule_step(rule, lambda _columns: df.schema))
 
 
