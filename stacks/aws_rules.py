@@ -1,14 +1,14 @@
 """AWS's documented service rules that our config can break, checked at synth (before any construct is built).
 
 Each rule names the config keys it reads and the page that documents it; docs/aws-rules.md lists them, with the
-rules enforced elsewhere (field bounds in stacks/config.py, construct-level checks). A broken rule is reported as
+rules enforced elsewhere (field bounds in stacks/config.py, stacks/construct_rules.py). A broken rule is reported as
 ``<key>: <what is wrong> [<rule id>: <documentation URL>]``, one line per violation, all at once.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -31,19 +31,11 @@ EVENTBRIDGE_CRON_DOCS: Final = "https://docs.aws.amazon.com/eventbridge/latest/u
 TUNING_CONFIG_DOCS: Final = (
     "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_HyperParameterTuningJobConfig.html"
 )
-SQS_LAMBDA_DOCS: Final = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-lambda-function-trigger.html"
 PUT_METRIC_ALARM_DOCS: Final = (
     "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html"
 )
-METRIC_DATA_QUERY_DOCS: Final = (
-    "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDataQuery.html"
-)
-# PutMetricAlarm: Period x EvaluationPeriods at most 7 days (1 day for a period under an hour); a metric math alarm
-# holds at most 10 metrics and 10 expressions, each with an Id of letters, digits and '_' starting lowercase.
+# PutMetricAlarm: Period x EvaluationPeriods at most 7 days (stacks/construct_rules.py checks metric math ids).
 MAX_ALARM_EVALUATION_SECONDS: Final = 7 * 24 * 3600
-MAX_ALARM_METRICS: Final = 10
-MAX_ALARM_EXPRESSIONS: Final = 10
-_METRIC_QUERY_ID: Final = re.compile(r"^[a-z][A-Za-z0-9_]{0,254}$")
 MODEL_MONITOR_CRON_DOCS: Final = (
     "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-schedule-expression.html"
 )
@@ -94,44 +86,6 @@ def has_local_instance_storage(instance_type: str) -> bool:
 def is_model_monitor_cron(expression: str) -> bool:
     """A schedule expression Model Monitor accepts (`NOW` is one-off, never a schedule)."""
     return bool(_MODEL_MONITOR_CRON.match(expression))
-
-
-def minimum_visibility_timeout_seconds(function_timeout_seconds: float) -> float:
-    """The SQS queue behind a Lambda event source: at least six times the function's timeout."""
-    return 6 * function_timeout_seconds
-
-
-def check_visibility_timeout(queue: str, visibility_timeout_seconds: float, function_timeout_seconds: float) -> None:
-    """Construct-level: refuse a queue whose visibility timeout is under six times its consumer's timeout."""
-    needed = minimum_visibility_timeout_seconds(function_timeout_seconds)
-    if visibility_timeout_seconds < needed:
-        raise ValueError(
-            f"{queue}: visibility timeout {visibility_timeout_seconds:g} s is under six times the consumer's "
-            f"{function_timeout_seconds:g} s timeout ({needed:g} s) "
-            f"[sqs-visibility-six-times-timeout: {SQS_LAMBDA_DOCS}]"
-        )
-
-
-def check_metric_math_alarm(alarm: str, metric_ids: Sequence[str], expression_ids: Sequence[str]) -> None:
-    """Construct-level: refuse a metric math alarm PutMetricAlarm would (ids, and how many metrics and expressions)."""
-    problems = [
-        f"metric id {i!r} must be letters, digits and '_', starting lowercase"
-        for i in metric_ids
-        if not _METRIC_QUERY_ID.match(i)
-    ]
-    problems += [
-        f"expression id {i!r} must be letters, digits and '_', starting lowercase"
-        for i in expression_ids
-        if not _METRIC_QUERY_ID.match(i)
-    ]
-    if len(metric_ids) > MAX_ALARM_METRICS or len(expression_ids) > MAX_ALARM_EXPRESSIONS:
-        problems.append(
-            f"{len(metric_ids)} metrics and {len(expression_ids)} expressions: at most {MAX_ALARM_METRICS} of each"
-        )
-    if len(set(metric_ids) | set(expression_ids)) != len(metric_ids) + len(expression_ids):
-        problems.append("ids must be unique")
-    if problems:
-        raise ValueError(f"{alarm}: " + "; ".join(problems) + f" [alarm-metric-math: {METRIC_DATA_QUERY_DOCS}]")
 
 
 def _serverless_single_variant(config: EnvironmentConfig) -> Iterator[tuple[str, str]]:

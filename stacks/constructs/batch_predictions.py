@@ -19,8 +19,8 @@ from esteira_contracts import layout
 from esteira_contracts.batch import ConsumerSettings, LauncherSettings
 from esteira_contracts.fanout import NON_RETRYABLE_ERRORS, FanoutSettings
 from stacks import names
-from stacks.aws_rules import check_visibility_timeout, minimum_visibility_timeout_seconds
 from stacks.config import BatchConfig
+from stacks.construct_rules import check_visibility_timeout, minimum_visibility_timeout_seconds
 from stacks.constructs.launch_failures import launch_dead_letter_queue, launch_schedule
 from stacks.constructs.prediction_queue import PredictionQueue
 from stacks.constructs.python_function import PythonFunction

@@ -20,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from esteira_contracts.model_quality import METRIC_LABELLED_PREDICTIONS, SCOPE_DIMENSION, SCOPE_LATEST
-from stacks.aws_rules import check_metric_math_alarm
+from stacks.construct_rules import check_metric_math_alarm
 
 # The metric math's ids (PutMetricAlarm: letters, digits and '_', starting lowercase; checked at synth). The
 # expression's own id is CDK's: an alarm on a MathExpression renders it as "expr_1".

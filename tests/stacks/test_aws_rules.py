@@ -10,15 +10,9 @@ import pytest
 import yaml
 
 from stacks import aws_rules
-from stacks.aws_rules import (
-    RULES,
-    check_metric_math_alarm,
-    check_visibility_timeout,
-    has_local_instance_storage,
-    is_model_monitor_cron,
-    minimum_visibility_timeout_seconds,
-)
+from stacks.aws_rules import RULES, has_local_instance_storage, is_model_monitor_cron
 from stacks.config import CONFIG_DIR, ConfigError, available_envs, load_config
+from stacks.construct_rules import check_metric_math_alarm, check_visibility_timeout, minimum_visibility_timeout_seconds
 from stacks.constructs.batch_predictions import CONSUMER_TIMEOUT
 from stacks.constructs.model_monitor import SCHEDULES
 from stacks.constructs.quality_alarm import EXPRESSION_ID, LABELLED_ID, QUALITY_ID
