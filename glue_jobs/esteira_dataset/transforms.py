@@ -91,23 +91,26 @@ def split_rows(rows: DataFrame, split: str, columns: Sequence[str]) -> DataFrame
     return rows.where(sf.col(LABEL_FINAL) & (sf.col(SPLIT_COLUMN) == split)).select(*columns)
 
 
-def _as_number(rows: DataFrame, name: str) -> Column:
-    # CSV for the model: booleans as 0/1 (the container's CSV parser reads numbers only).
-    if isinstance(rows.schema[name].dataType, st.BooleanType):
-        return sf.col(name).cast("int").alias(name)
-    return sf.col(name)
+def _as_numbers(rows: DataFrame, names: Sequence[str]) -> list[Column]:
+    # CSV for the model: booleans as 0/1 (the container's CSV parser reads numbers only). The schema is read once: each
+    # read is a round trip to the driver's JVM and a JSON document to parse.
+    schema = rows.schema
+    return [
+        sf.col(name).cast("int").alias(name) if isinstance(schema[name].dataType, st.BooleanType) else sf.col(name)
+        for name in names
+    ]
 
 
 def feature_rows(rows: DataFrame, features: Sequence[str]) -> DataFrame:
     """The labelled training rows as the model sees them: features only, in feature-schema order."""
     train = rows.where(sf.col(LABEL_FINAL) & (sf.col(SPLIT_COLUMN) == SPLITS[0]))
-    return train.select(*[_as_number(train, f) for f in features])
+    return train.select(*_as_numbers(train, features))
 
 
 def batch_rows(rows: DataFrame, key: str, features: Sequence[str]) -> DataFrame:
     """The rows to score as the transform takes them: ``record_id`` (the key), then the features."""
     scored = rows.where(sf.col(TO_SCORE))
-    return scored.select(sf.col(key).cast("string").alias(RECORD_ID), *[_as_number(scored, f) for f in features])
+    return scored.select(sf.col(key).cast("string").alias(RECORD_ID), *_as_numbers(scored, features))
 
 
 def check_conditions(spark: SparkSession, schema: st.StructType, rules: DatasetRules) -> None:
