@@ -110,11 +110,13 @@ def _bound(value: Any, upper: bool) -> str:
 def read_bounds(spark: SparkSession, source: JdbcSource, sql: str, column: str) -> tuple[str, str] | None:
     """MIN/MAX of ``column`` over ``sql`` as Spark bound strings, or None when there are no rows.
 
-    Rows are counted first: over an empty window some drivers (sqlite-jdbc) cannot type MIN/MAX columns.
+    One query, so one scan of the window in the user's database and one Spark job: MIN/MAX over no rows is NULL.
+    sqlite-jdbc alone cannot type MIN/MAX over an empty window, so for SQLite the rows are counted first.
     """
-    count = f"SELECT COUNT(*) AS n FROM ({sql}) esteira_count"
-    if int(load(source.reader(spark).option("query", count), source).collect()[0]["n"]) == 0:
-        return None
+    if source.url.startswith("jdbc:sqlite:"):
+        count = f"SELECT COUNT(*) AS n FROM ({sql}) esteira_count"
+        if int(load(source.reader(spark).option("query", count), source).collect()[0]["n"]) == 0:
+            return None
     query = f"SELECT MIN({column}) AS lo, MAX({column}) AS hi FROM ({sql}) esteira_bounds"
     row = load(source.reader(spark).option("query", query), source).collect()[0]
     if row["lo"] is None or row["hi"] is None:

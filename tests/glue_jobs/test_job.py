@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from esteira_contracts.extraction import ExtractionJobArgs
 from esteira_extract import demo_data
-from esteira_extract.jdbc import JdbcSource, read_source
+from esteira_extract.jdbc import JdbcSource, incremental_sql, read_bounds, read_source
 from esteira_extract.job import MIN_ROWS_PER_OUTPUT_FILE, ROWS_PER_OUTPUT_FILE, output_files, run
 from esteira_extract.secrets import SecretError, get_db_credentials
 from esteira_extract.spec import load_spec
@@ -252,6 +252,27 @@ def test_given_num_partitions_when_reading_then_the_dataframe_has_that_many_part
         r.atualizado_em > datetime(2025, 1, 1) for r in demo_data.generate(N_ROWS, seed=SEED)
     )
     assert single.rdd.getNumPartitions() == 1
+
+
+def test_given_a_window_past_every_row_when_read_then_one_query_finds_no_bounds_and_one_partition_reads_nothing(
+    spark: SparkSession, first_run: FirstRun, postgres: PostgresServer, aws: AwsEndpoint
+) -> None:
+    # GIVEN the PostgreSQL source and a watermark after every row
+    spec = load_spec(str(DEMO_SPEC))
+    creds = get_db_credentials(aws.secret_id)
+    source = JdbcSource(postgres.jdbc_url(first_run.db), creds.username, creds.password, ca_bundle=str(TEST_CA_BUNDLE))
+    future = Watermark("atualizado_em", "2999-01-01 00:00:00.000000", "timestamp")
+    window = incremental_sql(spec, future, source.url)
+    # WHEN the bounds are read (MIN/MAX alone: NULL over no rows) and then the window
+    bounds = read_bounds(spark, source, window, spec.partition_column)
+    empty = read_source(spark, source, spec, future)
+    # THEN there are none, and the read is one partition of no rows; over every row the bounds are the ids' range
+    assert bounds is None
+    assert (empty.rdd.getNumPartitions(), empty.count()) == (1, 0)
+    assert read_bounds(spark, source, incremental_sql(spec, None, source.url), spec.partition_column) == (
+        "1",
+        str(N_ROWS),
+    )
 
 
 # ------------------------------------------------------------------------------ incremental
