@@ -233,17 +233,22 @@ def test_then_credentials_never_reach_logs_args_or_outputs(
 # ------------------------------------------------------------------------------ parallel read
 
 
+@pytest.fixture
+def demo_source(first_run: FirstRun, postgres: PostgresServer, aws: AwsEndpoint) -> JdbcSource:
+    """The first run's PostgreSQL database as the job reads it: the secret's reader, TLS against the test CA."""
+    creds = get_db_credentials(aws.secret_id)
+    return JdbcSource(postgres.jdbc_url(first_run.db), creds.username, creds.password, ca_bundle=str(TEST_CA_BUNDLE))
+
+
 def test_given_num_partitions_when_reading_then_the_dataframe_has_that_many_partitions(
-    spark: SparkSession, first_run: FirstRun, postgres: PostgresServer, aws: AwsEndpoint
+    spark: SparkSession, demo_source: JdbcSource
 ) -> None:
     spec = load_spec(str(DEMO_SPEC))
-    creds = get_db_credentials(aws.secret_id)
-    source = JdbcSource(postgres.jdbc_url(first_run.db), creds.username, creds.password, ca_bundle=str(TEST_CA_BUNDLE))
     wm = Watermark("atualizado_em", "2025-01-01 00:00:00.000000", "timestamp")
 
-    full = read_source(spark, source, spec, None)
-    incremental = read_source(spark, source, spec, wm)
-    single = read_source(spark, source, replace(spec, num_partitions=1), None)
+    full = read_source(spark, demo_source, spec, None)
+    incremental = read_source(spark, demo_source, spec, wm)
+    single = read_source(spark, demo_source, replace(spec, num_partitions=1), None)
 
     assert full.rdd.getNumPartitions() == 4
     assert full.count() == N_ROWS
@@ -255,21 +260,17 @@ def test_given_num_partitions_when_reading_then_the_dataframe_has_that_many_part
 
 
 def test_given_a_window_past_every_row_when_read_then_one_query_finds_no_bounds_and_one_partition_reads_nothing(
-    spark: SparkSession, first_run: FirstRun, postgres: PostgresServer, aws: AwsEndpoint
+    spark: SparkSession, demo_source: JdbcSource
 ) -> None:
     # GIVEN the PostgreSQL source and a watermark after every row
-    spec = load_spec(str(DEMO_SPEC))
-    creds = get_db_credentials(aws.secret_id)
-    source = JdbcSource(postgres.jdbc_url(first_run.db), creds.username, creds.password, ca_bundle=str(TEST_CA_BUNDLE))
-    future = Watermark("atualizado_em", "2999-01-01 00:00:00.000000", "timestamp")
-    window = incremental_sql(spec, future, source.url)
+    spec, future = load_spec(str(DEMO_SPEC)), Watermark("atualizado_em", "2999-01-01 00:00:00.000000", "timestamp")
     # WHEN the bounds are read (MIN/MAX alone: NULL over no rows) and then the window
-    bounds = read_bounds(spark, source, window, spec.partition_column)
-    empty = read_source(spark, source, spec, future)
+    bounds = read_bounds(spark, demo_source, incremental_sql(spec, future, demo_source.url), spec.partition_column)
+    empty = read_source(spark, demo_source, spec, future)
     # THEN there are none, and the read is one partition of no rows; over every row the bounds are the ids' range
     assert bounds is None
     assert (empty.rdd.getNumPartitions(), empty.count()) == (1, 0)
-    assert read_bounds(spark, source, incremental_sql(spec, None, source.url), spec.partition_column) == (
+    assert read_bounds(spark, demo_source, incremental_sql(spec, None, demo_source.url), spec.partition_column) == (
         "1",
         str(N_ROWS),
     )
