@@ -149,6 +149,22 @@ def make_test_tls(server_dir: Path, host: str) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
+@pytest.fixture(scope="session")
+def ca_bundles() -> Iterator[None]:
+    """TEST_CA_BUNDLE and WRONG_CA_BUNDLE on disk, for tests that only name them: the postgres fixture writes them
+    (with its server's certificate), and a test must not depend on some other test having started the server first."""
+    if TEST_CA_BUNDLE.exists() and WRONG_CA_BUNDLE.exists():
+        yield
+        return
+    server_dir = Path(tempfile.mkdtemp(prefix="esteira-tls-"))
+    make_test_tls(server_dir, "127.0.0.1")
+    try:
+        yield
+    finally:  # the postgres fixture, if it starts later, writes (and removes) its own
+        shutil.rmtree(server_dir, ignore_errors=True)
+        shutil.rmtree(TLS_DIR, ignore_errors=True)
+
+
 @dataclass(frozen=True)
 class PostgresServer:
     host: str

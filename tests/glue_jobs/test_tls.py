@@ -63,6 +63,7 @@ def test_a_read_with_a_wrong_ca_fails_with_a_clear_error(
     assert "password" not in message.lower().replace("password authentication", "")
 
 
+@pytest.mark.usefixtures("ca_bundles")
 def test_the_postgresql_url_asks_for_verify_full_with_the_bundle() -> None:
     url = verified_url("jdbc:postgresql://db.example.internal:5432/hr", str(TEST_CA_BUNDLE))
     assert url == f"jdbc:postgresql://db.example.internal:5432/hr?sslmode=verify-full&sslrootcert={TEST_CA_BUNDLE}"
@@ -78,6 +79,7 @@ def test_the_postgresql_url_asks_for_verify_full_with_the_bundle() -> None:
         "jdbc:mysql://db.example.internal:3306/hr?useSSL=false",
     ],
 )
+@pytest.mark.usefixtures("ca_bundles")
 def test_a_url_that_sets_its_own_tls_options_is_refused(url: str) -> None:
     with pytest.raises(TlsConfigError, match="--jdbc_url must not set TLS options"):
         verified_url(url, str(TEST_CA_BUNDLE))
@@ -94,6 +96,7 @@ def test_a_missing_bundle_file_is_named() -> None:
         verified_url("jdbc:postgresql://db.example.internal:5432/hr", "/nonexistent/ca.pem")
 
 
+@pytest.mark.usefixtures("ca_bundles")
 def test_mysql_verifies_identity_against_a_trust_store(tmp_path: Path) -> None:
     store = tmp_path / "rds.p12"
     store.write_bytes(b"not parsed here")
