@@ -38,14 +38,12 @@ from esteira_contracts.training import (
     PrepareResult,
     field_names,
 )
-from stacks import names
 from stacks.constructs.training_baseline import (
     BaselineJobInputs,
     baseline_state,
-    drift_check_baselines,
     stop_baseline_state,
 )
-from stacks.constructs.training_clarify_states import ClarifyInputs, ClarifySteps, clarify_model_metrics
+from stacks.constructs.training_clarify_states import ClarifyInputs, ClarifySteps
 from stacks.constructs.training_dataset import dataset_states
 from stacks.constructs.training_jobs import (
     SAGEMAKER_TRANSIENT_ERRORS,
@@ -70,6 +68,7 @@ from stacks.constructs.training_paths import (
     result_path,
 )
 from stacks.constructs.training_quality import QualityStepInputs, quality_step
+from stacks.constructs.training_registration import model_package_request
 
 CATCH_ALL = ["States.ALL"]
 # The state a gate rejection ends in; its entries in the execution log are the gate-rejection metric.
@@ -258,33 +257,11 @@ class _Builder:
             self.sagemaker_call(
                 "Register",
                 "createModelPackage",
-                {
-                    "ModelPackageGroupName": self.inputs.model_package_group_name,
-                    "ModelPackageDescription": sfn.JsonPath.string_at(path(EvaluateResult, "reason")),
-                    "ModelApprovalStatus": self.inputs.job.training.approval,
-                    "InferenceSpecification": {
-                        "Containers": [
-                            {
-                                "Image": sfn.JsonPath.string_at(path(TrainingJobResult, "training_image")),
-                                "ModelDataUrl": sfn.JsonPath.string_at(path(TrainingJobResult, "model_artifacts")),
-                            }
-                        ],
-                        "SupportedContentTypes": list(names.MODEL_REQUEST_CONTENT_TYPES),
-                        "SupportedResponseMIMETypes": list(names.MODEL_RESPONSE_CONTENT_TYPES),
-                    },
-                    "ModelMetrics": {
-                        "ModelQuality": {
-                            "Statistics": {
-                                "ContentType": "application/json",
-                                "S3Uri": sfn.JsonPath.string_at(path(EvaluateResult, "evaluation_uri")),
-                            }
-                        },
-                        **(clarify_model_metrics() if self.inputs.clarify else {}),
-                    },
-                    # What the endpoint's data-quality monitor compares capture with, once this package serves.
-                    "DriftCheckBaselines": drift_check_baselines(),
-                    "CustomerMetadataProperties": sfn.JsonPath.object_at(path(EvaluateResult, "customer_metadata")),
-                },
+                model_package_request(
+                    self.inputs.model_package_group_name,
+                    self.inputs.job.training.approval,
+                    with_clarify=self.inputs.clarify is not None,
+                ),
                 result_selector={"model_package_arn.$": "$.ModelPackageArn"},
                 result_path=result_path(RegistrationResult),
             )
