@@ -379,7 +379,7 @@ def test_the_steps_requirements_are_the_model_codes_own_pins_and_small() -> None
     # AND the command imports no CDK and no server code
     probe = (
         "import sys, pipeline.smoke; "
-        "print([m for m in ('aws_cdk', 'sagemaker', 'gunicorn', 'uvicorn', 'orjson', 'simdjson') if m in sys.modules])"
+        "print([m for m in ('aws_cdk', 'sagemaker', 'gunicorn', 'uvicorn', 'orjson') if m in sys.modules])"
     )
     env = {**os.environ, "PYTHONPATH": "containers/model/src"}
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True, env=env)

@@ -63,3 +63,27 @@ def test_the_model_directory_and_the_code_are_read_only_to_the_process() -> None
     assert "chown -R root:root /opt/program" in runs and "chmod -R a-w /opt/program" in runs
     # AND the user owns no part of the model directory
     assert not re.search(r"chown [^&]*esteira[^&]*/opt/ml/model", runs)
+
+
+def _stages() -> list[list[tuple[str, str]]]:
+    stages: list[list[tuple[str, str]]] = []
+    for keyword, arguments in instructions():
+        if keyword == "FROM":
+            stages.append([])
+        stages[-1].append((keyword, arguments))
+    return stages
+
+
+def test_the_csv_codec_is_built_by_the_shared_script_in_a_stage_the_image_does_not_keep() -> None:
+    # GIVEN the Dockerfile's stages
+    *builders, final = _stages()
+    native = [stage for stage in builders if stage[0][1].endswith(" AS native")]
+    assert len(native) == 1
+    # THEN the native stage compiles with native/build.sh, the script `make install` runs for the tests
+    assert ("RUN", "sh /build/build.sh /build/_csv_codec.so") in native[0]
+    assert (MODEL_DIR / "native" / "build.sh").is_file()
+    # AND the image copies only the library, beside the module that loads it, and installs no compiler
+    assert ("COPY", "--from=native /build/_csv_codec.so ./src/esteira_model/_csv_codec.so") in final
+    assert not [arguments for keyword, arguments in final if keyword == "RUN" and "g++" in arguments]
+    # AND the image's base is the builder's (the same libstdc++ the library was linked against)
+    assert final[0][1] == native[0][0][1].removesuffix(" AS native")

@@ -6,19 +6,18 @@ The service is server-agnostic: `InferenceService` turns (method, path, headers,
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from esteira_model import codecs
+from esteira_model import codecs, native_csv
 from esteira_model.codecs import BadRequest
+from esteira_model.offload import Offload
 from esteira_model.paths import MLPaths
 from esteira_model.predictor import Predictor
 
@@ -226,7 +225,7 @@ class ASGIApp:
     def __init__(self, service: InferenceService, offload_bytes: int, threads: int) -> None:
         self.service = service
         self.offload_bytes = offload_bytes
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict") if threads else None
+        self.pool = Offload(threads, "predict") if threads else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -236,6 +235,8 @@ class ASGIApp:
                 if message["type"] == "lifespan.startup":
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    if self.pool is not None:
+                        self.pool.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if kind != "http":
@@ -283,7 +284,7 @@ class ASGIApp:
             return self.service.too_large()
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if self.pool is not None and len(body) >= self.offload_bytes:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, self.service.invoke, routed, body)
+            return await self.pool.run(self.service.invoke, routed, body)
         return self.service.invoke(routed, body)
 
 
@@ -302,6 +303,13 @@ def create_service(paths: MLPaths | None = None) -> InferenceService:
     paths = paths or MLPaths.from_env()
     nthread = int(os.environ.get("ESTEIRA_PREDICT_THREADS", "1"))
     predictor = Predictor.load(paths.model_dir, nthread=nthread)
+    if native_csv.CODEC is None:
+        print(
+            f"No CSV codec in C at {native_csv.LIBRARY} (or {native_csv.SWITCH_ENV}=0):"
+            " CSV bodies take the Python parser, about 20x slower",
+            file=sys.stderr,
+            flush=True,
+        )
     if os.environ.get("ESTEIRA_FAST_PREDICT", "1") != "0" and not predictor.enable_fast_path():
         print("Fast predict path disabled: it did not match inplace_predict", file=sys.stderr, flush=True)
     workers = int(os.environ.get("ESTEIRA_SERVER_WORKERS", "0") or 0) or cpu_count()

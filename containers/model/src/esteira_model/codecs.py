@@ -1,20 +1,19 @@
 """Request parsing and response formatting for /invocations, tuned for the common cases.
 
-CSV takes a fast path through simdjson (a CSV body of numbers is a JSON array once its newlines become
-commas) and falls back to a careful per-field parser, which also produces the error messages. CSV
-output is formatted by orjson in one call over the score array.
+CSV takes a fast path in C (native_csv: plain numbers and empty fields, parsed without the GIL) and
+falls back to a careful per-field parser, which decides everything else and produces the error
+messages. CSV output is formatted by orjson in one call over the score array.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import orjson
-import simdjson
 
+from esteira_model import native_csv
 from esteira_model.predictor import Predictions, Predictor
 
 CSV = "text/csv"
@@ -31,14 +30,7 @@ CONTENT_TYPE_ALIASES = {
     "application/json-lines": JSONLINES,
 }
 
-# The CSV fast path ends every record with this number; any value would do, an unusual one keeps the
-# fallback for bodies that contain it rare.
-_ROW_END = -7.0e-300
-_ROW_END_SEPARATOR = b",-7e-300,"
-_ROW_END_LAST = b",-7e-300]"
-_REUSED_PARSER_MAX_BYTES = 8 * 1024 * 1024
 _MAX_REPORTED = 80
-_thread_state = threading.local()
 
 
 class BadRequest(Exception):  # noqa: N818 - named for its HTTP status
@@ -77,56 +69,11 @@ def parse_csv(body: bytes, num_features: int) -> np.ndarray:
         raise BadRequest("empty body: send one CSV record per line")
     if b"\r" in text:
         text = text.replace(b"\r\n", b"\n")
-    fast = _parse_csv_fast(text, num_features)
-    if fast is not None:
-        return _check_finite(fast)
+    if native_csv.CODEC is not None:
+        fast = native_csv.CODEC.parse(text, num_features)
+        if fast is not None:
+            return fast  # finite: the native parser leaves infinities to the careful one
     return _parse_csv_careful(text.split(b"\n"), num_features)
-
-
-def _parse_csv_fast(text: bytes, num_features: int) -> np.ndarray | None:
-    """Plain numbers in rectangular records, parsed in C; None sends the body to the careful parser.
-
-    Each line, with a sentinel number appended, becomes part of one flat JSON array, which simdjson
-    parses straight into doubles, correctly rounded as float() rounds. The records are rectangular
-    exactly when the array holds `rows` sentinels, all at the ends of `num_features + 1`-value rows:
-    a line with a column too many or too few shifts every sentinel after it, and a field that happens
-    to equal the sentinel makes one too many. Anything else JSON rejects or reads differently from
-    float() goes to the careful parser, which either agrees or names the bad field: "+1", ".5", "5.",
-    "007", empty fields, overflow, integers over 64 bits, `true`, strings; nested arrays (which
-    simdjson would flatten) are turned away before parsing.
-    """
-    if b"[" in text:
-        return None
-    joined = text.replace(b"\n", _ROW_END_SEPARATOR)
-    # The line count from the lengths: cheaper than counting newlines (one more pass over the body).
-    rows = (len(joined) - len(text)) // (len(_ROW_END_SEPARATOR) - 1) + 1
-    width = num_features + 1
-    try:
-        # A parser keeps the buffers of the largest body it has seen: reuse one only for common sizes.
-        parser = _json_parser() if len(joined) <= _REUSED_PARSER_MAX_BYTES else simdjson.Parser()
-        document = parser.parse(b"[" + joined + _ROW_END_LAST)
-        try:
-            values = document.as_buffer(of_type="d") if isinstance(document, simdjson.Array) else b""
-        finally:
-            del document  # the parser takes the next body only once no view of this one is left
-    except Exception:  # any refusal means: let the careful parser decide
-        _thread_state.parser = None  # and start the next body with a fresh parser
-        return None
-    flat = np.frombuffer(values, dtype=np.float64)
-    if len(flat) != rows * width:
-        return None
-    table = flat.reshape(rows, width)
-    if not (table[:, -1] == _ROW_END).all() or np.count_nonzero(flat == _ROW_END) != rows:
-        return None
-    return np.ascontiguousarray(table[:, :-1])
-
-
-def _json_parser() -> simdjson.Parser:
-    # A parser holds one document at a time, and the server runs requests on several threads.
-    parser: simdjson.Parser | None = getattr(_thread_state, "parser", None)
-    if parser is None:
-        parser = _thread_state.parser = simdjson.Parser()
-    return parser
 
 
 def _parse_csv_careful(lines: Sequence[bytes], num_features: int) -> np.ndarray:
@@ -269,6 +216,23 @@ def _score_text(scores: np.ndarray) -> list[bytes]:
 
 def format_csv(predictions: Predictions, predictor: Predictor) -> bytes:
     """`label,score` per line, one line per input record, in input order."""
+    scores = predictions.scores
+    native = native_csv.CODEC
+    if (
+        native is None
+        or len(scores) == 0
+        or scores.dtype not in (np.float32, np.float64)
+        or not np.isfinite(scores).all()
+    ):
+        return _format_csv_in_python(predictions, predictor)
+    # orjson writes the scores' text in one call, as _score_text does; C writes the lines around it.
+    text = orjson.dumps(np.ascontiguousarray(scores), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
+    table = None if predictions.label_index is None else predictor.class_label_table
+    return native.format(text, len(scores), predictions.label_index, table)
+
+
+def _format_csv_in_python(predictions: Predictions, predictor: Predictor) -> bytes:
+    """format_csv without the C library, and for scores that are not finite (XGBoost gives none for finite input)."""
     count = len(predictions.scores)
     if count == 0:
         return b""

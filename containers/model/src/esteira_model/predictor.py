@@ -13,6 +13,7 @@ import xgboost as xgb
 from esteira_model.errors import ModelLoadError
 from esteira_model.fastpredict import build_fast_predict
 from esteira_model.hyperparameters import BINARY, MULTICLASS
+from esteira_model.native_csv import LabelTable
 from esteira_model.schema import MODEL_FILENAME, FeatureSchema
 
 
@@ -40,6 +41,7 @@ class Predictor:
         self.class_label_text: list[str] = [str(c) for c in self.class_labels]
         # By class index, for a vectorized lookup when formatting CSV.
         self.class_label_bytes: np.ndarray = np.array([t.encode() for t in self.class_label_text], dtype=object)
+        self.class_label_table = LabelTable.of([t.encode() for t in self.class_label_text])  # for the C formatter
         num_features = booster.num_features()
         if num_features != schema.num_features:
             raise ModelLoadError(f"The model takes {num_features} features but the schema lists {schema.num_features}.")

@@ -1,0 +1,105 @@
+"""The model server's CSV codec in C (containers/model/native/csv_codec.cc), loaded with ctypes.
+
+The library is built beside this module: by the image's Dockerfile, and by `make install` for the
+tests and the local run. ctypes releases the GIL for each call, so requests on different threads
+parse and format at once. Without the library (a checkout nobody built, or ESTEIRA_NATIVE_CSV=0),
+`CODEC` is None and codecs.py uses its Python code; `serve` says so when it starts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+LIBRARY = Path(__file__).with_name("_csv_codec.so")
+SWITCH_ENV = "ESTEIRA_NATIVE_CSV"
+
+_size = ctypes.c_size_t
+_pointer = ctypes.c_void_p
+
+
+@dataclass(frozen=True)
+class LabelTable:
+    """Class labels' CSV texts, concatenated, with offsets: label i is text[offsets[i]:offsets[i + 1]]."""
+
+    text: bytes
+    offsets: np.ndarray
+
+    @classmethod
+    def of(cls, labels: list[bytes]) -> LabelTable:
+        offsets = np.zeros(len(labels) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(label) for label in labels])
+        return cls(b"".join(labels), offsets)
+
+    @property
+    def longest(self) -> int:
+        return int(np.diff(self.offsets).max(initial=0))
+
+
+class NativeCSV:
+    def __init__(self, path: Path) -> None:
+        library = ctypes.CDLL(str(path))
+        self._count_lines = library.esteira_count_lines
+        self._count_lines.argtypes = [ctypes.c_char_p, _size]
+        self._count_lines.restype = _size
+        self._parse = library.esteira_parse_csv
+        self._parse.argtypes = [ctypes.c_char_p, _size, _size, _size, _pointer]
+        self._parse.restype = ctypes.c_int
+        self._format = library.esteira_format_csv
+        self._format.argtypes = [
+            ctypes.c_char_p,
+            _size,
+            _size,
+            _pointer,
+            ctypes.c_char_p,
+            _pointer,
+            _size,
+            _pointer,
+            _size,
+        ]
+        self._format.restype = ctypes.c_long
+
+    def parse(self, text: bytes, columns: int) -> np.ndarray | None:
+        """Records of `columns` plain numbers each, or None: let the careful parser decide.
+
+        text: no trailing newline, lines split by \\n only. It must be `bytes`, whose buffer always
+        ends with a NUL byte that the C code reads as the end.
+        """
+        if type(text) is not bytes:
+            text = bytes(text)
+        rows = self._count_lines(text, len(text))
+        matrix = np.empty((rows, columns), dtype=np.float64)
+        if self._parse(text, len(text), rows, columns, matrix.ctypes.data) != 0:
+            return None
+        return matrix
+
+    def format(self, scores: bytes, count: int, label_index: np.ndarray | None, labels: LabelTable | None) -> bytes:
+        """`label,score` lines from the scores' comma-separated text (regression: label_index None)."""
+        if label_index is None or labels is None:
+            capacity = 2 * len(scores) + 2 * count
+            index_address, label_text, offsets_address, label_count = None, None, None, 0
+        else:
+            label_index = np.ascontiguousarray(label_index, dtype=np.int64)
+            capacity = len(scores) + count * (labels.longest + 2)
+            index_address, label_text = label_index.ctypes.data, labels.text
+            offsets_address, label_count = labels.offsets.ctypes.data, len(labels.offsets) - 1
+        out = ctypes.create_string_buffer(capacity)
+        written = self._format(
+            scores, len(scores), count, index_address, label_text, offsets_address, label_count, out, capacity
+        )
+        if written < 0:
+            raise ValueError("the scores' text or the class indexes do not match the scores")
+        return ctypes.string_at(out, written)
+
+
+def load(path: Path = LIBRARY) -> NativeCSV | None:
+    if os.environ.get(SWITCH_ENV, "1") == "0" or not path.is_file():
+        return None
+    return NativeCSV(path)
+
+
+CODEC = load()
