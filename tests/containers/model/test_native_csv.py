@@ -134,8 +134,9 @@ def test_boundary_values_match_float(text: str) -> None:
         "inf",
         "1_0",
         " 1",
-        "1 ",
-        "1\r",
+        "1 \n2",  # a space inside the body (only trailing whitespace is trimmed)
+        "1\t\n2",
+        "1\r\r\n2",
         "0x10",
         "1e",
         "e1",
@@ -160,13 +161,26 @@ def test_anything_else_is_left_to_the_careful_parser(text: str) -> None:
         (b"1,2\n3,4,5", 2),  # a long last line
         (b"1,2,3\n4", 2),  # the same total, wrongly split
         (b"1\n\n2", 1),  # an empty line is not a missing value
-        (b"1,2\n", 2),  # a trailing newline (the caller strips them)
+        (b"1,2\n\n3,4", 2),  # an empty line between records
+        (b"1,2\r3,4", 2),  # a carriage return alone is no line end
         (b"\n1", 1),
     ],
 )
 def test_records_must_be_rectangular(body: bytes, columns: int) -> None:
     # GIVEN records of the wrong shape WHEN parsed natively THEN no answer
     assert parse(body, columns) is None
+
+
+def test_line_ends_and_trailing_whitespace_are_the_careful_parsers() -> None:
+    # GIVEN the same records with LF, CRLF, and trailing line ends, spaces and tabs
+    bodies = [b"1,2\n3,4", b"1,2\r\n3,4\r\n", b"1,2\n3,4\n\n \t\r\n"]
+    # WHEN parsed natively THEN each gives the same matrix, as parse_csv's careful path does
+    for body in bodies:
+        parsed = parse(body, 2)
+        assert parsed is not None, body
+        np.testing.assert_array_equal(parsed, [[1, 2], [3, 4]])
+    # AND a body of only whitespace is left to the careful parser (which words the error)
+    assert parse(b" \r\n\t", 1) is None
 
 
 def test_empty_fields_are_missing_values() -> None:

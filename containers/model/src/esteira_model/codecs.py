@@ -64,15 +64,15 @@ def _check_finite(features: np.ndarray) -> np.ndarray:
 
 def parse_csv(body: bytes, num_features: int) -> np.ndarray:
     """No header, one record per line, features in schema order. Empty fields are missing values."""
+    if native_csv.CODEC is not None:
+        fast = native_csv.CODEC.parse(body, num_features)
+        if fast is not None:
+            return fast  # finite: the C parser leaves infinities to the careful one
     text = body.rstrip(b"\r\n\t ")
     if not text:
         raise BadRequest("empty body: send one CSV record per line")
     if b"\r" in text:
         text = text.replace(b"\r\n", b"\n")
-    if native_csv.CODEC is not None:
-        fast = native_csv.CODEC.parse(text, num_features)
-        if fast is not None:
-            return fast  # finite: the native parser leaves infinities to the careful one
     return _parse_csv_careful(text.split(b"\n"), num_features)
 
 

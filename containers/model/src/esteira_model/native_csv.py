@@ -43,9 +43,9 @@ class LabelTable:
 class NativeCSV:
     def __init__(self, path: Path) -> None:
         library = ctypes.CDLL(str(path))
-        self._count_lines = library.esteira_count_lines
-        self._count_lines.argtypes = [ctypes.c_char_p, _size]
-        self._count_lines.restype = _size
+        self._lines = library.esteira_csv_lines
+        self._lines.argtypes = [ctypes.c_char_p, _size, ctypes.POINTER(_size)]
+        self._lines.restype = _size
         self._parse = library.esteira_parse_csv
         self._parse.argtypes = [ctypes.c_char_p, _size, _size, _size, _pointer]
         self._parse.restype = ctypes.c_int
@@ -63,17 +63,20 @@ class NativeCSV:
         ]
         self._format.restype = ctypes.c_long
 
-    def parse(self, text: bytes, columns: int) -> np.ndarray | None:
+    def parse(self, body: bytes, columns: int) -> np.ndarray | None:
         """Records of `columns` plain numbers each, or None: let the careful parser decide.
 
-        text: no trailing newline, lines split by \\n only. It must be `bytes`, whose buffer always
-        ends with a NUL byte that the C code reads as the end.
+        Trailing spaces and line ends are ignored and lines end with \\n or \\r\\n, as in the careful parser; the
+        body is not copied. It must be `bytes`, whose buffer always ends with a NUL byte that the C code relies on.
         """
-        if type(text) is not bytes:
-            text = bytes(text)
-        rows = self._count_lines(text, len(text))
+        if type(body) is not bytes:
+            body = bytes(body)
+        length = _size()
+        rows = self._lines(body, len(body), ctypes.byref(length))
+        if rows == 0 or columns < 1:
+            return None
         matrix = np.empty((rows, columns), dtype=np.float64)
-        if self._parse(text, len(text), rows, columns, matrix.ctypes.data) != 0:
+        if self._parse(body, length.value, rows, columns, matrix.ctypes.data) != 0:
             return None
         return matrix
 
