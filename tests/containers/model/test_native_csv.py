@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import struct
 
 import numpy as np
@@ -13,8 +14,10 @@ from esteira_model import codecs, native_csv
 from esteira_model.codecs import _format_csv_in_python, format_csv
 from esteira_model.native_csv import LabelTable
 from esteira_model.predictor import Predictions, Predictor
+from tests.containers.model.helpers import MODEL_DIR
 
 CODEC = native_csv.CODEC
+NATIVE = MODEL_DIR / "native"
 
 
 SMALLEST_NORMAL = 2.2250738585072014e-308
@@ -29,6 +32,16 @@ def _left_to_careful_parser(text: str, value: float) -> bool:
 
 def _bits(value: float) -> bytes:
     return struct.pack("<d", value)  # tells -0.0 from 0.0, which == does not
+
+
+def test_the_committed_table_of_powers_of_five_is_what_its_script_writes() -> None:
+    # GIVEN native/powers_of_five.py, which writes the table the C code includes
+    spec = importlib.util.spec_from_file_location("powers_of_five", NATIVE / "powers_of_five.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    # WHEN it writes the table THEN it is the committed header, byte for byte
+    assert (NATIVE / "powers_of_five.h").read_text() == script.header()
 
 
 def test_the_library_is_built_where_the_server_loads_it() -> None:
@@ -80,7 +93,21 @@ def test_every_plain_number_reads_as_float_reads_it(text: str) -> None:
         assert _bits(got) == _bits(expected), (text, got, expected)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(1, 10**19 - 1), st.integers(-360, 330), st.sampled_from(["", "-"]))
+def test_long_mantissas_at_every_exponent_read_as_float_reads_them(mantissa: int, exponent: int, sign: str) -> None:
+    # GIVEN up to 19 digits at any decimal exponent (Eisel-Lemire's ground, and from_chars' beyond it)
+    text = f"{sign}{mantissa}e{exponent}"
+    expected = float(text)
+    # WHEN parsed natively THEN float()'s value to the bit, or left to the careful parser for infinities and denormals
+    got = _one(text)
+    if got is None:
+        assert _left_to_careful_parser(text, expected), text
+    else:
+        assert _bits(got) == _bits(expected), (text, got, expected)
+
+
+@settings(max_examples=1000, deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False, width=64))
 def test_repr_of_any_double_round_trips(value: float) -> None:
     # GIVEN any finite double written as Python (and pandas) write it: up to 17 significant digits
@@ -97,9 +124,17 @@ def test_repr_of_any_double_round_trips(value: float) -> None:
     "text",
     [
         "9007199254740992",  # 2^53: the largest mantissa the exact path takes
-        "9007199254740993",  # 2^53 + 1: rounds to even, through from_chars
+        "9007199254740993",  # 2^53 + 1: halfway, rounds to even (down), through Eisel-Lemire
+        "9007199254740995",  # halfway, rounds to even (up)
+        "0.1000000000000000055511151231257827",  # more than 19 digits: from_chars
+        "2.2250738585072011e-308",  # just below the smallest normal double: from_chars
+        "1.7976931348623158e308",  # rounds to the largest double
+        "123456789012345678e-30",
+        "4.9406564584124654e-300",
+        "8.98846567431158e307",
         "1234567890123456789",  # 19 digits
         "12345678901234567890",  # 20 digits: the mantissa could overflow; from_chars
+        "0.12345678901234567",  # 17 digits, as repr() writes a double: Eisel-Lemire
         "0000000000000000000001.5",  # leading zeros count as digits: from_chars
         "1e22",
         "1e23",  # 10^23 is not a double: from_chars
