@@ -143,10 +143,10 @@ def inprocess_single(predictor: Predictor, singles: list[np.ndarray], duration: 
 Modes = dict[str, dict[str, Any]]
 
 
-def csv_modes(batches: list[np.ndarray], singles: list[np.ndarray], header: bool) -> Modes:
+def csv_modes(batches: list[np.ndarray], singles: list[np.ndarray], header: bool, full_precision: bool) -> Modes:
     return {
-        "batch": {"bodies": [csv_text(b, header) for b in batches], "content_type": "text/csv"},
-        "single": {"bodies": [csv_text(s, header) for s in singles], "content_type": "text/csv"},
+        "batch": {"bodies": [csv_text(b, header, full_precision) for b in batches], "content_type": "text/csv"},
+        "single": {"bodies": [csv_text(s, header, full_precision) for s in singles], "content_type": "text/csv"},
     }
 
 
@@ -221,6 +221,11 @@ def main() -> int:
         "(uvicorn:ESTEIRA_SERVER_THREADS=0)",
     )
     parser.add_argument("--no-record", action="store_true", help="print only; leave bench/README.md alone")
+    parser.add_argument(
+        "--full-precision",
+        action="store_true",
+        help="CSV values as repr() writes them (up to 17 digits, as pandas does) instead of six decimals",
+    )
     args = parser.parse_args()
     kinds = args.servers.split(",")
 
@@ -241,7 +246,8 @@ def main() -> int:
 
     rng = np.random.default_rng(2)
     pool = make_data(20 * BATCH_ROWS, seed=3)[[f"f{i}" for i in range(N_FEATURES)]].to_numpy()
-    pool = np.round(pool, 6)  # what the CSV bodies carry
+    if not args.full_precision:
+        pool = np.round(pool, 6)  # what the CSV bodies carry
     batches = [np.ascontiguousarray(pool[i * BATCH_ROWS : (i + 1) * BATCH_ROWS]) for i in range(20)]
     singles = [pool[i : i + 1] for i in rng.integers(0, len(pool), 500)]
 
@@ -255,11 +261,11 @@ def main() -> int:
         for kind in kinds:
             server = start_esteira(kind, root, workdir)
             servers.append(server)
-            targets[f"esteira {kind}"] = (server, csv_modes(batches, singles, header=False))
+            targets[f"esteira {kind}"] = (server, csv_modes(batches, singles, False, args.full_precision))
         if bench_python is not None:
             mserver, mlflow_version = start_mlflow(bench_python, model_dir, workdir, workers)
             servers.append(mserver)
-            targets["mlflow csv"] = (mserver, csv_modes(batches, singles, header=True))
+            targets["mlflow csv"] = (mserver, csv_modes(batches, singles, True, args.full_precision))
             targets["mlflow json"] = (
                 mserver,
                 {
@@ -332,6 +338,7 @@ def main() -> int:
         "workers": workers,
         "threads": gunicorn_options()["threads"],
         "mlflow_version": mlflow_version,
+        "csv_values": "full precision (repr)" if args.full_precision else "six decimals (`%.6f`)",
     }
     report = build_report(results, per_round, meta)
     print(report)

@@ -74,7 +74,8 @@ def build_report(results: Results, per_round: list[dict[str, float]], meta: dict
         f"`bin/train` on {meta['train_rows']:,} generated rows. Servers: {meta['workers']} worker processes "
         f"(uvicorn: an event loop and a 2-thread pool for batch bodies each; gunicorn: {meta['threads']} threads "
         "each), one XGBoost thread per worker. "
-        f"MLflow: {meta['mlflow_version']}. Clients run in a separate process on persistent connections. "
+        f"MLflow: {meta['mlflow_version']}. CSV values: {meta['csv_values']}. "
+        "Clients run in a separate process on persistent connections. "
         "In-process rows are parsed already; its CPU column is CPU ms per 1,000-row `predict`, the "
         "servers' is the server's processes plus the client's, per 1,000-row request.",
         "",

@@ -89,8 +89,9 @@ def train_model(root: Path, rows: int) -> dict[str, Any]:
     return evaluation
 
 
-def csv_text(rows: np.ndarray, header: bool) -> str:
-    lines = [",".join(f"{v:.6f}" for v in row) for row in rows]
+def csv_text(rows: np.ndarray, header: bool, full_precision: bool = False) -> str:
+    """Six decimals (`%.6f`), or with full_precision each value as repr() writes it (up to 17 digits, as pandas)."""
+    lines = [",".join(repr(float(v)) if full_precision else f"{v:.6f}" for v in row) for row in rows]
     if header:
         lines.insert(0, ",".join(f"f{i}" for i in range(N_FEATURES)))
     return "\n".join(lines) + "\n"
