@@ -35,6 +35,7 @@ sys.path[:0] = [
     str(Path(__file__).resolve().parent.parent / "containers" / "model" / "src"),
 ]
 
+from bench.serving_load import group_cpu_seconds  # noqa: E402
 from bench.serving_report import README, build_report, inprocess_best, median_of, record  # noqa: E402
 from bench.serving_setup import (  # noqa: E402
     BATCH_CLIENTS,
@@ -207,6 +208,19 @@ def start_mlflow(bench_python: Path, model_dir: Path, workdir: Path, workers: in
 # ---------------------------------------------------------------------------------------------
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds every program on the machine has used since boot, all cores together (/proc/stat)."""
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_cpu_seconds(servers: list[ServerProcess]) -> float:
+    """CPU seconds of this process, its finished children (load generators, in-process predictors) and the servers."""
+    own = os.times()
+    finished_and_self = own.user + own.system + own.children_user + own.children_system
+    return finished_and_self + sum(group_cpu_seconds(server.pgid) or 0.0 for server in servers)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -274,6 +288,7 @@ def main() -> int:
                 },
             )
 
+        machine_at_start, bench_at_start, started = machine_cpu_seconds(), bench_cpu_seconds(servers), time.monotonic()
         for round_index in range(args.rounds):
             round_load = os.getloadavg()[0]
             log(f"Round {round_index + 1}/{args.rounds} (load average {round_load:.1f})")
@@ -316,6 +331,8 @@ def main() -> int:
                     "served": this_round[f"esteira {kinds[0]} batch"]["rows_per_s"],
                 }
             )
+        others = (machine_cpu_seconds() - machine_at_start) - (bench_cpu_seconds(servers) - bench_at_start)
+        other_share = max(0.0, others) / ((time.monotonic() - started) * workers)
     finally:
         for server in servers:
             server.stop()
@@ -324,6 +341,7 @@ def main() -> int:
     results = {label: median_of(values) for label, values in rounds.items()}
     meta = {
         "load_before": load_before,
+        "other_cpu_share": other_share,
         "load_after": os.getloadavg()[0],
         "default_server": kinds[0],
         "servers": kinds,
