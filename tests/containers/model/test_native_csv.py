@@ -61,6 +61,14 @@ def _one(text: str) -> float | None:
     return None if parsed is None else float(parsed[0, 0])
 
 
+def _assert_reads_as(text: str, expected: float) -> None:
+    got = _one(text)
+    if got is None:
+        assert _left_to_careful_parser(text, expected), text
+    else:
+        assert _bits(got) == _bits(expected), (text, got, expected)
+
+
 decimal_text = st.builds(
     lambda sign, whole, fraction, exponent: sign + whole + fraction + exponent,
     st.sampled_from(["", "-", "+"]),
@@ -83,14 +91,9 @@ decimal_text = st.builds(
 def test_every_plain_number_reads_as_float_reads_it(text: str) -> None:
     # GIVEN a number in the parser's grammar: up to 22 digits on each side of the point, any exponent
     expected = float(text)
-    # WHEN parsed natively
-    got = _one(text)
-    # THEN it is float()'s value to the bit, sign of zero included, or (only for infinities and
-    # denormals, which the careful parser handles) left to the careful parser
-    if got is None:
-        assert _left_to_careful_parser(text, expected), text
-    else:
-        assert _bits(got) == _bits(expected), (text, got, expected)
+    # WHEN parsed natively THEN it is float()'s value to the bit, sign of zero included, or (only for infinities
+    # and denormals, which the careful parser handles) left to the careful parser
+    _assert_reads_as(text, expected)
 
 
 @settings(max_examples=2000, deadline=None)
@@ -100,24 +103,15 @@ def test_long_mantissas_at_every_exponent_read_as_float_reads_them(mantissa: int
     text = f"{sign}{mantissa}e{exponent}"
     expected = float(text)
     # WHEN parsed natively THEN float()'s value to the bit, or left to the careful parser for infinities and denormals
-    got = _one(text)
-    if got is None:
-        assert _left_to_careful_parser(text, expected), text
-    else:
-        assert _bits(got) == _bits(expected), (text, got, expected)
+    _assert_reads_as(text, expected)
 
 
 @settings(max_examples=1000, deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False, width=64))
 def test_repr_of_any_double_round_trips(value: float) -> None:
     # GIVEN any finite double written as Python (and pandas) write it: up to 17 significant digits
-    text = repr(value)
-    got = _one(text)
-    # THEN the same double comes back (denormals may be left to the careful parser)
-    if got is None:
-        assert _left_to_careful_parser(text, value), text
-    else:
-        assert _bits(got) == _bits(value), text
+    # WHEN parsed natively THEN the same double comes back (denormals may be left to the careful parser)
+    _assert_reads_as(repr(value), value)
 
 
 @pytest.mark.parametrize(
