@@ -103,13 +103,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The model server's CSV codec in C (containers/model/native), built beside the package that loads it, as the image's
-# Dockerfile builds it. Without it, CSV bodies take the careful Python parser (20x slower).
-NATIVE_CSV := containers/model/src/esteira_model/_csv_codec.so
-$(NATIVE_CSV): containers/model/native/csv_codec.cc containers/model/native/build.sh
-	containers/model/native/build.sh $@
+install: $(VENV)/.installed node_modules/.installed ## Python venv and the pinned cdk CLI
 
-install: $(VENV)/.installed node_modules/.installed $(NATIVE_CSV) ## Python venv, the pinned cdk CLI and the model server's CSV codec
+# The model server's CSV codec in C (containers/model/native), built beside the package that loads it, as the image's
+# Dockerfile builds it, for everything that runs the server: the tests, the local run, the serving bench. Without it,
+# CSV bodies take the careful Python parser (20x slower). system-deps installs g++ when missing.
+NATIVE_CSV := containers/model/src/esteira_model/_csv_codec.so
+$(NATIVE_CSV): containers/model/native/csv_codec.cc containers/model/native/powers_of_five.h containers/model/native/build.sh
+	containers/model/native/build.sh $@
 
 system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when missing
 	@missing=0; for f in $(SYSTEM_MARKERS); do test -e $$f || missing=1; done; \
@@ -135,7 +136,7 @@ $(VENV)/.bytecode: $(VENV)/.installed
 	  || echo "bytecode: some files did not compile; Python compiles them when they are imported"
 	touch $@
 
-pipeline: system-deps install spark-class-archive $(VENV)/.bytecode ## The whole pipeline on this machine, no AWS account (ARGS="--rows 20000 --change-rows 500")
+pipeline: system-deps install $(NATIVE_CSV) spark-class-archive $(VENV)/.bytecode ## The whole pipeline on this machine, no AWS account (ARGS="--rows 20000 --change-rows 500")
 # ARGS is unquoted on purpose: it is several arguments; its rule allows no globs or shell operators.
 	$(PY) -m pipeline $$ARGS
 
@@ -166,7 +167,7 @@ test: system-deps ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and
 
 # loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py defines the groups (its
 # scheduler: xdist's own reading of xdist_group marks does not work with pytest 9) and orders them longest first.
-test-only: install $(CHECKOV_VENV)/.installed spark-class-archive
+test-only: install $(NATIVE_CSV) $(CHECKOV_VENV)/.installed spark-class-archive
 	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=15
 
 CHECKOV_ENVS := dev staging prod
@@ -193,7 +194,7 @@ checkov: install $(CHECKOV_VENV)/.installed ## checkov over every env's synth (s
 image: ## Build and push the model image with docker, tagged with the git commit (needs docker and AWS credentials)
 	./containers/build_and_push.sh model "$$ENV"
 
-bench-serving: install ## Serving benchmark: ours vs in-process predict vs MLflow
+bench-serving: install $(NATIVE_CSV) ## Serving benchmark: ours vs in-process predict vs MLflow
 	$(PY) bench/serving.py
 
 bench-fanout: install ## Fan-out benchmark: ours vs the seed's loop on a local SQS (the 1M run takes ~15 min)
