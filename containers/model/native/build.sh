@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the model server's CSV codec: build.sh OUTPUT.so. The one build command, run by `make install` (for
+# Builds the model server's CSV codec: build.sh OUTPUT.so. The one build command, run by make (for
 # the tests and the local run) and by the image's Dockerfile.
 set -eu
 here=$(dirname -- "$0")

@@ -79,7 +79,7 @@ def test_the_csv_codec_is_built_by_the_shared_script_in_a_stage_the_image_does_n
     *builders, final = _stages()
     native = [stage for stage in builders if stage[0][1].endswith(" AS native")]
     assert len(native) == 1
-    # THEN the native stage compiles with native/build.sh, the script `make install` runs for the tests
+    # THEN the native stage compiles with native/build.sh, the script make runs for the tests
     assert ("RUN", "sh /build/build.sh /build/_csv_codec.so") in native[0]
     assert (MODEL_DIR / "native" / "build.sh").is_file()
     # AND the image copies only the library, beside the module that loads it, and installs no compiler

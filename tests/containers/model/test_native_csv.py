@@ -45,7 +45,7 @@ def test_the_committed_table_of_powers_of_five_is_what_its_script_writes() -> No
 
 
 def test_the_library_is_built_where_the_server_loads_it() -> None:
-    # GIVEN the environment `make install` set up (the image's Dockerfile builds the same file)
+    # GIVEN the environment `make test` set up (the image's Dockerfile builds the same file)
     # THEN the library is there and loaded: without it every test below would silently test nothing
     assert native_csv.LIBRARY.is_file()
     assert CODEC is not None

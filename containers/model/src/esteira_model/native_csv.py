@@ -1,7 +1,7 @@
 """The model server's CSV codec in C (containers/model/native/csv_codec.cc), loaded with ctypes.
 
-The library is built beside this module: by the image's Dockerfile, and by `make install` for the
-tests and the local run. ctypes releases the GIL for each call, so requests on different threads
+The library is built beside this module: by the image's Dockerfile, and by make for `make test`,
+`make pipeline` and `make bench-serving`. ctypes releases the GIL for each call, so requests on different threads
 parse and format at once. Without the library (a checkout nobody built, or ESTEIRA_NATIVE_CSV=0),
 `CODEC` is None and codecs.py uses its Python code; `serve` says so when it starts.
 """
