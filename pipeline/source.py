@@ -214,13 +214,3 @@ def postgres_demo_source(
         counted = count_query(conn, select_sql, repr(url))
     updated = len(set(ids) | set(clock.left))
     return SourceState("postgresql", counted, created, len(ids), url.jdbc_url, clock, updated)
-
-
-def sqlite_rows_after(path: Path, select_sql: str, column: str, value: str) -> int:
-    """Rows of the spec's SELECT whose watermark column is greater than ``value`` (what the next run will read)."""
-    conn = read_only_sqlite(path)
-    try:
-        query = f"SELECT count(*) FROM ({select_sql}) esteira_base WHERE {column} > ?"
-        return int(conn.execute(query, (value,)).fetchone()[0])
-    finally:
-        conn.close()

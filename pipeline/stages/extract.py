@@ -8,11 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from esteira_contracts.extraction import ExtractionJobArgs
-from pipeline import source as sources
 from pipeline.context import RunContext, need
 from pipeline.report import StageFailedError
-
-EMPTY_WINDOW_NOTE = "spec read with 1 JDBC partition (esteira_extract.jdbc.read_bounds fails on an empty SQLite window)"
 
 
 def lake_paths(lake: Path, spec_name: str) -> dict[str, Path]:
@@ -30,10 +27,9 @@ def run(ctx: RunContext) -> None:
     paths = lake_paths(ctx.out / "lake", need(ctx.spec, "loaded spec").extraction.name)
     curated, state_path = paths["curated"], paths["state"]
     spec_path = ctx.options.spec.resolve()
-    workaround = _empty_sqlite_window_spec(ctx, state_path)
     ca_bundle = ctx.options.source_ca_bundle
     job_args = ExtractionJobArgs(
-        spec_uri=str(workaround or spec_path),
+        spec_uri=str(spec_path),
         secret_id=ctx.secret_id or None,
         jdbc_url=ctx.jdbc_url,
         raw_uri=str(paths["raw"]),
@@ -67,37 +63,8 @@ def run(ctx: RunContext) -> None:
             "quarantined_by_reason": manifest["rows_quarantined_by_reason"],
             "manifest": str(manifest_path),
         }
-        if workaround is not None:
-            ctx.report["extraction"]["workaround"] = EMPTY_WINDOW_NOTE
         kind = "incremental" if watermark.get("from") is not None else "full"
         st.summary = (
             f"{kind}: read {manifest['rows_read']}, extracted {manifest['rows_written']}, "
             f"quarantined {manifest['rows_quarantined']}"
         )
-
-
-def _empty_sqlite_window_spec(ctx: RunContext, state_path: Path) -> Path | None:
-    """A copy of the spec with one JDBC partition when a SQLite source has no rows past the watermark.
-
-    Works around ``esteira_extract.jdbc.read_bounds`` on SQLite: MIN/MAX over an empty window fails in
-    sqlite-jdbc ("column -1 out of bounds"), so a second run with nothing changed would fail. With one
-    partition the job skips the bounds query; everything else is the same spec.
-    """
-    from esteira_extract.spec import load_spec
-
-    db = ctx.options.sqlite_path(ctx.out)
-    if db is None or not state_path.exists():
-        return None
-    state = json.loads(state_path.read_text())
-    value = (state.get("watermark") or {}).get("value")
-    spec = load_spec(str(ctx.options.spec.resolve()))
-    if value is None or spec.num_partitions <= 1:
-        return None
-    if sources.sqlite_rows_after(db, spec.source.select_sql(), spec.watermark_column, str(value)) > 0:
-        return None
-    raw = json.loads(ctx.options.spec.read_text())
-    raw["partitioning"]["num_partitions"] = 1
-    copy = ctx.run_dir / "spec-one-partition.json"
-    copy.write_text(json.dumps(raw, indent=2) + "\n")
-    ctx.progress.say(f"    extract: no source rows past the watermark; {EMPTY_WINDOW_NOTE}")
-    return copy

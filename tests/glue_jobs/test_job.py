@@ -419,6 +419,11 @@ def test_given_a_sqlite_source_when_run_twice_then_the_same_spec_extracts_increm
     assert first["watermark"]["type"] == "string"
     assert second["rows_read"] == 16
     assert second["watermark"]["to"] == "2099-01-01 00:00:00.000"
+    # AND a third run with nothing past the watermark reads an empty window with the spec's partitioning as it is
+    # (sqlite-jdbc cannot type MIN/MAX over no rows: read_bounds counts them first)
+    third = run(spark, make_settings(tmp_path, url, "", "sq-3"))
+    assert (third["rows_read"], third["rows_written"], third["rows_quarantined"]) == (0, 0, 0)
+    assert third["watermark"]["to"] == "2099-01-01 00:00:00.000"
 
 
 @pytest.mark.parametrize(

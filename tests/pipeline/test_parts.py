@@ -134,22 +134,6 @@ def test_summary_table_shows_the_counts_and_every_stage() -> None:
         assert f"  {name}" in text
 
 
-def test_rows_after_the_watermark_are_counted_through_the_specs_select(tmp_path: Path) -> None:
-    # GIVEN a demo source, its spec's SELECT and a watermark at the newest demo row
-    from esteira_extract.spec import load_spec
-
-    db = tmp_path / "hr.db"
-    source.sqlite_source(db, 120, 42, 0, DEMO_SELECT)
-    spec = load_spec(str(Path(__file__).resolve().parents[2] / "glue_jobs" / "specs" / "employees.json"))
-    with sqlite3.connect(db) as conn:
-        newest = conn.execute("SELECT max(atualizado_em) FROM funcionarios").fetchone()[0]
-    select = spec.source.select_sql()
-    # WHEN nothing changed THEN no row is past the watermark; after changing 7 rows, those 7 are
-    assert source.sqlite_rows_after(db, select, spec.watermark_column, newest) == 0
-    source.sqlite_source(db, 120, 42, 7, DEMO_SELECT)
-    assert source.sqlite_rows_after(db, select, spec.watermark_column, newest) == 7
-
-
 @pytest.mark.parametrize(
     ("task", "metrics", "shown", "absent"),
     [
