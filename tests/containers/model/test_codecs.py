@@ -57,7 +57,7 @@ def test_fast_path_equals_careful_parse(rows: list[list[float]], newline: str) -
     st.sampled_from(["\n", "\r\n"]),
 )
 def test_any_body_gets_the_careful_parsers_answer(num_features: int, rows: list[list[str]], newline: str) -> None:
-    # GIVEN any CSV-ish body: ragged lines, odd numbers, brackets, the fast path's row-end sentinel
+    # GIVEN any CSV-ish body: ragged lines, odd numbers, brackets, a value once used as a row-end sentinel
     body = newline.join(",".join(row) for row in rows).encode()
     # WHEN parsed by parse_csv and by the careful parser alone
     fast, careful = _outcome(body, num_features), _careful_outcome(body, num_features)
@@ -73,8 +73,8 @@ def test_any_body_gets_the_careful_parsers_answer(num_features: int, rows: list[
     ("body", "num_features", "message"),
     [
         (b"1,2\n3,4,5,6\n", 3, "record 1 has 2 columns"),  # one column short, one too many: same total
-        (b"1,2,-7e-300,3,4\n", 2, "record 1 has 5 columns"),  # a field equal to the row-end sentinel
-        (b"[1,2],3\n", 3, "'[1' is not a number"),  # JSON nesting that simdjson would flatten
+        (b"1,2,-7e-300,3,4\n", 2, "record 1 has 5 columns"),  # the same total, wrongly split (and once the old parser's sentinel)
+        (b"[1,2],3\n", 3, "'[1' is not a number"),  # brackets, which a JSON-based parser would flatten
         (b"1,true,3\n", 3, "'true' is not a number"),
     ],
 )
@@ -85,7 +85,7 @@ def test_fast_path_cannot_be_fooled_into_accepting(body: bytes, num_features: in
 
 
 def test_the_sentinel_value_itself_is_an_ordinary_feature() -> None:
-    # GIVEN records whose fields equal the fast path's row-end sentinel WHEN parsed THEN they are values
+    # GIVEN records whose fields equal the row-end sentinel the simdjson parser used WHEN parsed THEN they are values
     parsed = parse_csv(b"-7e-300,1\n2,-7e-300\n", 2)
     np.testing.assert_array_equal(parsed, [[-7e-300, 1], [2, -7e-300]])
 

@@ -28,16 +28,13 @@ class LabelTable:
 
     text: bytes
     offsets: np.ndarray
+    longest: int
 
     @classmethod
     def of(cls, labels: list[bytes]) -> LabelTable:
         offsets = np.zeros(len(labels) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(label) for label in labels])
-        return cls(b"".join(labels), offsets)
-
-    @property
-    def longest(self) -> int:
-        return int(np.diff(self.offsets).max(initial=0))
+        return cls(b"".join(labels), offsets, max((len(label) for label in labels), default=0))
 
 
 class NativeCSV:
