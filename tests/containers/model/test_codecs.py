@@ -73,7 +73,7 @@ def test_any_body_gets_the_careful_parsers_answer(num_features: int, rows: list[
     ("body", "num_features", "message"),
     [
         (b"1,2\n3,4,5,6\n", 3, "record 1 has 2 columns"),  # one column short, one too many: same total
-        (b"1,2,-7e-300,3,4\n", 2, "record 1 has 5 columns"),  # the same total, wrongly split (and once the old parser's sentinel)
+        (b"1,2,-7e-300,3,4\n", 2, "record 1 has 5 columns"),  # a field equal to the old parser's row-end sentinel
         (b"[1,2],3\n", 3, "'[1' is not a number"),  # brackets, which a JSON-based parser would flatten
         (b"1,true,3\n", 3, "'true' is not a number"),
     ],
