@@ -10,6 +10,8 @@ long groups start at once and the short modules fill in at the end.
 import os
 from pathlib import Path
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 # Every JVM the tests start (the session's SparkSession, the local run's extraction and dataset jobs) lives for
@@ -35,6 +37,27 @@ os.environ.setdefault("JSII_NODE", str(Path(__file__).parent / "fixtures" / "nod
 # multiclass and regression data, with and without row and column sampling, nthread 1 and 2: identical UBJSON). Set
 # before anything loads libgomp in the workers; the trainings and servers they start inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Every boto3 session (each Lambda client is made from a session of its own, and the tests reset the clients for every
+# test) loads botocore's JSON service models, endpoints and partitions again through a loader of its own: 0.24 s of
+# CPU per client for the larger services, 5.7 of the 17 s of tests/lambdas/test_launcher_dataset_run.py. Those files
+# are read-only data, and a botocore session shares its loader's cache between all of its own clients already: here
+# every session in the workers shares one loader per data path, so each file is parsed once per worker.
+_shared_loaders: dict[object, botocore.loaders.Loader] = {}
+
+
+def _register_shared_data_loader(session: botocore.session.Session) -> None:
+    def shared() -> botocore.loaders.Loader:
+        data_path = session.get_config_variable("data_path")
+        key = tuple(data_path) if isinstance(data_path, list) else data_path
+        if key not in _shared_loaders:
+            _shared_loaders[key] = botocore.loaders.create_loader(data_path)
+        return _shared_loaders[key]
+
+    session._components.lazy_register_component("data_loader", shared)
+
+
+botocore.session.Session._register_data_loader = _register_shared_data_loader
 
 # Paths (directories, or single modules) whose tests share session fixtures: one group each, so that the fixture is
 # built once, on one worker.

@@ -13,6 +13,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -73,6 +74,9 @@ def _pg_bin(name: str) -> str:
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # The Python workers run the tests' own interpreter (pyspark reads this variable), not whatever `python3` is first
+    # on PATH: the daemon module imports pyspark from this venv.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     missing = [j for j in JDBC_JARS if not Path(j).exists()]
     if missing:
         pytest.fail(f"JDBC driver jars missing: {missing}")
@@ -93,6 +97,10 @@ def spark() -> Iterator[SparkSession]:
         # start (tests/pipeline, tests/examples) keep Spark's code generation, as Glue runs it.
         .config("spark.sql.codegen.wholeStage", "false")
         .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
+        # Python workers (for frames made from local rows) through a daemon that skips Python 3.11's zip directory
+        # re-read on every task (spark_worker_daemon.py), found on the repository's path.
+        .config("spark.python.daemon.module", "tests.glue_jobs.spark_worker_daemon")
+        .config("spark.executorEnv.PYTHONPATH", str(REPO))
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
