@@ -1,4 +1,5 @@
-"""Synthesizes each environment once per test session, in process, with cdk.json's feature flags."""
+"""Synthesizes each environment once per test session, in process, as the cdk CLI does: cdk.json's feature flags, each
+resource's construct path in its metadata, and a commit (GIT_COMMIT)."""
 
 import json
 from collections.abc import Callable
@@ -17,6 +18,9 @@ from stacks.delivery_stack import build_delivery
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVS = available_envs()
+# The commit the session's synths record (`make synth` passes the checkout's): the same for the environments and the
+# delivery app, so that an environment's templates and its pipeline stage's differ only in construct paths.
+GIT_COMMIT = "0123456789ab"
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesiz
 
     def get(env: str) -> SynthesizedEnv:
         if env not in cache:
-            cache[env] = synthesize(env, tmp_path_factory.mktemp(f"cdk-{env}"))
+            outdir = tmp_path_factory.mktemp(f"cdk-{env}")
+            cache[env] = synthesize(env, outdir, git_commit=GIT_COMMIT, path_metadata=True)
         return cache[env]
 
     return get
@@ -90,7 +95,8 @@ def synth_with_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str]
         if env not in cache:
             base = load_config(env)
             config = base.with_model_package(model_package_arn(base))
-            cache[env] = synthesize(env, tmp_path_factory.mktemp(f"cdk-{env}-model"), config)
+            outdir = tmp_path_factory.mktemp(f"cdk-{env}-model")
+            cache[env] = synthesize(env, outdir, config, git_commit=GIT_COMMIT, path_metadata=True)
         return cache[env]
 
     return get
@@ -124,7 +130,7 @@ def synthesize_delivery(outdir: Path, model_package: str | None) -> SynthesizedD
     delivery = load_delivery_config()
     # As the cdk CLI does: cfn-lint recognizes CDK templates by this metadata and skips its Fn::Sub style check.
     app = App(context={**context, "aws:cdk:enable-path-metadata": True}, outdir=str(outdir), analytics_reporting=False)
-    stack = build_delivery(app, delivery, model_package, git_commit="0123456789ab")
+    stack = build_delivery(app, delivery, model_package, git_commit=GIT_COMMIT)
     attach_checks(app)
     app.synth()
     stages = {

@@ -1,10 +1,9 @@
 """cfn-lint over every synthesized template of every environment, with the repo's .cfnlintrc.yaml.
 
-One cfn-lint process lints every template set at once, and a template that two sets share byte for byte (the stacks
-a model package does not change, the dev stage of a push and of an approval) is linted once: cfn-lint's findings
-depend on the template's text and the settings only. Each test then asserts on its own set's templates."""
+One cfn-lint process lints every template set at once, and each distinct template once (distinct_templates.py): the
+stacks a model package does not change, an environment's stacks and its pipeline stage's. Each test then asserts on
+its own set's templates."""
 
-import hashlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,26 +12,24 @@ from pathlib import Path
 import pytest
 
 from tests.stacks.conftest import ENVS, REPO_ROOT, SynthesizedDelivery, SynthesizedEnv
+from tests.stacks.distinct_templates import DistinctTemplates
 
 Findings = Callable[[list[Path]], list[str]]
 
 
-def lint_once(templates: list[Path]) -> Findings:
-    """cfn-lint on each distinct template; returns the findings (parseable format) of any given templates."""
-    representative: dict[Path, Path] = {}
-    by_digest: dict[str, Path] = {}
-    for path in templates:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        representative[path] = by_digest.setdefault(digest, path)
+def lint_once(templates: list[Path], folder: Path) -> Findings:
+    """cfn-lint on each distinct template (written to ``folder``); returns the findings (parseable format) of any given
+    templates."""
+    distinct = DistinctTemplates.write(templates, folder)
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     result = subprocess.run(
-        [str(cfn_lint), "--format", "parseable", *map(str, by_digest.values())],
+        [str(cfn_lint), "--format", "parseable", *map(str, distinct.scanned)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    findings: dict[Path, list[str]] = {path: [] for path in by_digest.values()}
+    findings: dict[Path, list[str]] = {path: [] for path in distinct.scanned}
     unattributed: list[str] = []
     for line in result.stdout.splitlines():
         path = Path(line.split(":", 1)[0])
@@ -42,7 +39,7 @@ def lint_once(templates: list[Path]) -> Findings:
     assert (result.returncode == 0) == all(not found for found in findings.values()), result.stdout + result.stderr
 
     def of(files: list[Path]) -> list[str]:
-        return [finding for path in files for finding in findings[representative[path]]]
+        return [finding for path in files for finding in findings[distinct.copies[path]]]
 
     return of
 
@@ -52,13 +49,14 @@ def cfn_lint(
     synth: Callable[[str], SynthesizedEnv],
     synth_with_model: Callable[[str], SynthesizedEnv],
     synth_delivery: Callable[[bool], SynthesizedDelivery],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Findings:
     every_set = [
         *(synth(env).template_files() for env in ENVS),
         *(synth_with_model(env).template_files() for env in ENVS),
         *(synth_delivery(with_model).template_files() for with_model in (False, True)),
     ]
-    return lint_once([path for files in every_set for path in files])
+    return lint_once([path for files in every_set for path in files], tmp_path_factory.mktemp("cfn-lint"))
 
 
 @pytest.mark.parametrize("with_model", [False, True], ids=["no-model", "with-model"])
@@ -92,7 +90,7 @@ def test_a_finding_is_reported_for_each_set_that_holds_the_template(tmp_path: Pa
     second.write_text(bad)
     clean.write_text('{"Resources": {"B": {"Type": "AWS::S3::Bucket"}}}')
     # WHEN they are linted once
-    findings = lint_once([first, second, clean])
+    findings = lint_once([first, second, clean], tmp_path / "linted")
     # THEN the finding counts against both sets, and not against the clean template
     assert [line.split(":")[5] for line in findings([first])] == ["E3002"]
     assert [line.split(":")[5] for line in findings([second])] == ["E3002"]

@@ -8,12 +8,14 @@ tools/requirements-checkov.txt and lives in its own venv (.venv-checkov), which 
 import json
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.stacks.conftest import ENVS, REPO_ROOT, SynthesizedDelivery, SynthesizedEnv
+from tests.stacks.distinct_templates import DistinctTemplates
 
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 # As `make checkov` runs it: CloudFormation only (the assets are code, which the Python tests and linters cover), no
@@ -38,18 +40,28 @@ def run_checkov(templates: list[Path]) -> dict[str, Any]:
     return report
 
 
+@dataclass(frozen=True)
+class Scan:
+    report: dict[str, Any]
+    templates: DistinctTemplates
+
+
 @pytest.fixture(scope="module")
-def checkov_report(
-    synth_with_model: Callable[[str], SynthesizedEnv], synth_delivery: Callable[[bool], SynthesizedDelivery]
-) -> dict[str, Any]:
+def checkov_scan(
+    synth_with_model: Callable[[str], SynthesizedEnv],
+    synth_delivery: Callable[[bool], SynthesizedDelivery],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Scan:
     # GIVEN each environment as `make checkov` synthesizes it (serving a model package) and the delivery app (a push)
     templates = [path for env in ENVS for path in synth_with_model(env).template_files()]
     templates += synth_delivery(False).template_files()
-    # WHEN checkov scans every template at once
-    return run_checkov(templates)
+    # WHEN checkov scans every distinct template at once (tests/stacks/distinct_templates.py)
+    distinct = DistinctTemplates.write(templates, tmp_path_factory.mktemp("checkov"))
+    return Scan(run_checkov(distinct.scanned), distinct)
 
 
-def test_checkov_finds_no_failed_check_in_any_environment_or_the_delivery_app(checkov_report: dict[str, Any]) -> None:
+def test_checkov_finds_no_failed_check_in_any_environment_or_the_delivery_app(checkov_scan: Scan) -> None:
+    checkov_report = checkov_scan.report
     # THEN no check failed, and it did check: every resource type we deploy has checks that passed
     failed = [
         f"{check['check_id']} {check['file_path']}:{check['resource']}"
@@ -64,16 +76,21 @@ def test_checkov_finds_no_failed_check_in_any_environment_or_the_delivery_app(ch
 
 
 def test_checkov_scanned_every_template_that_holds_a_resource_it_checks(
-    checkov_report: dict[str, Any],
+    checkov_scan: Scan,
     synth_with_model: Callable[[str], SynthesizedEnv],
     synth_delivery: Callable[[bool], SynthesizedDelivery],
 ) -> None:
     results = [
         check
         for kind in ("passed_checks", "failed_checks", "skipped_checks")
-        for check in checkov_report["results"][kind]
+        for check in checkov_scan.report["results"][kind]
     ]
-    scanned = {check["file_abs_path"] for check in results}
+    # (each scanned copy stands for the templates that share its text)
+    scanned = {
+        str(template.resolve())
+        for copy in {Path(check["file_abs_path"]) for check in results}
+        for template in checkov_scan.templates.originals(copy)
+    }
     checked_types = {check["resource"].split(".", 1)[0] for check in results}
     expected = [path for env in ENVS for path in synth_with_model(env).template_files()]
     expected += synth_delivery(False).template_files()
