@@ -122,7 +122,8 @@ system-deps: ## apt packages for the tests (JVM, PostgreSQL, JDBC jars), when mi
 	fi
 
 # The local Glue runner's class archive (pipeline/spark_class_archive.py): recorded once for this JVM and class path
-# (~20 s), a no-op after. Part of the set-up both commands share, so no local run pays for it, the tests' included.
+# (~20 s), a no-op after. Part of `make pipeline`'s set-up, so that no local run pays for it; `make test` records it
+# beside the tests (test-only).
 spark-class-archive: system-deps install
 	$(PY) -m pipeline.spark_class_archive
 
@@ -167,8 +168,14 @@ test: system-deps ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and
 
 # loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py defines the groups (its
 # scheduler: xdist's own reading of xdist_group marks does not work with pytest 9) and orders them longest first.
-test-only: install $(NATIVE_CSV) $(CHECKOV_VENV)/.installed spark-class-archive
-	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=15
+# The Spark class archive is recorded beside the tests, not before them: recording it (~25 s, once per venv) keeps one
+# core busy while the other waited. The tests that start local runs, the archive's only users, come after the
+# synthesized apps and the Spark group in that order, well after it is written; a run that started first would run
+# without it, as before any archive. The recording always exits 0 (the archive is an optimisation); its log follows.
+test-only: system-deps install $(NATIVE_CSV) $(CHECKOV_VENV)/.installed
+	$(PY) -m pipeline.spark_class_archive > "$(VENV)/spark-class-archive.log" 2>&1 & archive=$$!; \
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=15; status=$$?; \
+	wait "$$archive"; cat "$(VENV)/spark-class-archive.log"; exit "$$status"
 
 CHECKOV_ENVS := dev staging prod
 

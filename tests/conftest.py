@@ -75,6 +75,8 @@ SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_predictions_under_ra
 # Modules whose tests use one of several costly module fixtures, each named in its tests' names: one group per fixture,
 # so that the two runs can go to the two workers and each is built once.
 SPLIT_BY_FIXTURE = {"tests/examples/test_apartment_rents.py": ("regression", "multiclass")}
+# The Makefile records the Spark class archive beside the first groups: the local runs' groups (which map it) must
+# not be the first two.
 # Weights (seconds of a group in a 2-core `make test` from a fresh clone, 2026-12-06, load average 5-8: the tests'
 # `--durations` of 3.5 s or more, plus an estimate for the many short tests of cdk, model and spark); a group not listed
 # counts as short.
