@@ -1,5 +1,6 @@
 """GIVEN a config file WHEN it is loaded THEN it is typed, or the error names the file and the key."""
 
+import json
 import os
 import subprocess
 import sys
@@ -111,17 +112,40 @@ def test_file_name_and_name_key_must_agree(tmp_path: Path) -> None:
         load_config("staging", config_dir)
 
 
-def test_app_exits_before_building_anything_on_an_unknown_env() -> None:
-    # GIVEN the CDK app run as the cdk CLI runs it, with env=nope in the context
-    environment = {**os.environ, "CDK_CONTEXT_JSON": '{"env": "nope"}', "CDK_OUTDIR": "/nonexistent"}
-    # WHEN it starts
-    result = subprocess.run(
-        [sys.executable, "app.py"], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=120
+def run_app(context: dict[str, str], overflow: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """app.py run as the cdk CLI runs it: the context in CDK_CONTEXT_JSON, or in the file the CLI writes when it is too
+    long for the environment; with Python's import log, to see which modules it loaded."""
+    environment = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent"}
+    if overflow is not None:
+        environment["CONTEXT_OVERFLOW_LOCATION_ENV"] = str(overflow)
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", "app.py"],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    # THEN it exits non-zero naming the valid environments, with no traceback
+
+
+def test_app_exits_before_building_anything_on_an_unknown_env() -> None:
+    # GIVEN the CDK app run as the cdk CLI runs it, with env=nope in the context  WHEN it starts
+    result = run_app({"env": "nope"})
+    # THEN it exits non-zero naming the valid environments, with no traceback, before loading the CDK at all
     assert result.returncode == 2
     assert "valid environments are dev, prod, staging" in result.stderr
     assert "Traceback" not in result.stderr
+    assert "| aws_cdk" not in result.stderr and "| jsii" not in result.stderr
+
+
+def test_app_reads_the_context_the_cli_writes_to_a_file_when_it_is_long(tmp_path: Path) -> None:
+    # GIVEN the context in the CLI's overflow file (its own, with env=nope, overriding the environment variable's)
+    overflow = tmp_path / "context.json"
+    overflow.write_text(json.dumps({"env": "nope"}))
+    # WHEN the app starts  THEN it read the file: the unknown env is named
+    result = run_app({"env": "dev"}, overflow)
+    assert result.returncode == 2
+    assert "unknown env 'nope'" in result.stderr
 
 
 PACKAGE = "arn:aws:sagemaker:eu-west-1:222222222222:model-package/esteira-staging-model/3"
