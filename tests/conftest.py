@@ -63,6 +63,7 @@ botocore.session.Session._register_data_loader = _register_shared_data_loader
 # built once, on one worker.
 SHARED_DIRECTORIES = {
     "tests/stacks": "cdk",  # synthesized apps, cached per session
+    "tests/tools/test_diagram.py": "cdk",  # synthesizes prod in process: the jsii kernel the group already runs
     "tests/glue_jobs": "spark",  # one SparkSession and one PostgreSQL server
     "tests/containers": "model",  # the shared trained model and its running servers
     # tests/pipeline/conftest.py's task_models and task_servers: three trained models and their servers
@@ -91,7 +92,6 @@ LONGEST = {
     "tests/test_app.py": 35,
     "task-models": 50,
     "tests/lambdas/test_fanout.py": 30,
-    "tests/tools/test_diagram.py": 15,
     "tests/lambdas/test_end_to_end.py": 15,
 }
 

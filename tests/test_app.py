@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from stacks.delivery_config import load_delivery_config
 from stacks.nag_report import summarize
-from tests.stacks.conftest import deployed_view
+from tests.stacks.conftest import GIT_COMMIT, deployed_view, registry_package_arn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
@@ -38,11 +39,21 @@ def cdk_synth(outdir: Path, *context: str, validate: bool = True) -> subprocess.
 
 @pytest.fixture(scope="module")
 def delivery_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """GIVEN an approval's package  WHEN the pipeline's synth step runs `cdk synth -c delivery=pipeline`"""
+    """GIVEN an approval's package  WHEN the pipeline's synth step runs `cdk synth -c delivery=pipeline`
+
+    (without the built-in validation: tests/stacks/conftest.py's synth_delivery(True) synthesizes the same app, with the
+    same package and commit, in process with it, and tests/stacks/test_cfn_lint.py lints those templates)"""
     outdir = tmp_path_factory.mktemp("cdk-cli-delivery")
-    result = cdk_synth(outdir, "delivery=pipeline", f"model_package_arn={PACKAGE}", "git_commit=0123456789ab")
+    context = ["delivery=pipeline", f"model_package_arn={PACKAGE}", f"git_commit={GIT_COMMIT}"]
+    result = cdk_synth(outdir, *context, validate=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return outdir
+
+
+def test_the_cli_synth_is_the_app_the_session_validates_in_process() -> None:
+    # The delivery synth here skips the built-in validation because the session's approval synth validates the same
+    # app: the same package and commit.
+    assert registry_package_arn(load_delivery_config()) == PACKAGE
 
 
 def test_the_cli_synthesizes_the_delivery_pipeline_with_an_approved_package(delivery_assembly: Path) -> None:
@@ -80,7 +91,7 @@ def test_prod_deployed_by_hand_through_the_cli_equals_its_pipeline_stage(
     # GIVEN `cdk synth -c env=prod` with what the pipeline gives that stage: the same commit and the package
     # (without the built-in validation: the test ends by showing these templates equal the delivery synth's stage,
     # which the validation passed)
-    context = ["env=prod", "git_commit=0123456789ab", f"model_package_arn={PACKAGE}"]
+    context = ["env=prod", f"git_commit={GIT_COMMIT}", f"model_package_arn={PACKAGE}"]
     assert cdk_synth(tmp_path, *context, validate=False).returncode == 0
     # THEN the same stack names hold the same resources, ids and properties: switching an environment from hand
     # deploys to the pipeline replaces nothing
