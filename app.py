@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from stacks.config import ConfigError, EnvironmentConfig, load_config
-from stacks.delivery_config import DeliveryConfig, load_delivery_config
+from stacks.delivery_config import DeliveryConfig, delivery_links, load_delivery_config
 
 # How the cdk CLI hands an app its context (cdk.json's, cdk.context.json's and each -c): as JSON in this variable, or,
 # when that is too long for the environment, in the file this one names. aws-cdk-lib's App reads the same two
@@ -52,7 +52,8 @@ class Target:
         model_package_arn = context.get("model_package_arn") or None
         if context.get("delivery"):
             delivery = load_delivery_config(context["delivery"])
-            delivery.stage_configs(model_package_arn)  # a package from outside the registry fails here
+            # Only checked here (a package from outside the registry fails): build_delivery makes the stages' configs.
+            delivery.stage_configs(model_package_arn)
             return cls(git_commit, model_package_arn, delivery=delivery)
         config = load_config(context.get("env"))
         if model_package_arn:
@@ -70,11 +71,10 @@ def main() -> None:
         target = Target.from_context(cli_context())
     except ConfigError as error:
         fail(error)
-    # The CDK, once the context is known to be good.
+    # The CDK (and the modules that build on it), once the context is known to be good.
     from aws_cdk import App
 
     from stacks.app_builder import attach_checks, build_stacks
-    from stacks.delivery_config import delivery_links
     from stacks.delivery_stack import build_delivery
 
     app = App()

@@ -2,6 +2,7 @@
 resource's construct path in its metadata, and a commit (GIT_COMMIT)."""
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,19 @@ def synth_delivery(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool],
     return get
 
 
+# The delivery pipeline's stage for an environment nests its stacks' construct paths under this one, and its nested
+# assembly names the asset folders one level up.
+STAGE_PATH = re.compile(r"Esteira-delivery-pipeline/[a-z0-9-]+/")
+NESTED_ASSET_PATH = '"../asset.'
+
+
+def without_stage_paths(text: str, env: str | None = None) -> str:
+    """A stage's template text as a hand synth of its environment writes it: construct paths without the stage's path
+    (only env's stage's when given), asset folders as the top-level assembly names them."""
+    stage_path = STAGE_PATH if env is None else re.compile(re.escape(f"Esteira-delivery-pipeline/{env}/"))
+    return stage_path.sub("", text).replace(NESTED_ASSET_PATH, '"asset.')
+
+
 def deployed_view(assembly_dir: Path, env: str) -> str:
     """What deploying an assembly's stacks creates, as text: each stack name's template without CDKMetadata (usage
     analytics: a compressed list of construct paths), the delivery stage's path prefix removed from the construct
@@ -179,5 +193,4 @@ def deployed_view(assembly_dir: Path, env: str) -> str:
     }
     for template in by_stack.values():
         template["Resources"].pop("CDKMetadata", None)
-    text = json.dumps(by_stack, sort_keys=True)
-    return text.replace(f"Esteira-delivery-pipeline/{env}/", "").replace('"../asset.', '"asset.')
+    return without_stage_paths(json.dumps(by_stack, sort_keys=True), env)

@@ -13,18 +13,10 @@ that copy counts for every template it stands for.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-STAGE_PATH = re.compile(r"Esteira-delivery-pipeline/[a-z0-9-]+/")
-NESTED_ASSET_PATH = '"../asset.'
-
-
-def scanned_text(template: Path) -> str:
-    """The template's text as the linters scan it: construct paths without the stage's path, asset folders as the
-    top-level assembly names them."""
-    return STAGE_PATH.sub("", template.read_text()).replace(NESTED_ASSET_PATH, '"asset.')
+from tests.stacks.conftest import without_stage_paths
 
 
 @dataclass(frozen=True)
@@ -38,7 +30,7 @@ class DistinctTemplates:
         by_digest: dict[str, Path] = {}
         copies: dict[Path, Path] = {}
         for template in templates:
-            text = scanned_text(template)
+            text = without_stage_paths(template.read_text())
             digest = hashlib.sha256(text.encode()).hexdigest()
             if digest not in by_digest:
                 copy = folder / f"{len(by_digest):03d}-{template.name}"
