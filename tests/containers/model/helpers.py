@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import mmap
 import os
 import runpy
 import subprocess
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from esteira_model import core_board
 from esteira_model.boosting import INTERRUPT_ENV
 
 REPO = Path(__file__).resolve().parents[3]
@@ -25,6 +27,17 @@ TRAIN_BIN = MODEL_DIR / "bin" / "train"
 SERVE_BIN = MODEL_DIR / "bin" / "serve"
 FIXTURES = REPO / "tests" / "fixtures" / "model"
 FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
+BOARD_SLOT = core_board._SLOT  # the core board's record layout, to play another worker's part in-process
+
+
+def write_slot(path: Path, slot: int, running: int, idle_since: float) -> None:
+    with path.open("r+b") as file, mmap.mmap(file.fileno(), 0) as shared:
+        BOARD_SLOT.pack_into(shared, slot * BOARD_SLOT.size, running, idle_since)
+
+
+def read_slot(path: Path, slot: int) -> tuple[int, float]:
+    running, idle_since = BOARD_SLOT.unpack_from(path.read_bytes(), slot * BOARD_SLOT.size)
+    return running, idle_since
 
 
 def make_frame(rows: int, seed: int, task: str = "binary") -> pd.DataFrame:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from esteira_model import serve
+from esteira_model.core_board import BOARD_ENV
 from esteira_model.paths import MLPaths
-from tests.containers.model.helpers import MODEL_DIR
+from tests.containers.model.helpers import BOARD_SLOT, MODEL_DIR
 
 
 @pytest.mark.parametrize("name", ["train", "serve"])
@@ -71,3 +72,29 @@ def test_one_worker_per_core_by_default(monkeypatch: pytest.MonkeyPatch) -> None
     assert options["workers"] == len(os.sched_getaffinity(0))
     assert options["worker_class"] == "gthread"
     assert options["preload_app"] is False
+
+
+@pytest.mark.parametrize(("workers", "share"), [("2", "1"), ("2", "0"), ("1", "1")])
+def test_uvicorn_workers_get_a_core_board_for_the_servers_life_unless_alone_or_turned_off(
+    workers: str, share: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two workers with sharing on (the default), two with ESTEIRA_SHARE_CORES=0, or a lone worker
+    monkeypatch.setenv("ESTEIRA_SERVER_WORKERS", workers)
+    monkeypatch.setenv("ESTEIRA_SHARE_CORES", share)
+    monkeypatch.delenv(BOARD_ENV, raising=False)
+    seen: list[str | None] = []
+
+    def run(host: str, port: int) -> None:
+        named = os.environ.get(BOARD_ENV)
+        seen.append(named)
+        if named:
+            assert Path(named).read_bytes() == bytes(2 * BOARD_SLOT.size)
+
+    monkeypatch.setattr(serve, "_run_uvicorn", run)
+    # WHEN uvicorn runs and returns
+    serve.run_uvicorn()
+    # THEN two sharing workers saw a zeroed board for two, removed when the server ended; the others none
+    if (workers, share) == ("2", "1"):
+        assert seen[0] is not None and not Path(seen[0]).exists()
+    else:
+        assert seen == [None]

@@ -17,6 +17,7 @@ import orjson
 
 from esteira_model import codecs, native_csv
 from esteira_model.codecs import BadRequest
+from esteira_model.core_board import BOARD_ENV, CoreBoard, join_board
 from esteira_model.offload import Offload
 from esteira_model.paths import MLPaths
 from esteira_model.predictor import Predictor
@@ -222,10 +223,13 @@ class ASGIApp:
     (~30 us) would be a large share of a single-row request.
     """
 
-    def __init__(self, service: InferenceService, offload_bytes: int, threads: int) -> None:
+    def __init__(
+        self, service: InferenceService, offload_bytes: int, threads: int, board: CoreBoard | None = None
+    ) -> None:
         self.service = service
         self.offload_bytes = offload_bytes
         self.pool = Offload(threads, "predict") if threads else None
+        self.board = board
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -237,6 +241,8 @@ class ASGIApp:
                 elif message["type"] == "lifespan.shutdown":
                     if self.pool is not None:
                         self.pool.close()
+                    if self.board is not None:
+                        self.board.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if kind != "http":
@@ -283,9 +289,16 @@ class ASGIApp:
         if over:
             return self.service.too_large()
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if self.pool is not None and len(body) >= self.offload_bytes:
+        if self.pool is None or len(body) < self.offload_bytes:
+            return self.service.invoke(routed, body)
+        board = self.board
+        if board is None:
             return await self.pool.run(self.service.invoke, routed, body)
-        return self.service.invoke(routed, body)
+        every_other_core_busy = board.others_take_the_other_cores()  # then the pool would only add a hand-off
+        with board.running():
+            if every_other_core_busy:
+                return self.service.invoke(routed, body)
+            return await self.pool.run(self.service.invoke, routed, body)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,8 +340,15 @@ def create_wsgi_app() -> WSGIApp:
 
 
 def create_asgi_app() -> ASGIApp:
+    board: CoreBoard | None = None
+    if os.environ.get(BOARD_ENV):
+        try:
+            board = join_board(cpu_count())
+        except (OSError, ValueError) as err:
+            print(f"No core board ({err}): every batch body goes to the thread pool", file=sys.stderr, flush=True)
     return ASGIApp(
         create_service(),
         offload_bytes=int(os.environ.get("ESTEIRA_OFFLOAD_BYTES", "") or OFFLOAD_BYTES),
         threads=int(os.environ.get("ESTEIRA_SERVER_THREADS", "") or ASGI_THREADS),
+        board=board,
     )

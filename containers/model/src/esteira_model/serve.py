@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from esteira_model.app import cpu_count, create_wsgi_app
+from esteira_model.core_board import BOARD_ENV, create_board_file
 
 DEFAULT_PORT = 8080
 PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
@@ -91,9 +92,25 @@ def run_gunicorn() -> None:
 
 
 def run_uvicorn() -> None:
+    host, port = bind()
+    # Workers share a board of who is busy (core_board): a worker runs a batch body on its event loop when every
+    # other core is taken. ESTEIRA_SHARE_CORES=0 leaves it out: every batch body then goes to the pool. A lone
+    # worker needs none (it has no one to share with), and uvicorn ends it by raising the SIGTERM it caught, which
+    # would skip the clean-up below.
+    sharing = workers() > 1 and os.environ.get("ESTEIRA_SHARE_CORES", "1") != "0"
+    board = create_board_file(workers()) if sharing else None
+    if board is not None:
+        os.environ[BOARD_ENV] = str(board)  # the spawned workers inherit it
+    try:
+        _run_uvicorn(host, port)
+    finally:
+        if board is not None:
+            board.unlink(missing_ok=True)
+
+
+def _run_uvicorn(host: str, port: int) -> None:
     import uvicorn
 
-    host, port = bind()
     # Each worker is a fresh (spawned) interpreter that imports the factory and loads the model.
     uvicorn.run(
         "esteira_model.app:create_asgi_app",
