@@ -75,7 +75,7 @@ def build_report(results: Results, per_round: list[dict[str, float]], meta: dict
         f"rounds; {meta['rounds']} interleaved rounds of {meta['duration']:g} s per measurement. "
         f"Model: XGBoost, {meta['trees']} trees of depth {meta['depth']}, {N_FEATURES} features, trained by "
         f"`bin/train` on {meta['train_rows']:,} generated rows. Servers: {meta['workers']} worker processes "
-        f"(uvicorn: an event loop and a 2-thread pool for batch bodies each; gunicorn: {meta['threads']} threads "
+        f"(uvicorn: an event loop and a 2-thread pool for batch bodies each, the pool used only while the workers' core board shows a free core; gunicorn: {meta['threads']} threads "
         "each), one XGBoost thread per worker. "
         f"MLflow: {meta['mlflow_version']}. CSV values: {meta['csv_values']}. "
         "Clients run in a separate process on persistent connections. "

@@ -1,7 +1,8 @@
 """`serve`: SageMaker's inference entry point. One worker process per core.
 
 The default server is uvicorn (httptools parser, uvloop event loop) running the ASGI face of the
-service, each worker with a 2-thread pool for batch bodies (app.ASGIApp); gunicorn with gthread
+service, each worker with a 2-thread pool for batch bodies (app.ASGIApp) that it uses only while a core is
+free, as the workers' shared core board shows (core_board); gunicorn with gthread
 workers running the WSGI face is the alternative (ESTEIRA_SERVER=gunicorn). bench/serving.py
 measures both: on the quiet 2-core machine (2026-12-06) uvicorn gave 467-477k batch rows/s in every
 round against gunicorn's 414-460k, about 0.15 ms less CPU per 1,000-row request, 1.5-2.4x the
