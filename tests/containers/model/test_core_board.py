@@ -153,6 +153,13 @@ def test_the_board_lives_in_memory_and_joining_needs_it_named(
     monkeypatch.setenv(BOARD_ENV, str(tmp_path / "gone"))
     with pytest.raises(FileNotFoundError):
         join_board(2)
+    # WHEN it names a file that is not a board THEN joining refuses it
+    other = tmp_path / "notes.txt"
+    other.write_bytes(b"not a board")
+    monkeypatch.setenv(BOARD_ENV, str(other))
+    with pytest.raises(ValueError, match="is not a core board: 11 bytes"):
+        join_board(2)
+    assert other.read_bytes() == b"not a board"
     # WHEN it exists THEN the worker joins it
     monkeypatch.setenv(BOARD_ENV, str(board_file))
     joined = join_board(2)

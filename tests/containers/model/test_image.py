@@ -78,10 +78,11 @@ def test_one_worker_per_core_by_default(monkeypatch: pytest.MonkeyPatch) -> None
 def test_uvicorn_workers_get_a_core_board_for_the_servers_life_unless_alone_or_turned_off(
     workers: str, share: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN two workers with sharing on (the default), two with ESTEIRA_SHARE_CORES=0, or a lone worker
+    # GIVEN two workers with sharing on (the default), two with ESTEIRA_SHARE_CORES=0, or a lone worker; and a
+    # board named in the environment beforehand, which no worker may write into
     monkeypatch.setenv("ESTEIRA_SERVER_WORKERS", workers)
     monkeypatch.setenv("ESTEIRA_SHARE_CORES", share)
-    monkeypatch.delenv(BOARD_ENV, raising=False)
+    monkeypatch.setenv(BOARD_ENV, "/etc/passwd")
     seen: list[str | None] = []
 
     def run(host: str, port: int) -> None:
@@ -98,3 +99,23 @@ def test_uvicorn_workers_get_a_core_board_for_the_servers_life_unless_alone_or_t
         assert seen[0] is not None and not Path(seen[0]).exists()
     else:
         assert seen == [None]
+
+
+def test_a_board_that_cannot_be_created_is_reported_and_uvicorn_serves_without_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN two workers and no room for the board file
+    monkeypatch.setenv("ESTEIRA_SERVER_WORKERS", "2")
+    monkeypatch.delenv("ESTEIRA_SHARE_CORES", raising=False)
+
+    def no_room(workers: int) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(serve, "create_board_file", no_room)
+    seen: list[str | None] = []
+    monkeypatch.setattr(serve, "_run_uvicorn", lambda host, port: seen.append(os.environ.get(BOARD_ENV)))
+    # WHEN uvicorn starts
+    serve.run_uvicorn()
+    # THEN it runs, with no board named, and says why
+    assert seen == [None]
+    assert "No core board ([Errno 28] No space left on device)" in capsys.readouterr().err

@@ -49,6 +49,8 @@ class CoreBoard:
         self._file = path.open("r+b")
         try:
             size = os.fstat(self._file.fileno()).st_size
+            if size == 0 or size % _SLOT.size:
+                raise ValueError(f"{path} is not a core board: {size} bytes")
             self._slot = self._claim(size)
             self._board = mmap.mmap(self._file.fileno(), size)
         except BaseException:

@@ -99,7 +99,13 @@ def run_uvicorn() -> None:
     # worker needs none (it has no one to share with), and uvicorn ends it by raising the SIGTERM it caught, which
     # would skip the clean-up below.
     sharing = workers() > 1 and os.environ.get("ESTEIRA_SHARE_CORES", "1") != "0"
-    board = create_board_file(workers()) if sharing else None
+    os.environ.pop(BOARD_ENV, None)  # only a board made here: a worker writes into the file it names
+    board: Path | None = None
+    if sharing:
+        try:
+            board = create_board_file(workers())
+        except OSError as err:  # a speed-up, never a reason not to serve
+            print(f"No core board ({err}): every batch body goes to the thread pool", file=sys.stderr, flush=True)
     if board is not None:
         os.environ[BOARD_ENV] = str(board)  # the spawned workers inherit it
     try:
