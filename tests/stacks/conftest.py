@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_cdk import App
@@ -16,6 +16,9 @@ from stacks.app_builder import attach_checks, build_stacks
 from stacks.config import EnvironmentConfig, available_envs, load_config
 from stacks.delivery_config import DeliveryConfig, delivery_links, load_delivery_config
 from stacks.delivery_stack import build_delivery
+
+if TYPE_CHECKING:
+    from tests.stacks.linters import TemplateScans
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVS = available_envs()
@@ -164,6 +167,32 @@ def synth_delivery(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool],
         return cache[with_model]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def template_scans(
+    synth: Callable[[str], SynthesizedEnv],
+    synth_with_model: Callable[[str], SynthesizedEnv],
+    synth_delivery: Callable[[bool], SynthesizedDelivery],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> "TemplateScans":
+    """cfn-lint over every template set and checkov over what `make checkov` scans, both started now (linters.py)."""
+    from tests.stacks.linters import TemplateScans, start_cfn_lint, start_checkov  # linters imports this module
+
+    lint_sets = [
+        *(synth(env).template_files() for env in ENVS),
+        *(synth_with_model(env).template_files() for env in ENVS),
+        *(synth_delivery(with_model).template_files() for with_model in (False, True)),
+    ]
+    # As `make checkov` synthesizes: each environment serving a model package, and the delivery app (a push).
+    checkov_templates = [path for env in ENVS for path in synth_with_model(env).template_files()]
+    checkov_templates += synth_delivery(False).template_files()
+    return TemplateScans(
+        cfn_lint_run=start_cfn_lint(
+            [path for files in lint_sets for path in files], tmp_path_factory.mktemp("cfn-lint")
+        ),
+        checkov_run=start_checkov(checkov_templates, tmp_path_factory.mktemp("checkov")),
+    )
 
 
 # The delivery pipeline's stage for an environment nests its stacks' construct paths under this one, and its nested

@@ -1,62 +1,21 @@
 """cfn-lint over every synthesized template of every environment, with the repo's .cfnlintrc.yaml.
 
 One cfn-lint process lints every template set at once, and each distinct template once (distinct_templates.py): the
-stacks a model package does not change, an environment's stacks and its pipeline stage's. Each test then asserts on
-its own set's templates."""
+stacks a model package does not change, an environment's stacks and its pipeline stage's. It runs beside checkov
+(linters.py). Each test then asserts on its own set's templates."""
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.stacks.conftest import ENVS, REPO_ROOT, SynthesizedDelivery, SynthesizedEnv
-from tests.stacks.distinct_templates import DistinctTemplates
-
-Findings = Callable[[list[Path]], list[str]]
-
-
-def lint_once(templates: list[Path], folder: Path) -> Findings:
-    """cfn-lint on each distinct template (written to ``folder``); returns the findings (parseable format) of any given
-    templates."""
-    distinct = DistinctTemplates.write(templates, folder)
-    cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    result = subprocess.run(
-        [str(cfn_lint), "--format", "parseable", *map(str, distinct.scanned)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    findings: dict[Path, list[str]] = {path: [] for path in distinct.scanned}
-    unattributed: list[str] = []
-    for line in result.stdout.splitlines():
-        path = Path(line.split(":", 1)[0])
-        findings.get(path, unattributed).append(line)
-    # Exit 0: no error and no warning that .cfnlintrc.yaml does not ignore with a reason; 1 is cfn-lint failing.
-    assert result.returncode != 1 and not unattributed, result.stdout + result.stderr
-    assert (result.returncode == 0) == all(not found for found in findings.values()), result.stdout + result.stderr
-
-    def of(files: list[Path]) -> list[str]:
-        return [finding for path in files for finding in findings[distinct.copies[path]]]
-
-    return of
+from tests.stacks.conftest import ENVS, SynthesizedDelivery, SynthesizedEnv
+from tests.stacks.linters import Findings, TemplateScans, lint_once
 
 
 @pytest.fixture(scope="module")
-def cfn_lint(
-    synth: Callable[[str], SynthesizedEnv],
-    synth_with_model: Callable[[str], SynthesizedEnv],
-    synth_delivery: Callable[[bool], SynthesizedDelivery],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Findings:
-    every_set = [
-        *(synth(env).template_files() for env in ENVS),
-        *(synth_with_model(env).template_files() for env in ENVS),
-        *(synth_delivery(with_model).template_files() for with_model in (False, True)),
-    ]
-    return lint_once([path for files in every_set for path in files], tmp_path_factory.mktemp("cfn-lint"))
+def cfn_lint(template_scans: TemplateScans) -> Findings:
+    return template_scans.cfn_lint()
 
 
 @pytest.mark.parametrize("with_model", [False, True], ids=["no-model", "with-model"])

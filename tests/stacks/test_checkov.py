@@ -6,58 +6,20 @@ tools/requirements-checkov.txt and lives in its own venv (.venv-checkov), which 
 """
 
 import json
-import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.stacks.conftest import ENVS, REPO_ROOT, SynthesizedDelivery, SynthesizedEnv
-from tests.stacks.distinct_templates import DistinctTemplates
-
-CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
-# As `make checkov` runs it: CloudFormation only (the assets are code, which the Python tests and linters cover), no
-# download of external checks.
-CHECKOV_ARGS = ("--framework", "cloudformation", "--compact", "--skip-download", "--output", "json")
-
-
-def run_checkov(templates: list[Path]) -> dict[str, Any]:
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run `make checkov` or `make test` once (they install .venv-checkov)")
-    result = subprocess.run(
-        [str(CHECKOV), *CHECKOV_ARGS, *(item for path in templates for item in ("-f", str(path)))],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    # One framework: one report; exit 1 means failed checks (listed in the report), anything else is checkov failing.
-    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
-    report: dict[str, Any] = json.loads(result.stdout)
-    assert report["check_type"] == "cloudformation"
-    return report
-
-
-@dataclass(frozen=True)
-class Scan:
-    report: dict[str, Any]
-    templates: DistinctTemplates
+from tests.stacks.conftest import ENVS, SynthesizedDelivery, SynthesizedEnv
+from tests.stacks.linters import Scan, TemplateScans
 
 
 @pytest.fixture(scope="module")
-def checkov_scan(
-    synth_with_model: Callable[[str], SynthesizedEnv],
-    synth_delivery: Callable[[bool], SynthesizedDelivery],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Scan:
+def checkov_scan(template_scans: TemplateScans) -> Scan:
     # GIVEN each environment as `make checkov` synthesizes it (serving a model package) and the delivery app (a push)
-    templates = [path for env in ENVS for path in synth_with_model(env).template_files()]
-    templates += synth_delivery(False).template_files()
-    # WHEN checkov scans every distinct template at once (tests/stacks/distinct_templates.py)
-    distinct = DistinctTemplates.write(templates, tmp_path_factory.mktemp("checkov"))
-    return Scan(run_checkov(distinct.scanned), distinct)
+    # WHEN checkov scans every distinct template at once (tests/stacks/distinct_templates.py), beside cfn-lint
+    return template_scans.checkov()
 
 
 def test_checkov_finds_no_failed_check_in_any_environment_or_the_delivery_app(checkov_scan: Scan) -> None:

@@ -11,7 +11,7 @@ from aws_cdk import aws_sqs as sqs
 
 from stacks.nag import CHECKOV_MIN_REASON, skip_checkov
 from tests.stacks.conftest import ENVS, REPO_ROOT, SynthesizedDelivery, SynthesizedEnv
-from tests.stacks.test_checkov import CHECKOV_ARGS
+from tests.stacks.linters import CHECKOV_ARGS
 
 CHECK_ID = re.compile(r"^CKV2?_AWS_[0-9]+$")
 # checkov options that skip or soften checks for every resource at once.
