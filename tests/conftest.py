@@ -76,8 +76,10 @@ SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_predictions_under_ra
 # Modules whose tests use one of several costly module fixtures, each named in its tests' names: one group per fixture,
 # so that the two runs can go to the two workers and each is built once.
 SPLIT_BY_FIXTURE = {"tests/examples/test_apartment_rents.py": ("regression", "multiclass")}
-# The Makefile records the Spark class archive beside the first groups: the local runs' groups (which map it) must
-# not be the first two.
+# The Makefile records the Spark class archive beside the tests at the lowest CPU priority, on the cycles they leave
+# idle (written ~2 minutes in). So the long groups that need no archive are handed out first, in this order; the local
+# runs' groups (which map it) come after them, longest first.
+HANDED_OUT_FIRST = ("cdk", "spark", "model", "tests/test_app.py")
 # Weights (seconds of a group in a 2-core `make test` from a fresh clone, 2026-12-06, load average 5-8: the tests'
 # `--durations` of 3.5 s or more, plus an estimate for the many short tests of cdk, model and spark); a group not listed
 # counts as short.
@@ -133,4 +135,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for index, item in enumerate(items):
         first_seen.setdefault(groups[item.nodeid], index)
     # Each group stays contiguous and in collection order; the short ones keep their collection order too.
-    items.sort(key=lambda item: (-LONGEST.get(groups[item.nodeid], 0), first_seen[groups[item.nodeid]]))
+
+    def order(item: pytest.Item) -> tuple[int, int, int]:
+        group = groups[item.nodeid]
+        if group in HANDED_OUT_FIRST:
+            return (HANDED_OUT_FIRST.index(group), 0, 0)
+        return (len(HANDED_OUT_FIRST), -LONGEST.get(group, 0), first_seen[group])
+
+    items.sort(key=order)

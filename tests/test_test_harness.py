@@ -1,7 +1,11 @@
-"""The test harness's shared botocore loader (tests/conftest.py) changes how often files are parsed, never what a
-client is."""
+"""The test harness (tests/conftest.py): its shared botocore loader changes how often files are parsed, never what a
+client is; its group order hands out the groups that need no Spark class archive before the local runs'."""
+
+from dataclasses import dataclass
 
 import boto3
+
+from tests.conftest import HANDED_OUT_FIRST, group_of, pytest_collection_modifyitems
 
 
 def test_boto3_sessions_share_one_loader_and_their_clients_still_differ() -> None:
@@ -14,3 +18,38 @@ def test_boto3_sessions_share_one_loader_and_their_clients_still_differ() -> Non
     assert first._session.get_component("data_loader") is second._session.get_component("data_loader")
     assert (s3.meta.service_model.service_name, s3.meta.region_name) == ("s3", "eu-west-1")
     assert (sqs.meta.service_model.service_name, sqs.meta.region_name) == ("sqs", "us-east-1")
+
+
+@dataclass
+class FakeItem:
+    nodeid: str
+
+
+def test_the_long_groups_that_need_no_class_archive_go_first_and_each_group_stays_whole() -> None:
+    # GIVEN tests of the local runs' groups, short ones, and the long groups that need no archive, interleaved
+    nodeids = [
+        "tests/pipeline/test_end_to_end.py::test_a",
+        "tests/test_pyproject.py::test_b",
+        "tests/stacks/test_batch_stack.py::test_c",
+        "tests/containers/model/test_serve.py::test_d",
+        "tests/pipeline/test_source_read_only.py::test_e",
+        "tests/test_app.py::test_f",
+        "tests/glue_jobs/test_job.py::test_g",
+        "tests/stacks/test_config.py::test_h",
+        "tests/pipeline/test_end_to_end.py::test_i",
+    ]
+    items = [FakeItem(nodeid) for nodeid in nodeids]
+    # WHEN the harness orders them
+    pytest_collection_modifyitems(items)  # type: ignore[arg-type]
+    order = [group_of(item.nodeid) for item in items]
+    # THEN the four groups come first in their order, then the local runs longest first, then the short ones
+    groups = list(dict.fromkeys(order))
+    assert groups == [
+        *HANDED_OUT_FIRST,
+        "tests/pipeline/test_end_to_end.py",
+        "tests/pipeline/test_source_read_only.py",
+        "tests/test_pyproject.py",
+    ]
+    # AND each group's tests stay together, in collection order
+    assert [item.nodeid for item in items if group_of(item.nodeid) == "cdk"] == [nodeids[2], nodeids[7]]
+    assert [group for index, group in enumerate(order) if index == 0 or order[index - 1] != group] == groups
