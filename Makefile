@@ -85,7 +85,7 @@ UV := $(VENV)/bin/uv
 $(UV):
 	test -x $(PY) || python3 -m venv --without-pip $(VENV)
 	python3 -m pip --python $(PY) install -q --no-compile uv==$(UV_VERSION) 2>/dev/null \
-	  || { $(PY) -m ensurepip -q && $(PY) -m pip install -q --no-compile uv==$(UV_VERSION); }
+	  || { $(PY) -m ensurepip > /dev/null && $(PY) -m pip install -q --no-compile uv==$(UV_VERSION); }
 
 # Each venv installs its lock file (every package pinned, `make lock` writes them from the requirements files), first
 # from uv's cache alone (--offline: 0.4 s when every pinned wheel is there), else from the registry. Online, uv asks
