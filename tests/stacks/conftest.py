@@ -177,7 +177,7 @@ def template_scans(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> "TemplateScans":
     """cfn-lint over every template set and checkov over what `make checkov` scans, both started now (linters.py)."""
-    from tests.stacks.linters import TemplateScans, start_cfn_lint, start_checkov  # linters imports this module
+    from tests.stacks.linters import TemplateScans  # linters imports this module
 
     lint_sets = [
         *(synth(env).template_files() for env in ENVS),
@@ -187,12 +187,8 @@ def template_scans(
     # As `make checkov` synthesizes: each environment serving a model package, and the delivery app (a push).
     checkov_templates = [path for env in ENVS for path in synth_with_model(env).template_files()]
     checkov_templates += synth_delivery(False).template_files()
-    return TemplateScans(
-        cfn_lint_run=start_cfn_lint(
-            [path for files in lint_sets for path in files], tmp_path_factory.mktemp("cfn-lint")
-        ),
-        checkov_run=start_checkov(checkov_templates, tmp_path_factory.mktemp("checkov")),
-    )
+    lint_templates = [path for files in lint_sets for path in files]
+    return TemplateScans.start(lint_templates, checkov_templates, tmp_path_factory.mktemp("linters"))
 
 
 # The delivery pipeline's stage for an environment nests its stacks' construct paths under this one, and its nested

@@ -8,6 +8,7 @@ Run one after the other they kept the worker running the cdk tests waiting 33 s,
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -108,24 +109,17 @@ def start_checkov(templates: list[Path], folder: Path) -> Callable[[], Scan]:
     return finish
 
 
-@dataclass
+@dataclass(frozen=True)
 class TemplateScans:
-    """Both linters' runs over the session's templates: each awaited (once) by the first test that reads it."""
+    """Both linters' runs over the session's templates, each awaited once (functools.cache) by the first test that
+    reads it."""
 
-    cfn_lint_run: Callable[[], Findings]
-    checkov_run: Callable[[], Scan]
+    cfn_lint: Callable[[], Findings]
+    checkov: Callable[[], Scan]
 
-    def __post_init__(self) -> None:
-        self._results: dict[str, Any] = {}
-
-    def cfn_lint(self) -> Findings:
-        if "cfn-lint" not in self._results:
-            self._results["cfn-lint"] = self.cfn_lint_run()
-        findings: Findings = self._results["cfn-lint"]
-        return findings
-
-    def checkov(self) -> Scan:
-        if "checkov" not in self._results:
-            self._results["checkov"] = self.checkov_run()
-        scan: Scan = self._results["checkov"]
-        return scan
+    @classmethod
+    def start(cls, lint_templates: list[Path], checkov_templates: list[Path], folder: Path) -> TemplateScans:
+        return cls(
+            cfn_lint=functools.cache(start_cfn_lint(lint_templates, folder / "cfn-lint")),
+            checkov=functools.cache(start_checkov(checkov_templates, folder / "checkov")),
+        )

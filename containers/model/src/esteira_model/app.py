@@ -17,7 +17,7 @@ import orjson
 
 from esteira_model import codecs, native_csv
 from esteira_model.codecs import BadRequest
-from esteira_model.core_board import BOARD_ENV, CoreBoard, join_board
+from esteira_model.core_board import CoreBoard, join_board
 from esteira_model.offload import Offload
 from esteira_model.paths import MLPaths
 from esteira_model.predictor import Predictor
@@ -343,11 +343,10 @@ def create_wsgi_app() -> WSGIApp:
 
 def create_asgi_app() -> ASGIApp:
     board: CoreBoard | None = None
-    if os.environ.get(BOARD_ENV):
-        try:
-            board = join_board(cpu_count())
-        except (OSError, ValueError) as err:
-            print(f"No core board ({err}): every batch body goes to the thread pool", file=sys.stderr, flush=True)
+    try:
+        board = join_board(cpu_count())  # None when serve named no board
+    except (OSError, ValueError) as err:
+        print(f"No core board ({err}): every batch body goes to the thread pool", file=sys.stderr, flush=True)
     return ASGIApp(
         create_service(),
         offload_bytes=int(os.environ.get("ESTEIRA_OFFLOAD_BYTES", "") or OFFLOAD_BYTES),
