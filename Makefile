@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV ?= dev
+GLUE_RUNNER ?= .out/glue-runner.sock
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -62,14 +63,17 @@ $(call _check,DELIVERY,name)
 $(call _check,MODEL_PACKAGE_ARN,arn)
 $(call _check,GIT_COMMIT,commit)
 $(call _check,CDK_OUT,path)
+$(call _check,GLUE_RUNNER,path)
 $(call _check,ARGS,args)
 $(if $(value MODEL_PACKAGE_ARN),$(if $(filter arn:%,$(value MODEL_PACKAGE_ARN)),,$(error MODEL_PACKAGE_ARN='$(value MODEL_PACKAGE_ARN)' breaks rule $(RULE_arn))))
 $(if $(filter -% ,$(value CDK_OUT) ),$(error CDK_OUT='$(value CDK_OUT)' breaks rule $(RULE_path)))
 $(if $(value CDK_OUT),,$(error CDK_OUT='' breaks rule $(RULE_path)))
+$(if $(filter -% ,$(value GLUE_RUNNER) ),$(error GLUE_RUNNER='$(value GLUE_RUNNER)' breaks rule $(RULE_path)))
+$(if $(value GLUE_RUNNER),,$(error GLUE_RUNNER='' breaks rule $(RULE_path)))
 $(if $(value GIT_COMMIT),,$(error GIT_COMMIT='' breaks rule $(RULE_commit)))
-export ENV DIAGRAM_ENV DELIVERY MODEL_PACKAGE_ARN GIT_COMMIT CDK_OUT ARGS
+export ENV DIAGRAM_ENV DELIVERY MODEL_PACKAGE_ARN GIT_COMMIT CDK_OUT ARGS GLUE_RUNNER
 
-.PHONY: help install lock system-deps spark-class-archive pipeline synth lint test test-only image bench-serving bench-fanout bench-consumer tune cost swap-weights diagram diagram-check checkov clean
+.PHONY: help install lock system-deps spark-class-archive pipeline glue-runner synth lint test test-only image bench-serving bench-fanout bench-consumer tune cost swap-weights diagram diagram-check checkov clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -143,6 +147,12 @@ $(VENV)/.bytecode: $(VENV)/.installed
 pipeline: system-deps install $(NATIVE_CSV) spark-class-archive $(VENV)/.bytecode ## The whole pipeline on this machine, no AWS account (ARGS="--rows 20000 --change-rows 500")
 # ARGS is unquoted on purpose: it is several arguments; its rule allows no globs or shell operators.
 	$(PY) -m pipeline $$ARGS
+
+# A local Glue runner that stays warm between local runs (pipeline/glue_runner.py): start it in one terminal, then
+# `make pipeline ARGS="--glue-runner .out/glue-runner.sock ..."` in another; each run's Spark jobs then skip the JVM's
+# start and warm-up. Ctrl-C or Ctrl-D stops it.
+glue-runner: system-deps install spark-class-archive $(VENV)/.bytecode ## Keep Spark warm for local runs: `make pipeline ARGS="--glue-runner .out/glue-runner.sock"` (GLUE_RUNNER=socket)
+	$(PY) -m pipeline.glue_runner --listen "$$GLUE_RUNNER"
 
 synth: install ## Synthesize ENV's stacks (default dev), or with DELIVERY=pipeline the CD pipeline and all its stages, offline; print the cdk-nag summary and run cfn-lint
 	rm -rf -- "$$CDK_OUT"

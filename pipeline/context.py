@@ -15,7 +15,7 @@ from esteira_contracts.tasks import DEFAULT_OBJECTIVE, task_of_objective
 from pipeline import aws
 from pipeline.ahead import Ahead
 from pipeline.charts import ChartData
-from pipeline.glue_runner import GlueRunner
+from pipeline.glue_runner_client import AttachedGlueRunner, GlueRunner
 from pipeline.html_report import Section
 from pipeline.options import REPO, Options
 from pipeline.processes import Child, ChildFailedError, Children, tail
@@ -91,8 +91,9 @@ class RunContext:
     # report's chart sections while the consumers run.
     baseline_ahead: Ahead[dict[str, Any]] | None = None
     charts_ahead: Ahead[list[Section]] | None = None
-    # The local Glue runner (pipeline.glue_runner): one Spark driver for the extract and dataset jobs.
-    glue_runner: GlueRunner | None = None
+    # The local Glue runner (pipeline.glue_runner): one Spark driver for the extract and dataset jobs, the run's own
+    # or one that listens for many runs (--glue-runner).
+    glue_runner: GlueRunner | AttachedGlueRunner | None = None
     # fanout / consume: the consumers, started with the fan-out as the event source mapping polls (stages.consume).
     consumers: list[ConsumerWorker] = field(default_factory=list)
 
@@ -133,6 +134,9 @@ class RunContext:
         """Start Spark for the Glue jobs now, so its start-up overlaps the stages before them."""
         if self.glue_runner is not None:
             return
+        if self.options.glue_runner is not None:
+            self.glue_runner = AttachedGlueRunner(self.options.glue_runner)
+            return
         env = {**os.environ, "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
         argv = [sys.executable, "-m", "pipeline.glue_runner"]
         child = self.children.start(
@@ -143,10 +147,13 @@ class RunContext:
     def run_glue_job(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
         """Run a Glue job's ``main(argv)`` on the local Glue runner, saying every 15 s that it is still running."""
         self.start_glue_runner()
-        runner = need(self.glue_runner, "local Glue runner")
-        self.children.started.append(
-            {"name": name, "pid": runner.process.pid, "log": str(log_path), "process": "glue-runner"}
-        )
+        runner = self.glue_runner
+        if runner is None:
+            raise RuntimeError("no local Glue runner: it did not start")
+        if isinstance(runner, GlueRunner):  # a runner that listens is not the run's process
+            self.children.started.append(
+                {"name": name, "pid": runner.process.pid, "log": str(log_path), "process": "glue-runner"}
+            )
 
         def still_running(seconds: float) -> None:
             self.progress.say(f"    {name}: still running ({seconds:.0f}s), log {log_path}")

@@ -13,23 +13,35 @@ session through ``SparkSession.builder.getOrCreate()``, as they would find Glue'
 runs it (the job's Python log lines go to ``log``; the JVM's go to this process's own log), and writes
 ``{"ok": true}`` or ``{"ok": false, "error": "..."}`` to ``result``. End of input stops Spark and the process.
 
+``python -m pipeline.glue_runner --listen <socket>`` (``make glue-runner``) keeps one such runner warm for many runs:
+it takes the same requests, one per connection on a Unix socket (without ``result``: the answer comes back on the
+connection), one job at a time, and ``python -m pipeline --glue-runner <socket>`` sends its jobs there instead of
+starting Spark (:class:`AttachedGlueRunner`). A warm JVM has its classes loaded and its code compiled: a 3,000-row
+run's two jobs take seconds instead of a JVM start and ~10 s of CPU. End of input (Ctrl-D) or Ctrl-C stops it.
+Each job sees exactly the environment its run gave (the process's own is put back after it), as in a runner of its own.
+
 The JVM options suit a short-lived 2-core local driver (serial GC, C1 only, the classes of the previous run mapped from
 an archive: :mod:`pipeline.spark_class_archive`); they are local settings, never the jobs'.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import json
 import logging
 import os
-import subprocess
+import signal
+import socket
+import stat
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pipeline.options import REPO
 from pipeline.spark_class_archive import ClassArchive
@@ -81,8 +93,55 @@ def _fresh_session(base: Any) -> Any:
     return session
 
 
+# A Unix socket's path is at most 107 bytes (sun_path is 108, with its terminating NUL).
+MAX_SOCKET_PATH_BYTES = 107
+# A client that connects and says nothing within this time does not hold up the runs behind it.
+REQUEST_TIMEOUT_SECONDS = 10.0
+MAX_REQUEST_BYTES = 1 << 20
+
+
+class RequestError(ValueError):
+    """A request the runner cannot take: its message is the answer."""
+
+
+def check_request(request: Any, *, with_result: bool) -> dict[str, Any]:
+    """A request as ``_run_job`` reads it: a known job, argv a list of strings, env a string map, log a path."""
+    if not isinstance(request, dict):
+        raise RequestError("a request is a JSON object")
+    if request.get("job") not in JOB_MODULES:
+        raise RequestError(f"job {request.get('job')!r}: not one of {sorted(JOB_MODULES)}")
+    argv, env = request.get("argv"), request.get("env")
+    if not isinstance(argv, list) or not all(isinstance(item, str) for item in argv):
+        raise RequestError("argv: a list of strings")
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise RequestError("env: an object of string values")
+    keys = ("log", "result") if with_result else ("log",)
+    for key in keys:
+        if not isinstance(request.get(key), str) or not request[key]:
+            raise RequestError(f"{key}: a file path")
+    return request
+
+
+@contextlib.contextmanager
+def job_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` is exactly ``env`` while a job runs, and the runner's own again after it: a job of one run
+    never sees a setting (an endpoint, a credential) that another run gave."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def _run_job(base: Any, request: dict[str, Any]) -> dict[str, Any]:
-    os.environ.update(request.get("env") or {})
+    with job_environment(request["env"]):
+        return _run_job_in_environment(base, request)
+
+
+def _run_job_in_environment(base: Any, request: dict[str, Any]) -> dict[str, Any]:
     _fresh_session(base)
     handler = logging.FileHandler(request["log"], encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -102,7 +161,114 @@ def _run_job(base: Any, request: dict[str, Any]) -> dict[str, Any]:
         handler.close()
 
 
-def main() -> int:
+def _answer(spark: Any, line: bytes, *, with_result: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A request line's answer, and the request when it was one the runner took."""
+    try:
+        request = check_request(json.loads(line), with_result=with_result)
+    except (ValueError, RequestError) as exc:  # JSONDecodeError is a ValueError
+        return {"ok": False, "error": f"bad request: {exc}"}, None
+    return _run_job(spark, request), request
+
+
+def _serve_stdin(spark: Any) -> None:
+    for line in sys.stdin.buffer:
+        if not line.strip():
+            continue
+        result, request = _answer(spark, line, with_result=True)
+        if request is None:
+            raise SystemExit(f"esteira local Glue runner: {result['error']}")  # only the pipeline writes here
+        target = Path(request["result"])
+        partial = target.with_suffix(".partial")
+        partial.write_text(json.dumps(result))
+        partial.replace(target)  # the stage reads a whole result or none
+
+
+def check_socket_path(path: Path) -> str:
+    """The socket's path as bytes the kernel takes, or a message naming the limit."""
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+        raise RequestError(f"{path}: a Unix socket's path is at most {MAX_SOCKET_PATH_BYTES} bytes; give a shorter one")
+    return str(path)
+
+
+def listen_on(path: Path) -> socket.socket:
+    """A Unix socket only this user may connect to; a stale socket file (a runner that was killed) is replaced,
+    anything else at the path is left alone."""
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise SystemExit(f"esteira local Glue runner: {path} exists and is not a socket; give another path")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(path))
+            except OSError:
+                path.unlink()
+            else:
+                raise SystemExit(f"esteira local Glue runner: another runner already listens at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        listener.bind(check_socket_path(path))
+    finally:
+        os.umask(old_umask)
+    listener.listen(8)
+    listener.settimeout(0.5)
+    return listener
+
+
+def _serve_connection(spark: Any, connection: socket.socket) -> None:
+    log = logging.getLogger("esteira_local_glue")
+    connection.settimeout(REQUEST_TIMEOUT_SECONDS)
+    try:
+        line = connection.makefile("rb").readline(MAX_REQUEST_BYTES)
+    except OSError as exc:
+        log.warning("a client connected and sent no request (%s)", exc)
+        return
+    result, request = _answer(spark, line, with_result=False)
+    job = request["job"] if request else "no job"
+    try:
+        connection.sendall(json.dumps(result).encode() + b"\n")
+    except OSError as exc:  # the run was stopped (Ctrl-C) while its job ran here: the job ran to its end
+        log.warning("the run that asked for %s went away before its answer (%s)", job, exc)
+
+
+def _serve_socket(spark: Any, path: Path) -> None:
+    listener = listen_on(path)
+    stop = threading.Event()
+
+    def stop_at_end_of_input() -> None:
+        for _ in sys.stdin.buffer:
+            pass
+        stop.set()
+
+    threading.Thread(target=stop_at_end_of_input, name="stdin", daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"esteira local Glue runner: listening on {path} (end of input or Ctrl-C stops it)", flush=True)
+    try:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                _serve_connection(spark, connection)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.close()
+        path.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.glue_runner", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--listen", type=Path, metavar="SOCKET", help="serve many runs' jobs on this Unix socket (make glue-runner)"
+    )
+    args = parser.parse_args(argv)
+    if args.listen is not None:
+        try:
+            check_socket_path(args.listen)
+        except RequestError as exc:
+            parser.error(f"--listen {exc}")
     sys.path[:0] = [str(REPO / "glue_jobs")]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
@@ -114,64 +280,14 @@ def main() -> int:
         else "no class archive: make spark-class-archive records one"
     )
     print(f"esteira local Glue runner: Spark ready in {time.monotonic() - started:.1f}s ({how})", flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        result = _run_job(spark, request)
-        target = Path(request["result"])
-        partial = target.with_suffix(".partial")
-        partial.write_text(json.dumps(result))
-        partial.replace(target)  # the stage reads a whole result or none
-    spark.stop()
+    try:
+        if args.listen is None:
+            _serve_stdin(spark)
+        else:
+            _serve_socket(spark, args.listen)
+    finally:
+        spark.stop()
     return 0
-
-
-class GlueRunner:
-    """The pipeline's side: the runner process (a tracked child) and one job at a time through it."""
-
-    def __init__(self, process: subprocess.Popen[bytes], log_path: Path, requests: Path) -> None:
-        self.process = process
-        self.log_path = log_path
-        self.requests = requests
-        self._stdin: IO[bytes] | None = process.stdin
-        self.jobs = 0
-
-    def run(self, job: str, argv: list[str], env: dict[str, str], log_path: Path, on_wait: Any) -> None:
-        """Run one job and wait for it; a failure raises with the job's and the runner's last log lines."""
-        from pipeline.processes import ChildFailedError, tail
-
-        if self._stdin is None or self.process.poll() is not None:
-            raise ChildFailedError(f"the local Glue runner is not running:\n{tail(self.log_path, 15)}")
-        self.jobs += 1
-        result = self.requests / f"{self.jobs:02d}-{job}.result.json"
-        result.unlink(missing_ok=True)
-        request = {"job": job, "argv": argv, "env": env, "log": str(log_path), "result": str(result)}
-        self._stdin.write(json.dumps(request).encode() + b"\n")
-        self._stdin.flush()
-        started = last = time.monotonic()
-        while not result.exists():
-            if self.process.poll() is not None:
-                raise ChildFailedError(
-                    f"the local Glue runner exited with {self.process.returncode} during {job}; "
-                    f"last lines of {log_path}:\n{tail(log_path, 15)}\n{self.log_path}:\n{tail(self.log_path, 15)}"
-                )
-            time.sleep(0.1)
-            if time.monotonic() - last >= 15:
-                last = time.monotonic()
-                on_wait(time.monotonic() - started)
-        outcome = json.loads(result.read_text())
-        if not outcome.get("ok"):
-            raise ChildFailedError(
-                f"{job} failed: {outcome.get('error')}; last lines of {log_path}:\n{tail(log_path, 15)}"
-            )
-
-    def finish(self) -> None:
-        """End of input: the runner stops Spark and exits."""
-        if self._stdin is not None:
-            with contextlib.suppress(OSError):  # a runner that already died closed its end
-                self._stdin.close()
-            self._stdin = None
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class Options:
     load_demo: bool = False
     stop_after: str | None = None
     advance_days: int = 0
+    glue_runner: Path | None = None
 
     def load_config(self) -> EnvironmentConfig:
         """`config/<env>.yaml` through the stacks' typed config: the same checks and messages as `make synth`."""
@@ -129,6 +131,15 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="end the run (status 'stopped', exit 0) after this stage; the later stages are skipped",
     )
+    parser.add_argument(
+        "--glue-runner",
+        type=Path,
+        default=None,
+        metavar="SOCKET",
+        help="send the extract and dataset jobs to the local Glue runner listening on SOCKET (`make glue-runner`), "
+        "whose Spark is already warm, instead of starting Spark for this run; a run stopped by Ctrl-C leaves the job "
+        "it sent to finish there",
+    )
     return parser
 
 
@@ -162,6 +173,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         )
     if args.advance_days is None:
         args.advance_days = DEFAULT_ADVANCE_DAYS if args.change_rows and demo else 0
+    if args.glue_runner is not None and not _is_socket(args.glue_runner):
+        parser.error(f"--glue-runner {args.glue_runner}: no local Glue runner listens there (`make glue-runner`)")
     if args.source_ca_bundle and not args.source_ca_bundle.is_file():
         parser.error(f"--source-ca-bundle {args.source_ca_bundle}: no such file")
     config_path = args.config or CONFIG_DIR / f"{args.env}.yaml"
@@ -195,4 +208,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
         load_demo=args.load_demo,
         stop_after=args.stop_after,
         advance_days=args.advance_days,
+        glue_runner=args.glue_runner,
     )
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return False

@@ -8,6 +8,7 @@ long groups start at once and the short modules fill in at the end.
 """
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import botocore.loaders
@@ -69,16 +70,18 @@ SHARED_DIRECTORIES = {
     # tests/pipeline/conftest.py's task_models and task_servers: three trained models and their servers
     "tests/pipeline/test_smoke.py": "task-models",
     "tests/pipeline/test_smoke_check.py": "task-models",
+    # The local runs, on one warm local Glue runner (the session's glue_runner_socket below)
+    "tests/pipeline/test_end_to_end.py": "local-runs",
+    "tests/pipeline/test_source_read_only.py": "local-runs",
+    "tests/pipeline/test_glue_runner.py": "local-runs",
+    "tests/examples/test_apartment_rents.py": "local-runs",
 }
 # Each seed of the fault runs is a group of its own: the module's fixtures are cheap (the synthesized machine at most
 # once per worker).
 SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_predictions_under_random_faults"}
-# Modules whose tests use one of several costly module fixtures, each named in its tests' names: one group per fixture,
-# so that the two runs can go to the two workers and each is built once.
-SPLIT_BY_FIXTURE = {"tests/examples/test_apartment_rents.py": ("regression", "multiclass")}
 # The Makefile records the Spark class archive beside the tests at the lowest CPU priority, on the cycles they leave
 # idle (written ~2 minutes in). So the long groups that need no archive are handed out first, in this order; the local
-# runs' groups (which map it) come after them, longest first.
+# runs' group (whose warm Glue runner maps it) comes after them, then the rest longest first.
 HANDED_OUT_FIRST = ("cdk", "spark", "model", "tests/test_app.py")
 # Weights (seconds of a group in a 2-core `make test` from a fresh clone, 2026-12-06, load average 5-8: the tests'
 # `--durations` of 3.5 s or more, plus an estimate for the many short tests of cdk, model and spark); a group not listed
@@ -87,10 +90,7 @@ LONGEST = {
     "cdk": 480,
     "model": 100,
     "spark": 260,
-    "tests/pipeline/test_end_to_end.py": 195,
-    "tests/pipeline/test_source_read_only.py": 135,
-    "tests/examples/test_apartment_rents.py::regression": 100,
-    "tests/examples/test_apartment_rents.py::multiclass": 85,
+    "local-runs": 300,
     "tests/test_app.py": 35,
     "task-models": 50,
     "tests/lambdas/test_fanout.py": 30,
@@ -103,10 +103,6 @@ def group_of(nodeid: str) -> str:
     path = nodeid.split("::", 1)[0]
     if nodeid.split("[", 1)[0] in SPLIT_BY_TEST:
         return nodeid
-    test_name = nodeid.split("::", 1)[-1]
-    for fixture in SPLIT_BY_FIXTURE.get(path, ()):
-        if fixture in test_name:
-            return f"{path}::{fixture}"
     for shared, group in SHARED_DIRECTORIES.items():
         if path == shared or path.startswith(shared + "/"):
             return group
@@ -143,3 +139,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return (len(HANDED_OUT_FIRST), -LONGEST.get(group, 0), first_seen[group])
 
     items.sort(key=order)
+
+
+@pytest.fixture(scope="session")
+def glue_runner_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The socket of the session's warm local Glue runner (tests/warm_glue_runner.py), for ``--glue-runner``."""
+    from tests.warm_glue_runner import WarmGlueRunner
+
+    runner = WarmGlueRunner.start(tmp_path_factory.mktemp("glue-runner"))
+    yield runner.socket_path
+    runner.stop()

@@ -16,6 +16,7 @@ VARIABLES = [
     ("MODEL_PACKAGE_ARN", "synth", "rule arn"),
     ("GIT_COMMIT", "synth", "rule commit"),
     ("CDK_OUT", "synth", "rule path"),
+    ("GLUE_RUNNER", "glue-runner", "rule path"),
     ("ARGS", "pipeline", "rule args"),
     ("ARGS", "swap-weights", "rule args"),
     ("ENV", "swap-weights", "rule name"),
@@ -151,3 +152,15 @@ def test_swap_weights_passes_env_quoted_and_the_weights_as_checked_words() -> No
 def test_cdk_out_may_not_be_empty_or_an_option(workdir: Path, value: str) -> None:
     result = run_make(workdir, "-n", "synth", f"CDK_OUT={value}")
     assert result.returncode != 0 and "breaks rule path" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["-rf", ""])
+def test_the_glue_runners_socket_may_not_be_empty_or_an_option(workdir: Path, value: str) -> None:
+    result = run_make(workdir, "-n", "glue-runner", f"GLUE_RUNNER={value}")
+    assert result.returncode != 0 and "GLUE_RUNNER=" in result.stderr and "breaks rule path" in result.stderr
+
+
+def test_the_glue_runner_listens_on_the_checked_socket_quoted() -> None:
+    result = dry_run("glue-runner", "GLUE_RUNNER=.out/my.sock")
+    assert result.returncode == 0, result.stderr
+    assert '-m pipeline.glue_runner --listen "$GLUE_RUNNER"' in result.stdout and "my.sock" not in result.stdout

@@ -1,5 +1,6 @@
 """The test harness (tests/conftest.py): its shared botocore loader changes how often files are parsed, never what a
-client is; its group order hands out the groups that need no Spark class archive before the local runs'."""
+client is; its group order hands out the groups that need no Spark class archive before the local runs', which share
+one warm local Glue runner."""
 
 from dataclasses import dataclass
 
@@ -42,14 +43,15 @@ def test_the_long_groups_that_need_no_class_archive_go_first_and_each_group_stay
     # WHEN the harness orders them
     pytest_collection_modifyitems(items)  # type: ignore[arg-type]
     order = [group_of(item.nodeid) for item in items]
-    # THEN the four groups come first in their order, then the local runs longest first, then the short ones
+    # THEN the four groups come first in their order, then the local runs (one group: one warm Glue runner), then
+    # the short ones
     groups = list(dict.fromkeys(order))
-    assert groups == [
-        *HANDED_OUT_FIRST,
-        "tests/pipeline/test_end_to_end.py",
-        "tests/pipeline/test_source_read_only.py",
-        "tests/test_pyproject.py",
-    ]
+    assert groups == [*HANDED_OUT_FIRST, "local-runs", "tests/test_pyproject.py"]
     # AND each group's tests stay together, in collection order
     assert [item.nodeid for item in items if group_of(item.nodeid) == "cdk"] == [nodeids[2], nodeids[7]]
+    assert [item.nodeid for item in items if group_of(item.nodeid) == "local-runs"] == [
+        nodeids[0],
+        nodeids[4],
+        nodeids[8],
+    ]
     assert [group for index, group in enumerate(order) if index == 0 or order[index - 1] != group] == groups

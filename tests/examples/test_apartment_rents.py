@@ -40,7 +40,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_example(tmp: Path, config: str) -> Run:
+def run_example(tmp: Path, config: str, glue_runner: Path) -> Run:
     source = tmp / "rents.db"
     generated = subprocess.run(
         [sys.executable, str(EXAMPLE / "generate.py"), "--rows", str(ROWS), "--sqlite", str(source)],
@@ -54,6 +54,7 @@ def run_example(tmp: Path, config: str) -> Run:
     env.pop("SOURCE_URL", None)
     out = tmp / "out"
     argv = ["--config", str(EXAMPLE / config), "--source-sqlite", str(source), "--out", str(out), "--fresh"]
+    argv += ["--glue-runner", str(glue_runner)]  # the session's warm one (tests/warm_glue_runner.py)
     done = subprocess.run(
         [sys.executable, "-m", "pipeline", *argv],
         cwd=REPO,
@@ -67,13 +68,13 @@ def run_example(tmp: Path, config: str) -> Run:
 
 
 @pytest.fixture(scope="module")
-def regression(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return run_example(tmp_path_factory.mktemp("rents"), "rents.yaml")
+def regression(tmp_path_factory: pytest.TempPathFactory, glue_runner_socket: Path) -> Run:
+    return run_example(tmp_path_factory.mktemp("rents"), "rents.yaml", glue_runner_socket)
 
 
 @pytest.fixture(scope="module")
-def multiclass(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return run_example(tmp_path_factory.mktemp("rent-bands"), "rent-bands.yaml")
+def multiclass(tmp_path_factory: pytest.TempPathFactory, glue_runner_socket: Path) -> Run:
+    return run_example(tmp_path_factory.mktemp("rent-bands"), "rent-bands.yaml", glue_runner_socket)
 
 
 def assert_trained_and_registered(run: Run, spec_name: str) -> dict[str, Any]:

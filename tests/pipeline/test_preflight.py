@@ -151,3 +151,13 @@ def test_advance_days_moves_only_the_demos_clock_by_a_checked_number_of_days(
     err = refused(capsys, "--advance-days", "30", "--source-sqlite", user_sqlite)
     assert "--advance-days" in err and "only to the demo source" in err
     assert parse_args(["--source-sqlite", user_sqlite]).advance_days == 0
+
+
+def test_glue_runner_must_name_a_listening_socket(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a path where no runner listens: nothing there, or a plain file
+    plain = tmp_path / "not-a-socket"
+    plain.write_text("")
+    for path in (tmp_path / "missing.sock", plain):
+        # WHEN the run is started with it THEN it is refused before anything starts, naming the option and the fix
+        err = refused(capsys, "--glue-runner", str(path))
+        assert f"--glue-runner {path}: no local Glue runner listens there" in err and "make glue-runner" in err

@@ -91,10 +91,17 @@ def source_db(postgres: PostgresServer) -> tuple[PostgresServer, str, str]:  # n
 
 
 def test_fresh_then_incremental_runs_read_the_source_and_never_change_it(
-    source_db: tuple[PostgresServer, str, str], tmp_path: Path
+    source_db: tuple[PostgresServer, str, str], tmp_path: Path, glue_runner_socket: Path
 ) -> None:
     server, db, url = source_db
-    tls = ("--source-ca-bundle", str(TEST_CA_BUNDLE), "--stop-after", "extract")
+    tls = (
+        "--source-ca-bundle",
+        str(TEST_CA_BUNDLE),
+        "--stop-after",
+        "extract",
+        "--glue-runner",
+        str(glue_runner_socket),
+    )
     # GIVEN a source the reader role may only SELECT from, and its checksum
     before = snapshot(server, db)
     # WHEN the pipeline runs against it (TLS verified against the test CA)
