@@ -5,8 +5,9 @@ one warm local Glue runner."""
 from dataclasses import dataclass
 
 import boto3
+import pytest
 
-from tests.conftest import HANDED_OUT_FIRST, group_of, pytest_collection_modifyitems
+from tests.conftest import HANDED_OUT_FIRST, group_of, modules_to_import_ahead, pytest_collection_modifyitems
 
 
 def test_boto3_sessions_share_one_loader_and_their_clients_still_differ() -> None:
@@ -55,3 +56,12 @@ def test_the_long_groups_that_need_no_class_archive_go_first_and_each_group_stay
         nodeids[8],
     ]
     assert [group for index, group in enumerate(order) if index == 0 or order[index - 1] != group] == groups
+
+
+def test_only_the_second_worker_of_a_whole_suite_run_imports_the_cdk_ahead() -> None:
+    testpaths, given = pytest.Config.ArgsSource.TESTPATHS, pytest.Config.ArgsSource.ARGS
+    # GIVEN the whole suite on two workers THEN the second imports the CDK's modules before collecting, the first none
+    assert "aws_cdk.assertions" in modules_to_import_ahead("gw1", testpaths)
+    assert modules_to_import_ahead("gw0", testpaths) == ()
+    # AND with paths given, or without workers, collection imports only what those tests need
+    assert modules_to_import_ahead("gw1", given) == () and modules_to_import_ahead(None, testpaths) == ()
