@@ -150,7 +150,7 @@ pipeline: system-deps install $(NATIVE_CSV) spark-class-archive $(VENV)/.bytecod
 
 # A local Glue runner that stays warm between local runs (pipeline/glue_runner.py): start it in one terminal, then
 # `make pipeline ARGS="--glue-runner .out/glue-runner.sock ..."` in another; each run's Spark jobs then skip the JVM's
-# start and warm-up. Ctrl-C or Ctrl-D stops it.
+# start and warm-up. Ctrl-C stops it.
 glue-runner: system-deps install spark-class-archive $(VENV)/.bytecode ## Keep Spark warm for local runs: `make pipeline ARGS="--glue-runner .out/glue-runner.sock"` (GLUE_RUNNER=socket)
 	$(PY) -m pipeline.glue_runner --listen "$$GLUE_RUNNER"
 

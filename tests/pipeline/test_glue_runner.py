@@ -159,3 +159,25 @@ def test_a_socket_path_longer_than_the_kernel_takes_is_refused_before_spark_star
     assert f"--listen {long_path}: a Unix socket's path is at most {MAX_SOCKET_PATH_BYTES} bytes" in (
         capsys.readouterr().err
     )
+
+
+def test_a_listening_runner_outlives_an_input_that_is_not_a_pipe_and_stops_on_sigterm(short_dir: Path) -> None:
+    # GIVEN the listener alone (requests it cannot take never reach Spark), its input /dev/null as in the background
+    path = short_dir / "glue.sock"
+    code = "import sys; from pathlib import Path; from pipeline.glue_runner import serve_socket; "
+    code += "serve_socket(None, Path(sys.argv[1]))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None and "listening on" in process.stdout.readline()
+        # WHEN its input is at its end already THEN it still answers
+        assert ask(path, b"{}\n") == {"ok": False, "error": "bad request: job None: not one of ['dataset', 'extract']"}
+        # WHEN it is sent SIGTERM THEN it exits 0 and removes its socket
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+        assert not path.exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
