@@ -166,7 +166,7 @@ def _answer(spark: Any, line: bytes, *, with_result: bool) -> tuple[dict[str, An
     """A request line's answer, and the request when it was one the runner took."""
     try:
         request = check_request(json.loads(line), with_result=with_result)
-    except (ValueError, RequestError) as exc:  # JSONDecodeError is a ValueError
+    except ValueError as exc:  # JSONDecodeError and RequestError are ValueErrors
         return {"ok": False, "error": f"bad request: {exc}"}, None
     return _run_job(spark, request), request
 
