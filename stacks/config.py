@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from esteira_contracts.batch import MAX_TRANSFORM_BUFFER_MB
 from stacks import aws_rules
 from stacks.aws_rules import CHAMPION_VARIANT as CHAMPION_VARIANT
-from stacks.config_base import InstanceType, StrictModel
+from stacks.config_base import InstanceType, StrictModel, parse_yaml
 from stacks.fanout_config import FanoutConfig
 
 # Serving and training have their own modules; the `X as X` imports keep `from stacks.config import X` working.
@@ -287,7 +287,7 @@ def _format_errors(path: Path, error: ValidationError) -> str:
 def read_mapping(path: Path) -> dict[str, Any]:
     """A YAML file whose top level is a mapping; ConfigError naming the file otherwise."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

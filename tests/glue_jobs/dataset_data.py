@@ -9,12 +9,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pyspark.sql import SparkSession
 
 from esteira_contracts.dataset import DatasetJobArgs
 from esteira_dataset.spec import parse_dataset_spec
 from esteira_extract.transforms import output_schema
+from stacks.config_base import parse_yaml
 from tests.glue_jobs.conftest import DEMO_SPEC, REPO
 
 DEMO_SECTION = REPO / "tests" / "fixtures" / "dataset" / "employees_dataset_section.json"
@@ -44,7 +44,7 @@ def demo_document(**section: Any) -> dict[str, Any]:
 
 def config_drop_columns(env: str = "dev") -> tuple[str, ...]:
     """The training hyperparameter ``drop_columns`` of an environment's config (what the wiring passes)."""
-    config = yaml.safe_load((REPO / "config" / f"{env}.yaml").read_text())
+    config = parse_yaml((REPO / "config" / f"{env}.yaml").read_text())
     text = str(config["training"]["hyperparameters"]["drop_columns"])
     return tuple(c.strip() for c in text.split(",") if c.strip())
 

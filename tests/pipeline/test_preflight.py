@@ -11,6 +11,7 @@ import yaml
 
 from pipeline.options import DEMO_SPEC, parse_args
 from stacks.config import CONFIG_DIR
+from stacks.config_base import parse_yaml
 
 
 def spec_file(tmp_path: Path, change: dict[str, Any]) -> Path:
@@ -22,7 +23,7 @@ def spec_file(tmp_path: Path, change: dict[str, Any]) -> Path:
 
 
 def config_file(tmp_path: Path, hyperparameters: dict[str, object], gate_metric: str = "auc") -> Path:
-    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / "dev.yaml").read_text())
     data["training"]["hyperparameters"].update(hyperparameters)
     data["training"]["gate"]["metric"] = gate_metric
     if not str(data["training"]["hyperparameters"].get("objective", "binary:")).startswith("binary:"):

@@ -12,6 +12,7 @@ import yaml
 from stacks import aws_rules
 from stacks.aws_rules import RULES, has_local_instance_storage, is_model_monitor_cron
 from stacks.config import CONFIG_DIR, ConfigError, available_envs, load_config
+from stacks.config_base import parse_yaml
 from stacks.construct_rules import check_metric_math_alarm, check_visibility_timeout, minimum_visibility_timeout_seconds
 from stacks.constructs.batch_predictions import CONSUMER_TIMEOUT
 from stacks.constructs.model_monitor import SCHEDULES
@@ -27,7 +28,7 @@ ANY_PAGE = re.compile(r"https://docs\.aws\.amazon\.com/\S+\]")
 
 def load_mutated(tmp_path: Path, base: str, mutate: dict[str, Any]) -> None:
     """Load `config/<base>.yaml` with dotted keys replaced (a key set to None is dropped); `name` renames the env."""
-    data = copy.deepcopy(yaml.safe_load((CONFIG_DIR / f"{base}.yaml").read_text()))
+    data = copy.deepcopy(parse_yaml((CONFIG_DIR / f"{base}.yaml").read_text()))
     mutate = dict(mutate)
     env = mutate.pop("name", base)
     for dotted, value in mutate.items():

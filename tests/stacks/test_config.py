@@ -10,12 +10,13 @@ import pytest
 import yaml
 
 from stacks.config import CONFIG_DIR, ConfigError, available_envs, load_config
+from stacks.config_base import parse_yaml
 
 REPO_ROOT = CONFIG_DIR.parent
 
 
 def write_env(tmp_path: Path, env: str, mutate: dict[str, object] | None = None, drop: str | None = None) -> Path:
-    data = yaml.safe_load((CONFIG_DIR / "staging.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / "staging.yaml").read_text())
     for dotted, value in (mutate or {}).items():
         *parents, leaf = dotted.split(".")
         node = data
@@ -217,7 +218,7 @@ def test_training_may_not_name_a_candidate_image_which_the_ecr_lifecycle_expires
 
 def test_clarify_in_an_existing_network_needs_the_sagemaker_endpoints_groups(tmp_path: Path) -> None:
     # GIVEN prod's config (existing network, bias enabled) without the SageMaker endpoints' groups
-    data = yaml.safe_load((CONFIG_DIR / "prod.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / "prod.yaml").read_text())
     del data["network"]["sagemaker_endpoint_security_group_ids"]
     (tmp_path / "prod.yaml").write_text(yaml.safe_dump(data))
     # WHEN loaded THEN the error names the key Clarify needs
@@ -231,7 +232,7 @@ def test_clarify_in_an_existing_network_needs_the_sagemaker_endpoints_groups(tmp
 
 def test_create_network_refuses_sagemaker_endpoints_groups(tmp_path: Path) -> None:
     # GIVEN dev's created VPC with SageMaker endpoints' groups named (they would belong to no VPC of ours)
-    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / "dev.yaml").read_text())
     data["network"]["sagemaker_endpoint_security_group_ids"] = ["sg-0123456789abcdef0"]
     (tmp_path / "dev.yaml").write_text(yaml.safe_dump(data))
     # WHEN loaded THEN refused, naming the key

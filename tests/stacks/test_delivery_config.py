@@ -10,13 +10,14 @@ import pytest
 import yaml
 
 from stacks.config import ConfigError, load_config
+from stacks.config_base import parse_yaml
 from stacks.delivery_config import DELIVERY_DIR, delivery_links, load_delivery_config
 
 REPO_ROOT = DELIVERY_DIR.parents[1]
 
 
 def write_delivery(tmp_path: Path, mutate: dict[str, object]) -> Path:
-    data = yaml.safe_load((DELIVERY_DIR / "pipeline.yaml").read_text())
+    data = parse_yaml((DELIVERY_DIR / "pipeline.yaml").read_text())
     for dotted, value in mutate.items():
         *parents, leaf = dotted.split(".")
         node = data

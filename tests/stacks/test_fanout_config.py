@@ -7,11 +7,12 @@ import yaml
 
 from esteira_contracts.fanout import FIFO_DEDUPLICATION_WINDOW_SECONDS
 from stacks.config import CONFIG_DIR, ConfigError, available_envs, load_config
+from stacks.config_base import parse_yaml
 from stacks.fanout_config import FanoutConfig
 
 
 def write_staging(tmp_path: Path, fanout: dict[str, object]) -> Path:
-    data = yaml.safe_load((CONFIG_DIR / "staging.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / "staging.yaml").read_text())
     data.setdefault("batch", {})["fanout"] = fanout
     (tmp_path / "staging.yaml").write_text(yaml.safe_dump(data))
     return tmp_path

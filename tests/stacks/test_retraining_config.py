@@ -7,10 +7,11 @@ import yaml
 
 from esteira_contracts.retraining import MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, RetrainSettings
 from stacks.config import CONFIG_DIR, ConfigError, available_envs, load_config
+from stacks.config_base import parse_yaml
 
 
 def write_staging(tmp_path: Path, retraining: dict[str, object]) -> Path:
-    data = yaml.safe_load((CONFIG_DIR / "staging.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / "staging.yaml").read_text())
     data["training"]["retraining"] = retraining
     (tmp_path / "staging.yaml").write_text(yaml.safe_dump(data))
     return tmp_path

@@ -9,13 +9,14 @@ import yaml
 from aws_cdk.assertions import Match, Template
 
 from stacks.config import CONFIG_DIR, ConfigError, load_config
+from stacks.config_base import parse_yaml
 from tests.stacks.conftest import ENVS, SynthesizedEnv, synthesize
 
 Synth = Callable[[str], SynthesizedEnv]
 
 
 def write_env(tmp_path: Path, env: str, source_database: dict[str, Any], **top: Any) -> Path:
-    data = yaml.safe_load((CONFIG_DIR / f"{env}.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / f"{env}.yaml").read_text())
     data["source_database"].update(source_database)
     data.update(top)
     (tmp_path / f"{env}.yaml").write_text(yaml.safe_dump(data))
@@ -49,7 +50,7 @@ def test_the_limits_themselves_are_accepted(tmp_path: Path, schedule: str, hours
 
 
 def test_rotation_is_required_and_its_mode_named(tmp_path: Path) -> None:
-    data = yaml.safe_load((CONFIG_DIR / "staging.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / "staging.yaml").read_text())
     del data["source_database"]["rotation"]
     (tmp_path / "staging.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=r"  - source_database\.rotation:"):
@@ -74,7 +75,7 @@ def test_a_database_cidr_that_does_not_parse_fails_naming_the_key(tmp_path: Path
 
 
 def test_a_created_network_needs_the_database_cidr_or_group(tmp_path: Path) -> None:
-    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / "dev.yaml").read_text())
     del data["source_database"]["cidr"]
     (tmp_path / "dev.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=r"source_database\.cidr or source_database\.security_group_id"):
@@ -193,7 +194,7 @@ def test_the_dev_job_lets_out_only_the_database_port_and_https_to_endpoints_and_
 
 def test_the_database_can_be_named_by_its_security_group(tmp_path: Path) -> None:
     # GIVEN dev with the database's security group instead of its CIDR
-    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / "dev.yaml").read_text())
     del data["source_database"]["cidr"]
     data["source_database"]["security_group_id"] = "sg-0123456789abcdef0"
     (tmp_path / "dev.yaml").write_text(yaml.safe_dump(data))

@@ -20,14 +20,16 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
-from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from common import clients
 from esteira_contracts.batch import feature_schema_digest
 from esteira_contracts.model_quality import metrics_namespace
+from pipeline.moto_http import MotoHTTPServer
 from tests.stacks import dataset_stand_in
 from tests.stacks.conftest import SynthesizedEnv
 from tests.stacks.training_execution_harness import (
@@ -41,6 +43,7 @@ from tests.stacks.training_execution_harness import (
     put_extraction,
     put_model,
     run,
+    validate_definition_once,
 )
 
 
@@ -54,7 +57,9 @@ def moto_sfn(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch_module.setitem(default_user_config["stepfunctions"], "execute_state_machine", True)
     monkeypatch_module.setattr(LambdaFunction, "_invoke_lambda", invoke_in_process)
     monkeypatch_module.setattr(state_task_service_aws_sdk, "boto_client_for", boto_client_with_text_bodies)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    validate = staticmethod(validate_definition_once)
+    monkeypatch_module.setattr(StepFunctionsParserBackend, "_validate_definition", validate)
+    server = MotoHTTPServer(port)  # keep-alive: werkzeug's server made a connection and a thread per call
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
@@ -80,8 +85,13 @@ def aws(moto_sfn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[st
     }.items():
         monkeypatch.setenv(name, value)
 
+    made: dict[str, Any] = {}
+
     def client(service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=moto_sfn)
+        # One client per service for the test: making one costs ~50 ms of CPU, and a deploy asks for ~20.
+        if service not in made:
+            made[service] = boto3.client(service, region_name=REGION, endpoint_url=moto_sfn)
+        return made[service]
 
     yield client
     clients.reset_clients()
@@ -343,3 +353,20 @@ def test_a_dataset_without_final_labels_ends_as_no_new_data(aws: Callable[[str],
     assert "training" not in output and "evaluation" not in output
     assert aws("sagemaker").list_model_packages(ModelPackageGroupName=deployed.group)["ModelPackageSummaryList"] == []
     assert notifications(aws, deployed) == []
+
+
+def test_the_definition_check_runs_once_per_valid_text_and_refuses_an_invalid_one_every_time(
+    aws: Callable[[str], Any], deployed: Deployed
+) -> None:
+    # GIVEN the deployed definition (checked once already) and a definition moto's parser refuses
+    definition = aws("stepfunctions").describe_state_machine(stateMachineArn=deployed.state_machine_arn)["definition"]
+    invalid = json.dumps({"StartAt": "Only", "States": {"Only": {"Type": "NoSuchType"}}})
+    # WHEN each is created again  THEN the valid one is taken, and the invalid one is refused both times
+    for attempt in range(2):
+        aws("stepfunctions").create_state_machine(
+            name=f"again-{attempt}", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
+        )
+        with pytest.raises(ClientError, match="ASLParserException"):
+            aws("stepfunctions").create_state_machine(
+                name=f"invalid-{attempt}", definition=invalid, roleArn="arn:aws:iam::123456789012:role/sfn"
+            )

@@ -6,10 +6,11 @@ import pytest
 import yaml
 
 from stacks.config import CONFIG_DIR, ConfigError, load_config
+from stacks.config_base import parse_yaml
 
 
 def write_dev(tmp_path: Path, hyperparameters: dict[str, object], gate_metric: str) -> Path:
-    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data = parse_yaml((CONFIG_DIR / "dev.yaml").read_text())
     data["training"]["hyperparameters"].update(hyperparameters)
     data["training"]["gate"]["metric"] = gate_metric
     if not str(hyperparameters.get("objective", "binary:")).startswith("binary:"):

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from stacks.config import CONFIG_DIR, available_envs, load_config
+from stacks.config_base import parse_yaml
 from tools.cost import (
     LINE_ITEMS,
     PRICE_TABLE,
@@ -107,7 +108,7 @@ def test_totals_equal_the_sum_of_lines(estimates: dict[str, Estimate]) -> None:
 
 
 def test_unknown_instance_type_is_named(tmp_path: Path) -> None:
-    raw = yaml.safe_load(PRICE_TABLE.read_text())
+    raw = parse_yaml(PRICE_TABLE.read_text())
     del raw["prices"]["sagemaker_hosting"]["by_instance_type"]["ml.m5.large"]
     bad = tmp_path / "prices.yaml"
     bad.write_text(yaml.safe_dump(raw))
@@ -116,7 +117,7 @@ def test_unknown_instance_type_is_named(tmp_path: Path) -> None:
 
 
 def test_invalid_price_table_names_the_key(tmp_path: Path) -> None:
-    raw = yaml.safe_load(PRICE_TABLE.read_text())
+    raw = parse_yaml(PRICE_TABLE.read_text())
     del raw["prices"]["glue_dpu"]["source"]
     bad = tmp_path / "prices.yaml"
     bad.write_text(yaml.safe_dump(raw))
@@ -125,7 +126,7 @@ def test_invalid_price_table_names_the_key(tmp_path: Path) -> None:
 
 
 def test_price_table_is_dated_and_every_price_has_a_source() -> None:
-    raw = yaml.safe_load(PRICE_TABLE.read_text())
+    raw = parse_yaml(PRICE_TABLE.read_text())
     assert str(raw["as_of"]) == "2026-11-01"
     assert raw["region"] == "eu-west-1"
     assert raw["currency"] == "USD"
@@ -167,7 +168,7 @@ def test_cli_prints_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_reports_price_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    raw = yaml.safe_load(PRICE_TABLE.read_text())
+    raw = parse_yaml(PRICE_TABLE.read_text())
     raw["prices"]["sagemaker_training"]["by_instance_type"] = {}
     bad = tmp_path / "prices.yaml"
     bad.write_text(yaml.safe_dump(raw))

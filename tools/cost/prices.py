@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from stacks.config_base import parse_yaml
+
 PRICE_TABLE = Path(__file__).resolve().parent.parent / "prices.yaml"
 
 
@@ -146,7 +148,7 @@ class PriceTable(_Strict):
 
 def load_price_table(path: Path = PRICE_TABLE) -> PriceTable:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CostError(f"{path}: cannot read the price table: {exc}") from exc
     try:
