@@ -92,13 +92,14 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesiz
 
 @pytest.fixture(scope="session")
 def synth_with_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SynthesizedEnv]:
-    """Each environment as `cdk synth -c model_package_arn=...` builds it: one champion variant."""
+    """Each environment as `cdk synth -c model_package_arn=...` builds it: one champion variant. The environments the
+    delivery pipeline promotes to serve the registry's package (served_package_arn), as their pipeline stages do in
+    synth_delivery(True): so this is the hand deploy test_hand_deploys.py compares with those stages."""
     cache: dict[str, SynthesizedEnv] = {}
 
     def get(env: str) -> SynthesizedEnv:
         if env not in cache:
-            base = load_config(env)
-            config = base.with_model_package(model_package_arn(base))
+            config = load_config(env).with_model_package(served_package_arn(env))
             outdir = tmp_path_factory.mktemp(f"cdk-{env}-model")
             cache[env] = synthesize(env, outdir, config, git_commit=GIT_COMMIT, path_metadata=True)
         return cache[env]
@@ -126,6 +127,15 @@ class SynthesizedDelivery:
 
 def registry_package_arn(delivery: DeliveryConfig, version: int = 7) -> str:
     return model_package_arn(load_config(delivery.promotion.registry_env), version)
+
+
+def served_package_arn(env: str) -> str:
+    """The package synth_with_model(env) serves: the registry's in the environments the pipeline promotes to, else
+    the environment's own group's."""
+    delivery = load_delivery_config()
+    if env in delivery.promoted_envs():
+        return registry_package_arn(delivery)
+    return model_package_arn(load_config(env))
 
 
 def synthesize_delivery(outdir: Path, model_package: str | None) -> SynthesizedDelivery:

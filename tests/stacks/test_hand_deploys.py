@@ -9,23 +9,20 @@ from collections.abc import Callable
 
 import pytest
 
-from stacks.config import load_config
 from tests.stacks.conftest import (
     ENVS,
-    GIT_COMMIT,
     SynthesizedDelivery,
     SynthesizedEnv,
     deployed_view,
     registry_package_arn,
-    synthesize,
 )
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_an_environment_deployed_by_hand_equals_its_pipeline_stage(
     synth: Callable[[str], SynthesizedEnv],
+    synth_with_model: Callable[[str], SynthesizedEnv],
     synth_delivery: Callable[[bool], SynthesizedDelivery],
-    tmp_path_factory: pytest.TempPathFactory,
     env: str,
 ) -> None:
     # GIVEN the delivery app approving the registry's package, and a hand synth of env given what the pipeline gives
@@ -33,11 +30,12 @@ def test_an_environment_deployed_by_hand_equals_its_pipeline_stage(
     # synth of dev, which the cdk CLI's path metadata and that commit make a hand synth already)
     delivery = synth_delivery(True)
     if env in delivery.delivery.promoted_envs():
-        config = load_config(env).with_model_package(registry_package_arn(delivery.delivery))
-        outdir = tmp_path_factory.mktemp(f"cdk-{env}-by-hand")
-        synthesize(env, outdir, config, git_commit=GIT_COMMIT, path_metadata=True)
+        # (the session's synth with a model serves the registry's package there: served_package_arn)
+        by_hand = synth_with_model(env)
+        assert by_hand.config.serving.variants[0].model_package_arn == registry_package_arn(delivery.delivery)
     else:
-        outdir = synth(env).assembly_dir
+        by_hand = synth(env)
+    outdir = by_hand.assembly_dir
     # THEN the same stack names hold the same resources, ids and properties
     stage_dir = delivery.assembly_dir / f"assembly-Esteira-delivery-pipeline-{env}"
     assert deployed_view(outdir, env) == deployed_view(stage_dir, env)

@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match, Template
 from esteira_contracts.served import variant_parameter
 from stacks import names
 from stacks.config import load_config
-from tests.stacks.conftest import ENVS, SynthesizedEnv, model_package_arn, synthesize
+from tests.stacks.conftest import ENVS, SynthesizedEnv, model_package_arn, served_package_arn, synthesize
 
 Synth = Callable[[str], SynthesizedEnv]
 
@@ -68,7 +68,7 @@ def test_a_synth_without_the_flag_holds_the_endpoint_a_synth_with_the_flag_holds
     assert serving(without).to_json() == serving(with_flag).to_json()
     assert serving(without).find_resources("AWS::SageMaker::Endpoint")
     assert recorded_variants(with_flag) == [
-        {"Name": "champion", "InitialWeight": "1.0", "ModelPackageArn": model_package_arn(with_flag.config)}
+        {"Name": "champion", "InitialWeight": "1.0", "ModelPackageArn": served_package_arn(env)}
     ]
     assert recorded_variants(without) == [{"Name": "champion", "InitialWeight": "1.0"}]
 
@@ -294,7 +294,7 @@ def test_data_capture_is_sampled_encrypted_and_lands_in_the_artifacts_bucket(syn
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_model_comes_from_the_registry_isolated_from_the_network(synth_with_model: Synth, env: str) -> None:
     synthesized = synth_with_model(env)
-    assert recorded_variants(synthesized)[0]["ModelPackageArn"] == model_package_arn(synthesized.config)
+    assert recorded_variants(synthesized)[0]["ModelPackageArn"] == served_package_arn(env)
     serving(synthesized).has_resource_properties(
         "AWS::SageMaker::Model",
         {
