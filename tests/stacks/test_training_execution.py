@@ -46,6 +46,8 @@ from tests.stacks.training_execution_harness import (
     validate_definition_once,
 )
 
+_test_clients: dict[tuple[str, str], Any] = {}
+
 
 @pytest.fixture(scope="module")
 def moto_sfn(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
@@ -85,13 +87,11 @@ def aws(moto_sfn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[st
     }.items():
         monkeypatch.setenv(name, value)
 
-    made: dict[str, Any] = {}
-
     def client(service: str) -> Any:
-        # One client per service for the test: making one costs ~50 ms of CPU, and a deploy asks for ~20.
-        if service not in made:
-            made[service] = boto3.client(service, region_name=REGION, endpoint_url=moto_sfn)
-        return made[service]
+        # One client per service and server: making one costs ~50 ms of CPU, and each test's deploy asks for ~20.
+        if (moto_sfn, service) not in _test_clients:
+            _test_clients[(moto_sfn, service)] = boto3.client(service, region_name=REGION, endpoint_url=moto_sfn)
+        return _test_clients[(moto_sfn, service)]
 
     yield client
     clients.reset_clients()
