@@ -62,6 +62,21 @@ LOCAL_SPARK_CONF = {
 }
 
 
+# pyspark reaches these JVM classes by their short names (`sc._jvm.functions` for every column function, thousands of
+# times a run). py4j tries such a name as given, then under each package pyspark imports, in turn, and each miss
+# scans every jar on the class path (~250): 7 misses for `functions`, 3 for `PythonUtils`. Imported by their full
+# names, each costs one miss: `F.col(...)` 1.1 -> 0.66 ms a call (measured on a local session).
+HOT_JVM_CLASSES = ("org.apache.spark.sql.functions", "org.apache.spark.api.python.PythonUtils")
+
+
+def import_hot_jvm_classes(spark: Any) -> None:
+    """Let py4j resolve HOT_JVM_CLASSES by their short names in one lookup (the names still mean the same classes)."""
+    from py4j.java_gateway import java_import
+
+    for name in HOT_JVM_CLASSES:
+        java_import(spark._jvm, name)
+
+
 def _spark(archive: ClassArchive | None = None) -> Any:
     from pyspark.sql import SparkSession
 
@@ -74,6 +89,7 @@ def _spark(archive: ClassArchive | None = None) -> Any:
     if jars:
         builder = builder.config("spark.jars", jars)
     spark = builder.getOrCreate()
+    import_hot_jvm_classes(spark)
     spark.range(1).count()  # the first action loads the SQL engine's classes before a job waits for them
     return spark
 

@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID
 from pyspark.sql import SparkSession
 
 from esteira_extract import demo_data
-from pipeline.glue_runner import DRIVER_HEAP_OPTIONS
+from pipeline.glue_runner import DRIVER_HEAP_OPTIONS, import_hot_jvm_classes
 from pipeline.moto_http import MotoHTTPServer
 
 # Debian 12 ships PostgreSQL 15, Ubuntu 22.04 (CodeBuild standard:7.0) 14: newest first.
@@ -104,6 +104,7 @@ def spark() -> Iterator[SparkSession]:
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
+    import_hot_jvm_classes(session)  # as the local Glue runner's session: 7 failed class lookups -> 1 per F.* call
     yield session
     session.stop()
 
