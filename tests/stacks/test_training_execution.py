@@ -18,7 +18,6 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto.awslambda.models import LambdaFunction
@@ -39,14 +38,13 @@ from tests.stacks.training_execution_harness import (
     boto_client_with_text_bodies,
     deploy,
     invoke_in_process,
+    moto_client,
     notifications,
     put_extraction,
     put_model,
     run,
     validate_definition_once,
 )
-
-_test_clients: dict[tuple[str, str], Any] = {}
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +86,7 @@ def aws(moto_sfn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[st
         monkeypatch.setenv(name, value)
 
     def client(service: str) -> Any:
-        # One client per service and server: making one costs ~50 ms of CPU, and each test's deploy asks for ~20.
-        if (moto_sfn, service) not in _test_clients:
-            _test_clients[(moto_sfn, service)] = boto3.client(service, region_name=REGION, endpoint_url=moto_sfn)
-        return _test_clients[(moto_sfn, service)]
+        return moto_client(moto_sfn, service)
 
     yield client
     clients.reset_clients()
