@@ -1,8 +1,14 @@
 """The test harness (tests/conftest.py): its shared botocore loader changes how often files are parsed, never what a
 client is; its group order hands out the groups that need no Spark class archive before the local runs', which share
-one warm local Glue runner."""
+one warm local Glue runner; its jsii node runs the kernel program without jsii's relay process."""
 
+import base64
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pytest
@@ -65,3 +71,71 @@ def test_only_the_second_worker_of_a_whole_suite_run_imports_the_cdk_ahead() -> 
     assert modules_to_import_ahead("gw0", testpaths) == ()
     # AND with paths given, or without workers, collection imports only what those tests need
     assert modules_to_import_ahead("gw1", given) == () and modules_to_import_ahead(None, testpaths) == ()
+
+
+JSII_NODE = Path(__file__).parent / "fixtures" / "jsii_node" / "node"
+
+
+def test_the_jsii_kernel_program_runs_on_stdio_and_its_console_output_is_wrapped_as_the_relay_wraps_it(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a stand-in for jsii's unpacked runtime: a program that answers each line read from fd 3 on fd 3, and
+    # writes to its console and to fd 2 as the kernel does
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "bin" / "jsii-runtime.js").write_text("process.exit(3); // the relay: never started\n")
+    (tmp_path / "lib" / "program.js").write_text(
+        "const fs = require('fs');\n"
+        "const buffer = Buffer.alloc(64);\n"
+        "const request = buffer.subarray(0, fs.readSync(3, buffer, 0, 64, null)).toString().trim();\n"
+        "console.log('to stdout');\n"
+        "console.error('to stderr');\n"
+        "fs.writeSync(2, Buffer.from('xxan error linexx'), 2, 13);\n"
+        "fs.writeSync(3, `answer to ${request}\\n`);\n"
+    )
+    # WHEN jsii-python would start it, through $JSII_NODE
+    done = subprocess.run(
+        [str(JSII_NODE), "--max-old-space-size=4069", str(tmp_path / "bin" / "jsii-runtime.js")],
+        input=b"hello\n",
+        capture_output=True,
+        timeout=60,
+    )
+    # THEN the relay never ran (it exits 3), the answer is all of stdout, and stderr holds the console output as
+    # {"stdout"|"stderr": base64} lines
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"answer to hello\n"
+    console = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [{key: base64.b64decode(value) for key, value in line.items()} for line in console] == [
+        {"stdout": b"to stdout\n"},
+        {"stderr": b"to stderr\n"},
+        {"stderr": b"an error line"},
+    ]
+
+
+def test_a_synth_through_the_tests_jsii_node_gives_the_template_and_relays_cdk_warnings() -> None:
+    # GIVEN a CDK app that uses a deprecated property (aws-cdk-lib warns on the kernel's console), on $JSII_NODE
+    program = (
+        "from aws_cdk import App, Stack, aws_events as events\n"
+        "from aws_cdk.assertions import Template\n"
+        "stack = Stack(App(), 'S')\n"
+        "events.CfnEventBusPolicy(stack, 'P', statement_id='s', action='events:PutEvents', principal='111111111111')\n"
+        "print(sorted(Template.from_stack(stack).to_json()['Resources']))\n"
+    )
+    # WHEN it runs
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        env={
+            **os.environ,
+            "JSII_NODE": str(JSII_NODE),
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+            "CDK_VALIDATION": "false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # THEN the template comes back, and the warning reaches stderr as text (not as the raw line of an unwrapped write)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "['P']\n"
+    assert "[WARNING] aws-cdk-lib.aws_events.CfnEventBusPolicyProps#action is deprecated" in done.stderr
+    assert "b'" not in done.stderr
