@@ -40,7 +40,15 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_example(tmp: Path, config: str, glue_runner: Path) -> Run:
+@dataclass(frozen=True)
+class StartedRun:
+    process: subprocess.Popen[str]
+    out: Path
+    source: Path
+    source_before: str
+
+
+def start_example(tmp: Path, config: str, glue_runner: Path) -> StartedRun:
     source = tmp / "rents.db"
     generated = subprocess.run(
         [sys.executable, str(EXAMPLE / "generate.py"), "--rows", str(ROWS), "--sqlite", str(source)],
@@ -55,26 +63,54 @@ def run_example(tmp: Path, config: str, glue_runner: Path) -> Run:
     out = tmp / "out"
     argv = ["--config", str(EXAMPLE / config), "--source-sqlite", str(source), "--out", str(out), "--fresh"]
     argv += ["--glue-runner", str(glue_runner)]  # the session's warm one (tests/warm_glue_runner.py)
-    done = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", *argv],
         cwd=REPO,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=900,
     )
-    report = json.loads((out / "pipeline-report.json").read_text())
-    return Run(done.returncode, done.stdout + done.stderr, report, before, sha256(source))
+    return StartedRun(process, out, source, before)
+
+
+def finish(started: StartedRun) -> Run:
+    try:
+        output, _ = started.process.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        started.process.kill()
+        output, _ = started.process.communicate()
+        pytest.fail(f"the local run did not end within 900 s:\n{output[-3000:]}")
+    report = json.loads((started.out / "pipeline-report.json").read_text())
+    return Run(started.process.returncode, output, report, started.source_before, sha256(started.source))
 
 
 @pytest.fixture(scope="module")
-def regression(tmp_path_factory: pytest.TempPathFactory, glue_runner_socket: Path) -> Run:
-    return run_example(tmp_path_factory.mktemp("rents"), "rents.yaml", glue_runner_socket)
+def example_runs(tmp_path_factory: pytest.TempPathFactory, glue_runner_socket: Path) -> dict[str, Run]:
+    """Both variants' local runs, side by side: each waits on the other's Spark jobs at the warm runner (which runs one
+    job at a time), and on its own stages (the moto servers' start, training, serving, the batch) while the other's
+    run. Each has its own source, output folder, servers and ports."""
+    started: dict[str, StartedRun] = {}
+    try:
+        for config in ("rents.yaml", "rent-bands.yaml"):
+            tmp = tmp_path_factory.mktemp(config.removesuffix(".yaml"))
+            started[config] = start_example(tmp, config, glue_runner_socket)
+        return {config: finish(run) for config, run in started.items()}
+    finally:  # a run left behind by a failure here (the other's start, a timeout) is stopped
+        for run in started.values():
+            if run.process.poll() is None:
+                run.process.kill()
+                run.process.wait()
 
 
 @pytest.fixture(scope="module")
-def multiclass(tmp_path_factory: pytest.TempPathFactory, glue_runner_socket: Path) -> Run:
-    return run_example(tmp_path_factory.mktemp("rent-bands"), "rent-bands.yaml", glue_runner_socket)
+def regression(example_runs: dict[str, Run]) -> Run:
+    return example_runs["rents.yaml"]
+
+
+@pytest.fixture(scope="module")
+def multiclass(example_runs: dict[str, Run]) -> Run:
+    return example_runs["rent-bands.yaml"]
 
 
 def assert_trained_and_registered(run: Run, spec_name: str) -> dict[str, Any]:
