@@ -1,8 +1,8 @@
-"""Scheduling for `pytest -n 3 --dist loadgroup` (make test-only).
+"""Scheduling for `pytest -n 2 --dist loadgroup` (make test-only).
 
 Tests that share a costly per-worker session fixture (a SparkSession and PostgreSQL, the synthesized apps, the
 trained model and its servers) form one group, so that it is built once. Every other module is a group of its own
-(its module-scoped fixtures are built once too), so the workers can balance them. Groups are handed out in
+(its module-scoped fixtures are built once too), so the two workers can balance them. Groups are handed out in
 collection order, and this file sorts that order longest first, by the durations measured on 2 cores (LONGEST): the
 long groups start at once and the short modules fill in at the end.
 """
@@ -30,7 +30,7 @@ if JVM_OPTIONS not in os.environ.get("JDK_JAVA_OPTIONS", ""):
 
 # The jsii kernel behind every in-process synth (and behind app.py in a CLI synth) is a node process, which V8 gives
 # helper threads: concurrent GC marking and sweeping, background compilation of the validation plugin's WebAssembly.
-# On two cores that already run the workers they only compete for CPU: with `--single-threaded`, tests/stacks and
+# On two cores that already run two workers they only compete for CPU: with `--single-threaded`, tests/stacks and
 # tests/test_app.py took the same wall time and 14 s less CPU (189 -> 175 s, measured alone on a quiet machine).
 # And the kernel program runs without the relay process jsii-runtime.js puts in front of it, which copies every request
 # and response once more (fixtures/jsii_node): tests/stacks' kernel 39.4 -> 33.0 s of node CPU, each synth 10-25%
@@ -85,9 +85,10 @@ SHARED_DIRECTORIES = {
 # Each seed of the fault runs is a group of its own: the module's fixtures are cheap (the synthesized machine at most
 # once per worker).
 SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_predictions_under_random_faults"}
-# The three longest groups go first, one to each of the three workers (the Makefile's `-n 3`): each waits on processes
-# of its own much of the time, so the three keep the two cores busy together. Then the rest, longest first.
-HANDED_OUT_FIRST = ("cdk", "spark", "local-runs", "model", "tests/test_app.py")
+# The Makefile records the Spark class archive beside the tests at the lowest CPU priority, on the cycles they leave
+# idle (written ~2 minutes in). So the long groups that need no archive are handed out first, in this order; the local
+# runs' group (whose warm Glue runner maps it) comes after them, then the rest longest first.
+HANDED_OUT_FIRST = ("cdk", "spark", "model", "tests/test_app.py")
 # Weights (seconds of a group in a 2-core `make test` from a fresh clone, 2026-12-06, load average 5-8: the tests'
 # `--durations` of 3.5 s or more, plus an estimate for the many short tests of cdk, model and spark); a group not listed
 # counts as short.

@@ -1,6 +1,6 @@
 """The test harness (tests/conftest.py): its shared botocore loader changes how often files are parsed, never what a
-client is; its group order hands out the three longest groups first (the local runs share one warm local Glue
-runner); its jsii node runs the kernel program without jsii's relay process."""
+client is; its group order hands out the groups that need no Spark class archive before the local runs', which share
+one warm local Glue runner; its jsii node runs the kernel program without jsii's relay process."""
 
 import base64
 import json
@@ -33,8 +33,8 @@ class FakeItem:
     nodeid: str
 
 
-def test_the_longest_groups_go_first_in_their_order_and_each_group_stays_whole() -> None:
-    # GIVEN tests of the long groups (the local runs' among them) and short ones, interleaved
+def test_the_long_groups_that_need_no_class_archive_go_first_and_each_group_stays_whole() -> None:
+    # GIVEN tests of the local runs' groups, short ones, and the long groups that need no archive, interleaved
     nodeids = [
         "tests/pipeline/test_end_to_end.py::test_a",
         "tests/test_pyproject.py::test_b",
@@ -50,11 +50,10 @@ def test_the_longest_groups_go_first_in_their_order_and_each_group_stays_whole()
     # WHEN the harness orders them
     pytest_collection_modifyitems(items)  # type: ignore[arg-type]
     order = [group_of(item.nodeid) for item in items]
-    # THEN the long groups come first in their order, the three longest (one for each worker) before the others, then
-    # the short ones; the local runs are one group (one warm Glue runner)
+    # THEN the four groups come first in their order, then the local runs (one group: one warm Glue runner), then
+    # the short ones
     groups = list(dict.fromkeys(order))
-    assert groups == [*HANDED_OUT_FIRST, "tests/test_pyproject.py"]
-    assert groups[:3] == ["cdk", "spark", "local-runs"]
+    assert groups == [*HANDED_OUT_FIRST, "local-runs", "tests/test_pyproject.py"]
     # AND each group's tests stay together, in collection order
     assert [item.nodeid for item in items if group_of(item.nodeid) == "cdk"] == [nodeids[2], nodeids[7]]
     assert [item.nodeid for item in items if group_of(item.nodeid) == "local-runs"] == [
