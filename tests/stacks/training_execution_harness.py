@@ -104,7 +104,9 @@ def moto_client(endpoint: str, service: str) -> Any:
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
 
 
-_sdk_clients: dict[tuple[object, ...], _TextBodies] = {}
+@functools.cache
+def _sdk_client(moto_port: str | None, arguments: tuple[tuple[str, Any], ...]) -> _TextBodies:
+    return _TextBodies(_original_boto_client_for(**dict(arguments)))
 
 
 def boto_client_with_text_bodies(**kwargs: Any) -> Any:
@@ -112,10 +114,7 @@ def boto_client_with_text_bodies(**kwargs: Any) -> Any:
     call, ~50 ms of CPU each); calls with state credentials get their own, as in moto."""
     if kwargs.get("state_credentials") is not None:
         return _TextBodies(_original_boto_client_for(**kwargs))
-    key = (os.environ.get("MOTO_PORT"), *sorted(kwargs.items()))
-    if key not in _sdk_clients:
-        _sdk_clients[key] = _TextBodies(_original_boto_client_for(**kwargs))
-    return _sdk_clients[key]
+    return _sdk_client(os.environ.get("MOTO_PORT"), tuple(sorted(kwargs.items())))
 
 
 _original_boto_client_for = boto_client_for
