@@ -101,6 +101,7 @@ def test_each_job_starts_from_the_contexts_settings_and_the_hosts_session_comes_
 
     # GIVEN a process that hosts the runner and has a session of its own, with settings of its own (the tests')
     assert spark.conf.get("spark.sql.adaptive.enabled") == "false"
+    host_settings = {key: spark.conf.get(key) for key in ("spark.sql.adaptive.enabled", "spark.sql.shuffle.partitions")}
     spark.createDataFrame([(1,)], ["n"]).cache().count()
     # WHEN a job runs
     with job_session(spark) as job:
@@ -116,10 +117,7 @@ def test_each_job_starts_from_the_contexts_settings_and_the_hosts_session_comes_
     assert Sessions.builder.getOrCreate() is spark
     jvm = spark._jvm
     assert jvm is not None and jvm.SparkSession.getDefaultSession().get().equals(spark._jsparkSession)
-    assert (spark.conf.get("spark.sql.adaptive.enabled"), spark.conf.get("spark.sql.shuffle.partitions")) == (
-        "false",
-        "4",
-    )
+    assert {key: spark.conf.get(key) for key in host_settings} == host_settings
 
 
 @pytest.fixture()
