@@ -94,30 +94,20 @@ def _spark(archive: ClassArchive | None = None) -> Any:
     return spark
 
 
-@contextlib.contextmanager
-def job_session(base: Any) -> Iterator[Any]:
-    """A new session on the running SparkContext, made the one ``getOrCreate()`` returns while a job runs: each job
-    starts from the context's settings, as a Glue job run does, not from what the previous job set (its SQL conf, its
-    cache). Afterwards ``base`` is that session again, so a process that hosts the runner beside Spark work of its own
-    (the tests' worker, tests/warm_glue_runner.py) finds its session as it left it."""
-    base.catalog.clearCache()
-    session = base.newSession()
-    _make_current(session)
-    try:
-        yield session
-    finally:
-        _make_current(base)
-
-
-def _make_current(session: Any) -> None:
+def _fresh_session(base: Any) -> Any:
+    """A new session on the running SparkContext, made the one ``getOrCreate()`` returns: each job starts from the
+    context's settings, as a Glue job run does, not from what the previous job set (its SQL conf, its cache)."""
     from pyspark.sql import SparkSession
 
+    base.catalog.clearCache()
+    session = base.newSession()
     # pyspark 3.5 keeps "the" session in these two class attributes and the JVM's default/active session.
     SparkSession._instantiatedSession = session
     SparkSession._activeSession = session
     jvm_session = session._jvm.SparkSession
     jvm_session.setDefaultSession(session._jsparkSession)
     jvm_session.setActiveSession(session._jsparkSession)
+    return session
 
 
 # A Unix socket's path is at most 107 bytes (sun_path is 108, with its terminating NUL).
@@ -169,11 +159,7 @@ def _run_job(base: Any, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_job_in_environment(base: Any, request: dict[str, Any]) -> dict[str, Any]:
-    with job_session(base):
-        return _run_job_logged(request)
-
-
-def _run_job_logged(request: dict[str, Any]) -> dict[str, Any]:
+    _fresh_session(base)
     handler = logging.FileHandler(request["log"], encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -262,21 +248,6 @@ def _serve_connection(spark: Any, connection: socket.socket) -> None:
         log.warning("the run that asked for %s went away before its answer (%s)", job, exc)
 
 
-def serve_connections(spark: Any, listener: socket.socket, path: Path, stop: threading.Event) -> None:
-    """Answer one connection at a time until ``stop`` is set, then close the listener and remove its socket."""
-    try:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with connection:
-                _serve_connection(spark, connection)
-    finally:
-        listener.close()
-        path.unlink(missing_ok=True)
-
-
 def serve_socket(spark: Any, path: Path) -> None:
     listener = listen_on(path)
     stop = threading.Event()
@@ -286,14 +257,25 @@ def serve_socket(spark: Any, path: Path) -> None:
             pass
         stop.set()
 
-    # A parent that holds a pipe to this runner's input stops it by closing the pipe, and so does that parent's death.
-    # A terminal's input, or /dev/null in the background, is never a stop.
+    # A parent that holds a pipe to this runner's input (the tests' session) stops it by closing the pipe, and so does
+    # that parent's death. A terminal's input, or /dev/null in the background, is never a stop.
     if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
         threading.Thread(target=stop_at_end_of_input, name="stdin", daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"esteira local Glue runner: listening on {path} (Ctrl-C or SIGTERM stops it)", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        serve_connections(spark, listener, path, stop)
+    try:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                _serve_connection(spark, connection)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.close()
+        path.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,20 +7,14 @@ collection order, and this file sorts that order longest first, by the durations
 long groups start at once and the short modules fill in at the end.
 """
 
-from __future__ import annotations
-
 import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import botocore.loaders
 import botocore.session
 import pytest
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 # Every JVM the tests start (the session's SparkSession, the local run's extraction and dataset jobs) lives for
 # seconds on a few thousand rows: C2, the optimizing JIT, compiles code that never runs long enough to repay it.
@@ -77,30 +71,34 @@ botocore.session.Session._register_data_loader = _register_shared_data_loader
 SHARED_DIRECTORIES = {
     "tests/stacks": "cdk",  # synthesized apps, cached per session
     "tests/tools/test_diagram.py": "cdk",  # synthesizes prod in process: the jsii kernel the group already runs
-    # One SparkSession and one PostgreSQL server for the Spark tests; the local runs' jobs run on that SparkContext,
-    # through the session's warm local Glue runner (glue_runner_socket below), hosted in the same worker
-    "tests/glue_jobs": "spark",
-    "tests/pipeline/test_end_to_end.py": "spark",
-    "tests/pipeline/test_source_read_only.py": "spark",
-    "tests/pipeline/test_glue_runner.py": "spark",
-    "tests/examples/test_apartment_rents.py": "spark",
+    "tests/glue_jobs": "spark",  # one SparkSession and one PostgreSQL server
     "tests/containers": "model",  # the shared trained model and its running servers
     # tests/pipeline/conftest.py's task_models and task_servers: three trained models and their servers
     "tests/pipeline/test_smoke.py": "task-models",
     "tests/pipeline/test_smoke_check.py": "task-models",
+    # The local runs, on one warm local Glue runner (the session's glue_runner_socket below)
+    "tests/pipeline/test_end_to_end.py": "local-runs",
+    "tests/pipeline/test_source_read_only.py": "local-runs",
+    "tests/pipeline/test_glue_runner.py": "local-runs",
+    "tests/examples/test_apartment_rents.py": "local-runs",
 }
 # Each seed of the fault runs is a group of its own: the module's fixtures are cheap (the synthesized machine at most
 # once per worker).
 SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_predictions_under_random_faults"}
+# The Makefile records the Spark class archive beside the tests at the lowest CPU priority, on the cycles they leave
+# idle (written ~2 minutes in). So the long groups that need no archive are handed out first, in this order; the local
+# runs' group (whose warm Glue runner maps it) comes after them, then the rest longest first.
+HANDED_OUT_FIRST = ("cdk", "spark", "model", "tests/test_app.py")
 # Weights (seconds of a group in a 2-core `make test` from a fresh clone, 2026-12-06, load average 5-8: the tests'
 # `--durations` of 3.5 s or more, plus an estimate for the many short tests of cdk, model and spark); a group not listed
-# counts as short. The spark group is the Spark tests' 260 and the local runs' 300.
+# counts as short.
 LONGEST = {
-    "spark": 560,
     "cdk": 480,
     "model": 100,
-    "task-models": 50,
+    "spark": 260,
+    "local-runs": 300,
     "tests/test_app.py": 35,
+    "task-models": 50,
     "tests/lambdas/test_fanout.py": 30,
     "tests/lambdas/test_end_to_end.py": 15,
 }
@@ -160,32 +158,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         first_seen.setdefault(groups[item.nodeid], index)
     # Each group stays contiguous and in collection order; the short ones keep their collection order too.
 
-    def order(item: pytest.Item) -> tuple[int, int]:
+    def order(item: pytest.Item) -> tuple[int, int, int]:
         group = groups[item.nodeid]
-        return (-LONGEST.get(group, 0), first_seen[group])
+        if group in HANDED_OUT_FIRST:
+            return (HANDED_OUT_FIRST.index(group), 0, 0)
+        return (len(HANDED_OUT_FIRST), -LONGEST.get(group, 0), first_seen[group])
 
     items.sort(key=order)
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    """The session's SparkSession (tests/spark_session.py): the Spark tests' queries, and the local runs' jobs on its
-    SparkContext."""
-    from tests import spark_session
-
-    missing = spark_session.missing_jars()
-    if missing:
-        pytest.fail(f"JDBC driver jars missing: {missing}")
-    session = spark_session.start()
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="session")
-def glue_runner_socket(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def glue_runner_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The socket of the session's warm local Glue runner (tests/warm_glue_runner.py), for ``--glue-runner``."""
-    from tests.warm_glue_runner import HostedGlueRunner
+    from tests.warm_glue_runner import WarmGlueRunner
 
-    runner = HostedGlueRunner.start(spark, tmp_path_factory.mktemp("glue-runner"))
+    runner = WarmGlueRunner.start(tmp_path_factory.mktemp("glue-runner"))
     yield runner.socket_path
     runner.stop()

@@ -1,6 +1,6 @@
 """The test harness (tests/conftest.py): its shared botocore loader changes how often files are parsed, never what a
-client is; its groups keep the local runs with the Spark tests, whose SparkContext their warm local Glue runner shares,
-and go out longest first; its jsii node runs the kernel program without jsii's relay process."""
+client is; its group order hands out the groups that need no Spark class archive before the local runs', which share
+one warm local Glue runner; its jsii node runs the kernel program without jsii's relay process."""
 
 import base64
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import group_of, modules_to_import_ahead, pytest_collection_modifyitems
+from tests.conftest import HANDED_OUT_FIRST, group_of, modules_to_import_ahead, pytest_collection_modifyitems
 
 
 def test_boto3_sessions_share_one_loader_and_their_clients_still_differ() -> None:
@@ -33,8 +33,8 @@ class FakeItem:
     nodeid: str
 
 
-def test_the_local_runs_share_the_spark_tests_group_the_longest_groups_go_first_and_each_group_stays_whole() -> None:
-    # GIVEN the local runs' tests, the Spark tests, the long groups and short ones, interleaved
+def test_the_long_groups_that_need_no_class_archive_go_first_and_each_group_stays_whole() -> None:
+    # GIVEN tests of the local runs' groups, short ones, and the long groups that need no archive, interleaved
     nodeids = [
         "tests/pipeline/test_end_to_end.py::test_a",
         "tests/test_pyproject.py::test_b",
@@ -44,26 +44,23 @@ def test_the_local_runs_share_the_spark_tests_group_the_longest_groups_go_first_
         "tests/test_app.py::test_f",
         "tests/glue_jobs/test_job.py::test_g",
         "tests/stacks/test_config.py::test_h",
-        "tests/examples/test_apartment_rents.py::test_i",
-        "tests/pipeline/test_glue_runner.py::test_j",
+        "tests/pipeline/test_end_to_end.py::test_i",
     ]
     items = [FakeItem(nodeid) for nodeid in nodeids]
     # WHEN the harness orders them
     pytest_collection_modifyitems(items)  # type: ignore[arg-type]
     order = [group_of(item.nodeid) for item in items]
-    # THEN the Spark tests and the local runs are one group (one SparkContext, the runner hosted on it), and the groups
-    # come longest first, the short ones last
+    # THEN the four groups come first in their order, then the local runs (one group: one warm Glue runner), then
+    # the short ones
     groups = list(dict.fromkeys(order))
-    assert groups == ["spark", "cdk", "model", "tests/test_app.py", "tests/test_pyproject.py"]
+    assert groups == [*HANDED_OUT_FIRST, "local-runs", "tests/test_pyproject.py"]
     # AND each group's tests stay together, in collection order
-    assert [item.nodeid for item in items if group_of(item.nodeid) == "spark"] == [
+    assert [item.nodeid for item in items if group_of(item.nodeid) == "cdk"] == [nodeids[2], nodeids[7]]
+    assert [item.nodeid for item in items if group_of(item.nodeid) == "local-runs"] == [
         nodeids[0],
         nodeids[4],
-        nodeids[6],
         nodeids[8],
-        nodeids[9],
     ]
-    assert [item.nodeid for item in items if group_of(item.nodeid) == "cdk"] == [nodeids[2], nodeids[7]]
     assert [group for index, group in enumerate(order) if index == 0 or order[index - 1] != group] == groups
 
 

@@ -1,6 +1,7 @@
-"""Session-scoped infrastructure for the extraction job tests, beside the session's SparkSession (tests/conftest.py's
-``spark``): one real PostgreSQL server (initdb + pg_ctl on a free loopback port, TLS only, with a test CA made here)
-and one moto server for Secrets Manager / S3. Nothing is mocked in-process: the job talks to them over the network.
+"""Session-scoped infrastructure for the extraction job tests: one SparkSession, one real
+PostgreSQL server (initdb + pg_ctl on a free loopback port, TLS only, with a test CA made here)
+and one moto server for Secrets Manager / S3. Nothing is mocked in-process: the job talks to
+them over the network.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -28,8 +30,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pyspark.sql import SparkSession
 
 from esteira_extract import demo_data
+from pipeline.glue_runner import DRIVER_HEAP_OPTIONS, import_hot_jvm_classes
 from pipeline.moto_http import MotoHTTPServer
 
 # Debian 12 ships PostgreSQL 15, Ubuntu 22.04 (CodeBuild standard:7.0) 14: newest first.
@@ -38,6 +42,7 @@ PG_BIN_DIRS = (
     "/usr/local/bin",
     "/usr/bin",
 )
+JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/sqlite-jdbc.jar")
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SPEC = REPO / "glue_jobs" / "specs" / "employees.json"
 READER_USER = "esteira_reader"
@@ -64,6 +69,48 @@ def _pg_bin(name: str) -> str:
     if found is None:
         pytest.fail(f"PostgreSQL binary {name!r} not found in {PG_BIN_DIRS} or PATH; install postgresql-15")
     return found
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # The Python workers run the tests' own interpreter (pyspark reads this variable), not whatever `python3` is first
+    # on PATH: the daemon module imports pyspark from this venv.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    missing = [j for j in JDBC_JARS if not Path(j).exists()]
+    if missing:
+        pytest.fail(f"JDBC driver jars missing: {missing}")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("esteira-extract-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.jars", ",".join(JDBC_JARS))
+        .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+        # The local Glue runner's heap sizing: the serial collector paused this session 181 times for 2.8 s in all
+        # over tests/glue_jobs with the default sizing, 51 times for 1.4 s with it.
+        .config("spark.driver.extraJavaOptions", DRIVER_HEAP_OPTIONS)
+        # Expressions interpreted, not compiled: on these tests' few rows Janino compiling each new plan's Java cost
+        # more than running it (test_job.py and test_dataset_job.py: 74 -> 65 s of CPU). The local runs the tests
+        # start (tests/pipeline, tests/examples) keep Spark's code generation, as Glue runs it.
+        .config("spark.sql.codegen.wholeStage", "false")
+        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
+        # Nor re-planned at run time (adaptive query execution): on a few rows it has nothing to adapt to, and its
+        # re-optimisation after each shuffle cost CPU (tests/glue_jobs: 101.5 and 98.1 -> 93.6 and 92.7 s of CPU,
+        # interleaved). The results are the same plans' results; the local runs keep it, as Glue 5.0 runs it.
+        .config("spark.sql.adaptive.enabled", "false")
+        # Python workers (for frames made from local rows) through a daemon that skips Python 3.11's zip directory
+        # re-read on every task (spark_worker_daemon.py), found on the repository's path.
+        .config("spark.python.daemon.module", "tests.glue_jobs.spark_worker_daemon")
+        .config("spark.executorEnv.PYTHONPATH", str(REPO))
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    import_hot_jvm_classes(session)  # as the local Glue runner's session: 7 failed class lookups -> 1 per F.* call
+    yield session
+    session.stop()
 
 
 def _certificate(

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
 
-from pipeline.glue_runner import MAX_SOCKET_PATH_BYTES, job_environment, job_session, listen_on, main
+from pipeline.glue_runner import MAX_SOCKET_PATH_BYTES, job_environment, listen_on, main
 from pipeline.glue_runner_client import AttachedGlueRunner, GlueRunner
 from pipeline.options import REPO
 from pipeline.processes import ChildFailedError
@@ -94,30 +93,6 @@ def test_a_job_sees_exactly_its_runs_environment_and_the_runners_own_comes_back(
         raise RuntimeError("the job failed")
     # AND the runner's own is back afterwards
     assert dict(os.environ) == before
-
-
-def test_each_job_starts_from_the_contexts_settings_and_the_hosts_session_comes_back(spark: SparkSession) -> None:
-    from pyspark.sql import SparkSession as Sessions
-
-    # GIVEN a process that hosts the runner and has a session of its own, with settings of its own (the tests')
-    assert spark.conf.get("spark.sql.adaptive.enabled") == "false"
-    host_settings = {key: spark.conf.get(key) for key in ("spark.sql.adaptive.enabled", "spark.sql.shuffle.partitions")}
-    spark.createDataFrame([(1,)], ["n"]).cache().count()
-    # WHEN a job runs
-    with job_session(spark) as job:
-        # THEN the job's getOrCreate() finds a session of its own, on the same context, with the context's settings
-        # (as a Glue job run starts), and nothing cached by the host
-        assert Sessions.builder.getOrCreate() is job and job is not spark
-        assert job.sparkContext is spark.sparkContext
-        assert job.conf.get("spark.sql.adaptive.enabled") == "true"
-        assert job.conf.get("spark.sql.codegen.wholeStage") == "true"
-        assert not job.sparkContext._jsc.getPersistentRDDs()
-        job.conf.set("spark.sql.shuffle.partitions", "8")  # as the jobs do
-    # AND afterwards the host's session is the one getOrCreate() finds again, its settings untouched
-    assert Sessions.builder.getOrCreate() is spark
-    jvm = spark._jvm
-    assert jvm is not None and jvm.SparkSession.getDefaultSession().get().equals(spark._jsparkSession)
-    assert {key: spark.conf.get(key) for key in host_settings} == host_settings
 
 
 @pytest.fixture()
