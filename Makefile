@@ -181,17 +181,11 @@ test: system-deps ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and
 
 # loadgroup keeps the tests that share a costly fixture in one worker; tests/conftest.py defines the groups (its
 # scheduler: xdist's own reading of xdist_group marks does not work with pytest 9) and orders them longest first.
-# The Spark class archive is recorded beside the tests, not before them: recording it (~25 s of CPU, once per venv)
-# kept one core busy while the other waited. It runs at the lowest priority (nice 19), on the cycles the tests leave
-# idle, so the workers' first minutes (collection, the synthesized apps, the Spark group) are not slowed by it: a fresh
-# clone's `make test` 300 -> 295 s. The local runs' group, whose warm Glue runner maps it (with it, that group used
-# 10.6 s of CPU less), is handed out after the long groups that need none (tests/conftest.py), ~2 minutes in; a runner
-# started first would run without it, as before any archive. The recording always exits 0 (the archive is an
-# optimisation); its log follows.
+# No Spark class archive is recorded for the tests' warm Glue runner: recording one beside them cost ~35-49 s of CPU to
+# save ~11 s, and the whole suite took longer with it (interleaved fresh clones: 312, 284 and 299 s with it, 296, 277
+# and 264 s without).
 test-only: system-deps install $(NATIVE_CSV) $(CHECKOV_VENV)/.installed
-	nice -n 19 $(PY) -m pipeline.spark_class_archive > "$(VENV)/spark-class-archive.log" 2>&1 & archive=$$!; \
-	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=15; status=$$?; \
-	wait "$$archive"; cat "$(VENV)/spark-class-archive.log"; exit "$$status"
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=15
 
 CHECKOV_ENVS := dev staging prod
 

@@ -2,14 +2,15 @@
 
 Starting Spark loads and verifies some 15,000 classes; a JVM that maps them from an archive (``-XX:SharedArchiveFile``)
 is ready in 2.7 s instead of 5.1 s, and its jobs are ~1 s faster (measured 2026-12-06, 100k rows, quiet). JDK 19
-records such an archive by itself (``-XX:+AutoCreateSharedArchive``); on the JDK 17 this runs on, the set-up that
-``make pipeline`` and ``make test`` share records one before any run (``-XX:ArchiveClassesAtExit``: a Spark session
+records such an archive by itself (``-XX:+AutoCreateSharedArchive``); on the JDK 17 this runs on, the set-up of
+``make pipeline`` and ``make glue-runner`` records one before any run (``-XX:ArchiveClassesAtExit``: a Spark session
 that runs the kinds of work the jobs do, ~20 s once). A run records nothing itself: writing the archive costs ~6 s
 of CPU at the JVM's exit, which slowed the run's later stages by ~8 s when tried.
 
 An archive is only valid for the JVM and the class path it was recorded with, so its file name carries a digest of
 both (the ``java`` binary, the pyspark version and its jars, the JVM options): after an upgrade the runner finds no
-archive and starts as before, until the next ``make pipeline`` or ``make test`` records a new one. It is written
+archive and starts as before, until the next ``make pipeline`` records a new one. (``make test`` records none: for
+the tests' one warm runner it cost more than it saved.) It is written
 under a temporary name and renamed once the JVM has exited, so a runner never maps a half-written archive (and a
 JVM that cannot map one runs without it). It lives next to the virtualenv (``ESTEIRA_SPARK_ARCHIVE_DIR``
 overrides), never in the run's output folder: ``--fresh`` clears outputs, not caches.

@@ -85,9 +85,10 @@ SHARED_DIRECTORIES = {
 # Each seed of the fault runs is a group of its own: the module's fixtures are cheap (the synthesized machine at most
 # once per worker).
 SPLIT_BY_TEST = {"tests/lambdas/test_fanout_faults.py::test_predictions_under_random_faults"}
-# The Makefile records the Spark class archive beside the tests at the lowest CPU priority, on the cycles they leave
-# idle (written ~2 minutes in). So the long groups that need no archive are handed out first, in this order; the local
-# runs' group (whose warm Glue runner maps it) comes after them, then the rest longest first.
+# The long groups that run beside the local runs' are handed out first, in this order: the local runs' group (many
+# processes of its own, and its warm Glue runner's JVM) then starts on whichever worker is free first, ~2 minutes in,
+# and the rest follow longest first. (The order once let a Spark class archive recorded beside the tests be ready for
+# that runner; `make test` records none now, and this order was measured without it: Makefile, test-only.)
 HANDED_OUT_FIRST = ("cdk", "spark", "model", "tests/test_app.py")
 # Weights (seconds of a group in a 2-core `make test` from a fresh clone, 2026-12-06, load average 5-8: the tests'
 # `--durations` of 3.5 s or more, plus an estimate for the many short tests of cdk, model and spark); a group not listed

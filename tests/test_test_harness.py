@@ -1,6 +1,6 @@
 """The test harness (tests/conftest.py): its shared botocore loader changes how often files are parsed, never what a
-client is; its group order hands out the groups that need no Spark class archive before the local runs', which share
-one warm local Glue runner; its jsii node runs the kernel program without jsii's relay process."""
+client is; its group order hands out the other long groups before the local runs' (which share one warm local Glue
+runner); its jsii node runs the kernel program without jsii's relay process."""
 
 import base64
 import json
@@ -33,8 +33,8 @@ class FakeItem:
     nodeid: str
 
 
-def test_the_long_groups_that_need_no_class_archive_go_first_and_each_group_stays_whole() -> None:
-    # GIVEN tests of the local runs' groups, short ones, and the long groups that need no archive, interleaved
+def test_the_long_groups_go_first_then_the_local_runs_and_each_group_stays_whole() -> None:
+    # GIVEN tests of the local runs' group, short ones, and the other long groups, interleaved
     nodeids = [
         "tests/pipeline/test_end_to_end.py::test_a",
         "tests/test_pyproject.py::test_b",
