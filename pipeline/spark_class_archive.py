@@ -10,10 +10,10 @@ of CPU at the JVM's exit, which slowed the run's later stages by ~8 s when tried
 An archive is only valid for the JVM and the class path it was recorded with, so its file name carries a digest of
 both (the ``java`` binary, the pyspark version and its jars, the JVM options): after an upgrade the runner finds no
 archive and starts as before, until the next ``make pipeline`` records a new one. (``make test`` records none: for
-the tests' one warm runner it cost more than it saved.) It is written
-under a temporary name and renamed once the JVM has exited, so a runner never maps a half-written archive (and a
-JVM that cannot map one runs without it). It lives next to the virtualenv (``ESTEIRA_SPARK_ARCHIVE_DIR``
-overrides), never in the run's output folder: ``--fresh`` clears outputs, not caches.
+the tests' one warm runner it cost more than it saved.) It is written under a temporary name and renamed once the JVM
+has exited, so a runner never maps a half-written archive (and a JVM that cannot map one runs without it). It lives
+next to the virtualenv (``ESTEIRA_SPARK_ARCHIVE_DIR`` overrides), never in the run's output folder: ``--fresh`` clears
+outputs, not caches.
 """
 
 from __future__ import annotations
