@@ -106,6 +106,7 @@ def moto_client(endpoint: str, service: str) -> Any:
 
 @functools.cache
 def _sdk_client(moto_port: str | None, arguments: tuple[tuple[str, Any], ...]) -> _TextBodies:
+    # moto_port is only part of the key: moto's client factory reads the server from the environment itself.
     return _TextBodies(_original_boto_client_for(**dict(arguments)))
 
 
