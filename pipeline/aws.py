@@ -89,16 +89,15 @@ def apply_environment(env: dict[str, str]) -> None:
 
 
 def start_moto(children: Children, log_dir: Path, repo: Path) -> Endpoints:
-    """Both moto servers, started side by side (each spends about a second importing moto)."""
-    started = []
-    for name in ("moto-server", "moto-server-dynamodb"):
-        port = free_port()
-        argv = [sys.executable, "-m", "pipeline.moto_server", str(port)]
-        child = children.start(name, argv, dict(os.environ), log_dir / f"{name}.log", repo)
-        started.append((child, f"http://127.0.0.1:{port}"))
-    for child, endpoint in started:
+    """Both moto servers: one child that imports moto once and serves DynamoDB's port from a process it forks
+    (pipeline.moto_server), so the two still run on separate cores."""
+    main_port, dynamodb_port = free_port(), free_port()
+    argv = [sys.executable, "-m", "pipeline.moto_server", str(main_port), str(dynamodb_port)]
+    child = children.start("moto-server", argv, dict(os.environ), log_dir / "moto-server.log", repo)
+    endpoints = Endpoints(main=f"http://127.0.0.1:{main_port}", dynamodb=f"http://127.0.0.1:{dynamodb_port}")
+    for endpoint in (endpoints.main, endpoints.dynamodb):
         wait_for_http(f"{endpoint}/moto-api/", child, timeout=60)
-    return Endpoints(main=started[0][1], dynamodb=started[1][1])
+    return endpoints
 
 
 @dataclass(frozen=True)

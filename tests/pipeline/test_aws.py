@@ -9,6 +9,7 @@ import pytest
 
 from pipeline import aws
 from pipeline.processes import Children
+from tests.pipeline.test_moto_server import processes_in_group
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,9 +35,13 @@ def test_dynamodb_calls_go_to_their_own_server_and_the_rest_to_the_main_one(
         on_dynamodb = boto3.session.Session().client("s3", endpoint_url=endpoints.dynamodb)
         assert on_dynamodb.list_buckets()["Buckets"] == []
         assert {b["Name"] for b in session.client("s3").list_buckets()["Buckets"]} >= {aws.CURATED_BUCKET}
+        # AND both servers are one child of the run (the DynamoDB one forked by it, in its process group)
+        assert [child["name"] for child in children.started] == ["moto-server"]
+        assert len(processes_in_group(int(str(children.started[0]["pid"])))) == 2
     finally:
         children.stop_all()
-    assert {child["name"] for child in children.started} == {"moto-server", "moto-server-dynamodb"}
+    # AND stopping the child stopped both
+    assert processes_in_group(int(str(children.started[0]["pid"]))) == []
 
 
 def test_one_endpoint_serves_every_service_when_no_dynamodb_server_is_named() -> None:
