@@ -41,9 +41,12 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
     return context
 
 
-def _serve(module: str, port: int) -> None:
-    """In the forked process: what ``python -m <module> <port>`` does, in a session of its own, output discarded."""
+def _serve(module: str, port: int, environment: dict[str, str]) -> None:
+    """In the forked process: what ``python -m <module> <port>`` does, in a session of its own, with the caller's
+    environment (not the fork server's, which is the one it was started with), output discarded."""
     os.setsid()
+    os.environ.clear()
+    os.environ.update(environment)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.chdir(REPO_ROOT)
@@ -56,7 +59,7 @@ def _serve(module: str, port: int) -> None:
 def module_server(module: str, start_timeout: float = 60.0) -> Iterator[str]:
     """Yields the server's base URL once it accepts connections; stops it on exit."""
     port = free_port()
-    server = _forkserver().Process(target=_serve, args=(module, port), name=f"{module}:{port}")
+    server = _forkserver().Process(target=_serve, args=(module, port, dict(os.environ)), name=f"{module}:{port}")
     server.start()
     try:
         deadline = time.monotonic() + start_timeout

@@ -5,8 +5,10 @@ runner); its jsii node runs the kernel program without jsii's relay process."""
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import boto3
 import pytest
 
 from tests.conftest import HANDED_OUT_FIRST, group_of, modules_to_import_ahead, pytest_collection_modifyitems
+from tests.servers import PRELOADED, module_server
 
 
 def test_boto3_sessions_share_one_loader_and_their_clients_still_differ() -> None:
@@ -139,3 +142,26 @@ def test_a_synth_through_the_tests_jsii_node_gives_the_template_and_relays_cdk_w
     assert done.stdout == "['P']\n"
     assert "[WARNING] aws-cdk-lib.aws_events.CfnEventBusPolicyProps#action is deprecated" in done.stderr
     assert "b'" not in done.stderr
+
+
+def test_a_module_server_forks_in_a_session_of_its_own_with_the_callers_environment_and_stops_at_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an environment variable the caller sets now, after the worker's fork server may have started
+    monkeypatch.setenv("ESTEIRA_HARNESS_CHECK", "set-by-the-caller")
+    # WHEN a server module is started through module_server
+    with module_server("tests.fixtures.environment_server") as url:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            answer = json.loads(response.read())
+        # THEN it runs in a process that leads a session of its own, and sees the caller's environment
+        assert answer["pid"] == answer["sid"] != os.getpid()
+        assert answer["environment"]["ESTEIRA_HARNESS_CHECK"] == "set-by-the-caller"
+        # AND it was forked with moto already imported (the fork server's preload; this server never imports it)
+        assert set(PRELOADED) <= set(answer["imported"])
+    # AND once the block ends, the process is gone and the port takes no connection
+    assert (
+        not Path(f"/proc/{answer['pid']}").exists() or "State:\tZ" in Path(f"/proc/{answer['pid']}/status").read_text()
+    )
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
