@@ -44,6 +44,7 @@ PG_BIN_DIRS = (
 )
 JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/sqlite-jdbc.jar")
 REPO = Path(__file__).resolve().parents[2]
+JIT_OPTIONS = "-XX:CompileThresholdScaling=3"
 DEMO_SPEC = REPO / "glue_jobs" / "specs" / "employees.json"
 READER_USER = "esteira_reader"
 READER_PASSWORD = "n0t-in-any-log-" + uuid.uuid4().hex[:12]
@@ -90,8 +91,11 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.jars", ",".join(JDBC_JARS))
         .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
         # The local Glue runner's heap sizing: the serial collector paused this session 181 times for 2.8 s in all
-        # over tests/glue_jobs with the default sizing, 51 times for 1.4 s with it.
-        .config("spark.driver.extraJavaOptions", DRIVER_HEAP_OPTIONS)
+        # over tests/glue_jobs with the default sizing, 51 times for 1.4 s with it. And the JIT compiles a method only
+        # after three times as many calls as by default: C1 alone took ~15 s of this JVM's CPU, much of it on methods
+        # these few rows barely run (tests/glue_jobs alone, interleaved: 133.3, 132.2, 143.1 -> 128.5, 120.7,
+        # 135.4 s of CPU; ten times as many cost more).
+        .config("spark.driver.extraJavaOptions", f"{DRIVER_HEAP_OPTIONS} {JIT_OPTIONS}")
         # Expressions interpreted, not compiled: on these tests' few rows Janino compiling each new plan's Java cost
         # more than running it (test_job.py and test_dataset_job.py: 74 -> 65 s of CPU). The local runs the tests
         # start (tests/pipeline, tests/examples) keep Spark's code generation, as Glue runs it.
