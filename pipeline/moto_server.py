@@ -5,10 +5,11 @@ Separate processes, so that the Lambda handlers (in the pipeline's process) and 
 with :mod:`pipeline.moto_speedups` applied. The local run starts one with two ports (:func:`pipeline.aws.start_moto`:
 DynamoDB on the second); the tests' and the benches' servers are this one too. State is in memory only.
 
-Importing moto takes ~1.5 s of CPU (boto3, flask, werkzeug, moto's core), once per process: so the process imports
-it once and then forks one server for each further port, before any thread starts. Every server stops on
-SIGTERM/SIGINT (the caller signals the whole process group); the first port's process also stops the others when it
-stops, and stops with an error when one of them ends first (a port already taken, say).
+Importing moto takes ~0.75 s of CPU (boto3, flask, werkzeug, moto's core; ~1.5 s before Python has written its
+bytecode), once per process: so the process imports it once and then forks one server for each further port, before
+any thread starts. Every server stops on SIGTERM/SIGINT (the caller signals the whole process group); the first port's
+process also stops the others when it stops, and stops with an error when one of them ends first (a port already
+taken, say).
 """
 
 from __future__ import annotations
