@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipeline.processes import Child, free_port, wait_for_http
+from pipeline.processes import Child, Children, free_port, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,32 +35,26 @@ def processes_in_group(pgid: int) -> list[int]:
     return sorted(found)
 
 
-def start(tmp_path: Path, *ports: str) -> Child:
-    log = tmp_path / "moto.log"
-    handle = log.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.moto_server", *ports],
-        cwd=REPO,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return Child("moto-server", process, log, handle)
+def start(children: Children, tmp_path: Path, *ports: str) -> Child:
+    """As the local run starts it: a child of its own session, its output in a log file."""
+    argv = [sys.executable, "-m", "pipeline.moto_server", *ports]
+    return children.start("moto-server", argv, dict(os.environ), tmp_path / "moto.log", REPO)
 
 
 @pytest.fixture
-def two_ports(tmp_path: Path) -> Iterator[tuple[Child, list[str]]]:
+def children() -> Iterator[Children]:
+    started = Children("test-moto-server")
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture
+def two_ports(children: Children, tmp_path: Path) -> tuple[Child, list[str]]:
     ports = [str(free_port()), str(free_port())]
-    child = start(tmp_path, *ports)
-    try:
-        for port in ports:
-            wait_for_http(f"http://127.0.0.1:{port}/moto-api/", child, timeout=60)
-        yield child, ports
-    finally:
-        if child.process.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-        child.process.wait()
-        child.log_handle.close()
+    child = start(children, tmp_path, *ports)
+    for port in ports:
+        wait_for_http(f"http://127.0.0.1:{port}/moto-api/", child, timeout=60)
+    return child, ports
 
 
 def client(service: str, port: str) -> object:
@@ -118,7 +112,7 @@ def test_a_forked_server_that_dies_stops_the_first_with_an_error(two_ports: tupl
 
 
 @pytest.mark.parametrize("taken", [0, 1], ids=["first port", "forked port"])
-def test_a_port_already_taken_fails_the_server_naming_the_port(tmp_path: Path, taken: int) -> None:
+def test_a_port_already_taken_fails_the_server_naming_the_port(children: Children, tmp_path: Path, taken: int) -> None:
     # GIVEN a port something else already listens on
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -126,10 +120,9 @@ def test_a_port_already_taken_fails_the_server_naming_the_port(tmp_path: Path, t
         ports = [str(free_port()), str(free_port())]
         ports[taken] = str(listener.getsockname()[1])
         # WHEN the server is started with it
-        child = start(tmp_path, *ports)
+        child = start(children, tmp_path, *ports)
         # THEN it exits 1, naming the port, and leaves no process behind
         assert child.process.wait(timeout=60) == 1
-        child.log_handle.close()
     assert f"cannot listen on 127.0.0.1:{ports[taken]}" in child.log_path.read_text()
     assert processes_in_group(child.pid) == []
 
