@@ -181,7 +181,7 @@ lint: install ## ruff and mypy
 test: ## Everything CI runs: lint, unit, stack, Spark/PostgreSQL and container tests, checkov
 # Side by side: mypy uses one core and the tests' workers wait on servers at times, so the two fill both cores (each
 # one's output is printed whole when it ends). The installs (apt's packages when missing, .venv, node_modules,
-# .venv-checkov) run side by side first: on a fresh machine apt took 7 s before the rest began. The tests run checkov
+# .venv-checkov) run side by side first: on a fresh machine apt took 7-11 s before the rest began. The tests run checkov
 # (tests/stacks/test_checkov.py) on the apps they synthesize anyway, so `make test` does not synthesize them a second
 # time for it. Any failure fails `make test`.
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-only
